@@ -1,0 +1,107 @@
+#pragma once
+// A run's configuration: plain structs, filled once from a YAML file plus --set overrides.
+// Only config.cpp includes yaml-cpp. Every field below is a YAML key under its section
+// (run.seed, model.d_model, ...) and its default is the value written here.
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace attnlab {
+
+// Thrown for any invalid config: the message names the key path and file:line.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct RunConfig {
+  std::string name = "run";       // run directory name under out_dir
+  std::string out_dir = "runs";   // parent of the run directory (relative to the config file)
+  uint64_t seed = 1234;           // seeds model init, data order, dropout
+  int64_t threads = 0;            // intra-op threads; 0 = all available cores
+};
+
+struct DataConfig {
+  std::string task = "transduction";  // transduction (src<TAB>tgt) | classification (text<TAB>label)
+  std::string train;                  // TSV path (relative to the config file); required
+  std::string valid;                  // TSV path; required
+  std::string test;                   // TSV path; optional
+  std::string tokenization = "char";  // char | word (split on whitespace)
+  int64_t max_len = 64;               // longest tokenized sequence accepted (incl. <cls>)
+};
+
+struct ModelConfig {
+  int64_t d_model = 128;               // width of the residual stream
+  int64_t num_heads = 4;               // attention heads; must divide d_model
+  int64_t num_layers = 3;              // encoder layers
+  int64_t d_ff = 512;                  // feed-forward hidden width
+  double dropout = 0.1;                // residual, feed-forward and embedding dropout
+  double attention_dropout = 0.0;      // dropout on attention probabilities
+  std::string norm = "pre";            // pre | post LayerNorm placement
+  std::string activation = "gelu";     // gelu | relu
+  std::string positions = "sinusoidal";  // sinusoidal | learned
+  std::string pooling = "cls";         // cls | mean (classification only)
+};
+
+struct TrainConfig {
+  int64_t batch_size = 64;              // sequences per step
+  int64_t max_steps = 0;                // stop after this many steps (0 = use max_epochs)
+  int64_t max_epochs = 0;               // stop after this many epochs (0 = use max_steps)
+  double lr = 1e-3;                     // peak AdamW learning rate
+  double beta1 = 0.9;                   // AdamW beta1
+  double beta2 = 0.98;                  // AdamW beta2
+  double eps = 1e-8;                    // AdamW epsilon
+  double weight_decay = 0.01;           // AdamW decoupled weight decay (matrices only)
+  std::string schedule = "cosine";      // cosine | linear | inverse_sqrt | constant
+  int64_t warmup_steps = 100;           // linear warmup from 0 to lr
+  double min_lr_ratio = 0.0;            // cosine/linear decay floor, as a fraction of lr
+  double grad_clip = 1.0;               // max global gradient L2 norm; 0 disables
+  double label_smoothing = 0.0;         // cross-entropy label smoothing in [0, 1)
+  std::string precision = "fp32";       // fp32 | bf16 (bf16 matmuls, fp32 master weights)
+  int64_t eval_interval = 200;          // validate every N steps (and at the end)
+  int64_t checkpoint_interval = 500;    // write a periodic checkpoint every N steps
+  int64_t keep_last = 3;                // periodic checkpoints kept (last.pt and best.pt always)
+  std::string best_metric = "auto";     // auto | loss | accuracy | exact_match (on valid)
+  int64_t early_stopping_patience = 0;  // stop after N evals without improvement; 0 = off
+  double stop_at = 0.0;                 // stop once valid best_metric reaches this; 0 = off
+  int64_t max_nonfinite_steps = 5;      // consecutive non-finite steps before the run fails
+};
+
+struct AttentionLogConfig {
+  bool enabled = false;               // record attention weights during training
+  int64_t num_examples = 4;           // probe examples drawn from valid (by run.seed)
+  std::vector<std::string> examples;  // explicit probe inputs; overrides num_examples
+  int64_t every = 100;                // log every N steps, plus the first and the last
+  std::vector<int64_t> layers;        // layers to record; empty = all
+  std::vector<int64_t> heads;         // heads to record; empty = all
+};
+
+struct LogConfig {
+  int64_t interval = 50;              // console and metrics.jsonl every N steps
+  bool progress = true;               // progress bar when stdout is a terminal
+  AttentionLogConfig attention;       // see attention logging in the README
+};
+
+struct Config {
+  RunConfig run;
+  DataConfig data;
+  ModelConfig model;
+  TrainConfig train;
+  LogConfig log;
+  std::string source;  // file the config came from ("" for a string); paths above are resolved
+};
+
+// Loads `path`, applies `overrides` ("section.key=value", YAML scalar syntax), validates, and
+// resolves data paths and run.out_dir against the config file's directory. Throws ConfigError.
+Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+
+// Parses YAML text (e.g. the resolved config stored in a checkpoint). Paths stay as written.
+Config parse_config(const std::string& yaml_text, const std::string& source_name,
+                    const std::vector<std::string>& overrides = {});
+
+// Full resolved config as YAML (every key, defaults included); parse_config reads it back.
+std::string to_yaml(const Config& config);
+
+}  // namespace attnlab

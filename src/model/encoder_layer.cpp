@@ -1,0 +1,48 @@
+#include "model/encoder_layer.h"
+
+#include <ATen/ATen.h>
+
+namespace attnlab {
+
+EncoderLayerImpl::EncoderLayerImpl(const EncoderLayerOptions& options_) : options(options_) {
+  TORCH_CHECK(options.dropout >= 0.0 && options.dropout < 1.0,
+              "EncoderLayer: dropout must be in [0, 1), got ", options.dropout);
+  MultiHeadAttentionOptions attention;
+  attention.d_model = options.d_model;
+  attention.num_heads = options.num_heads;
+  attention.dropout = options.attention_dropout;
+  self_attention = register_module("self_attention", MultiHeadAttention(attention));
+
+  FeedForwardOptions ff;
+  ff.d_model = options.d_model;
+  ff.d_ff = options.d_ff;
+  ff.dropout = options.dropout;
+  ff.activation = options.activation;
+  feed_forward = register_module("feed_forward", FeedForward(ff));
+
+  const auto norm = torch::nn::LayerNormOptions({options.d_model}).eps(options.layer_norm_eps);
+  norm1 = register_module("norm1", torch::nn::LayerNorm(norm));
+  norm2 = register_module("norm2", torch::nn::LayerNorm(norm));
+  dropout1 = register_module("dropout1", torch::nn::Dropout(options.dropout));
+  dropout2 = register_module("dropout2", torch::nn::Dropout(options.dropout));
+}
+
+LayerOutput EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& key_padding_mask,
+                                      const torch::Tensor& attn_mask, bool need_weights) {
+  const bool drop = options.dropout > 0.0;
+  auto residual_dropout = [&](torch::nn::Dropout& d, const torch::Tensor& t) {
+    return drop ? d(t) : t;
+  };
+  if (options.norm_first) {
+    auto attended = self_attention(norm1(x), key_padding_mask, attn_mask, need_weights);
+    auto h = x + residual_dropout(dropout1, attended.output);        // (B, T, C)
+    auto out = h + residual_dropout(dropout2, feed_forward(norm2(h)));  // (B, T, C)
+    return {out, attended.weights};
+  }
+  auto attended = self_attention(x, key_padding_mask, attn_mask, need_weights);
+  auto h = norm1(x + residual_dropout(dropout1, attended.output));          // (B, T, C)
+  auto out = norm2(h + residual_dropout(dropout2, feed_forward(h)));        // (B, T, C)
+  return {out, attended.weights};
+}
+
+}  // namespace attnlab

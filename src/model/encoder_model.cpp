@@ -1,0 +1,44 @@
+#include "model/encoder_model.h"
+
+#include <ATen/ATen.h>
+
+namespace attnlab {
+
+EncoderModelImpl::EncoderModelImpl(const ModelOptions& options_) : options(options_) {
+  TORCH_CHECK(options.embedding.d_model == options.encoder.layer.d_model,
+              "EncoderModel: embedding.d_model=", options.embedding.d_model,
+              " differs from encoder.layer.d_model=", options.encoder.layer.d_model);
+  embedding = register_module("embedding", Embedding(options.embedding));
+  encoder = register_module("encoder", Encoder(options.encoder));
+  if (options.task == TaskKind::kTransduction) {
+    token_head = register_module(
+        "token_head", TokenHead(TokenHeadOptions{options.embedding.d_model, options.num_outputs}));
+  } else {
+    classification_head = register_module(
+        "classification_head",
+        ClassificationHead(ClassificationHeadOptions{options.embedding.d_model,
+                                                     options.num_outputs, options.pooling}));
+  }
+}
+
+ModelOutput EncoderModelImpl::forward(const torch::Tensor& tokens, bool need_weights) {
+  TORCH_CHECK(tokens.dim() == 2 && tokens.scalar_type() == at::kLong,
+              "EncoderModel: tokens must be (B, T) int64, got ", tokens.sizes(), " ",
+              tokens.scalar_type());
+  auto padding_mask = tokens.eq(options.pad_id);  // (B, T), true = padding
+  auto x = embedding(tokens);                     // (B, T, C)
+  auto encoded = encoder->forward(x, padding_mask, torch::Tensor(), need_weights);
+  ModelOutput result;
+  result.weights = std::move(encoded.weights);
+  result.logits = token_head ? token_head(encoded.hidden)
+                             : classification_head(encoded.hidden, padding_mask);
+  return result;
+}
+
+int64_t count_parameters(const torch::nn::Module& module) {
+  int64_t n = 0;
+  for (const auto& p : module.parameters()) n += p.numel();
+  return n;
+}
+
+}  // namespace attnlab

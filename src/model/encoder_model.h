@@ -1,0 +1,51 @@
+#pragma once
+// The whole model: embedding -> encoder -> task head. Built from ModelOptions alone, so a
+// checkpoint that carries the options can rebuild it.
+
+#include <vector>
+
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+
+#include "model/embedding.h"
+#include "model/encoder.h"
+#include "model/heads.h"
+
+namespace attnlab {
+
+enum class TaskKind { kTransduction, kClassification };
+
+struct ModelOptions {
+  EmbeddingOptions embedding;                    // vocab_size, d_model, positions, max_len
+  EncoderOptions encoder;                        // layers; layer.d_model must equal embedding's
+  TaskKind task = TaskKind::kTransduction;       // which head
+  int64_t num_outputs = 64;                      // target vocabulary size or number of classes
+  Pooling pooling = Pooling::kCls;               // classification only
+  int64_t pad_id = 0;                            // token id that marks padding
+};
+
+struct ModelOutput {
+  torch::Tensor logits;                // (B, T, V) transduction or (B, K) classification
+  std::vector<torch::Tensor> weights;  // per layer (B, H, T, T) when asked
+};
+
+// Parameters: embedding.*, encoder.*, and token_head.* or classification_head.*.
+class EncoderModelImpl : public torch::nn::Module {
+ public:
+  explicit EncoderModelImpl(const ModelOptions& options);
+
+  // tokens: (B, T) int64; positions holding pad_id are masked as keys.
+  ModelOutput forward(const torch::Tensor& tokens, bool need_weights = false);
+
+  ModelOptions options;
+  Embedding embedding{nullptr};
+  Encoder encoder{nullptr};
+  TokenHead token_head{nullptr};                    // transduction only
+  ClassificationHead classification_head{nullptr};  // classification only
+};
+TORCH_MODULE(EncoderModel);
+
+// Number of trainable parameters.
+int64_t count_parameters(const torch::nn::Module& module);
+
+}  // namespace attnlab

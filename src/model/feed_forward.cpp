@@ -1,0 +1,36 @@
+#include "model/feed_forward.h"
+
+#include <stdexcept>
+
+#include <ATen/ATen.h>
+
+namespace attnlab {
+
+Activation parse_activation(const std::string& name) {
+  if (name == "relu") return Activation::kRelu;
+  if (name == "gelu") return Activation::kGelu;
+  throw std::invalid_argument("unknown activation '" + name + "' (expected relu or gelu)");
+}
+
+std::string activation_name(Activation activation) {
+  return activation == Activation::kRelu ? "relu" : "gelu";
+}
+
+FeedForwardImpl::FeedForwardImpl(const FeedForwardOptions& options_) : options(options_) {
+  TORCH_CHECK(options.d_model > 0 && options.d_ff > 0, "FeedForward: d_model=", options.d_model,
+              " and d_ff=", options.d_ff, " must be positive");
+  TORCH_CHECK(options.dropout >= 0.0 && options.dropout < 1.0,
+              "FeedForward: dropout must be in [0, 1), got ", options.dropout);
+  linear1 = register_module("linear1", torch::nn::Linear(options.d_model, options.d_ff));
+  dropout = register_module("dropout", torch::nn::Dropout(options.dropout));
+  linear2 = register_module("linear2", torch::nn::Linear(options.d_ff, options.d_model));
+}
+
+torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
+  auto hidden = linear1(x);  // (B, T, d_ff)
+  hidden = options.activation == Activation::kRelu ? torch::relu(hidden) : torch::gelu(hidden);
+  if (options.dropout > 0.0) hidden = dropout(hidden);
+  return linear2(hidden);  // (B, T, C)
+}
+
+}  // namespace attnlab

@@ -1,0 +1,39 @@
+#pragma once
+// Position-wise feed-forward block: linear2(dropout(act(linear1(x)))).
+
+#include <string>
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+namespace attnlab {
+
+enum class Activation { kRelu, kGelu };
+
+// "relu" / "gelu" <-> Activation; parse throws std::invalid_argument on anything else.
+Activation parse_activation(const std::string& name);
+std::string activation_name(Activation activation);
+
+struct FeedForwardOptions {
+  int64_t d_model = 128;                     // input and output width
+  int64_t d_ff = 512;                        // hidden width
+  double dropout = 0.0;                      // after the activation (as in PyTorch); 0 disables
+  Activation activation = Activation::kGelu;  // exact (erf) GELU or ReLU
+};
+
+// Parameters: linear1.{weight,bias} (d_ff, C), linear2.{weight,bias} (C, d_ff).
+class FeedForwardImpl : public torch::nn::Module {
+ public:
+  explicit FeedForwardImpl(const FeedForwardOptions& options);
+  torch::Tensor forward(const torch::Tensor& x);  // (B, T, C) -> (B, T, C)
+
+  FeedForwardOptions options;
+  torch::nn::Linear linear1{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+  torch::nn::Linear linear2{nullptr};
+};
+TORCH_MODULE(FeedForward);
+
+}  // namespace attnlab

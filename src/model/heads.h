@@ -1,0 +1,56 @@
+#pragma once
+// Task heads on top of the encoder's hidden states.
+
+#include <string>
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+namespace attnlab {
+
+enum class Pooling { kCls, kMean };
+
+// "cls" / "mean"; parse throws std::invalid_argument on anything else.
+Pooling parse_pooling(const std::string& name);
+std::string pooling_name(Pooling pooling);
+
+// Pools (B, T, C) to (B, C): the first position (where the <cls> token sits) or the mean over
+// non-padded positions. padding_mask (B, T) bool, true = padding; may be undefined.
+torch::Tensor pool(const torch::Tensor& hidden, const torch::Tensor& padding_mask, Pooling pooling);
+
+struct ClassificationHeadOptions {
+  int64_t d_model = 128;          // input width
+  int64_t num_classes = 3;        // output classes
+  Pooling pooling = Pooling::kCls;  // how the sequence is pooled
+};
+
+// Sequence classification. Parameters: classifier.{weight,bias} (K, C).
+class ClassificationHeadImpl : public torch::nn::Module {
+ public:
+  explicit ClassificationHeadImpl(const ClassificationHeadOptions& options);
+  // hidden (B, T, C), padding_mask (B, T) -> logits (B, K)
+  torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& padding_mask);
+
+  ClassificationHeadOptions options;
+  torch::nn::Linear classifier{nullptr};
+};
+TORCH_MODULE(ClassificationHead);
+
+struct TokenHeadOptions {
+  int64_t d_model = 128;     // input width
+  int64_t num_outputs = 64;  // output vocabulary size
+};
+
+// Per-token output (transduction). Parameters: proj.{weight,bias} (V, C).
+class TokenHeadImpl : public torch::nn::Module {
+ public:
+  explicit TokenHeadImpl(const TokenHeadOptions& options);
+  torch::Tensor forward(const torch::Tensor& hidden);  // (B, T, C) -> (B, T, V)
+
+  TokenHeadOptions options;
+  torch::nn::Linear proj{nullptr};
+};
+TORCH_MODULE(TokenHead);
+
+}  // namespace attnlab
