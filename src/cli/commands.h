@@ -22,4 +22,12 @@ class UsageError : public std::runtime_error {
 // Parses argv, runs the command, turns any exception into one message and an exit code.
 int run_main(int argc, char** argv);
 
+using Args = std::vector<std::string>;
+int train_command(const Args& args);
+int eval_command(const Args& args);
+int predict_command(const Args& args);
+int data_command(const Args& args);
+int attn_command(const Args& args);
+int bench_command(const Args& args);
+
 }  // namespace attnlab::cli

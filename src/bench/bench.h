@@ -1,0 +1,63 @@
+#pragma once
+// `attnlab bench`: trains the encoder on synthetic batches and measures throughput, FLOP/s,
+// MFU against GEMM peaks measured in the same process, and peak memory.
+
+#include <cstdint>
+#include <string>
+
+#include "train/precision.h"
+
+namespace attnlab {
+
+struct BenchOptions {
+  std::string size = "small";   // preset name: small | medium | custom
+  int64_t vocab = 64;           // vocabulary (and output) size
+  int64_t seq_len = 32;         // T
+  int64_t batch = 64;           // B
+  int64_t d_model = 128;        // C
+  int64_t num_heads = 4;        // H
+  int64_t num_layers = 4;       // L
+  int64_t d_ff = 512;           // feed-forward width
+  double dropout = 0.1;         // residual / feed-forward / embedding dropout
+  Precision precision = Precision::kFp32;
+  int64_t threads = 0;          // 0 = all cores
+  int64_t warmup_steps = 5;     // untimed steps first
+  int64_t steps = 30;           // timed training steps
+  int64_t eval_steps = 0;       // timed forward-only steps (0 = same as steps)
+  uint64_t seed = 1;
+};
+
+// Fills sizes from a preset: small (V 64, T 32, B 64, d 128, 4 heads, 4 layers, d_ff 512) or
+// medium (V 1000, T 128, B 32, d 512, 8 heads, 6 layers, d_ff 2048). Throws on unknown names.
+void apply_size_preset(const std::string& size, BenchOptions& options);
+
+struct BenchResult {
+  int64_t threads = 0;
+  int64_t parameters = 0;             // all trainable parameters
+  int64_t matmul_parameters = 0;      // N in the FLOP formula: weights of every Linear
+  double step_ms = 0.0;               // median training step time
+  double train_tokens_per_s = 0.0;    // B*T / median step time
+  double eval_tokens_per_s = 0.0;     // forward-only (eval mode, no grad)
+  double train_gflops = 0.0;          // achieved: tokens/s * (6N + 12 L T d) / 1e9
+  double eval_gflops = 0.0;           // achieved: tokens/s * (2N + 4 L T d) / 1e9
+  double fp32_peak_gflops = 0.0;      // measured 1024^3 float32 GEMM
+  double bf16_peak_gflops = 0.0;      // measured 1024^3 bfloat16 GEMM
+  double mfu = 0.0;                   // train_gflops / peak of the precision used
+  double peak_rss_mb = 0.0;           // process peak resident set size
+  double final_loss = 0.0;            // last training loss (sanity: finite, decreasing)
+  std::string to_json(const BenchOptions& options) const;
+};
+
+// Training FLOPs per token: 6N (forward + backward of every weight matmul) plus 12 L T d
+// (QK^T and attention-times-V, forward and backward). Forward-only: 2N + 4 L T d.
+double train_flops_per_token(int64_t matmul_parameters, int64_t layers, int64_t seq_len,
+                             int64_t d_model);
+double eval_flops_per_token(int64_t matmul_parameters, int64_t layers, int64_t seq_len,
+                            int64_t d_model);
+
+BenchResult run_benchmark(const BenchOptions& options);
+
+// Peak GEMM throughput (GFLOP/s) of an n x n x n matmul in the given dtype.
+double measure_gemm_gflops(int64_t n, bool bf16);
+
+}  // namespace attnlab

@@ -1,0 +1,101 @@
+// attnlab eval: evaluate a checkpoint on a split of its config or on any TSV file.
+#include <cstdio>
+#include <fstream>
+
+#include <ATen/Parallel.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "data/tsv.h"
+#include "train/evaluator.h"
+#include "train/trained_model.h"
+#include "train/trainer.h"
+
+namespace attnlab::cli {
+namespace {
+
+void print_report(const EvalResult& r, const Vocabularies& vocabs) {
+  if (r.task == TaskKind::kTransduction) {
+    std::printf("loss %.4f   token accuracy %.4f   exact match %.4f   (%ld examples, %ld tokens)\n",
+                r.loss, r.transduction.token_accuracy(), r.transduction.exact_match(),
+                static_cast<long>(r.examples), static_cast<long>(r.transduction.tokens));
+  } else {
+    const auto& c = *r.classification;
+    std::printf("loss %.4f   accuracy %.4f   macro F1 %.4f   (%ld examples)\n\n", r.loss,
+                c.accuracy(), c.macro_f1(), static_cast<long>(r.examples));
+    std::printf("%-16s %9s %9s %9s %9s\n", "class", "precision", "recall", "f1", "support");
+    for (const auto& pc : c.per_class(vocabs.labels.labels()))
+      std::printf("%-16s %9.4f %9.4f %9.4f %9ld\n", pc.label.c_str(), pc.precision, pc.recall,
+                  pc.f1, static_cast<long>(pc.support));
+    std::printf("\nconfusion matrix (rows = true, columns = predicted):\n%-16s", "");
+    for (const auto& l : vocabs.labels.labels()) std::printf(" %10.10s", l.c_str());
+    std::printf("\n");
+    for (size_t i = 0; i < c.confusion.size(); ++i) {
+      std::printf("%-16.16s", vocabs.labels.label(static_cast<int64_t>(i)).c_str());
+      for (auto v : c.confusion[i]) std::printf(" %10ld", static_cast<long>(v));
+      std::printf("\n");
+    }
+  }
+  if (!r.samples.empty()) std::printf("\nsamples:\n");
+  for (const auto& s : r.samples) {
+    std::printf("  input:     %s\n  target:    %s\n  predicted: %s  [%s]\n\n", s.input.c_str(),
+                s.target.c_str(), s.predicted.c_str(), s.correct ? "correct" : "WRONG");
+  }
+}
+
+}  // namespace
+
+int eval_command(const Args& args) {
+  std::string checkpoint, split = "test", data_file, json_out, attention_out;
+  int64_t samples = 5, batch_size = 128, threads = 0;
+  ArgParser parser("eval", "attnlab eval --checkpoint FILE [--split test|valid|train | --data FILE] [options]",
+                   "Rebuilds the model from the checkpoint alone and reports loss, token accuracy and\n"
+                   "exact match (transduction) or accuracy, per-class precision/recall/F1 and a\n"
+                   "confusion matrix (classification), plus a few sample predictions.");
+  parser.option("checkpoint", &checkpoint, "checkpoint file (e.g. runs/reverse/best.pt)");
+  parser.option("split", &split, "split of the checkpoint's config to evaluate: test (default), valid, train");
+  parser.option("data", &data_file, "evaluate this TSV file instead of a split");
+  parser.option("json", &json_out, "also write the metrics as JSON to this file ('-' for stdout)");
+  parser.option("samples", &samples, "sample predictions to show (default 5)");
+  parser.option("batch-size", &batch_size, "evaluation batch size (default 128)");
+  parser.option("threads", &threads, "intra-op threads (default: all cores)");
+  parser.option("attention", &attention_out,
+                "write an attention record of the shown samples to this file (see attnlab attn)");
+  if (!parser.parse(args)) return kExitOk;
+  if (checkpoint.empty()) throw UsageError("--checkpoint FILE is required");
+  if (samples < 0 || batch_size <= 0 || threads < 0)
+    throw UsageError("--samples, --batch-size and --threads must be non-negative (batch size positive)");
+
+  auto trained = load_trained_model(checkpoint);
+  std::string path = data_file;
+  if (path.empty()) {
+    const auto& d = trained.config.data;
+    if (split == "test") path = d.test;
+    else if (split == "valid") path = d.valid;
+    else if (split == "train") path = d.train;
+    else throw UsageError("--split must be test, valid or train, got '" + split + "'");
+    if (path.empty())
+      throw UsageError("the checkpoint's config has no data." + split + " file; pass --data FILE");
+  }
+  const Dataset data = load_split(path, trained.config.data, trained.vocabs);
+  const int64_t used_threads = configure_threads(threads);
+  const auto result = evaluate(trained.model, data, trained.vocabs, batch_size,
+                               parse_precision(trained.config.train.precision), samples);
+  std::printf("checkpoint %s (step %ld), data %s, threads %ld\n", checkpoint.c_str(),
+              static_cast<long>(trained.step), path.c_str(), static_cast<long>(used_threads));
+  print_report(result, trained.vocabs);
+  if (!json_out.empty()) {
+    const auto json = result.to_json(trained.vocabs.labels.labels());
+    if (json_out == "-") {
+      std::printf("%s\n", json.c_str());
+    } else {
+      std::ofstream out(json_out);
+      if (!out) throw std::runtime_error("cannot write " + json_out);
+      out << json << "\n";
+    }
+  }
+  if (!attention_out.empty()) write_attention_for_samples(trained, result, attention_out, "eval");
+  return kExitOk;
+}
+
+}  // namespace attnlab::cli

@@ -1,0 +1,108 @@
+// attnlab predict: run a checkpoint on ad hoc inputs (arguments, or lines on stdin).
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+#include <ATen/ATen.h>
+#include <torch/utils.h>
+
+#include "attention_log/probe.h"
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "train/evaluator.h"
+#include "train/json.h"
+#include "train/trained_model.h"
+#include "train/trainer.h"
+
+namespace attnlab::cli {
+namespace {
+
+std::string json_matrix(const at::Tensor& m) {  // (R, C) float -> [[...], ...]
+  std::ostringstream out;
+  auto c = m.to(at::kFloat).contiguous();
+  out << "[";
+  for (int64_t r = 0; r < c.size(0); ++r) {
+    out << (r ? ", " : "") << "[";
+    for (int64_t k = 0; k < c.size(1); ++k) out << (k ? ", " : "") << json_number(c[r][k].item<double>());
+    out << "]";
+  }
+  return out.str() + "]";
+}
+
+}  // namespace
+
+int predict_command(const Args& args) {
+  std::string checkpoint, attention_out;
+  std::vector<std::string> inputs;
+  bool logits = false;
+  int64_t threads = 0;
+  ArgParser parser("predict", "attnlab predict --checkpoint FILE [--logits] [TEXT...]",
+                   "Prints one prediction per input: input<TAB>prediction. Inputs are the TEXT\n"
+                   "arguments or, without any, the lines of stdin.");
+  parser.option("checkpoint", &checkpoint, "checkpoint file (e.g. runs/reverse/best.pt)");
+  parser.flag("logits", &logits,
+              "print one JSON object per input with the raw output scores (per token for "
+              "transduction, per class for classification)");
+  parser.option("threads", &threads, "intra-op threads (default: all cores)");
+  parser.option("attention", &attention_out,
+                "write an attention record of these inputs to this file (see attnlab attn)");
+  parser.positionals("TEXT", &inputs, "input texts; stdin lines when none are given");
+  if (!parser.parse(args)) return kExitOk;
+  if (checkpoint.empty()) throw UsageError("--checkpoint FILE is required");
+
+  auto trained = load_trained_model(checkpoint);
+  if (inputs.empty()) {
+    std::string line;
+    while (std::getline(std::cin, line)) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (!line.empty()) inputs.push_back(line);
+    }
+  }
+  if (inputs.empty()) throw UsageError("no input: give TEXT arguments or lines on stdin");
+  configure_threads(threads);
+
+  const auto tokens = encode_inputs(trained, inputs);  // (B, T)
+  at::Tensor scores;
+  {
+    torch::NoGradGuard no_grad;
+    AutocastGuard autocast(parse_precision(trained.config.train.precision));
+    scores = trained.model->forward(tokens).logits.to(at::kFloat);
+  }
+  const auto predicted = predict_ids(scores);
+  const auto& vocabs = trained.vocabs;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const auto row = static_cast<int64_t>(i);
+    std::string prediction;
+    at::Tensor row_scores;
+    if (vocabs.task == TaskKind::kTransduction) {
+      const auto length = tokens[row].ne(Vocab::kPadId).sum().item<int64_t>();
+      auto ids = predicted[row].slice(0, 0, length).contiguous();
+      prediction = decode(std::vector<int64_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + length),
+                          vocabs.target, vocabs.tokenization);
+      row_scores = scores[row].slice(0, 0, length);  // (T, V)
+    } else {
+      prediction = vocabs.labels.label(predicted[row].item<int64_t>());
+      row_scores = scores[row].unsqueeze(0);  // (1, K)
+    }
+    if (logits) {
+      JsonWriter j;
+      j.field("input", inputs[i]).field("prediction", prediction);
+      std::vector<std::string> names;
+      const auto& outputs = vocabs.task == TaskKind::kTransduction ? vocabs.target.tokens()
+                                                                   : vocabs.labels.labels();
+      for (const auto& n : outputs) names.push_back(json_string(n));
+      j.raw("outputs", "[" + join(names, ", ") + "]");
+      j.raw("logits", json_matrix(row_scores));
+      std::printf("%s\n", j.str().c_str());
+    } else {
+      std::printf("%s\t%s\n", inputs[i].c_str(), prediction.c_str());
+    }
+  }
+  if (!attention_out.empty()) {
+    save_record(attention_out, record_attention(trained.model, vocabs, inputs, trained.step, "predict"));
+    std::fprintf(stderr, "wrote attention record %s\n", attention_out.c_str());
+  }
+  return kExitOk;
+}
+
+}  // namespace attnlab::cli

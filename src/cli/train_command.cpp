@@ -1,0 +1,99 @@
+// attnlab train: launch a run from a YAML config, or resume one from a checkpoint.
+#include <filesystem>
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "config/config.h"
+#include "train/checkpoint.h"
+#include "train/trainer.h"
+
+namespace attnlab::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Console plus <run_dir>/train.log, same format.
+void log_to_run_dir(const std::string& run_dir) {
+  auto console = std::make_shared<spdlog::sinks::stdout_color_sink_mt>();
+  auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(
+      (fs::path(run_dir) / "train.log").string(), /*truncate=*/false);
+  auto logger = std::make_shared<spdlog::logger>("attnlab", spdlog::sinks_init_list{console, file});
+  logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+bool has_run_output(const fs::path& run_dir) {
+  std::error_code ec;
+  if (!fs::is_directory(run_dir, ec)) return false;
+  for (const auto& entry : fs::directory_iterator(run_dir, ec)) {
+    const auto name = entry.path().filename().string();
+    if (name == "metrics.jsonl" || entry.path().extension() == ".pt") return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+int train_command(const Args& args) {
+  std::string config_path, resume;
+  std::vector<std::string> overrides;
+  bool overwrite = false;
+  ArgParser parser("train", "attnlab train --config FILE [--set KEY=VALUE]... | --resume CHECKPOINT",
+                   "Trains an encoder as the config says; the run lives in <run.out_dir>/<run.name>/\n"
+                   "(config.yaml, train.log, metrics.jsonl, checkpoints, attention/). Ctrl-C (SIGINT)\n"
+                   "or SIGTERM finishes the current step, saves last.pt and exits 0.");
+  parser.option("config", &config_path, "YAML config file (see the README for every key)");
+  parser.repeated("set", &overrides,
+                  "override a config key, e.g. --set train.lr=3e-4 (repeatable; validated like the file)");
+  parser.option("resume", &resume,
+                "continue the run that wrote this checkpoint (e.g. runs/reverse/last.pt), in its directory");
+  parser.flag("overwrite", &overwrite,
+              "start afresh even if the run directory already holds checkpoints (they are deleted)");
+  if (!parser.parse(args)) return kExitOk;
+  if (config_path.empty() == resume.empty())
+    throw UsageError("give exactly one of --config FILE (new run) or --resume CHECKPOINT");
+
+  Config config;
+  std::optional<Checkpoint> checkpoint;
+  if (!resume.empty()) {
+    checkpoint = load_checkpoint(resume);
+    config = parse_config(checkpoint->config_yaml, resume + " (stored config)", overrides);
+    // Continue in the directory that holds the checkpoint.
+    const auto run_dir = fs::absolute(resume).parent_path();
+    config.run.out_dir = run_dir.parent_path().string();
+    config.run.name = run_dir.filename().string();
+  } else {
+    config = load_config(config_path, overrides);
+    const fs::path run_dir = run_directory(config);
+    if (has_run_output(run_dir)) {
+      if (!overwrite)
+        throw UsageError("run directory " + run_dir.string() +
+                         " already holds a run; resume it with --resume " +
+                         (run_dir / "last.pt").string() +
+                         ", pick another name with --set run.name=NAME, or pass --overwrite");
+      for (const auto& entry : fs::directory_iterator(run_dir)) fs::remove_all(entry.path());
+    }
+  }
+  const auto run_dir = run_directory(config);
+  fs::create_directories(run_dir);
+  log_to_run_dir(run_dir);
+
+  Trainer trainer(config, std::move(checkpoint));
+  const auto result = trainer.run();
+  spdlog::info("[train] {} steps, best {}={:.4f} (step {}){}", result.steps,
+               trainer.best_metric_name(), result.best_metric, result.best_step,
+               result.best_checkpoint.empty() ? "" : ", saved to " + result.best_checkpoint);
+  if (result.seconds_to_stop_at >= 0)
+    spdlog::info("[train] time to target (train.stop_at={}): {:.1f} s", config.train.stop_at,
+                 result.seconds_to_stop_at);
+  if (result.stop_reason == "interrupted")
+    spdlog::info("[train] interrupted; continue with: attnlab train --resume {}/last.pt", run_dir);
+  return kExitOk;
+}
+
+}  // namespace attnlab::cli
