@@ -17,7 +17,7 @@ namespace {
 using test::max_abs_diff;
 
 constexpr int64_t kV = 11, kC = 8, kH = 2, kFF = 16, kOut = 5, kMaxLen = 16;
-constexpr int64_t kPad = 0;
+constexpr int kPad = 0;  // int, like the literals it sits among in torch::tensor({...})
 
 ModelOptions model_options(TaskKind task, bool norm_first, int64_t num_layers = 2) {
   ModelOptions options;
