@@ -16,6 +16,8 @@
 
 #include <ATen/ATen.h>
 
+#include "attention_log/probe.h"
+#include "train/trained_model.h"
 #include "attention_log/head_stats.h"
 #include "attention_log/heatmap.h"
 #include "attention_log/html_report.h"
@@ -333,11 +335,8 @@ int show_attention(const RecordSource& source, const AttnArgs& args, std::ostrea
 }
 
 AttentionRecord attention_from_checkpoint(const std::string& checkpoint, const std::string& input) {
-  // HOOK(lead): load the checkpoint, rebuild the model from its options and return
-  // record_attention(model, spec, {input}, step, "predict"). The rest of `attn` takes it from here.
-  (void)input;
-  throw UsageError("--checkpoint is not available yet in this build (" + checkpoint +
-                   "); record one with `attnlab predict --attention OUT` and run `attnlab attn OUT`");
+  auto trained = load_trained_model(checkpoint);
+  return record_attention(trained.model, trained.vocabs, {input}, trained.step, "predict");
 }
 
 int run_attn_command(const std::vector<std::string>& args, std::ostream& out, bool color_allowed) {
