@@ -154,7 +154,10 @@ Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from)
     evals_without_improvement_ = c.evals_without_improvement;
     tokens_seen_ = c.tokens_seen;
     elapsed_before_s_ = c.elapsed_s;
-    if (c.rng_state.numel() > 0) at::detail::getDefaultCPUGenerator().set_state(c.rng_state);
+    if (c.rng_state.numel() > 0) {
+      auto generator = at::detail::getDefaultCPUGenerator();
+      generator.set_state(c.rng_state);
+    }
   }
 }
 
