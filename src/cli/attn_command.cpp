@@ -277,7 +277,8 @@ int show_attention(const RecordSource& source, const AttnArgs& args, std::ostrea
 
   const bool files = !args.html.empty() || !args.svg.empty() || !args.png.empty();
   const bool picked = args.layer || args.head || args.average_heads || args.example;
-  const bool heatmap = picked || (args.step && !args.summary && !files);
+  // The terminal heatmap appears when a selection is made and no file is asked for.
+  const bool heatmap = !files && (picked || (args.step && !args.summary));
   const bool listing = !heatmap && !args.summary && !files;
 
   if (listing) print_listing(source, record, out);
