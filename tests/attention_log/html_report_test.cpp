@@ -1,4 +1,5 @@
 #include "attention_log/html_report.h"
+#include "train/json.h"
 
 #include <filesystem>
 #include <string>
