@@ -1,0 +1,174 @@
+// The attnlab binary end to end: exit codes, train -> eval -> predict -> attn, SIGINT.
+#include "cli/commands.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "data/tsv.h"
+#include "train/checkpoint.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Run {
+  int exit_code;
+  std::string output;  // stdout and stderr
+};
+
+Run run(const std::string& args) {
+  const std::string command = std::string(ATTNLAB_BINARY) + " " + args + " 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof(buf), pipe)) out.append(buf, n);
+  const int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = fs::temp_directory_path() / ("attnlab_cli_" + std::to_string(::getpid()));
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+    std::vector<attnlab::Example> train, valid;
+    const std::string symbols = "abcdefgh";
+    for (int i = 0; i < 120; ++i) {
+      std::string src, tgt;
+      const int len = 3 + i % 4;
+      for (int j = 0; j < len; ++j) src += std::string(j ? " " : "") + symbols[(i * 7 + j * 3) % 8];
+      for (int j = len - 1; j >= 0; --j) tgt += std::string(j != len - 1 ? " " : "") + symbols[(i * 7 + j * 3) % 8];
+      (i < 100 ? train : valid).push_back({src, tgt, 0});
+    }
+    attnlab::write_tsv((root_ / "train.tsv").string(), train);
+    attnlab::write_tsv((root_ / "valid.tsv").string(), valid);
+    std::ofstream(root_ / "tiny.yaml") << "run: {name: tiny, out_dir: runs, threads: 1}\n"
+                                          "data: {task: transduction, train: train.tsv, valid: valid.tsv,\n"
+                                          "       test: valid.tsv, tokenization: word, max_len: 16}\n"
+                                          "model: {d_model: 32, num_heads: 2, num_layers: 1, d_ff: 64, dropout: 0.0}\n"
+                                          "train: {batch_size: 16, max_steps: 60, warmup_steps: 5, lr: 3.0e-3,\n"
+                                          "        eval_interval: 20, checkpoint_interval: 20}\n"
+                                          "log: {interval: 10, attention: {enabled: true, every: 20, num_examples: 2}}\n";
+    const auto trained = run("train --config " + (root_ / "tiny.yaml").string());
+    ASSERT_EQ(trained.exit_code, 0) << trained.output;
+  }
+  static void TearDownTestSuite() { fs::remove_all(root_); }
+  static std::string path(const std::string& p) { return (root_ / p).string(); }
+  static fs::path root_;
+};
+fs::path CliTest::root_;
+
+TEST_F(CliTest, UsageErrorsExitTwo) {
+  EXPECT_EQ(run("").exit_code, 2);
+  EXPECT_EQ(run("frobnicate").exit_code, 2);
+  EXPECT_EQ(run("--help").exit_code, 0);
+  for (const char* command : {"train", "eval", "predict", "attn", "data", "bench"})
+    EXPECT_EQ(run(std::string(command) + " --help").exit_code, 0) << command;
+  const auto r = run("eval --bogus");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("unknown option --bogus"), std::string::npos) << r.output;
+}
+
+TEST_F(CliTest, BadConfigExitsTwoNamingFileAndLine) {
+  std::ofstream(path("bad.yaml")) << "model:\n  d_model: 128\n  num_heads: 6\n";
+  const auto r = run("train --config " + path("bad.yaml"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("bad.yaml:3"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("model.num_heads"), std::string::npos) << r.output;
+  const auto typo = run("train --config " + path("tiny.yaml") + " --set train.lrr=1");
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_NE(typo.output.find("did you mean"), std::string::npos) << typo.output;
+}
+
+TEST_F(CliTest, RunDirectoryHoldsEveryDocumentedFile) {
+  for (const char* f : {"config.yaml", "train.log", "metrics.jsonl", "last.pt", "best.pt",
+                        "step_00000060.pt", "attention/step_00000000.pt", "attention/step_00000060.pt"})
+    EXPECT_TRUE(fs::exists(root_ / "runs" / "tiny" / f)) << f;
+  // A second `train` into the same run refuses to clobber it.
+  const auto again = run("train --config " + path("tiny.yaml"));
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_NE(again.output.find("--resume"), std::string::npos) << again.output;
+}
+
+TEST_F(CliTest, EvalPredictAndAttnUseTheCheckpointAlone) {
+  const auto ckpt = path("runs/tiny/best.pt");
+  const auto eval = run("eval --checkpoint " + ckpt + " --json " + path("m.json"));
+  EXPECT_EQ(eval.exit_code, 0) << eval.output;
+  EXPECT_NE(eval.output.find("exact match"), std::string::npos) << eval.output;
+  std::ifstream json(path("m.json"));
+  std::string text((std::istreambuf_iterator<char>(json)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("\"exact_match\""), std::string::npos) << text;
+
+  const auto predict = run("predict --checkpoint " + ckpt + " 'a b c' 'd e f g'");
+  EXPECT_EQ(predict.exit_code, 0) << predict.output;
+  EXPECT_NE(predict.output.find("a b c\t"), std::string::npos) << predict.output;
+  EXPECT_NE(predict.output.find("d e f g\t"), std::string::npos) << predict.output;
+  const auto logits = run("predict --logits --checkpoint " + ckpt + " 'a b'");
+  EXPECT_EQ(logits.exit_code, 0) << logits.output;
+  EXPECT_NE(logits.output.find("\"logits\": [["), std::string::npos) << logits.output;
+
+  const auto attn = run("attn --no-color --checkpoint " + ckpt + " 'a b c d'");
+  EXPECT_EQ(attn.exit_code, 0) << attn.output;
+  const auto listing = run("attn --no-color " + path("runs/tiny"));
+  EXPECT_EQ(listing.exit_code, 0) << listing.output;
+}
+
+TEST_F(CliTest, BrokenCheckpointsExitTwoNamingTheFile) {
+  EXPECT_EQ(run("eval --checkpoint " + path("nope.pt")).exit_code, 2);
+  std::ofstream(path("text.pt")) << "not a checkpoint";
+  const auto r = run("eval --checkpoint " + path("text.pt"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("text.pt"), std::string::npos) << r.output;
+  // Truncated copy of a real checkpoint.
+  const auto size = fs::file_size(root_ / "runs" / "tiny" / "last.pt");
+  fs::copy_file(root_ / "runs" / "tiny" / "last.pt", root_ / "cut.pt");
+  fs::resize_file(root_ / "cut.pt", size / 2);
+  const auto cut = run("predict --checkpoint " + path("cut.pt") + " 'a b'");
+  EXPECT_EQ(cut.exit_code, 2) << cut.output;
+  EXPECT_NE(cut.output.find("cut.pt"), std::string::npos) << cut.output;
+}
+
+TEST_F(CliTest, SigintFinishesTheStepSavesAndExitsZero) {
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::freopen("/dev/null", "w", stdout);
+    ::freopen("/dev/null", "w", stderr);
+    ::execl(ATTNLAB_BINARY, ATTNLAB_BINARY, "train", "--config", path("tiny.yaml").c_str(), "--set",
+            "run.name=interrupted", "--set", "train.max_steps=100000", "--set",
+            "train.eval_interval=100000", "--set", "train.checkpoint_interval=100000", "--set",
+            "log.attention.enabled=false", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const auto metrics = root_ / "runs" / "interrupted" / "metrics.jsonl";
+  for (int i = 0; i < 600 && (!fs::exists(metrics) || fs::file_size(metrics) == 0); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(fs::exists(metrics));
+  ::kill(child, SIGINT);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  const auto last = attnlab::load_checkpoint((root_ / "runs" / "interrupted" / "last.pt").string());
+  EXPECT_GT(last.step, 0);
+  EXPECT_LT(last.step, 100000);
+  // And it resumes.
+  const auto resumed = run("train --resume " + (root_ / "runs" / "interrupted" / "last.pt").string() +
+                           " --set train.max_steps=" + std::to_string(last.step + 5));
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(attnlab::load_checkpoint((root_ / "runs" / "interrupted" / "last.pt").string()).step,
+            last.step + 5);
+}
+
+}  // namespace

@@ -1,0 +1,134 @@
+// Trainer: exact resume, non-finite detection, checkpoint retention, early stopping.
+#include "train/trainer.h"
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "data/tsv.h"
+
+namespace attnlab {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() /
+            ("attnlab_trainer_" + std::to_string(::getpid()) + "_" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+    // A tiny reversal task, written by hand so the test does not depend on the generator.
+    std::vector<Example> train, valid;
+    const std::string symbols = "abcdef";
+    for (int i = 0; i < 96; ++i) {
+      std::string src, tgt;
+      const int len = 3 + i % 4;
+      for (int j = 0; j < len; ++j) src += std::string(j ? " " : "") + symbols[(i * 7 + j * 5) % 6];
+      for (int j = len - 1; j >= 0; --j) tgt += std::string(j != len - 1 ? " " : "") + symbols[(i * 7 + j * 5) % 6];
+      (i < 80 ? train : valid).push_back({src, tgt, 0});
+    }
+    write_tsv((root_ / "train.tsv").string(), train);
+    write_tsv((root_ / "valid.tsv").string(), valid);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  Config config(const std::string& name, std::vector<std::string> overrides = {}) {
+    std::vector<std::string> base = {
+        "run.name=" + name, "run.out_dir=" + root_.string(), "run.threads=1",
+        "data.train=" + (root_ / "train.tsv").string(), "data.valid=" + (root_ / "valid.tsv").string(),
+        "data.tokenization=word", "data.max_len=16", "model.d_model=16", "model.num_heads=2",
+        "model.num_layers=1", "model.d_ff=32", "model.dropout=0.1", "model.attention_dropout=0.1",
+        "train.batch_size=8", "train.max_steps=20", "train.warmup_steps=4", "train.lr=3e-3",
+        "train.eval_interval=5", "train.checkpoint_interval=10", "train.keep_last=1", "log.interval=1",
+        "log.progress=false"};
+    base.insert(base.end(), overrides.begin(), overrides.end());
+    return parse_config("{}", "test", base);
+  }
+
+  // step -> last_loss as written (exact text) from metrics.jsonl "train" lines.
+  std::map<int64_t, std::string> losses(const std::string& run) {
+    std::ifstream in(root_ / run / "metrics.jsonl");
+    std::map<int64_t, std::string> out;
+    static const std::regex kLine(R"re("kind": "train", "step": (\d+),.*"last_loss": ([^,]+),)re");
+    std::string line;
+    std::smatch m;
+    while (std::getline(in, line))
+      if (std::regex_search(line, m, kLine)) out[std::stoll(m[1])] = m[2];
+    return out;
+  }
+
+  fs::path root_;
+};
+
+TEST_F(TrainerTest, ResumedRunRepeatsTheUninterruptedLossCurveExactly) {
+  Trainer({config("full", {"train.keep_last=2"})}).run();
+  const auto full = losses("full");
+  ASSERT_EQ(full.size(), 20u);
+  // Resume from the step-10 checkpoint of the full run, in a separate directory.
+  fs::create_directories(root_ / "resumed");
+  fs::copy_file(root_ / "full" / "step_00000010.pt", root_ / "resumed" / "step_00000010.pt");
+  auto checkpoint = load_checkpoint((root_ / "resumed" / "step_00000010.pt").string());
+  EXPECT_EQ(checkpoint.step, 10);
+  Trainer resumed(config("resumed", {"train.keep_last=2"}), checkpoint);
+  const auto result = resumed.run();
+  EXPECT_EQ(result.steps, 20);
+  const auto tail = losses("resumed");
+  ASSERT_EQ(tail.size(), 10u);
+  for (const auto& [step, loss] : tail) EXPECT_EQ(loss, full.at(step)) << "step " << step;
+  // And the losses are not trivially equal from step to step (dropout and data order matter).
+  EXPECT_NE(full.at(11), full.at(12));
+}
+
+TEST_F(TrainerTest, KeepsLastBestAndTheNewestPeriodicCheckpoints) {
+  const auto result = Trainer(config("keep", {"train.max_steps=30"})).run();
+  EXPECT_EQ(result.stop_reason, "finished");
+  EXPECT_TRUE(fs::exists(root_ / "keep" / "last.pt"));
+  EXPECT_TRUE(fs::exists(root_ / "keep" / "best.pt"));
+  EXPECT_TRUE(fs::exists(root_ / "keep" / "step_00000030.pt"));
+  EXPECT_FALSE(fs::exists(root_ / "keep" / "step_00000010.pt"));
+  EXPECT_FALSE(fs::exists(root_ / "keep" / "step_00000020.pt"));
+  EXPECT_TRUE(fs::exists(root_ / "keep" / "config.yaml"));
+  EXPECT_EQ(load_checkpoint((root_ / "keep" / "last.pt").string()).step, 30);
+}
+
+TEST_F(TrainerTest, NonFiniteStepsAreSkippedThenTheRunFails) {
+  // An absurd learning rate drives the weights to inf within a few steps.
+  Trainer trainer(config("diverge", {"train.lr=1e30", "train.warmup_steps=0",
+                                     "train.max_nonfinite_steps=3", "train.grad_clip=0"}));
+  try {
+    trainer.run();
+    FAIL() << "expected TrainingError";
+  } catch (const TrainingError& e) {
+    EXPECT_NE(std::string(e.what()).find("3 consecutive steps"), std::string::npos) << e.what();
+  }
+  std::ifstream in(root_ / "diverge" / "metrics.jsonl");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("\"kind\": \"skipped\""), std::string::npos);
+}
+
+TEST_F(TrainerTest, EarlyStoppingAndStopAt) {
+  // lr ~0 never changes the predictions: accuracy stops improving after the first evaluation,
+  // so the run stops `patience` evaluations later (evaluations at steps 5, 10, 15).
+  auto r = Trainer(config("patience", {"train.lr=1e-12", "train.max_steps=100",
+                                       "train.early_stopping_patience=2",
+                                       "train.best_metric=accuracy"}))
+               .run();
+  EXPECT_EQ(r.stop_reason, "early_stopping");
+  EXPECT_EQ(r.steps, 15);
+  // A target reached at the first evaluation stops there.
+  auto s = Trainer(config("stop_at", {"train.stop_at=0.0001", "train.max_steps=40",
+                                      "train.best_metric=accuracy"})).run();
+  EXPECT_EQ(s.stop_reason, "stop_at");
+  EXPECT_EQ(s.steps, 5);
+  EXPECT_GE(s.seconds_to_stop_at, 0.0);
+}
+
+}  // namespace
+}  // namespace attnlab
