@@ -1,0 +1,368 @@
+#include "attention_log/html_report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+
+#include "attention_log/head_stats.h"
+#include "attention_log/heatmap.h"
+
+namespace attnlab {
+namespace {
+
+constexpr const char* kStyle = R"CSS(
+:root { --fg: #1d2330; --muted: #667085; --line: #d9dee7; --accent: #e4572e; --bg: #f6f7fb; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); background: var(--bg); }
+header { padding: 12px 20px; background: #fff; border-bottom: 1px solid var(--line); position: sticky; top: 0; z-index: 2; }
+h1 { font-size: 18px; margin: 0 0 8px 0; }
+h2 { font-size: 14px; margin: 0 0 8px 0; color: var(--muted); font-weight: 600; }
+#controls { display: flex; flex-wrap: wrap; gap: 10px 22px; align-items: center; }
+#controls label { display: flex; gap: 6px; align-items: center; }
+#step { width: 260px; }
+#stepLabel { font-variant-numeric: tabular-nums; min-width: 150px; }
+select { font: inherit; padding: 1px 4px; }
+main { display: flex; flex-wrap: wrap; gap: 20px; padding: 16px 20px; align-items: flex-start; }
+section { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 12px; }
+#grid { display: grid; gap: 6px; align-items: center; }
+#grid .hdr { font-size: 12px; color: var(--muted); text-align: center; }
+#grid canvas { display: block; border: 2px solid transparent; border-radius: 3px; cursor: pointer; image-rendering: pixelated; }
+#grid canvas:hover { border-color: #9aa4b5; }
+#grid canvas.sel { border-color: var(--accent); }
+#wrap { position: relative; }
+#main { display: block; }
+#tip { position: absolute; pointer-events: none; background: rgba(20, 24, 33, 0.92); color: #fff; padding: 4px 8px; border-radius: 4px; font: 12px/1.35 ui-monospace, monospace; white-space: pre; display: none; }
+#legend { display: flex; align-items: center; gap: 6px; font-size: 12px; color: var(--muted); margin-top: 8px; }
+#sentence { font: 13px ui-monospace, monospace; color: var(--muted); max-width: 760px; overflow-wrap: anywhere; margin: 8px 0 0 0; }
+)CSS";
+
+constexpr const char* kScript = R"JS(
+"use strict";
+(function () {
+  const body = document.body;
+  window.addEventListener("error", function (e) { body.setAttribute("data-error", String(e.message)); });
+  const D = JSON.parse(document.getElementById("attn-data").textContent);
+  const SCALE = D.scale, STOPS = D.colors, R = D.records;
+  const $ = function (id) { return document.getElementById(id); };
+  const st = { s: D.initial.step, l: D.initial.layer, h: D.initial.head, n: D.initial.example, avg: D.initial.avg, hover: null };
+
+  function color(w) {
+    if (!(w >= 0)) return "rgb(128,128,128)";
+    const x = Math.min(w, 1) * (STOPS.length - 1);
+    const i = Math.min(Math.floor(x), STOPS.length - 2), f = x - i, a = STOPS[i], b = STOPS[i + 1];
+    return "rgb(" + Math.round(a[0] + (b[0] - a[0]) * f) + "," + Math.round(a[1] + (b[1] - a[1]) * f) + "," +
+      Math.round(a[2] + (b[2] - a[2]) * f) + ")";
+  }
+  // (L*L) weights of example n, layer index l, head index h (or the mean over heads).
+  function weights(rec, l, h, n, avg) {
+    const L = rec.lengths[n], out = new Float64Array(L * L);
+    const heads = avg ? rec.w[l].map(function (_, k) { return k; }) : [h];
+    heads.forEach(function (k) {
+      const a = rec.w[l][k][n];
+      for (let p = 0; p < L * L; p++) out[p] += a[p] === null ? NaN : a[p] / SCALE;
+    });
+    if (heads.length > 1) for (let p = 0; p < L * L; p++) out[p] /= heads.length;
+    return out;
+  }
+  function clamp(v, n) { return Math.max(0, Math.min(v, n - 1)); }
+  function fill(select, labels, value) {
+    select.innerHTML = "";
+    labels.forEach(function (text, i) {
+      const o = document.createElement("option");
+      o.value = String(i); o.textContent = text; select.appendChild(o);
+    });
+    select.value = String(value);
+  }
+  function fmt(w) { return isNaN(w) ? "nan" : w.toFixed(3); }
+  function headName(rec) { return st.avg ? "mean of heads" : "head " + rec.head_ids[st.h]; }
+
+  function drawSmall(canvas, m, L) {
+    const c = Math.max(2, Math.floor(64 / L));
+    canvas.width = L * c; canvas.height = L * c;
+    const g = canvas.getContext("2d");
+    for (let i = 0; i < L; i++) for (let j = 0; j < L; j++) {
+      g.fillStyle = color(m[i * L + j]); g.fillRect(j * c, i * c, c, c);
+    }
+  }
+
+  function drawGrid(rec) {
+    const grid = $("grid");
+    grid.innerHTML = "";
+    const H = rec.head_ids.length, L = rec.lengths[st.n];
+    grid.style.gridTemplateColumns = "auto repeat(" + (H + 1) + ", auto)";
+    grid.appendChild(document.createElement("div"));
+    rec.head_ids.forEach(function (id) {
+      const d = document.createElement("div"); d.className = "hdr"; d.textContent = "head " + id; grid.appendChild(d);
+    });
+    const mean = document.createElement("div"); mean.className = "hdr"; mean.textContent = "mean"; grid.appendChild(mean);
+    rec.layer_ids.forEach(function (layerId, l) {
+      const d = document.createElement("div"); d.className = "hdr"; d.textContent = "layer " + layerId; grid.appendChild(d);
+      for (let h = 0; h <= H; h++) {
+        const avg = h === H, canvas = document.createElement("canvas");
+        drawSmall(canvas, weights(rec, l, Math.min(h, H - 1), st.n, avg), L);
+        canvas.title = "layer " + layerId + ", " + (avg ? "mean of heads" : "head " + rec.head_ids[h]);
+        if (l === st.l && (avg ? st.avg : (!st.avg && h === st.h))) canvas.className = "sel";
+        canvas.addEventListener("click", function () {
+          st.l = l; st.avg = avg; if (!avg) st.h = h; render();
+        });
+        grid.appendChild(canvas);
+      }
+    });
+  }
+
+  let view = null;  // geometry of the large heatmap, for hover
+  function drawMain(rec) {
+    const canvas = $("main"), L = rec.lengths[st.n], toks = rec.tokens[st.n];
+    const m = weights(rec, st.l, st.h, st.n, st.avg);
+    const cell = Math.max(10, Math.min(40, Math.floor(560 / L)));
+    const g0 = canvas.getContext("2d");
+    g0.font = "12px ui-monospace, monospace";
+    let lab = 0;
+    toks.forEach(function (t) { lab = Math.max(lab, g0.measureText(t).width); });
+    const left = Math.ceil(lab) + 12, top = Math.ceil(lab) + 12;
+    const W = left + L * cell + 8, Hh = top + L * cell + 8, dpr = window.devicePixelRatio || 1;
+    canvas.width = Math.round(W * dpr); canvas.height = Math.round(Hh * dpr);
+    canvas.style.width = W + "px"; canvas.style.height = Hh + "px";
+    const g = canvas.getContext("2d");
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.fillStyle = "#fff"; g.fillRect(0, 0, W, Hh);
+    for (let i = 0; i < L; i++) for (let j = 0; j < L; j++) {
+      g.fillStyle = color(m[i * L + j]); g.fillRect(left + j * cell, top + i * cell, cell, cell);
+    }
+    g.font = "12px ui-monospace, monospace";
+    g.textBaseline = "middle";
+    const hv = st.hover;
+    for (let i = 0; i < L; i++) {
+      g.fillStyle = hv && hv.i === i ? "#e4572e" : "#1d2330";
+      g.textAlign = "right"; g.fillText(toks[i], left - 6, top + i * cell + cell / 2);
+    }
+    for (let j = 0; j < L; j++) {
+      g.save();
+      g.translate(left + j * cell + cell / 2, top - 6);
+      g.rotate(-Math.PI / 2);
+      g.fillStyle = hv && hv.j === j ? "#e4572e" : "#1d2330";
+      g.textAlign = "left"; g.fillText(toks[j], 0, 0);
+      g.restore();
+    }
+    if (hv) {
+      g.strokeStyle = "#e4572e"; g.lineWidth = 2;
+      g.strokeRect(left + 1, top + hv.i * cell + 1, L * cell - 2, cell - 2);
+      g.strokeRect(left + hv.j * cell + 1, top + 1, cell - 2, L * cell - 2);
+    }
+    view = { left: left, top: top, cell: cell, L: L, m: m, toks: toks };
+    $("title").textContent = "step " + rec.step + " · layer " + rec.layer_ids[st.l] + " · " + headName(rec) +
+      " · example " + st.n;
+    $("sentence").textContent = toks.join(" ");
+  }
+
+  function render() {
+    const rec = R[st.s];
+    st.l = clamp(st.l, rec.layer_ids.length); st.h = clamp(st.h, rec.head_ids.length);
+    st.n = clamp(st.n, rec.lengths.length); st.hover = null;
+    $("step").value = String(st.s);
+    $("stepLabel").textContent = "step " + rec.step + " (" + rec.source + ", " + (st.s + 1) + "/" + R.length + ")";
+    fill($("layer"), rec.layer_ids.map(function (id) { return String(id); }), st.l);
+    fill($("head"), rec.head_ids.map(function (id) { return String(id); }), st.h);
+    fill($("example"), rec.tokens.map(function (t, n) {
+      const s = t.join(" "); return n + ": " + (s.length > 40 ? s.slice(0, 39) + "…" : s);
+    }), st.n);
+    $("head").disabled = st.avg;
+    $("avg").checked = st.avg;
+    drawGrid(rec);
+    drawMain(rec);
+    $("tip").style.display = "none";
+  }
+
+  function hover(ev) {
+    if (!view) return;
+    const x = ev.offsetX - view.left, y = ev.offsetY - view.top;
+    const j = Math.floor(x / view.cell), i = Math.floor(y / view.cell), tip = $("tip");
+    if (x < 0 || y < 0 || i >= view.L || j >= view.L) {
+      tip.style.display = "none";
+      if (st.hover) { st.hover = null; drawMain(R[st.s]); }
+      return;
+    }
+    if (!st.hover || st.hover.i !== i || st.hover.j !== j) { st.hover = { i: i, j: j }; drawMain(R[st.s]); }
+    tip.textContent = "query " + i + " " + view.toks[i] + "\nkey   " + j + " " + view.toks[j] +
+      "\nweight " + fmt(view.m[i * view.L + j]);
+    tip.style.display = "block";
+    tip.style.left = (ev.offsetX + 14) + "px"; tip.style.top = (ev.offsetY + 14) + "px";
+  }
+
+  const bar = $("bar"), bg = bar.getContext("2d");
+  for (let x = 0; x < bar.width; x++) { bg.fillStyle = color(x / (bar.width - 1)); bg.fillRect(x, 0, 1, bar.height); }
+  $("step").max = String(R.length - 1);
+  $("step").addEventListener("input", function () { st.s = Number($("step").value); render(); });
+  $("layer").addEventListener("change", function () { st.l = Number($("layer").value); render(); });
+  $("head").addEventListener("change", function () { st.h = Number($("head").value); render(); });
+  $("example").addEventListener("change", function () { st.n = Number($("example").value); render(); });
+  $("avg").addEventListener("change", function () { st.avg = $("avg").checked; render(); });
+  $("main").addEventListener("mousemove", hover);
+  $("main").addEventListener("mouseleave", function () { $("tip").style.display = "none"; st.hover = null; drawMain(R[st.s]); });
+  render();
+  if (location.hash === "#selftest") {
+    // Walks every control path once; tests open the page with this hash.
+    R.forEach(function (rec, s) {
+      $("step").value = String(s); $("step").dispatchEvent(new Event("input"));
+      rec.tokens.forEach(function (_, n) {
+        st.n = n; st.avg = false;
+        rec.layer_ids.forEach(function (_, l) {
+          rec.head_ids.forEach(function (_, h) { st.l = l; st.h = h; render(); });
+        });
+        $("avg").click();
+        hover({ offsetX: view.left + view.cell / 2, offsetY: view.top + view.cell * 1.5 });
+        if ($("tip").textContent.indexOf("query 1 ") !== 0) throw new Error("hover tip: " + $("tip").textContent);
+        hover({ offsetX: 0, offsetY: 0 });
+        $("avg").click();
+      });
+    });
+    const tiles = $("grid").querySelectorAll("canvas");
+    tiles[tiles.length - 1].click();
+    if (!st.avg || st.l !== R[st.s].layer_ids.length - 1) throw new Error("grid click did not select");
+    tiles[0].click();
+    $("layer").value = "0"; $("layer").dispatchEvent(new Event("change"));
+    $("example").value = "0"; $("example").dispatchEvent(new Event("change"));
+    body.setAttribute("data-selftest", "ok");
+  }
+  body.setAttribute("data-rendered", "ok");
+})();
+)JS";
+
+std::string html_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string int_array(const std::vector<int64_t>& values) {
+  std::string s = "[";
+  for (size_t i = 0; i < values.size(); ++i) s += (i ? "," : "") + std::to_string(values[i]);
+  return s + "]";
+}
+
+// {"step":..,"source":..,"tokens":[[..]],"lengths":[..],"layer_ids":[..],"head_ids":[..],
+//  "w":[layer][head][example] = flat (L*L) integers weight*scale, row-major, null for NaN}
+std::string record_json(const AttentionRecord& r, double scale) {
+  std::string s = "{\"step\":" + std::to_string(r.step) + ",\"source\":" + json_string(r.source) +
+                  ",\"tokens\":[";
+  for (size_t n = 0; n < r.tokens.size(); ++n) {
+    s += n ? ",[" : "[";
+    for (size_t t = 0; t < r.tokens[n].size(); ++t)
+      s += (t ? "," : "") + json_string(printable_token(r.tokens[n][t]));
+    s += "]";
+  }
+  s += "],\"lengths\":" + int_array(r.lengths) + ",\"layer_ids\":" + int_array(r.layer_ids) +
+       ",\"head_ids\":" + int_array(r.head_ids) + ",\"w\":[";
+  for (int64_t l = 0; l < r.num_layers(); ++l) {
+    const auto w = r.layers[static_cast<size_t>(l)].to(at::kDouble).contiguous();  // (N, H', T, T)
+    const auto acc = w.accessor<double, 4>();
+    s += l ? ",[" : "[";
+    for (int64_t h = 0; h < r.num_heads(); ++h) {
+      s += h ? ",[" : "[";
+      for (int64_t n = 0; n < r.num_examples(); ++n) {
+        s += n ? ",[" : "[";
+        const auto L = r.lengths[static_cast<size_t>(n)];
+        for (int64_t i = 0; i < L; ++i)
+          for (int64_t j = 0; j < L; ++j) {
+            if (i || j) s += ',';
+            const double v = acc[n][h][i][j];
+            s += std::isnan(v) ? "null" : std::to_string(std::lround(v * scale));
+          }
+        s += "]";
+      }
+      s += "]";
+    }
+    s += "]";
+  }
+  return s + "]}";
+}
+
+}  // namespace
+
+std::string json_string(const std::string& text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      case '<': out += "\\u003c"; break;
+      case '>': out += "\\u003e"; break;
+      case '&': out += "\\u0026"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string render_html(const std::vector<AttentionRecord>& records, const HtmlOptions& options) {
+  TORCH_CHECK(!records.empty(), "render_html: no records");
+  TORCH_CHECK(options.decimals >= 1 && options.decimals <= 6, "render_html: decimals ",
+              options.decimals, " outside [1, 6]");
+  std::vector<size_t> kept;
+  if (options.max_steps > 0) kept = spread_indices(records.size(), options.max_steps);
+  else
+    for (size_t i = 0; i < records.size(); ++i) kept.push_back(i);
+  for (auto i : kept) validate_record(records[i], "render_html: record of step " + std::to_string(records[i].step));
+
+  const double scale = std::pow(10.0, options.decimals);
+  const auto count = static_cast<int64_t>(kept.size());
+  const int64_t initial_step = options.initial_step < 0 ? count - 1 : std::min(options.initial_step, count - 1);
+  std::string data = "{\"scale\":" + std::to_string(std::lround(scale)) + ",\"colors\":[";
+  const auto& stops = heat_color_stops();
+  for (size_t k = 0; k < stops.size(); ++k)
+    data += (k ? ",[" : "[") + std::to_string(stops[k].r) + "," + std::to_string(stops[k].g) + "," +
+            std::to_string(stops[k].b) + "]";
+  data += "],\"initial\":{\"step\":" + std::to_string(initial_step) +
+          ",\"layer\":" + std::to_string(std::max<int64_t>(0, options.initial_layer)) +
+          ",\"head\":" + std::to_string(std::max<int64_t>(0, options.initial_head)) +
+          ",\"example\":" + std::to_string(std::max<int64_t>(0, options.initial_example)) +
+          ",\"avg\":" + (options.average_heads ? "true" : "false") + "},\"records\":[";
+  for (size_t k = 0; k < kept.size(); ++k) data += (k ? "," : "") + record_json(records[kept[k]], scale);
+  data += "]}";
+
+  const auto title = html_escape(options.title);
+  std::string html;
+  html += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
+  html += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
+  html += "<title>" + title + "</title>\n<style>" + std::string(kStyle) + "</style>\n</head>\n<body>\n";
+  html += "<header><h1>" + title + "</h1><div id=\"controls\">\n";
+  html += "<label>step <input type=\"range\" id=\"step\" min=\"0\" max=\"0\" value=\"0\"></label>"
+          "<span id=\"stepLabel\"></span>\n";
+  html += "<label>layer <select id=\"layer\"></select></label>\n";
+  html += "<label>head <select id=\"head\"></select></label>\n";
+  html += "<label><input type=\"checkbox\" id=\"avg\"> average heads</label>\n";
+  html += "<label>example <select id=\"example\"></select></label>\n";
+  html += "</div></header>\n<main>\n";
+  html += "<section><h2>all layers &times; heads (click to select)</h2><div id=\"grid\"></div></section>\n";
+  html += "<section><h2 id=\"title\"></h2><div id=\"wrap\"><canvas id=\"main\" width=\"10\" height=\"10\"></canvas>"
+          "<div id=\"tip\"></div></div>\n";
+  html += "<div id=\"legend\"><span>0</span><canvas id=\"bar\" width=\"200\" height=\"12\"></canvas><span>1</span>"
+          "<span>rows: queries, columns: keys</span></div>\n";
+  html += "<p id=\"sentence\"></p></section>\n</main>\n";
+  html += "<script type=\"application/json\" id=\"attn-data\">" + data + "</script>\n";
+  html += "<script>" + std::string(kScript) + "</script>\n</body>\n</html>\n";
+  return html;
+}
+
+}  // namespace attnlab

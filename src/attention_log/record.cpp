@@ -1,0 +1,406 @@
+#include "attention_log/record.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <utility>
+
+#include <ATen/ATen.h>
+#include <ATen/core/Dict.h>
+#include <ATen/core/List.h>
+#include <ATen/core/ivalue.h>
+#include <c10/util/Exception.h>
+#include <torch/serialize.h>
+
+namespace attnlab {
+namespace {
+
+namespace fs = std::filesystem;
+
+[[noreturn]] void fail(const std::string& where, const std::string& what) {
+  throw AttentionLogError(where + ": " + what);
+}
+
+// The first line of a (often multi-line) c10 error message.
+std::string first_line(const std::string& text) {
+  const auto end = text.find('\n');
+  return end == std::string::npos ? text : text.substr(0, end);
+}
+
+std::string shape_string(const at::Tensor& t) {
+  std::string s = "(";
+  for (int64_t d = 0; d < t.dim(); ++d) s += (d ? ", " : "") + std::to_string(t.size(d));
+  return s + ")";
+}
+
+void check_ids(const std::vector<int64_t>& ids, const char* key, const std::string& where) {
+  if (ids.empty()) fail(where, std::string("'") + key + "' is empty");
+  std::set<int64_t> seen;
+  for (auto id : ids) {
+    if (id < 0) fail(where, std::string("'") + key + "' holds a negative id " + std::to_string(id));
+    if (!seen.insert(id).second)
+      fail(where, std::string("'") + key + "' holds id " + std::to_string(id) + " twice");
+  }
+}
+
+// --- writing -------------------------------------------------------------------------------
+
+c10::List<int64_t> int_list(const std::vector<int64_t>& values) {
+  c10::List<int64_t> list;
+  list.reserve(values.size());
+  for (auto v : values) list.push_back(v);
+  return list;
+}
+
+void write_all(int fd, const char* data, size_t size, const std::string& path) {
+  while (size > 0) {
+    const ssize_t n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail(path, std::string("cannot write: ") + std::strerror(errno));
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+}
+
+// Writes `bytes` to path.tmp, fsyncs it, renames it over `path`, then fsyncs the directory so
+// a crash leaves either the old file or the whole new one.
+void write_atomically(const std::string& path, const std::vector<char>& bytes) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail(tmp, std::string("cannot create: ") + std::strerror(errno));
+  try {
+    write_all(fd, bytes.data(), bytes.size(), tmp);
+    if (::fsync(fd) != 0) fail(tmp, std::string("fsync failed: ") + std::strerror(errno));
+  } catch (...) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  if (::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    fail(tmp, std::string("close failed: ") + std::strerror(errno));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    fail(path, std::string("cannot rename ") + tmp + " into place: " + std::strerror(err));
+  }
+  auto dir = fs::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {  // best effort: some file systems refuse fsync on directories
+    (void)::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+}
+
+// --- reading -------------------------------------------------------------------------------
+
+std::string tag_name(const c10::IValue& v) { return v.tagKind(); }
+
+c10::IValue get_key(const c10::impl::GenericDict& dict, const std::string& key,
+                    const std::string& where) {
+  const auto it = dict.find(c10::IValue(key));
+  if (it == dict.end()) fail(where, "missing key '" + key + "'");
+  return it->value();
+}
+
+int64_t get_int(const c10::impl::GenericDict& dict, const std::string& key,
+                const std::string& where) {
+  const auto v = get_key(dict, key, where);
+  if (!v.isInt()) fail(where, "'" + key + "' is a " + tag_name(v) + ", expected an int");
+  return v.toInt();
+}
+
+std::string get_string(const c10::impl::GenericDict& dict, const std::string& key,
+                       const std::string& where) {
+  const auto v = get_key(dict, key, where);
+  if (!v.isString()) fail(where, "'" + key + "' is a " + tag_name(v) + ", expected a str");
+  return v.toStringRef();
+}
+
+std::vector<c10::IValue> get_list(const c10::IValue& v, const std::string& key,
+                                  const std::string& where) {
+  if (!v.isList()) fail(where, "'" + key + "' is a " + tag_name(v) + ", expected a list");
+  const auto list = v.toList();
+  std::vector<c10::IValue> out;
+  out.reserve(list.size());
+  for (size_t i = 0; i < list.size(); ++i) out.push_back(list.get(i));
+  return out;
+}
+
+std::vector<int64_t> get_int_list(const c10::impl::GenericDict& dict, const std::string& key,
+                                  const std::string& where) {
+  std::vector<int64_t> out;
+  const auto items = get_list(get_key(dict, key, where), key, where);
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (!items[i].isInt())
+      fail(where, "'" + key + "'[" + std::to_string(i) + "] is a " + tag_name(items[i]) +
+                      ", expected an int");
+    out.push_back(items[i].toInt());
+  }
+  return out;
+}
+
+AttentionRecord record_from_ivalue(const c10::IValue& root, const std::string& where) {
+  if (!root.isGenericDict())
+    fail(where, "not an attnlab attention record (holds a " + tag_name(root) +
+                    ", not a dict)");
+  const auto dict = root.toGenericDict();
+  const auto format_it = dict.find(c10::IValue(std::string("format")));
+  if (format_it == dict.end() || !format_it->value().isString() ||
+      format_it->value().toStringRef() != kAttentionFormat)
+    fail(where, std::string("not an attnlab attention record (its 'format' is not '") +
+                    kAttentionFormat + "')");
+  const auto version = get_int(dict, "version", where);
+  if (version > kAttentionFormatVersion)
+    fail(where, "format version " + std::to_string(version) + " is newer than this attnlab reads (" +
+                    std::to_string(kAttentionFormatVersion) + ")");
+  if (version < 1) fail(where, "invalid format version " + std::to_string(version));
+
+  AttentionRecord record;
+  record.step = get_int(dict, "step", where);
+  record.source = get_string(dict, "source", where);
+  const auto examples = get_list(get_key(dict, "tokens", where), "tokens", where);
+  for (size_t n = 0; n < examples.size(); ++n) {
+    const auto key = "tokens[" + std::to_string(n) + "]";
+    std::vector<std::string> tokens;
+    for (const auto& t : get_list(examples[n], key, where)) {
+      if (!t.isString()) fail(where, key + " holds a " + tag_name(t) + ", expected str");
+      tokens.push_back(t.toStringRef());
+    }
+    record.tokens.push_back(std::move(tokens));
+  }
+  record.lengths = get_int_list(dict, "lengths", where);
+  record.layer_ids = get_int_list(dict, "layer_ids", where);
+  record.head_ids = get_int_list(dict, "head_ids", where);
+  const auto layers = get_list(get_key(dict, "layers", where), "layers", where);
+  for (size_t l = 0; l < layers.size(); ++l) {
+    if (!layers[l].isTensor())
+      fail(where, "layers[" + std::to_string(l) + "] is a " + tag_name(layers[l]) +
+                      ", expected a tensor");
+    record.layers.push_back(layers[l].toTensor());
+  }
+  validate_record(record, where);
+  return record;
+}
+
+}  // namespace
+
+void validate_record(const AttentionRecord& r, const std::string& where) {
+  if (r.step < 0) fail(where, "negative step " + std::to_string(r.step));
+  if (r.source != "train" && r.source != "eval" && r.source != "predict")
+    fail(where, "unknown source '" + r.source + "' (expected train, eval or predict)");
+  const auto N = r.num_examples();
+  if (N == 0) fail(where, "no examples");
+  if (static_cast<int64_t>(r.lengths.size()) != N)
+    fail(where, std::to_string(N) + " token lists but " + std::to_string(r.lengths.size()) +
+                    " lengths");
+  int64_t max_len = 0;
+  for (int64_t n = 0; n < N; ++n) {
+    const auto len = r.lengths[static_cast<size_t>(n)];
+    const auto count = static_cast<int64_t>(r.tokens[static_cast<size_t>(n)].size());
+    if (len < 1 || len != count)
+      fail(where, "example " + std::to_string(n) + " has length " + std::to_string(len) + " but " +
+                      std::to_string(count) + " tokens");
+    max_len = std::max(max_len, len);
+  }
+  check_ids(r.layer_ids, "layer_ids", where);
+  check_ids(r.head_ids, "head_ids", where);
+  if (r.layers.size() != r.layer_ids.size())
+    fail(where, std::to_string(r.layer_ids.size()) + " layer ids but " +
+                    std::to_string(r.layers.size()) + " layer tensors");
+  const auto H = r.num_heads();
+  for (size_t l = 0; l < r.layers.size(); ++l) {
+    const auto& w = r.layers[l];
+    const auto name = "layers[" + std::to_string(l) + "]";
+    if (!w.defined()) fail(where, name + " is an undefined tensor");
+    if (w.scalar_type() != at::kFloat)
+      fail(where, name + " has dtype " + std::string(c10::toString(w.scalar_type())) +
+                      ", expected float32");
+    if (!w.device().is_cpu()) fail(where, name + " is not on the CPU");
+    if (w.dim() != 4 || w.size(0) != N || w.size(1) != H || w.size(2) != w.size(3) ||
+        w.size(2) < max_len)
+      fail(where, name + " has shape " + shape_string(w) + ", expected (N=" + std::to_string(N) +
+                      ", H'=" + std::to_string(H) + ", T, T) with T >= " + std::to_string(max_len));
+    const auto T = w.size(2);
+    // inside: (N, 1, T, T) true where both query and key are within the example's length.
+    const auto positions = at::arange(T, at::kLong);                                // (T)
+    const auto valid = positions.unsqueeze(0).lt(at::tensor(r.lengths).unsqueeze(1));  // (N, T)
+    const auto inside = valid.unsqueeze(1).unsqueeze(3).logical_and(valid.unsqueeze(1).unsqueeze(2));
+    const auto not_nan = w.isnan().logical_not();
+    if (w.ne(0).logical_and(not_nan).logical_and(inside.logical_not()).any().item<bool>())
+      fail(where, name + " has non-zero weights beyond an example's length");
+    if (w.lt(0).logical_or(w.gt(1.0 + 1e-3)).any().item<bool>())
+      fail(where, name + " has weights outside [0, 1]");
+  }
+}
+
+void save_record(const std::string& path, const AttentionRecord& record) {
+  AttentionRecord stored = record;
+  for (auto& w : stored.layers)
+    if (w.defined() && w.is_floating_point()) w = w.detach().to(at::kCPU, at::kFloat).contiguous();
+  validate_record(stored, path);
+
+  c10::impl::GenericDict dict(c10::StringType::get(), c10::AnyType::get());
+  dict.insert(std::string("format"), std::string(kAttentionFormat));
+  dict.insert(std::string("version"), kAttentionFormatVersion);
+  dict.insert(std::string("step"), stored.step);
+  dict.insert(std::string("source"), stored.source);
+  c10::List<c10::List<std::string>> tokens;
+  for (const auto& example : stored.tokens) {
+    c10::List<std::string> list;
+    for (const auto& t : example) list.push_back(t);
+    tokens.push_back(std::move(list));
+  }
+  dict.insert(std::string("tokens"), tokens);
+  dict.insert(std::string("lengths"), int_list(stored.lengths));
+  dict.insert(std::string("layer_ids"), int_list(stored.layer_ids));
+  dict.insert(std::string("head_ids"), int_list(stored.head_ids));
+  c10::List<at::Tensor> layers;
+  for (const auto& w : stored.layers) layers.push_back(w);
+  dict.insert(std::string("layers"), layers);
+
+  std::vector<char> bytes;
+  try {
+    bytes = torch::pickle_save(c10::IValue(dict));
+  } catch (const std::exception& e) {
+    fail(path, std::string("cannot serialise record: ") + first_line(e.what()));
+  }
+  const auto parent = fs::path(path).parent_path();
+  if (!parent.empty()) {
+    std::error_code ec;
+    fs::create_directories(parent, ec);
+    if (ec) fail(path, "cannot create directory " + parent.string() + ": " + ec.message());
+  }
+  write_atomically(path, bytes);
+}
+
+AttentionRecord load_record(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) fail(path, "no such file");
+  if (fs::is_directory(path, ec)) fail(path, "is a directory, not a record file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, std::string("cannot open: ") + std::strerror(errno));
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) fail(path, "read error");
+  if (bytes.empty()) fail(path, "empty file");
+  // pickle_load reads a zip archive; anything else (or a truncated one) is rejected up front so
+  // that the error says what happened rather than a zip-reader internal.
+  if (bytes.size() < 22 || bytes[0] != 'P' || bytes[1] != 'K')
+    fail(path, "not a torch pickle (no zip header); truncated or not a record file?");
+  c10::IValue root;
+  try {
+    root = torch::pickle_load(bytes);
+  } catch (const std::exception& e) {
+    fail(path, "truncated or corrupted (" + first_line(e.what()) + ")");
+  }
+  try {
+    return record_from_ivalue(root, path);
+  } catch (const AttentionLogError&) {
+    throw;
+  } catch (const std::exception& e) {
+    fail(path, "invalid record (" + first_line(e.what()) + ")");
+  }
+}
+
+std::string record_file_name(int64_t step) {
+  TORCH_CHECK(step >= 0, "record_file_name: negative step ", step);
+  char name[40];
+  std::snprintf(name, sizeof(name), "step_%08lld.pt", static_cast<long long>(step));
+  return name;
+}
+
+int64_t step_from_file_name(const std::string& file_name) {
+  const std::string prefix = "step_", suffix = ".pt";
+  if (file_name.size() <= prefix.size() + suffix.size() || file_name.rfind(prefix, 0) != 0 ||
+      file_name.compare(file_name.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return -1;
+  const auto digits =
+      file_name.substr(prefix.size(), file_name.size() - prefix.size() - suffix.size());
+  if (digits.size() > 18 || !std::all_of(digits.begin(), digits.end(),
+                                         [](char c) { return c >= '0' && c <= '9'; }))
+    return -1;
+  return std::stoll(digits);
+}
+
+std::vector<std::string> list_records(const std::string& attention_dir) {
+  std::error_code ec;
+  if (!fs::is_directory(attention_dir, ec)) fail(attention_dir, "no such directory");
+  std::vector<std::pair<int64_t, std::string>> found;
+  for (const auto& entry : fs::directory_iterator(attention_dir, ec)) {
+    const auto step = step_from_file_name(entry.path().filename().string());
+    if (step >= 0 && entry.is_regular_file()) found.emplace_back(step, entry.path().string());
+  }
+  if (ec) fail(attention_dir, "cannot list: " + ec.message());
+  std::sort(found.begin(), found.end());
+  std::vector<std::string> paths;
+  for (auto& f : found) paths.push_back(std::move(f.second));
+  return paths;
+}
+
+AttentionRecord AttentionLog::load(size_t i) const {
+  TORCH_CHECK(i < paths.size(), "AttentionLog::load: index ", i, " of ", paths.size());
+  auto record = load_record(paths[i]);
+  if (record.step != steps[i])
+    fail(paths[i], "expected step " + std::to_string(steps[i]) + " (from its name) but it holds step " +
+                       std::to_string(record.step));
+  return record;
+}
+
+int64_t AttentionLog::index_of(int64_t step) const {
+  const auto it = std::find(steps.begin(), steps.end(), step);
+  return it == steps.end() ? -1 : static_cast<int64_t>(it - steps.begin());
+}
+
+AttentionLog load_log(const std::string& location) {
+  std::error_code ec;
+  AttentionLog log;
+  log.location = location;
+  if (!fs::exists(location, ec)) fail(location, "no such file or directory");
+  if (!fs::is_directory(location, ec)) {  // a single record file
+    const auto record = load_record(location);
+    log.steps.push_back(record.step);
+    log.paths.push_back(location);
+    return log;
+  }
+  const auto sub = (fs::path(location) / "attention").string();
+  const bool has_sub = fs::is_directory(sub, ec);
+  const auto dir = has_sub ? sub : location;
+  for (const auto& path : list_records(dir)) {
+    log.steps.push_back(step_from_file_name(fs::path(path).filename().string()));
+    log.paths.push_back(path);
+  }
+  if (log.paths.empty())
+    fail(dir, has_sub ? "no attention records (step_*.pt); was the run trained with attention "
+                        "logging on?"
+                      : "no attention records (step_*.pt) and no attention/ subdirectory");
+  return log;
+}
+
+at::Tensor example_weights(const AttentionRecord& record, int64_t layer_index, int64_t head_index,
+                           int64_t example) {
+  TORCH_CHECK(layer_index >= 0 && layer_index < record.num_layers(), "example_weights: layer index ",
+              layer_index, " out of range [0, ", record.num_layers(), ")");
+  TORCH_CHECK(head_index >= -1 && head_index < record.num_heads(), "example_weights: head index ",
+              head_index, " out of range [-1, ", record.num_heads(), ")");
+  TORCH_CHECK(example >= 0 && example < record.num_examples(), "example_weights: example ", example,
+              " out of range [0, ", record.num_examples(), ")");
+  const auto L = record.lengths[static_cast<size_t>(example)];
+  auto w = record.layers[static_cast<size_t>(layer_index)][example];  // (H', T, T)
+  w = w.narrow(1, 0, L).narrow(2, 0, L);                              // (H', L, L)
+  w = head_index < 0 ? w.mean(0) : w[head_index];                     // (L, L)
+  return w.to(at::kFloat).contiguous();
+}
+
+}  // namespace attnlab

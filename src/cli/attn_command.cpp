@@ -1,0 +1,363 @@
+// attnlab attn: listing, terminal heatmaps, per-head statistics, HTML / SVG / PNG output.
+#include "cli/attn_command.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+#include <utility>
+
+#include <ATen/ATen.h>
+
+#include "attention_log/head_stats.h"
+#include "attention_log/heatmap.h"
+#include "attention_log/html_report.h"
+#include "attention_log/svg_png.h"
+#include "cli/commands.h"
+
+namespace attnlab::cli {
+namespace {
+
+constexpr size_t kHtmlMaxSteps = 40;     // records embedded in an HTML report, spread evenly
+constexpr size_t kSummarySteps = 3;      // steps in --summary without --step: first, middle, last
+
+int64_t parse_int(const std::string& flag, const std::string& value) {
+  try {
+    size_t used = 0;
+    const long long v = std::stoll(value, &used);
+    if (used == value.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw UsageError(flag + " expects an integer, got '" + value + "'");
+}
+
+// "0-2" for consecutive ids, else "0, 2, 5".
+std::string describe_ids(const std::vector<int64_t>& ids) {
+  if (ids.empty()) return "none";
+  bool consecutive = true;
+  for (size_t i = 1; i < ids.size(); ++i) consecutive = consecutive && ids[i] == ids[i - 1] + 1;
+  if (ids.size() == 1) return std::to_string(ids[0]);
+  if (consecutive && ids.size() > 2) return std::to_string(ids.front()) + "-" + std::to_string(ids.back());
+  std::string s;
+  for (size_t i = 0; i < ids.size(); ++i) s += (i ? ", " : "") + std::to_string(ids[i]);
+  return s;
+}
+
+// Steps for a listing: all of them, or the first and last few when there are many.
+std::string describe_steps(const std::vector<int64_t>& steps) {
+  constexpr size_t kShown = 8;
+  std::string s;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (steps.size() > 2 * kShown && i == kShown) {
+      s += ", … (" + std::to_string(steps.size() - 2 * kShown) + " more)";
+      i = steps.size() - kShown;
+    }
+    s += (s.empty() ? "" : ", ") + std::to_string(steps[i]);
+  }
+  return s;
+}
+
+int64_t index_of_id(const std::vector<int64_t>& ids, int64_t id) {
+  const auto it = std::find(ids.begin(), ids.end(), id);
+  return it == ids.end() ? -1 : static_cast<int64_t>(it - ids.begin());
+}
+
+void write_text_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw std::runtime_error(path + ": cannot write: " + std::strerror(errno));
+  out << text;
+  out.close();
+  if (!out) throw std::runtime_error(path + ": write failed");
+}
+
+// Loads each record at most once per command.
+class RecordCache {
+ public:
+  explicit RecordCache(const RecordSource& source) : source_(source) {}
+  const AttentionRecord& get(size_t i) {
+    auto it = cache_.find(i);
+    if (it == cache_.end()) it = cache_.emplace(i, source_.load(i)).first;
+    return it->second;
+  }
+
+ private:
+  const RecordSource& source_;
+  std::map<size_t, AttentionRecord> cache_;
+};
+
+// The selection resolved against the chosen record: indices, not ids.
+struct Selection {
+  size_t step_index = 0;
+  int64_t layer_index = 0;
+  int64_t head_index = 0;   // -1 with --average-heads
+  int64_t example = 0;
+};
+
+size_t resolve_step(const RecordSource& source, const AttnArgs& args) {
+  if (!args.step || *args.step == "last") return source.steps.size() - 1;
+  const auto step = parse_int("--step", *args.step);
+  const auto it = std::find(source.steps.begin(), source.steps.end(), step);
+  if (it == source.steps.end()) {
+    // Name the nearest steps so the user can pick one.
+    const auto after = std::lower_bound(source.steps.begin(), source.steps.end(), step);
+    std::string near;
+    if (after != source.steps.begin()) near += std::to_string(*(after - 1));
+    if (after != source.steps.end()) near += (near.empty() ? "" : " or ") + std::to_string(*after);
+    throw UsageError("step " + std::to_string(step) + " not in the log: it has " +
+                     std::to_string(source.steps.size()) + " steps (" + describe_steps(source.steps) +
+                     "); nearest: " + near);
+  }
+  return static_cast<size_t>(it - source.steps.begin());
+}
+
+Selection resolve(const AttentionRecord& record, size_t step_index, const AttnArgs& args) {
+  Selection s;
+  s.step_index = step_index;
+  if (args.layer) {
+    s.layer_index = index_of_id(record.layer_ids, *args.layer);
+    if (s.layer_index < 0)
+      throw UsageError("layer " + std::to_string(*args.layer) + " out of range: the log has layers " +
+                       describe_ids(record.layer_ids));
+  }
+  if (args.head) {
+    s.head_index = index_of_id(record.head_ids, *args.head);
+    if (s.head_index < 0)
+      throw UsageError("head " + std::to_string(*args.head) + " out of range: the log has heads " +
+                       describe_ids(record.head_ids));
+  }
+  if (args.average_heads) s.head_index = -1;
+  s.example = args.example.value_or(0);
+  if (s.example < 0 || s.example >= record.num_examples())
+    throw UsageError("example " + std::to_string(s.example) + " out of range: the log has examples 0-" +
+                     std::to_string(record.num_examples() - 1));
+  return s;
+}
+
+std::string selection_title(const RecordSource& source, const AttentionRecord& r, const Selection& s) {
+  return source.name + ": step " + std::to_string(r.step) + ", layer " +
+         std::to_string(r.layer_ids[static_cast<size_t>(s.layer_index)]) + ", " +
+         (s.head_index < 0 ? std::string("mean of heads ") + describe_ids(r.head_ids)
+                           : "head " + std::to_string(r.head_ids[static_cast<size_t>(s.head_index)])) +
+         ", example " + std::to_string(s.example);
+}
+
+void print_listing(const RecordSource& source, const AttentionRecord& last, std::ostream& out) {
+  out << "attention log: " << source.name << " (" << source.steps.size()
+      << (source.steps.size() == 1 ? " record" : " records") << ")\n";
+  out << "steps: " << describe_steps(source.steps) << "\n";
+  int64_t T = last.layers.empty() ? 0 : last.layers.front().size(2);
+  out << "step " << last.step << " (" << last.source << "): " << last.num_examples() << " examples, layers "
+      << describe_ids(last.layer_ids) << ", heads " << describe_ids(last.head_ids) << ", T=" << T << "\n";
+  out << "examples:\n";
+  for (int64_t n = 0; n < last.num_examples(); ++n) {
+    out << "  " << n << "  (" << last.lengths[static_cast<size_t>(n)] << " tokens)";
+    for (const auto& t : last.tokens[static_cast<size_t>(n)]) out << " " << printable_token(t);
+    out << "\n";
+  }
+  out << "show: --layer L --head H --example E (heatmap), --summary (per-head statistics), "
+         "--html OUT.html (interactive report)\n";
+}
+
+}  // namespace
+
+AttnArgs parse_attn_args(const std::vector<std::string>& args) {
+  AttnArgs a;
+  std::vector<std::string> positionals;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string arg = args[i], value;
+    bool has_inline = false;
+    if (arg.rfind("--", 0) == 0) {
+      const auto eq = arg.find('=');
+      if (eq != std::string::npos) {
+        value = arg.substr(eq + 1);
+        arg = arg.substr(0, eq);
+        has_inline = true;
+      }
+    }
+    auto take = [&]() -> std::string {
+      if (!has_inline) {
+        if (i + 1 >= args.size()) throw UsageError(arg + " needs a value");
+        value = args[++i];
+      }
+      if (value.empty()) throw UsageError(arg + " needs a non-empty value");
+      return value;
+    };
+    auto no_value = [&]() {
+      if (has_inline) throw UsageError(arg + " takes no value");
+    };
+    if (arg == "--help" || arg == "-h") { no_value(); a.help = true; }
+    else if (arg == "--step") a.step = take();
+    else if (arg == "--layer") a.layer = parse_int(arg, take());
+    else if (arg == "--head") a.head = parse_int(arg, take());
+    else if (arg == "--example") a.example = parse_int(arg, take());
+    else if (arg == "--average-heads") { no_value(); a.average_heads = true; }
+    else if (arg == "--summary") { no_value(); a.summary = true; }
+    else if (arg == "--html") a.html = take();
+    else if (arg == "--svg") a.svg = take();
+    else if (arg == "--png") a.png = take();
+    else if (arg == "--no-color") { no_value(); a.no_color = true; }
+    else if (arg == "--checkpoint") a.checkpoint = take();
+    else if (arg.size() > 1 && arg[0] == '-') throw UsageError("unknown option " + arg);
+    else positionals.push_back(arg);
+  }
+  if (a.help) return a;
+  if (a.head && a.average_heads) throw UsageError("--head and --average-heads exclude each other");
+  if (a.step && *a.step != "last") parse_int("--step", *a.step);
+  if (!a.checkpoint.empty()) {
+    if (positionals.size() != 1)
+      throw UsageError("--checkpoint F takes exactly one input text, e.g. attnlab attn --checkpoint F \"a b c\"");
+    a.input = positionals[0];
+  } else {
+    if (positionals.empty()) throw UsageError("missing RUN_DIR (a run directory or a record file)");
+    if (positionals.size() > 1) throw UsageError("unexpected argument '" + positionals[1] + "'");
+    a.location = positionals[0];
+  }
+  return a;
+}
+
+std::string attn_help() {
+  return R"(usage: attnlab attn RUN_DIR [options]
+       attnlab attn --checkpoint FILE "input text" [options]
+
+Inspect the attention weights logged during training (RUN_DIR/attention/step_*.pt), or one
+record file (as written by eval/predict --attention). Without options: list the logged steps,
+probe examples, layers and heads.
+
+options:
+  --step S|last      step to show (default: last)
+  --layer L          layer id (default: the first logged)
+  --head H           head id (default: the first logged)
+  --average-heads    mean over the logged heads instead of one head
+  --example E        probe example index (default 0)
+                     any of --layer/--head/--average-heads/--example (or --step alone)
+                     prints a heatmap: rows = queries, columns = keys
+  --summary          per-head statistics (entropy, max weight, distance, diagonal,
+                     anti-diagonal, first token) at the first, middle and last step,
+                     or at --step S
+  --html OUT.html    write an interactive, self-contained HTML report of all steps
+  --svg OUT.svg      write the selected heatmap as SVG
+  --png OUT.png      write the selected heatmap as PNG
+  --no-color         no ANSI colour (also when NO_COLOR is set or stdout is not a terminal)
+  --checkpoint FILE  compute the record of "input text" with a checkpoint instead of a log
+  -h, --help         this help
+)";
+}
+
+RecordSource source_from_log(const AttentionLog& log) {
+  RecordSource source;
+  source.name = log.location;
+  source.steps = log.steps;
+  source.load = [log](size_t i) { return log.load(i); };
+  return source;
+}
+
+RecordSource source_from_record(AttentionRecord record, std::string name) {
+  RecordSource source;
+  source.name = std::move(name);
+  source.steps = {record.step};
+  source.load = [record = std::move(record)](size_t) { return record; };
+  return source;
+}
+
+int show_attention(const RecordSource& source, const AttnArgs& args, std::ostream& out, bool color) {
+  TORCH_CHECK(!source.steps.empty() && source.load, "show_attention: empty record source");
+  RecordCache cache(source);
+  const size_t step_index = resolve_step(source, args);
+  const auto& record = cache.get(step_index);
+  const Selection sel = resolve(record, step_index, args);
+
+  const bool files = !args.html.empty() || !args.svg.empty() || !args.png.empty();
+  const bool picked = args.layer || args.head || args.average_heads || args.example;
+  const bool heatmap = picked || (args.step && !args.summary && !files);
+  const bool listing = !heatmap && !args.summary && !files;
+
+  if (listing) print_listing(source, record, out);
+
+  if (heatmap) {
+    const auto w = example_weights(record, sel.layer_index, sel.head_index, sel.example);  // (L, L)
+    const auto& tokens = record.tokens[static_cast<size_t>(sel.example)];
+    HeatmapStyle style;
+    style.color = color;
+    out << selection_title(source, record, sel) << "\n";
+    out << render_heatmap(w, tokens, tokens, style);
+  }
+
+  if (args.summary) {
+    std::vector<size_t> indices;
+    if (args.step) indices.push_back(step_index);
+    else indices = spread_indices(source.steps.size(), kSummarySteps);
+    std::vector<StepStats> stats;
+    for (auto i : indices) stats.push_back({source.steps[i], compute_record_stats(cache.get(i))});
+    if (heatmap) out << "\n";
+    out << "per-head statistics of " << source.name << " (means over " << record.num_examples()
+        << " examples and their queries; entropy in nats, dist in tokens):\n";
+    out << render_stats_table(stats);
+  }
+
+  if (!args.svg.empty()) {
+    const auto w = example_weights(record, sel.layer_index, sel.head_index, sel.example);
+    const auto& tokens = record.tokens[static_cast<size_t>(sel.example)];
+    write_text_file(args.svg, render_svg(w, tokens, tokens, selection_title(source, record, sel)));
+    out << "wrote " << args.svg << "\n";
+  }
+  if (!args.png.empty()) {
+    write_png(args.png, example_weights(record, sel.layer_index, sel.head_index, sel.example));
+    out << "wrote " << args.png << "\n";
+  }
+  if (!args.html.empty()) {
+    auto kept = spread_indices(source.steps.size(), kHtmlMaxSteps);
+    if (std::find(kept.begin(), kept.end(), step_index) == kept.end()) {
+      kept.push_back(step_index);
+      std::sort(kept.begin(), kept.end());
+    }
+    std::vector<AttentionRecord> records;
+    for (auto i : kept) records.push_back(cache.get(i));
+    HtmlOptions options;
+    options.title = "attention: " + source.name;
+    options.initial_step = std::find(kept.begin(), kept.end(), step_index) - kept.begin();
+    options.initial_layer = sel.layer_index;
+    options.initial_head = std::max<int64_t>(0, sel.head_index);
+    options.initial_example = sel.example;
+    options.average_heads = sel.head_index < 0;
+    write_text_file(args.html, render_html(records, options));
+    out << "wrote " << args.html << " (" << records.size() << " of " << source.steps.size() << " steps)\n";
+  }
+  return kExitOk;
+}
+
+AttentionRecord attention_from_checkpoint(const std::string& checkpoint, const std::string& input) {
+  // HOOK(lead): load the checkpoint, rebuild the model from its options and return
+  // record_attention(model, spec, {input}, step, "predict"). The rest of `attn` takes it from here.
+  (void)input;
+  throw UsageError("--checkpoint is not available yet in this build (" + checkpoint +
+                   "); record one with `attnlab predict --attention OUT` and run `attnlab attn OUT`");
+}
+
+int run_attn_command(const std::vector<std::string>& args, std::ostream& out, bool color_allowed) {
+  const auto parsed = parse_attn_args(args);
+  if (parsed.help) {
+    out << attn_help();
+    return kExitOk;
+  }
+  const bool color = color_allowed && !parsed.no_color;
+  if (!parsed.checkpoint.empty()) {
+    auto record = attention_from_checkpoint(parsed.checkpoint, parsed.input);
+    return show_attention(source_from_record(std::move(record), parsed.checkpoint), parsed, out, color);
+  }
+  return show_attention(source_from_log(load_log(parsed.location)), parsed, out, color);
+}
+
+int attn_command(const std::vector<std::string>& args) {
+  const char* no_color = std::getenv("NO_COLOR");
+  const bool color = ::isatty(STDOUT_FILENO) && (no_color == nullptr || no_color[0] == '\0');
+  return run_attn_command(args, std::cout, color);
+}
+
+}  // namespace attnlab::cli

@@ -1,0 +1,140 @@
+#include "attention_log/html_report.h"
+
+#include <filesystem>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "test_support.h"
+
+namespace attnlab {
+namespace {
+
+using testing::TempDir;
+
+constexpr const char* kChromium = "/usr/bin/chromium";
+
+// Three steps, 2 layers x 3 heads, two examples; tokens that would break naive escaping.
+std::vector<AttentionRecord> report_records() {
+  std::vector<AttentionRecord> records;
+  for (int64_t step : {0, 500, 1000}) {
+    auto r = testing::make_record(step, /*num_layers=*/2, /*heads=*/3, /*seed=*/static_cast<uint64_t>(step) + 1);
+    r.tokens[0] = {"</script>", "<b>&amp;", "\"q\""};
+    records.push_back(r);
+  }
+  return records;
+}
+
+std::string chromium_command(const TempDir& dir, const std::string& what, const std::string& url) {
+  return "timeout 60 " + std::string(kChromium) +
+         " --headless --no-sandbox --disable-gpu --disable-background-networking"
+         " --disable-component-update --disable-sync --no-first-run --hide-scrollbars"
+         " --user-data-dir=" + dir.file("profile") + " --enable-logging=stderr --v=0 --window-size=1200,900 " +
+         what + " '" + url + "' 2>" + dir.file("chromium.log");
+}
+
+TEST(HtmlReport, JsonStringEscapes) {
+  EXPECT_EQ(json_string("a\"b\\c"), "\"a\\\"b\\\\c\"");
+  EXPECT_EQ(json_string("</script>&"), "\"\\u003c/script\\u003e\\u0026\"");
+  EXPECT_EQ(json_string(std::string("\n\x01", 2)), "\"\\n\\u0001\"");
+  EXPECT_EQ(json_string("é→"), "\"é→\"");
+}
+
+TEST(HtmlReport, SelfContainedWithRoundedWeights) {
+  auto r = testing::make_record(7, /*num_layers=*/1, /*heads=*/1);
+  r.layers[0].zero_();
+  r.layers[0][1][0] = torch::tensor({0.12345f, 0.87655f, 0.0f, 1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f}).view({3, 3});
+  r.layers[0][0][0] = torch::eye(3);
+  HtmlOptions options;
+  options.title = "run <x>";
+  const auto html = render_html({r}, options);
+  EXPECT_EQ(html.find("http"), std::string::npos);
+  EXPECT_EQ(html.find("<link"), std::string::npos);
+  EXPECT_EQ(html.find("src="), std::string::npos);
+  EXPECT_EQ(html.find("@import"), std::string::npos);
+  EXPECT_NE(html.find("<title>run &lt;x&gt;</title>"), std::string::npos);
+  // Example 1 has length 2: its 2x2 block, weights x 1000 rounded, row-major.
+  EXPECT_NE(html.find("[[[1000,0,0,0,1000,0,0,0,1000],[123,877,1000,0]]]"), std::string::npos);
+  options.decimals = 4;
+  EXPECT_NE(render_html({r}, options).find("[1235,8766,10000,0]"), std::string::npos);
+  // Thinning keeps the first and last step.
+  std::vector<AttentionRecord> many;
+  for (int64_t s = 0; s < 10; ++s) many.push_back(testing::make_record(s * 10, 1, 1));
+  options.max_steps = 3;
+  const auto thin = render_html(many, options);
+  EXPECT_NE(thin.find("{\"step\":0,"), std::string::npos);
+  EXPECT_NE(thin.find("{\"step\":50,"), std::string::npos);
+  EXPECT_NE(thin.find("{\"step\":90,"), std::string::npos);
+  EXPECT_EQ(thin.find("{\"step\":10,"), std::string::npos);
+}
+
+TEST(HtmlReport, RendersInHeadlessChromiumWithoutErrors) {
+  if (!std::filesystem::exists(kChromium)) GTEST_SKIP() << kChromium << " is not installed";
+  TempDir dir;
+  const auto page = dir.file("report.html");
+  HtmlOptions options;
+  options.title = "synthetic run";
+  testing::write_file(page, render_html(report_records(), options));
+
+  // 1. The DOM after load, with the self-test walking every control (steps, layers, heads,
+  //    examples, average toggle, grid clicks, hover).
+  const auto dom = testing::run_shell(chromium_command(dir, "--dump-dom", "file://" + page + "#selftest"));
+  const auto log = testing::read_file(dir.file("chromium.log"));
+  ASSERT_EQ(dom.rc, 0) << log;
+  EXPECT_NE(dom.out.find("data-rendered=\"ok\""), std::string::npos) << dom.out.substr(0, 2000) << log;
+  EXPECT_NE(dom.out.find("data-selftest=\"ok\""), std::string::npos) << log;
+  EXPECT_EQ(dom.out.find("data-error"), std::string::npos) << dom.out.substr(0, 2000);
+  EXPECT_EQ(log.find("Uncaught"), std::string::npos) << log;
+  EXPECT_EQ(log.find("CONSOLE"), std::string::npos) << log;
+  // Tokens arrive intact (escaped in the JSON, unescaped by the browser into the picker).
+  EXPECT_NE(dom.out.find("&lt;/script&gt; &lt;b&gt;&amp;amp;"), std::string::npos);
+
+  // 2. A screenshot that is not blank: many distinct colours, a good share of non-white pixels.
+  const auto shot = dir.file("shot.png");
+  const auto result = testing::run_shell(chromium_command(dir, "--screenshot=" + shot, "file://" + page));
+  ASSERT_EQ(result.rc, 0) << testing::read_file(dir.file("chromium.log"));
+  ASSERT_TRUE(std::filesystem::exists(shot));
+  if (!testing::python_available()) GTEST_SKIP() << "no /usr/bin/python3 to decode the screenshot";
+  const auto stats = testing::run_python(dir, R"PY(
+import struct, zlib
+data = open(")PY" + shot + R"PY(", "rb").read()
+pos, idat = 8, b""
+while pos < len(data):
+    n, = struct.unpack(">I", data[pos:pos + 4]); kind = data[pos + 4:pos + 8]
+    if kind == b"IHDR": w, h, depth, ctype = struct.unpack(">IIBB", data[pos + 8:pos + 18])
+    if kind == b"IDAT": idat += data[pos + 8:pos + 8 + n]
+    pos += 12 + n
+assert depth == 8 and ctype in (2, 6), (depth, ctype)
+bpp = 3 if ctype == 2 else 4
+raw, stride = zlib.decompress(idat), w * bpp
+prev, rows, p = bytearray(stride), [], 0
+for y in range(h):
+    f, line = raw[p], bytearray(raw[p + 1:p + 1 + stride]); p += 1 + stride
+    for i in range(stride):
+        a = line[i - bpp] if i >= bpp else 0; b = prev[i]; c = prev[i - bpp] if i >= bpp else 0
+        if f == 1: line[i] = (line[i] + a) & 255
+        elif f == 2: line[i] = (line[i] + b) & 255
+        elif f == 3: line[i] = (line[i] + (a + b) // 2) & 255
+        elif f == 4:
+            pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+            line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+    rows.append(line); prev = line
+colours, nonwhite = set(), 0
+for line in rows[::3]:
+    for x in range(0, w, 3):
+        px = tuple(line[x * bpp:x * bpp + 3]); colours.add(px); nonwhite += px != (255, 255, 255)
+print(w, h, len(colours), round(nonwhite / ((h + 2) // 3 * ((w + 2) // 3)), 3))
+)PY");
+  ASSERT_EQ(stats.rc, 0) << stats.out;
+  int width = 0, height = 0, colours = 0;
+  double nonwhite = 0;
+  ASSERT_EQ(std::sscanf(stats.out.c_str(), "%d %d %d %lf", &width, &height, &colours, &nonwhite), 4) << stats.out;
+  EXPECT_EQ(width, 1200);
+  EXPECT_EQ(height, 900);
+  EXPECT_GT(colours, 30) << stats.out;
+  EXPECT_GT(nonwhite, 0.2) << stats.out;
+}
+
+}  // namespace
+}  // namespace attnlab

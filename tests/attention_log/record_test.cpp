@@ -1,0 +1,291 @@
+#include "attention_log/record.h"
+
+#include <filesystem>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "test_support.h"
+
+namespace attnlab {
+namespace {
+
+using testing::make_record;
+using testing::TempDir;
+
+void expect_same(const AttentionRecord& a, const AttentionRecord& b) {
+  EXPECT_EQ(a.step, b.step);
+  EXPECT_EQ(a.source, b.source);
+  EXPECT_EQ(a.tokens, b.tokens);
+  EXPECT_EQ(a.lengths, b.lengths);
+  EXPECT_EQ(a.layer_ids, b.layer_ids);
+  EXPECT_EQ(a.head_ids, b.head_ids);
+  ASSERT_EQ(a.layers.size(), b.layers.size());
+  for (size_t l = 0; l < a.layers.size(); ++l) EXPECT_TRUE(torch::equal(a.layers[l], b.layers[l]));
+}
+
+// Expects load_record(path) to throw AttentionLogError whose message names the file and says
+// `what`.
+void expect_load_error(const std::string& path, const std::string& what) {
+  try {
+    load_record(path);
+    ADD_FAILURE() << "no error for " << path;
+  } catch (const AttentionLogError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find(path), std::string::npos) << message;
+    EXPECT_NE(message.find(what), std::string::npos) << message;
+  }
+}
+
+TEST(AttentionRecord, FileNames) {
+  EXPECT_EQ(record_file_name(1200), "step_00001200.pt");
+  EXPECT_EQ(record_file_name(0), "step_00000000.pt");
+  EXPECT_EQ(record_file_name(123456789), "step_123456789.pt");
+  EXPECT_EQ(step_from_file_name("step_00001200.pt"), 1200);
+  EXPECT_EQ(step_from_file_name("step_123456789.pt"), 123456789);
+  EXPECT_EQ(step_from_file_name("step_.pt"), -1);
+  EXPECT_EQ(step_from_file_name("step_12a.pt"), -1);
+  EXPECT_EQ(step_from_file_name("step_00001200.pt.tmp"), -1);
+  EXPECT_EQ(step_from_file_name("metrics.jsonl"), -1);
+}
+
+TEST(AttentionRecord, SaveLoadRoundTrip) {
+  TempDir dir;
+  auto record = make_record(1200, /*num_layers=*/3, /*heads=*/2);
+  record.tokens[0][1] = "ça va";  // UTF-8 and a space survive
+  record.source = "eval";
+  const auto path = dir.file("sub/step_00001200.pt");
+  save_record(path, record);
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  expect_same(load_record(path), record);
+  // Overwriting in place works (rename over an existing file).
+  record.step = 7;
+  save_record(path, record);
+  EXPECT_EQ(load_record(path).step, 7);
+}
+
+TEST(AttentionRecord, SaveConvertsToContiguousFloat32) {
+  TempDir dir;
+  auto record = make_record(5);
+  const auto original = record.layers[0].clone();
+  record.layers[0] = original.to(torch::kDouble).transpose(2, 3).contiguous().transpose(2, 3);
+  save_record(dir.file("r.pt"), record);
+  const auto loaded = load_record(dir.file("r.pt"));
+  EXPECT_EQ(loaded.layers[0].scalar_type(), torch::kFloat);
+  EXPECT_TRUE(torch::equal(loaded.layers[0], original));
+}
+
+TEST(AttentionRecord, ListRecordsSortsBySteps) {
+  TempDir dir;
+  for (int64_t step : {1200, 5, 100000000, 40}) save_record(dir.file(record_file_name(step)), make_record(step));
+  testing::write_file(dir.file("notes.txt"), "x");
+  testing::write_file(dir.file("step_00000003.pt.tmp"), "partial");
+  const auto paths = list_records(dir.path());
+  ASSERT_EQ(paths.size(), 4u);
+  EXPECT_EQ(std::filesystem::path(paths[0]).filename(), "step_00000005.pt");
+  EXPECT_EQ(std::filesystem::path(paths[1]).filename(), "step_00000040.pt");
+  EXPECT_EQ(std::filesystem::path(paths[2]).filename(), "step_00001200.pt");
+  EXPECT_EQ(std::filesystem::path(paths[3]).filename(), "step_100000000.pt");
+  EXPECT_THROW(list_records(dir.file("nope")), AttentionLogError);
+}
+
+TEST(AttentionRecord, LoadLogFromRunDirAttentionDirOrFile) {
+  TempDir dir;
+  const auto attention = dir.file("run/attention");
+  for (int64_t step : {200, 0, 100}) save_record(attention + "/" + record_file_name(step), make_record(step));
+  for (const auto& location : {dir.file("run"), attention}) {
+    const auto log = load_log(location);
+    EXPECT_EQ(log.steps, (std::vector<int64_t>{0, 100, 200}));
+    EXPECT_EQ(log.index_of(100), 1);
+    EXPECT_EQ(log.index_of(150), -1);
+    EXPECT_EQ(log.load(2).step, 200);
+  }
+  // A single record file with any name.
+  save_record(dir.file("eval_attention.pt"), make_record(77));
+  const auto single = load_log(dir.file("eval_attention.pt"));
+  EXPECT_EQ(single.steps, (std::vector<int64_t>{77}));
+  EXPECT_EQ(single.load(0).step, 77);
+  // A file named for one step but holding another is reported.
+  std::filesystem::copy_file(attention + "/" + record_file_name(100), attention + "/" + record_file_name(300));
+  const auto log = load_log(dir.file("run"));
+  try {
+    log.load(3);
+    ADD_FAILURE() << "step mismatch not detected";
+  } catch (const AttentionLogError& e) {
+    EXPECT_NE(std::string(e.what()).find("holds step 100"), std::string::npos) << e.what();
+  }
+  // Nothing there.
+  std::filesystem::create_directories(dir.file("empty/attention"));
+  EXPECT_THROW(load_log(dir.file("empty")), AttentionLogError);
+  EXPECT_THROW(load_log(dir.file("missing")), AttentionLogError);
+}
+
+TEST(AttentionRecord, MissingEmptyTruncatedAndForeignFilesThrow) {
+  TempDir dir;
+  expect_load_error(dir.file("missing.pt"), "no such file");
+  testing::write_file(dir.file("empty.pt"), "");
+  expect_load_error(dir.file("empty.pt"), "empty file");
+  testing::write_file(dir.file("text.pt"), "step=100 loss=0.1\n");
+  expect_load_error(dir.file("text.pt"), "not a torch pickle");
+  expect_load_error(dir.path(), "is a directory");
+
+  save_record(dir.file("good.pt"), make_record(3));
+  const auto bytes = testing::read_file(dir.file("good.pt"));
+  for (size_t keep : {size_t{1}, size_t{30}, bytes.size() / 3, bytes.size() / 2, bytes.size() - 30, bytes.size() - 1}) {
+    const auto path = dir.file("cut" + std::to_string(keep) + ".pt");
+    testing::write_file(path, bytes.substr(0, keep));
+    EXPECT_THROW(load_record(path), AttentionLogError) << "kept " << keep << " of " << bytes.size();
+  }
+
+  // A torch pickle of something else: a tensor, and a dict without our format key.
+  const auto tensor_bytes = torch::pickle_save(torch::ones({2}));
+  testing::write_file(dir.file("tensor.pt"), std::string(tensor_bytes.begin(), tensor_bytes.end()));
+  expect_load_error(dir.file("tensor.pt"), "not an attnlab attention record");
+  c10::impl::GenericDict other(c10::StringType::get(), c10::AnyType::get());
+  other.insert(std::string("model"), std::string("x"));
+  const auto dict_bytes = torch::pickle_save(other);
+  testing::write_file(dir.file("dict.pt"), std::string(dict_bytes.begin(), dict_bytes.end()));
+  expect_load_error(dir.file("dict.pt"), "not an attnlab attention record");
+}
+
+TEST(AttentionRecord, CorruptedBytesThrowOrLoadButNeverCrash) {
+  TempDir dir;
+  save_record(dir.file("good.pt"), make_record(3));
+  const auto bytes = testing::read_file(dir.file("good.pt"));
+  int errors = 0;
+  for (size_t pos = 0; pos < bytes.size(); pos += 13) {
+    auto bad = bytes;
+    bad[pos] = static_cast<char>(bad[pos] ^ 0x5a);
+    const auto path = dir.file("bad.pt");
+    testing::write_file(path, bad);
+    try {
+      load_record(path);  // a flip inside tensor data may still be a valid record
+    } catch (const AttentionLogError& e) {
+      ++errors;
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos);
+    }
+  }
+  EXPECT_GT(errors, 0);
+}
+
+TEST(AttentionRecord, ValidationNamesTheProblem) {
+  auto expect_invalid = [](const AttentionRecord& r, const std::string& what) {
+    try {
+      validate_record(r, "rec");
+      ADD_FAILURE() << "accepted a record with: " << what;
+    } catch (const AttentionLogError& e) {
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  EXPECT_NO_THROW(validate_record(make_record(1), "rec"));
+  auto r = make_record(1);
+  r.source = "test";
+  expect_invalid(r, "unknown source 'test'");
+  r = make_record(1);
+  r.lengths[1] = 3;
+  expect_invalid(r, "example 1 has length 3 but 2 tokens");
+  r = make_record(1);
+  r.layer_ids = {0, 0};
+  expect_invalid(r, "'layer_ids' holds id 0 twice");
+  r = make_record(1);
+  r.head_ids = {0, 1, 2};
+  expect_invalid(r, "expected (N=2, H'=3, T, T)");
+  r = make_record(1);
+  r.layers.pop_back();
+  expect_invalid(r, "2 layer ids but 1 layer tensors");
+  r = make_record(1);
+  r.layers[0][1][0][0][2] = 0.1;  // example 1 has length 2: key 2 is padding
+  expect_invalid(r, "non-zero weights beyond an example's length");
+  r = make_record(1);
+  r.layers[1][0][0][0][0] = 1.5;
+  expect_invalid(r, "outside [0, 1]");
+  r = make_record(1);
+  r.layers[1] = r.layers[1].to(torch::kDouble);
+  expect_invalid(r, "expected float32");
+  // NaN (a diverged run) is kept, not rejected.
+  r = make_record(1);
+  r.layers[0][0][0][0][0] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_NO_THROW(validate_record(r, "rec"));
+}
+
+TEST(AttentionRecord, ExampleWeightsCropAndAverage) {
+  const auto r = make_record(1, /*num_layers=*/2, /*heads=*/3);
+  const auto w = example_weights(r, 1, 2, 1);
+  ASSERT_EQ(w.sizes(), (std::vector<int64_t>{2, 2}));
+  EXPECT_TRUE(torch::equal(w, r.layers[1][1][2].narrow(0, 0, 2).narrow(1, 0, 2)));
+  const auto mean = example_weights(r, 0, -1, 0);
+  const auto expected = (r.layers[0][0][0] + r.layers[0][0][1] + r.layers[0][0][2]) / 3;
+  EXPECT_TRUE(torch::allclose(mean, expected));
+  EXPECT_THROW(example_weights(r, 2, 0, 0), c10::Error);
+}
+
+TEST(AttentionRecord, PythonTorchLoadSeesAPlainDict) {
+  if (!testing::python_has_torch()) GTEST_SKIP() << "/usr/bin/python3 cannot import torch";
+  TempDir dir;
+  auto record = make_record(1200, /*num_layers=*/2, /*heads=*/3);
+  record.layers[1][0][2][1][0] = 0.25;  // a value to look for
+  record.layers[1][0][2][1][1] = 0.75;
+  record.layers[1][0][2][1][2] = 0.0;
+  const auto path = dir.file("step_00001200.pt");
+  save_record(path, record);
+  const auto result = testing::run_python(dir, R"PY(
+import torch
+d = torch.load(")PY" + path + R"PY(")
+print(type(d).__name__)
+print(sorted(d.keys()))
+print(d["format"], d["version"], d["step"], d["source"])
+print(d["tokens"], d["lengths"], d["layer_ids"], d["head_ids"])
+print(type(d["layers"]).__name__, len(d["layers"]), [tuple(t.shape) for t in d["layers"]], d["layers"][0].dtype)
+print([round(float(x), 4) for x in d["layers"][1][0, 2, 1]])
+print(round(float(d["layers"][0].sum()), 3))
+)PY");
+  ASSERT_EQ(result.rc, 0) << result.out;
+  const auto total = record.layers[0].sum().item<double>();
+  // 2 examples x 3 heads x (3 + 2) query rows that each sum to 1.
+  EXPECT_NEAR(total, 30.0, 1e-4);
+  const std::string expected =
+      "dict\n"
+      "['format', 'head_ids', 'layer_ids', 'layers', 'lengths', 'source', 'step', 'tokens', 'version']\n"
+      "attnlab.attention 1 1200 train\n"
+      "[['the', 'cat', 'sat'], ['a', 'dog']] [3, 2] [0, 1] [0, 1, 2]\n"
+      "list 2 [(2, 3, 3, 3), (2, 3, 3, 3)] torch.float32\n"
+      "[0.25, 0.75, 0.0]\n"
+      "30.0\n";
+  EXPECT_EQ(result.out, expected);
+}
+
+TEST(AttentionRecord, LoadsARecordWrittenByPython) {
+  if (!testing::python_has_torch()) GTEST_SKIP() << "/usr/bin/python3 cannot import torch";
+  TempDir dir;
+  const auto path = dir.file("py.pt");
+  const auto foreign = dir.file("foreign.pt");
+  const auto newer = dir.file("newer.pt");
+  const auto result = testing::run_python(dir, R"PY(
+import torch
+w = torch.zeros(1, 2, 2, 2)
+w[0, 0] = torch.tensor([[1.0, 0.0], [0.5, 0.5]])
+w[0, 1] = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+d = {"format": "attnlab.attention", "version": 1, "step": 42, "source": "predict",
+     "tokens": [["x", "y"]], "lengths": [2], "layer_ids": [3], "head_ids": [0, 5], "layers": [w]}
+torch.save(d, ")PY" + path + R"PY(")
+torch.save({"state_dict": {"w": w}}, ")PY" + foreign + R"PY(")
+d["version"] = 2
+torch.save(d, ")PY" + newer + R"PY(")
+print("ok")
+)PY");
+  ASSERT_EQ(result.rc, 0) << result.out;
+  const auto r = load_record(path);
+  EXPECT_EQ(r.step, 42);
+  EXPECT_EQ(r.source, "predict");
+  EXPECT_EQ(r.tokens, (std::vector<std::vector<std::string>>{{"x", "y"}}));
+  EXPECT_EQ(r.layer_ids, (std::vector<int64_t>{3}));
+  EXPECT_EQ(r.head_ids, (std::vector<int64_t>{0, 5}));
+  EXPECT_FLOAT_EQ(r.layers[0][0][0][1][0].item<float>(), 0.5f);
+  EXPECT_FLOAT_EQ(r.layers[0][0][1][0][1].item<float>(), 1.0f);
+  expect_load_error(foreign, "not an attnlab attention record");
+  expect_load_error(newer, "format version 2 is newer");
+}
+
+}  // namespace
+}  // namespace attnlab

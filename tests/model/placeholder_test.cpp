@@ -1,3 +1,0 @@
-// Placeholder so the test target has a source until the model tests land.
-#include <gtest/gtest.h>
-TEST(Placeholder, Builds) { SUCCEED(); }
