@@ -221,22 +221,32 @@ TEST(Checkpoint, TruncatedFileIsAnErrorNamingThePath) {
   }
 }
 
-TEST(Checkpoint, CorruptedBytesNeverCrash) {
+TEST(Checkpoint, CorruptedBytesAreDetected) {
   test::ScratchDir dir;
   const auto good = dir.file("good.pt");
   save_checkpoint(good, sample_checkpoint());
   const auto bytes = test::read_bytes(good);
   const size_t n = bytes.size();
+  // The middle of the file (raw tensor bytes): LibTorch's reader does not check CRCs itself.
+  auto damaged = bytes;
+  for (size_t i = n / 2 - 4; i < n / 2 + 4; ++i) damaged[i] = static_cast<char>(damaged[i] ^ 0x5a);
+  const auto middle = dir.file("middle.pt");
+  test::write_bytes(middle, damaged, n);
+  test::expect_contains(load_error(middle), middle);
+  test::expect_contains(load_error(middle), "corrupted");
+
+  // Runs of flipped bytes at ~100 places: zip headers, the pickle, tensor data, the directory.
+  // A flip in bytes nobody reads (zip header padding, a local copy of a name) may go unnoticed;
+  // anything else must be a CheckpointError, never a crash or another exception.
   int rejected = 0, total = 0;
-  // Flip runs of bytes at many places: zip headers, the pickle, tensor data, the directory.
   for (size_t start = 0; start + 8 < n; start += std::max<size_t>(1, n / 97)) {
-    auto damaged = bytes;
+    damaged = bytes;
     for (size_t i = start; i < start + 8; ++i) damaged[i] = static_cast<char>(~damaged[i]);
     const auto path = dir.file("bad.pt");
     test::write_bytes(path, damaged, n);
     ++total;
     try {
-      load_checkpoint(path);  // a flip inside raw tensor data may go unnoticed; never a crash
+      load_checkpoint(path);
     } catch (const CheckpointError& e) {
       ++rejected;
       test::expect_contains(e.what(), path);
@@ -244,17 +254,7 @@ TEST(Checkpoint, CorruptedBytesNeverCrash) {
       ADD_FAILURE() << "offset " << start << ": not a CheckpointError: " << e.what();
     }
   }
-  EXPECT_GT(rejected, total / 2) << rejected << " of " << total << " damaged files rejected";
-  // The middle of the file, bytes flipped: still never anything but CheckpointError or a load.
-  auto damaged = bytes;
-  for (size_t i = n / 2 - 16; i < n / 2 + 16; ++i) damaged[i] = static_cast<char>(damaged[i] ^ 0x5a);
-  const auto path = dir.file("middle.pt");
-  test::write_bytes(path, damaged, n);
-  try {
-    load_checkpoint(path);
-  } catch (const CheckpointError& e) {
-    test::expect_contains(e.what(), path);
-  }
+  EXPECT_GE(rejected, total * 9 / 10) << rejected << " of " << total << " damaged files rejected";
 }
 
 TEST(Checkpoint, ForeignFilesAreRejected) {
@@ -389,7 +389,9 @@ TEST(Checkpoint, AtomicWriteSurvivesSigkill) {
   const std::regex temp_name(R"(\.ckpt\.pt\.tmp\.[0-9]+)");
   for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
     const auto name = e.path().filename().string();
-    if (name != "ckpt.pt") EXPECT_TRUE(std::regex_match(name, temp_name)) << name;
+    if (name != "ckpt.pt") {
+      EXPECT_TRUE(std::regex_match(name, temp_name)) << name;
+    }
   }
 }
 

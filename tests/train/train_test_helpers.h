@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -93,10 +94,14 @@ inline void write_bytes(const std::string& path, const std::vector<char>& bytes,
 constexpr const char* kPython = "/usr/bin/python3";
 
 // True when /usr/bin/python3 can import `module` (e.g. "json", "torch").
+// Cached per process: importing torch takes seconds.
 inline bool python_has(const std::string& module) {
+  static std::map<std::string, bool> known;
+  auto it = known.find(module);
+  if (it != known.end()) return it->second;
   const std::string cmd =
       std::string(kPython) + " -c 'import " + module + "' >/dev/null 2>&1";
-  return std::system(cmd.c_str()) == 0;
+  return known[module] = std::system(cmd.c_str()) == 0;
 }
 
 // Runs `python3 script_file args...` and returns its stdout; `ok` is false on a non-zero exit.
