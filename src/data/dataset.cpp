@@ -1,0 +1,190 @@
+#include "data/dataset.h"
+
+#include <algorithm>
+#include <random>
+#include <stdexcept>
+#include <utility>
+
+#include <c10/util/Exception.h>
+#include <torch/torch.h>
+
+#include "data/random.h"
+
+namespace attnlab {
+namespace {
+
+DataError line_error(const std::string& path, int64_t line, const std::string& what) {
+  return DataError(path + ":" + std::to_string(line) + ": " + what);
+}
+
+}  // namespace
+
+TaskKind parse_task_kind(const std::string& name) {
+  if (name == "transduction") return TaskKind::kTransduction;
+  if (name == "classification") return TaskKind::kClassification;
+  throw std::invalid_argument("unknown task kind '" + name + "'; expected transduction or classification");
+}
+
+std::string to_string(TaskKind task) {
+  return task == TaskKind::kTransduction ? "transduction" : "classification";
+}
+
+Vocabularies build_vocabularies(const std::vector<Example>& train, const DatasetOptions& options,
+                                const std::string& path) {
+  if (train.empty()) throw DataError(path + ": no examples");
+  std::vector<std::vector<std::string>> sources;
+  sources.reserve(train.size());
+  for (const auto& e : train) sources.push_back(tokenize(e.source, options.tokenization));
+  Vocabularies vocabs;
+  vocabs.source = Vocab::build(sources);
+  if (options.task == TaskKind::kTransduction) {
+    std::vector<std::vector<std::string>> targets;
+    targets.reserve(train.size());
+    for (const auto& e : train) targets.push_back(tokenize(e.target, options.tokenization));
+    vocabs.target = Vocab::build(targets);
+  } else {
+    std::vector<std::string> labels;
+    labels.reserve(train.size());
+    for (const auto& e : train) labels.push_back(e.target);
+    vocabs.labels = LabelSet::from_labels(std::move(labels));
+  }
+  return vocabs;
+}
+
+Dataset::Dataset(std::vector<Example> examples, const DatasetOptions& options, const Vocabularies& vocabs,
+                 std::string path)
+    : options_(options), path_(std::move(path)), examples_(std::move(examples)) {
+  TORCH_CHECK(options_.max_len > 0, "max_len must be positive, got ", options_.max_len);
+  const bool transduction = options_.task == TaskKind::kTransduction;
+  TORCH_CHECK(!transduction || vocabs.target.has_value(), "a transduction dataset needs a target vocabulary");
+  TORCH_CHECK(transduction || vocabs.labels.has_value(), "a classification dataset needs a label set");
+  if (examples_.empty()) throw DataError(path_ + ": no examples");
+
+  for (size_t i = 0; i < examples_.size(); ++i) {
+    const Example& e = examples_[i];
+    const int64_t line = e.line > 0 ? e.line : static_cast<int64_t>(i) + 1;
+    const auto source_tokens = tokenize(e.source, options_.tokenization);
+    if (source_tokens.empty()) throw line_error(path_, line, "source has no tokens");
+    std::vector<int64_t> ids;
+    if (!transduction) ids.push_back(Vocab::kClsId);
+    for (const auto& token : source_tokens) ids.push_back(vocabs.source.id(token));
+    const auto length = static_cast<int64_t>(ids.size());
+    if (length > options_.max_len) {
+      throw line_error(path_, line,
+                       "source has " + std::to_string(length) + " tokens" + (transduction ? "" : " (with <cls>)") +
+                           ", more than max_len=" + std::to_string(options_.max_len));
+    }
+    if (transduction) {
+      const auto target_tokens = tokenize(e.target, options_.tokenization);
+      if (target_tokens.size() != source_tokens.size()) {
+        throw line_error(path_, line,
+                         "target has " + std::to_string(target_tokens.size()) + " tokens but source has " +
+                             std::to_string(source_tokens.size()) + "; transduction needs equal lengths");
+      }
+      targets_.push_back(vocabs.target->encode(target_tokens));
+    } else {
+      const int64_t label = vocabs.labels->find(e.target);
+      if (label < 0) {
+        throw line_error(path_, line, "unknown label '" + e.target + "'; known labels: " + vocabs.labels->joined());
+      }
+      labels_.push_back(label);
+    }
+    sources_.push_back(std::move(ids));
+    lengths_.push_back(length);
+  }
+}
+
+const Example& Dataset::example(int64_t i) const {
+  TORCH_CHECK(i >= 0 && i < size(), "example index ", i, " out of range for ", size(), " examples");
+  return examples_[static_cast<size_t>(i)];
+}
+
+const std::vector<int64_t>& Dataset::source(int64_t i) const {
+  TORCH_CHECK(i >= 0 && i < size(), "example index ", i, " out of range for ", size(), " examples");
+  return sources_[static_cast<size_t>(i)];
+}
+
+const std::vector<int64_t>& Dataset::target(int64_t i) const {
+  TORCH_CHECK(options_.task == TaskKind::kTransduction, "target() is for transduction datasets");
+  TORCH_CHECK(i >= 0 && i < size(), "example index ", i, " out of range for ", size(), " examples");
+  return targets_[static_cast<size_t>(i)];
+}
+
+int64_t Dataset::label(int64_t i) const {
+  TORCH_CHECK(options_.task == TaskKind::kClassification, "label() is for classification datasets");
+  TORCH_CHECK(i >= 0 && i < size(), "example index ", i, " out of range for ", size(), " examples");
+  return labels_[static_cast<size_t>(i)];
+}
+
+Batch Dataset::batch(const std::vector<int64_t>& indices) const {
+  TORCH_CHECK(!indices.empty(), "a batch needs at least one example");
+  const auto B = static_cast<int64_t>(indices.size());
+  int64_t T = 0;
+  for (const int64_t i : indices) {
+    TORCH_CHECK(i >= 0 && i < size(), "example index ", i, " out of range for ", size(), " examples");
+    T = std::max(T, lengths_[static_cast<size_t>(i)]);
+  }
+  const bool transduction = options_.task == TaskKind::kTransduction;
+  auto src = torch::full({B, T}, Vocab::kPadId, torch::kLong);                       // (B, T)
+  auto tgt = transduction ? torch::full({B, T}, Vocab::kPadId, torch::kLong)          // (B, T)
+                          : torch::empty({B}, torch::kLong);                          // (B)
+  auto src_a = src.accessor<int64_t, 2>();
+  int64_t num_tokens = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    const auto i = static_cast<size_t>(indices[static_cast<size_t>(b)]);
+    const auto& ids = sources_[i];
+    for (size_t t = 0; t < ids.size(); ++t) src_a[b][static_cast<int64_t>(t)] = ids[t];
+    if (transduction) {
+      auto tgt_a = tgt.accessor<int64_t, 2>();
+      for (size_t t = 0; t < targets_[i].size(); ++t) {
+        tgt_a[b][static_cast<int64_t>(t)] = targets_[i][t];
+        if (targets_[i][t] != Vocab::kPadId) ++num_tokens;
+      }
+    } else {
+      tgt.accessor<int64_t, 1>()[b] = labels_[i];
+    }
+  }
+  if (!transduction) num_tokens = B;
+  return Batch{src, tgt, num_tokens};
+}
+
+std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch) {
+  TORCH_CHECK(n >= 0, "epoch_order: n must be non-negative, got ", n);
+  std::mt19937_64 rng(mix_seed(mix_seed(seed) ^ static_cast<uint64_t>(epoch)));
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+  shuffle_in_place(rng, order);
+  return order;
+}
+
+std::vector<std::vector<int64_t>> make_batches(const std::vector<int64_t>& order,
+                                               const std::vector<int64_t>& lengths,
+                                               const BatchingOptions& options) {
+  TORCH_CHECK(options.batch_size > 0, "batch_size must be positive, got ", options.batch_size);
+  TORCH_CHECK(options.bucket_batches >= 0, "bucket_batches must be non-negative, got ", options.bucket_batches);
+  std::vector<int64_t> arranged = order;
+  if (options.bucket_batches > 0) {
+    for (const int64_t i : order) {
+      TORCH_CHECK(i >= 0 && i < static_cast<int64_t>(lengths.size()), "index ", i, " has no length");
+    }
+    const auto chunk = static_cast<size_t>(options.bucket_batches * options.batch_size);
+    for (size_t start = 0; start < arranged.size(); start += chunk) {
+      const auto end = std::min(arranged.size(), start + chunk);
+      std::stable_sort(arranged.begin() + static_cast<std::ptrdiff_t>(start),
+                       arranged.begin() + static_cast<std::ptrdiff_t>(end), [&](int64_t a, int64_t b) {
+                         return lengths[static_cast<size_t>(a)] < lengths[static_cast<size_t>(b)];
+                       });
+    }
+  }
+  std::vector<std::vector<int64_t>> batches;
+  const auto size = static_cast<size_t>(options.batch_size);
+  for (size_t start = 0; start < arranged.size(); start += size) {
+    const auto end = std::min(arranged.size(), start + size);
+    if (options.drop_last && end - start < size) break;
+    batches.emplace_back(arranged.begin() + static_cast<std::ptrdiff_t>(start),
+                         arranged.begin() + static_cast<std::ptrdiff_t>(end));
+  }
+  return batches;
+}
+
+}  // namespace attnlab

@@ -1,0 +1,100 @@
+#pragma once
+// Encoded examples and the batches the trainer consumes.
+//
+// Transduction: source ids and target ids of exactly the same length (the encoder predicts
+//   one target token per source position), no <cls>.
+// Classification: <cls> followed by the text ids, and one label id.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "data/tsv.h"
+#include "data/vocab.h"
+#include "model/encoder_model.h"
+
+namespace attnlab {
+
+// "transduction" or "classification"; anything else throws std::invalid_argument.
+TaskKind parse_task_kind(const std::string& name);
+std::string to_string(TaskKind task);
+
+struct DatasetOptions {
+  TaskKind task = TaskKind::kTransduction;        // per-token targets, or one label per example
+  Tokenization tokenization = Tokenization::kChar;  // how source (and target) text is split
+  int64_t max_len = 64;                           // longest encoded source accepted (<cls> counts)
+};
+
+// What a run learns from its training split and keeps in its checkpoint.
+struct Vocabularies {
+  Vocab source;                   // input tokens
+  std::optional<Vocab> target;    // output tokens; transduction only
+  std::optional<LabelSet> labels; // classes; classification only
+};
+
+// Builds the vocabularies from the training examples (Vocab::build, LabelSet::from_labels).
+// Throws DataError "path: no examples" for an empty list.
+Vocabularies build_vocabularies(const std::vector<Example>& train, const DatasetOptions& options,
+                                const std::string& path);
+
+struct Batch {
+  torch::Tensor src;   // (B, T) int64, T = longest source in the batch, padded with kPadId
+  torch::Tensor tgt;   // (B, T) int64 padded with kPadId (transduction) or (B) int64 labels
+  int64_t num_tokens;  // non-pad target tokens (transduction) or B (classification)
+};
+
+class Dataset {
+ public:
+  // Tokenizes and encodes every example. Throws DataError naming path:line for a field with
+  // no tokens, a transduction target whose length differs from its source, a source longer
+  // than options.max_len, or a label missing from vocabs.labels; "path: no examples" if
+  // examples is empty. Tokens unseen in the vocabularies become <unk>.
+  Dataset(std::vector<Example> examples, const DatasetOptions& options, const Vocabularies& vocabs,
+          std::string path);
+
+  int64_t size() const { return static_cast<int64_t>(examples_.size()); }
+  TaskKind task() const { return options_.task; }
+  const DatasetOptions& options() const { return options_; }
+  const std::string& path() const { return path_; }
+
+  const Example& example(int64_t i) const;            // the text as read
+  const std::vector<int64_t>& source(int64_t i) const;  // encoded source (<cls> first for classification)
+  const std::vector<int64_t>& target(int64_t i) const;  // encoded target; transduction only
+  int64_t label(int64_t i) const;                       // label id; classification only
+  const std::vector<int64_t>& lengths() const { return lengths_; }  // encoded source lengths
+
+  // Stacks the given examples (in that order) into padded tensors on the CPU.
+  Batch batch(const std::vector<int64_t>& indices) const;
+
+ private:
+  DatasetOptions options_;
+  std::string path_;
+  std::vector<Example> examples_;
+  std::vector<std::vector<int64_t>> sources_;
+  std::vector<std::vector<int64_t>> targets_;  // transduction
+  std::vector<int64_t> labels_;                // classification
+  std::vector<int64_t> lengths_;
+};
+
+// A permutation of 0..n-1 that depends only on (seed, epoch): std::mt19937_64 and a portable
+// Fisher-Yates, never torch's RNG, so the data order is reproducible and a resumed run can
+// recompute where it was.
+std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch);
+
+struct BatchingOptions {
+  int64_t batch_size = 64;     // examples per batch; the last batch may be smaller
+  int64_t bucket_batches = 0;  // > 0: sort each run of this many batches by length (less padding)
+  bool drop_last = false;      // drop a final batch smaller than batch_size
+};
+
+// Cuts an order (e.g. from epoch_order) into batches of indices. With bucketing, each chunk
+// of bucket_batches * batch_size consecutive indices is stably sorted by lengths[index]
+// before it is cut, so the result is still a pure function of its arguments.
+std::vector<std::vector<int64_t>> make_batches(const std::vector<int64_t>& order,
+                                               const std::vector<int64_t>& lengths,
+                                               const BatchingOptions& options);
+
+}  // namespace attnlab

@@ -1,0 +1,287 @@
+#include "data/generate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "data/vocab.h"
+
+namespace attnlab {
+namespace {
+
+namespace fs = std::filesystem;
+using Words = std::vector<std::string>;
+
+Words words_of(const std::string& text) { return tokenize(text, Tokenization::kWord); }
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+// Shared across tests: generating the default sizes takes a moment.
+const TaskSplits& shipped(const std::string& task) {
+  static std::map<std::string, TaskSplits> cache;
+  auto it = cache.find(task);
+  if (it == cache.end()) it = cache.emplace(task, generate_task(task, /*seed=*/1, default_sizes(task))).first;
+  return it->second;
+}
+
+bool same_examples(const std::vector<Example>& a, const std::vector<Example>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].source != b[i].source || a[i].target != b[i].target || a[i].line != b[i].line) return false;
+  }
+  return true;
+}
+
+TEST(GenerateTest, TaskNamesAndUnknownTask) {
+  EXPECT_EQ(task_names(), (Words{"classify", "reverse", "translate"}));
+  try {
+    generate_task("sort", 1, GenerateSizes{1, 1, 1});
+    FAIL() << "expected std::invalid_argument";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "unknown task 'sort'; known tasks: classify, reverse, translate");
+  }
+  EXPECT_THROW(default_sizes("sort"), std::invalid_argument);
+  EXPECT_THROW(generate_task("reverse", 1, GenerateSizes{-1, 1, 1}), std::invalid_argument);
+}
+
+TEST(GenerateTest, DeterministicPerSeedAndSized) {
+  const GenerateSizes sizes{30, 5, 7};
+  for (const auto& task : task_names()) {
+    const auto a = generate_task(task, 3, sizes);
+    const auto b = generate_task(task, 3, sizes);
+    const auto c = generate_task(task, 4, sizes);
+    EXPECT_EQ(a.task, task);
+    ASSERT_EQ(a.train.size(), 30u) << task;
+    ASSERT_EQ(a.valid.size(), 5u) << task;
+    ASSERT_EQ(a.test.size(), 7u) << task;
+    EXPECT_TRUE(same_examples(a.train, b.train) && same_examples(a.test, b.test)) << task;
+    EXPECT_FALSE(same_examples(a.train, c.train)) << task;
+    for (size_t i = 0; i < a.train.size(); ++i) EXPECT_EQ(a.train[i].line, static_cast<int64_t>(i) + 1);
+  }
+}
+
+TEST(GenerateTest, TestSplitDoesNotDependOnTrainSize) {
+  for (const auto& task : task_names()) {
+    const auto small = generate_task(task, 1, GenerateSizes{10, 5, 20});
+    const auto large = generate_task(task, 1, GenerateSizes{200, 5, 20});
+    EXPECT_TRUE(same_examples(small.test, large.test)) << task;
+    EXPECT_TRUE(same_examples(small.valid, large.valid)) << task;
+  }
+}
+
+TEST(GenerateTest, NoSourceSharedBetweenSplits) {
+  for (const auto& task : task_names()) {
+    const auto& splits = shipped(task);
+    EXPECT_EQ(count_overlap(splits.train, splits.test), 0) << task;
+    EXPECT_EQ(count_overlap(splits.train, splits.valid), 0) << task;
+    EXPECT_EQ(count_overlap(splits.valid, splits.test), 0) << task;
+    std::set<std::string> train_sources;
+    for (const auto& e : splits.train) train_sources.insert(e.source);
+    EXPECT_EQ(train_sources.size(), splits.train.size()) << task;
+  }
+  EXPECT_EQ(count_overlap({{"a", "x", 1}, {"b", "y", 2}}, {{"b", "z", 1}, {"c", "z", 2}, {"a", "q", 3}}), 2);
+}
+
+TEST(GenerateTest, ReverseTargetsAreReversedSources) {
+  const auto& splits = shipped("reverse");
+  std::set<size_t> lengths;
+  for (const auto* split : {&splits.train, &splits.valid, &splits.test}) {
+    for (const auto& e : *split) {
+      Words source = words_of(e.source);
+      lengths.insert(source.size());
+      for (const auto& w : source) {
+        ASSERT_EQ(w.size(), 1u);
+        ASSERT_TRUE(w[0] >= 'a' && w[0] <= 't') << e.source;
+      }
+      std::reverse(source.begin(), source.end());
+      ASSERT_EQ(words_of(e.target), source) << e.source;
+      // Single spaces, so char tokenization is length-preserving too.
+      ASSERT_EQ(e.source.size(), e.target.size());
+    }
+  }
+  EXPECT_EQ(*lengths.begin(), 4u);
+  EXPECT_EQ(*lengths.rbegin(), 24u);
+  EXPECT_EQ(lengths.size(), 21u);
+}
+
+TEST(GenerateTest, TranslateRuleByHand) {
+  EXPECT_EQ(translate_sentence("the big dog sees a small cat"), "lo kano grando una felia pikola vidas");
+  EXPECT_EQ(translate_sentence("a cat likes the red ball today"), "una felia lo balo ruxo satas hodie");
+  EXPECT_EQ(translate_sentence("the old green house holds a happy queen"),
+            "la doma vetula verda una rega felica tenas");
+  EXPECT_EQ(translate_sentence("a girl follows a box"), "una pika una kesta persas");
+  EXPECT_EQ(translate_sentence("an old farmer wants an apple now"), "un agro vetulo un pomo dezas nun");
+  EXPECT_THROW(translate_sentence("the dog sees"), std::invalid_argument);
+  EXPECT_THROW(translate_sentence("dog sees the cat"), std::invalid_argument);
+  EXPECT_THROW(translate_sentence("the dog sees the cat today again"), std::invalid_argument);
+}
+
+TEST(GenerateTest, TranslateExamplesFollowTheRuleAndKeepLength) {
+  const auto& splits = shipped("translate");
+  std::set<std::string> source_words;
+  for (const auto* split : {&splits.train, &splits.valid, &splits.test}) {
+    for (const auto& e : *split) {
+      ASSERT_EQ(translate_sentence(e.source), e.target) << e.source;
+      ASSERT_EQ(words_of(e.source).size(), words_of(e.target).size()) << e.source;
+      for (const auto& w : words_of(e.source)) source_words.insert(w);
+    }
+  }
+  EXPECT_GE(source_words.size(), 30u);
+  EXPECT_LE(source_words.size(), 60u);
+}
+
+// The best position-wise word-by-word translation learned from train: for each (position,
+// source word), or for each source word alone, the most frequent target word in train at the
+// same position. Returns its exact-match rate on test.
+double word_by_word_exact_match(const TaskSplits& splits, bool key_on_position) {
+  std::map<std::pair<size_t, std::string>, std::map<std::string, int64_t>> counts;
+  for (const auto& e : splits.train) {
+    const auto source = words_of(e.source), target = words_of(e.target);
+    for (size_t i = 0; i < source.size(); ++i) ++counts[{key_on_position ? i : 0, source[i]}][target[i]];
+  }
+  int64_t exact = 0;
+  for (const auto& e : splits.test) {
+    const auto source = words_of(e.source), target = words_of(e.target);
+    bool all = true;
+    for (size_t i = 0; i < source.size() && all; ++i) {
+      const auto it = counts.find({key_on_position ? i : 0, source[i]});
+      if (it == counts.end()) {
+        all = false;
+        break;
+      }
+      const auto best = std::max_element(it->second.begin(), it->second.end(),
+                                         [](const auto& a, const auto& b) { return a.second < b.second; });
+      all = best->first == target[i];
+    }
+    exact += all ? 1 : 0;
+  }
+  return static_cast<double>(exact) / static_cast<double>(splits.test.size());
+}
+
+TEST(GenerateTest, TranslateDefeatsWordByWordBaseline) {
+  const auto& splits = shipped("translate");
+  const double by_position = word_by_word_exact_match(splits, /*key_on_position=*/true);
+  const double by_word = word_by_word_exact_match(splits, /*key_on_position=*/false);
+  RecordProperty("word_by_word_exact_match_by_position", std::to_string(by_position));
+  RecordProperty("word_by_word_exact_match_by_word", std::to_string(by_word));
+  EXPECT_LT(by_position, 0.5);
+  EXPECT_LT(by_word, 0.5);
+}
+
+TEST(GenerateTest, ClassifyRuleByHand) {
+  EXPECT_EQ(classify_sentence("the food was not bad at all"), "positive");
+  EXPECT_EQ(classify_sentence("the service was not good"), "negative");
+  EXPECT_EQ(classify_sentence("the food was served at noon"), "neutral");
+  EXPECT_EQ(classify_sentence("the food was okay"), "neutral");
+  EXPECT_EQ(classify_sentence("our coffee was extremely awful"), "negative");
+  // Same bag of words, opposite labels: the clause after "but" decides.
+  EXPECT_EQ(classify_sentence("the food was not good but the staff was friendly"), "positive");
+  EXPECT_EQ(classify_sentence("the food was good but the staff was not friendly"), "negative");
+  EXPECT_EQ(classify_sentence("the room was bad but the view was okay"), "neutral");
+  // "and": the sign of the sum of the two polarities.
+  EXPECT_EQ(classify_sentence("the food was great and the room was awful"), "neutral");
+  EXPECT_EQ(classify_sentence("the food was great and the room was okay"), "positive");
+  EXPECT_EQ(classify_sentence("our soup was okay and the view was the same as before"), "neutral");
+  EXPECT_THROW(classify_sentence("the food was not okay"), std::invalid_argument);
+  EXPECT_THROW(classify_sentence("the food was good or the room was bad"), std::invalid_argument);
+  EXPECT_THROW(classify_sentence("the food was good and"), std::invalid_argument);
+}
+
+TEST(GenerateTest, ClassifyLabelsFollowTheRuleAndAreBalanced) {
+  const auto& splits = shipped("classify");
+  int64_t negated = 0, total = 0;
+  for (const auto* split : {&splits.train, &splits.valid, &splits.test}) {
+    std::map<std::string, int64_t> counts;
+    for (const auto& e : *split) {
+      ASSERT_EQ(classify_sentence(e.source), e.target) << e.source;
+      ++counts[e.target];
+      const auto words = words_of(e.source);
+      negated += std::count(words.begin(), words.end(), "not") > 0 ? 1 : 0;
+      ++total;
+    }
+    ASSERT_EQ(counts.size(), 3u);
+    int64_t lo = INT64_MAX, hi = 0;
+    for (const auto& [label, n] : counts) {
+      lo = std::min(lo, n);
+      hi = std::max(hi, n);
+    }
+    EXPECT_LE(hi - lo, 1) << "unbalanced split of " << split->size();
+  }
+  EXPECT_GT(static_cast<double>(negated) / static_cast<double>(total), 0.3);
+}
+
+// Multinomial Naive Bayes over word counts (add-one smoothing), trained on train.
+double naive_bayes_accuracy(const TaskSplits& splits) {
+  std::map<std::string, std::map<std::string, double>> word_counts;  // label -> word -> count
+  std::map<std::string, double> label_counts, label_words;
+  std::set<std::string> vocabulary;
+  for (const auto& e : splits.train) {
+    label_counts[e.target] += 1;
+    for (const auto& w : words_of(e.source)) {
+      word_counts[e.target][w] += 1;
+      label_words[e.target] += 1;
+      vocabulary.insert(w);
+    }
+  }
+  int64_t correct = 0;
+  for (const auto& e : splits.test) {
+    std::string best;
+    double best_score = -INFINITY;
+    for (const auto& [label, n] : label_counts) {
+      double score = std::log(n);
+      for (const auto& w : words_of(e.source)) {
+        const auto it = word_counts[label].find(w);
+        const double c = it == word_counts[label].end() ? 0.0 : it->second;
+        score += std::log((c + 1.0) / (label_words[label] + static_cast<double>(vocabulary.size())));
+      }
+      if (score > best_score) {
+        best_score = score;
+        best = label;
+      }
+    }
+    correct += best == e.target ? 1 : 0;
+  }
+  return static_cast<double>(correct) / static_cast<double>(splits.test.size());
+}
+
+TEST(GenerateTest, ClassifyDefeatsBagOfWords) {
+  const double accuracy = naive_bayes_accuracy(shipped("classify"));
+  RecordProperty("naive_bayes_accuracy", std::to_string(accuracy));
+  EXPECT_LT(accuracy, 0.6);
+}
+
+TEST(GenerateTest, ShippedFilesAreReproducedByteForByte) {
+  const fs::path data_dir = fs::path(ATTNLAB_SOURCE_DIR) / "data";
+  const fs::path out = fs::temp_directory_path() / ("attnlab_generate_" + std::to_string(::getpid()));
+  for (const auto& task : task_names()) {
+    write_task(shipped(task), (out / task).string());
+    std::uintmax_t folder_bytes = 0;
+    for (const char* name : {"train.tsv", "valid.tsv", "test.tsv"}) {
+      const fs::path committed = data_dir / task / name;
+      ASSERT_TRUE(fs::exists(committed)) << committed;
+      EXPECT_TRUE(read_file(committed) == read_file(out / task / name))
+          << committed << " differs from a fresh `attnlab data --task " << task << " --seed 1`";
+      folder_bytes += fs::file_size(committed);
+    }
+    EXPECT_LT(folder_bytes, 1024u * 1024u) << task;
+  }
+  fs::remove_all(out);
+}
+
+}  // namespace
+}  // namespace attnlab
