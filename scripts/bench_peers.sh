@@ -14,7 +14,9 @@
 #   threads             intra-op threads actually used
 #   size                small | medium
 #   precision           fp32 | bf16
-# Optional keys shown when present: train_gflops_per_s, final_loss, norm.
+# Optional keys shown when present: train_gflops_per_s. Each side also accepts
+#   --size S --threads N --precision P --json, and --warmup-steps W --steps S --eval-steps E
+# (what this script forwards after `--`).
 #
 # Usage: scripts/bench_peers.sh [--sizes small,medium] [--runs 3] [--threads N]
 #                               [--precision fp32,bf16] [--out build/bench_results.jsonl]
@@ -44,7 +46,7 @@ while [ $# -gt 0 ]; do
     --peers) peers="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done

@@ -51,9 +51,9 @@ std::vector<size_t> spread_indices(size_t size, size_t count);
 
 // A table with one row per (layer, head) and, when several steps are given, one sub-row per
 // step under it:
-//   layer head   step entropy max_w   dist   diag   anti  first  pattern
-//       0    0      0   1.609  0.262  1.600  0.200  0.200  0.200  -
-//                1000   0.105  0.978  0.052  0.979  0.001  0.004  diagonal
+//   layer  head  step  entropy  max_w    dist   diag   anti  first  pattern
+//       0     1     0    2.085  0.231    2.92  0.136  0.108  0.098  -
+//                3000    0.025  0.997    0.01  0.997  0.077  0.115  diagonal
 // `pattern` names what holds over half of the weight (diagonal, anti-diagonal, first token), or
 // "-". Heads are matched across steps by (layer id, head id).
 std::string render_stats_table(const std::vector<StepStats>& steps);

@@ -1,7 +1,7 @@
 #pragma once
 // Terminal heatmap of one attention matrix: rows = queries, columns = keys.
 //
-//         0 1 2
+//          0 1 2
 //   0 the │██░░  │ → 0 the 0.90
 //   1 cat │  ▓▓▒▒│ → 1 cat 0.60
 //   2 sat │░░▒▒▓▓│ → 2 sat 0.50

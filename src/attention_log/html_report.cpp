@@ -1,5 +1,7 @@
 #include "attention_log/html_report.h"
 
+#include "train/json.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -289,31 +291,6 @@ std::string record_json(const AttentionRecord& r, double scale) {
 }
 
 }  // namespace
-
-std::string json_string(const std::string& text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      case '<': out += "\\u003c"; break;
-      case '>': out += "\\u003e"; break;
-      case '&': out += "\\u0026"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
 
 std::string render_html(const std::vector<AttentionRecord>& records, const HtmlOptions& options) {
   TORCH_CHECK(!records.empty(), "render_html: no records");

@@ -34,6 +34,5 @@ std::string render_html(const std::vector<AttentionRecord>& records, const HtmlO
 
 // `text` as a JSON string literal (quotes included), safe inside a <script> element: '<', '>'
 // and '&' are escaped as \u003c etc, so "</script>" in a token cannot end the script.
-std::string json_string(const std::string& text);
 
 }  // namespace attnlab

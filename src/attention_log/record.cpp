@@ -20,6 +20,8 @@
 #include <c10/util/Exception.h>
 #include <torch/serialize.h>
 
+#include "attention_log/svg_png.h"
+
 namespace attnlab {
 namespace {
 
@@ -105,6 +107,62 @@ void write_atomically(const std::string& path, const std::vector<char>& bytes) {
 }
 
 // --- reading -------------------------------------------------------------------------------
+
+uint32_t le16(const std::vector<char>& b, size_t pos) {
+  return static_cast<uint32_t>(static_cast<uint8_t>(b[pos])) |
+         (static_cast<uint32_t>(static_cast<uint8_t>(b[pos + 1])) << 8);
+}
+
+uint32_t le32(const std::vector<char>& b, size_t pos) { return le16(b, pos) | (le16(b, pos + 2) << 16); }
+
+// Checks the zip container of a torch pickle before LibTorch reads it: every stored entry must
+// lie inside the file and match the CRC-32 of the central directory. LibTorch's reader skips
+// CRC checks, so without this a flipped byte reaches the unpickler, which may then allocate
+// gigabytes for a garbled length. Returns the bytes of the "*/data.pkl" entry (empty if absent
+// or not checkable, e.g. ZIP64).
+std::string check_zip(const std::vector<char>& b, const std::string& where) {
+  constexpr uint32_t kEndSig = 0x06054b50, kCentralSig = 0x02014b50, kLocalSig = 0x04034b50;
+  constexpr size_t kEndSize = 22, kCentralSize = 46, kLocalSize = 30;
+  if (b.size() < kEndSize) fail(where, "truncated (too short for a zip archive)");
+  size_t end = std::string::npos;
+  const size_t lowest = b.size() > kEndSize + 65535 ? b.size() - kEndSize - 65535 : 0;
+  for (size_t pos = b.size() - kEndSize + 1; pos-- > lowest;)
+    if (le32(b, pos) == kEndSig) {
+      end = pos;
+      break;
+    }
+  if (end == std::string::npos) fail(where, "truncated or corrupted (no zip end-of-directory record)");
+  const uint32_t entries = le16(b, end + 10), cd_size = le32(b, end + 12), cd_offset = le32(b, end + 16);
+  if (entries == 0xFFFF || cd_size == 0xFFFFFFFF || cd_offset == 0xFFFFFFFF) return {};  // ZIP64
+  if (static_cast<size_t>(cd_offset) + cd_size > end)
+    fail(where, "truncated or corrupted (zip directory outside the file)");
+  std::string pickle;
+  size_t pos = cd_offset;
+  for (uint32_t e = 0; e < entries; ++e) {
+    if (pos + kCentralSize > end || le32(b, pos) != kCentralSig)
+      fail(where, "corrupted (bad zip directory entry " + std::to_string(e) + ")");
+    const uint32_t method = le16(b, pos + 10), crc = le32(b, pos + 16), size = le32(b, pos + 20),
+                   raw_size = le32(b, pos + 24), name_len = le16(b, pos + 28),
+                   extra_len = le16(b, pos + 30), comment_len = le16(b, pos + 32),
+                   local = le32(b, pos + 42);
+    if (pos + kCentralSize + name_len > end) fail(where, "corrupted (zip entry name outside the directory)");
+    const std::string name(b.data() + pos + kCentralSize, name_len);
+    pos += kCentralSize + name_len + extra_len + comment_len;
+    if (size == 0xFFFFFFFF || raw_size == 0xFFFFFFFF || local == 0xFFFFFFFF) continue;  // ZIP64
+    if (static_cast<size_t>(local) + kLocalSize > b.size() || le32(b, local) != kLocalSig)
+      fail(where, "corrupted (bad zip header of '" + name + "')");
+    const size_t data = static_cast<size_t>(local) + kLocalSize + le16(b, local + 26) + le16(b, local + 28);
+    if (data + size > b.size()) fail(where, "truncated ('" + name + "' runs past the end of the file)");
+    if (method != 0) continue;  // compressed: LibTorch checks it while inflating
+    if (size != raw_size) fail(where, "corrupted (sizes of '" + name + "' disagree)");
+    if (crc32(reinterpret_cast<const uint8_t*>(b.data() + data), size) != crc)
+      fail(where, "corrupted (CRC mismatch in '" + name + "')");
+    const std::string suffix = "/data.pkl";
+    if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      pickle.assign(b.data() + data, size);
+  }
+  return pickle;
+}
 
 std::string tag_name(const c10::IValue& v) { return v.tagKind(); }
 
@@ -297,13 +355,17 @@ AttentionRecord load_record(const std::string& path) {
   if (bytes.empty()) fail(path, "empty file");
   // pickle_load reads a zip archive; anything else (or a truncated one) is rejected up front so
   // that the error says what happened rather than a zip-reader internal.
-  if (bytes.size() < 22 || bytes[0] != 'P' || bytes[1] != 'K')
+  if (bytes.size() < 4 || bytes[0] != 'P' || bytes[1] != 'K')
     fail(path, "not a torch pickle (no zip header); truncated or not a record file?");
+  const auto pickle = check_zip(bytes, path);
+  // A torch file of something else (a checkpoint, say) is refused without unpickling it.
+  if (!pickle.empty() && pickle.find(kAttentionFormat) == std::string::npos)
+    fail(path, std::string("not an attnlab attention record (no '") + kAttentionFormat + "' in it)");
   c10::IValue root;
   try {
     root = torch::pickle_load(bytes);
   } catch (const std::exception& e) {
-    fail(path, "truncated or corrupted (" + first_line(e.what()) + ")");
+    fail(path, "cannot unpickle (corrupted, or pickle features LibTorch lacks): " + first_line(e.what()));
   }
   try {
     return record_from_ivalue(root, path);

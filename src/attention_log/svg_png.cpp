@@ -95,7 +95,7 @@ std::string render_svg(const at::Tensor& weights, const std::vector<std::string>
   const int64_t left = 12 + q_chars * kSvgCharWidth;
   const int64_t top = 36 + k_chars * kSvgCharWidth;
   const int64_t bar_x = left + Tk * kSvgCell + 16;
-  const int64_t width = bar_x + 56;
+  const int64_t width = std::max(bar_x + 56, 16 + utf8_length(title) * 9);  // title: 15px bold
   const int64_t height = std::max(top + Tq * kSvgCell + 12, top + 140);
   const auto n = [](int64_t v) { return std::to_string(v); };
 

@@ -16,6 +16,8 @@
 
 #include <ATen/ATen.h>
 
+#include "attention_log/probe.h"
+#include "train/trained_model.h"
 #include "attention_log/head_stats.h"
 #include "attention_log/heatmap.h"
 #include "attention_log/html_report.h"
@@ -275,7 +277,8 @@ int show_attention(const RecordSource& source, const AttnArgs& args, std::ostrea
 
   const bool files = !args.html.empty() || !args.svg.empty() || !args.png.empty();
   const bool picked = args.layer || args.head || args.average_heads || args.example;
-  const bool heatmap = picked || (args.step && !args.summary && !files);
+  // The terminal heatmap appears when a selection is made and no file is asked for.
+  const bool heatmap = !files && (picked || (args.step && !args.summary));
   const bool listing = !heatmap && !args.summary && !files;
 
   if (listing) print_listing(source, record, out);
@@ -333,11 +336,8 @@ int show_attention(const RecordSource& source, const AttnArgs& args, std::ostrea
 }
 
 AttentionRecord attention_from_checkpoint(const std::string& checkpoint, const std::string& input) {
-  // HOOK(lead): load the checkpoint, rebuild the model from its options and return
-  // record_attention(model, spec, {input}, step, "predict"). The rest of `attn` takes it from here.
-  (void)input;
-  throw UsageError("--checkpoint is not available yet in this build (" + checkpoint +
-                   "); record one with `attnlab predict --attention OUT` and run `attnlab attn OUT`");
+  auto trained = load_trained_model(checkpoint);
+  return record_attention(trained.model, trained.vocabs, {input}, trained.step, "predict");
 }
 
 int run_attn_command(const std::vector<std::string>& args, std::ostream& out, bool color_allowed) {

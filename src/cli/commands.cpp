@@ -7,6 +7,7 @@
 #include <c10/util/Exception.h>
 #include <spdlog/spdlog.h>
 
+#include "attention_log/record.h"
 #include "config/config.h"
 #include "data/tsv.h"
 #include "train/checkpoint.h"
@@ -72,6 +73,9 @@ int run_main(int argc, char** argv) {
     return kExitUsage;
   } catch (const DataError& e) {
     std::fprintf(stderr, "attnlab %s: data error: %s\n", command->name, e.what());
+    return kExitUsage;
+  } catch (const AttentionLogError& e) {
+    std::fprintf(stderr, "attnlab %s: %s\n", command->name, e.what());
     return kExitUsage;
   } catch (const CheckpointError& e) {
     std::fprintf(stderr, "attnlab %s: %s\n", command->name, e.what());

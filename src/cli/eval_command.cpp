@@ -4,6 +4,7 @@
 
 #include <ATen/Parallel.h>
 
+#include "attention_log/probe.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "data/tsv.h"
@@ -14,7 +15,7 @@
 namespace attnlab::cli {
 namespace {
 
-void print_report(const EvalResult& r, const Vocabularies& vocabs) {
+void print_report(const EvalResult& r, const TaskSpec& vocabs) {
   if (r.task == TaskKind::kTransduction) {
     std::printf("loss %.4f   token accuracy %.4f   exact match %.4f   (%ld examples, %ld tokens)\n",
                 r.loss, r.transduction.token_accuracy(), r.transduction.exact_match(),
@@ -77,7 +78,7 @@ int eval_command(const Args& args) {
     if (path.empty())
       throw UsageError("the checkpoint's config has no data." + split + " file; pass --data FILE");
   }
-  const Dataset data = load_split(path, trained.config.data, trained.vocabs);
+  const Dataset data = load_split(path, trained.vocabs);
   const int64_t used_threads = configure_threads(threads);
   const auto result = evaluate(trained.model, data, trained.vocabs, batch_size,
                                parse_precision(trained.config.train.precision), samples);
@@ -94,7 +95,14 @@ int eval_command(const Args& args) {
       out << json << "\n";
     }
   }
-  if (!attention_out.empty()) write_attention_for_samples(trained, result, attention_out, "eval");
+  if (!attention_out.empty()) {
+    std::vector<std::string> inputs;
+    for (const auto& sample : result.samples) inputs.push_back(sample.input);
+    if (inputs.empty()) throw UsageError("--attention needs --samples > 0");
+    save_record(attention_out,
+                record_attention(trained.model, trained.vocabs, inputs, trained.step, "eval"));
+    std::printf("wrote attention record of %zu samples to %s\n", inputs.size(), attention_out.c_str());
+  }
   return kExitOk;
 }
 

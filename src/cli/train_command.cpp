@@ -1,10 +1,12 @@
 // attnlab train: launch a run from a YAML config, or resume one from a checkpoint.
 #include <filesystem>
+#include <memory>
 
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "attention_log/probe.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "config/config.h"
@@ -84,7 +86,22 @@ int train_command(const Args& args) {
   log_to_run_dir(run_dir);
 
   Trainer trainer(config, std::move(checkpoint));
+  std::unique_ptr<AttentionLogger> attention;
+  if (config.log.attention.enabled) {
+    attention = std::make_unique<AttentionLogger>(config.log.attention, trainer.task_spec(),
+                                                  trainer.valid_data(), run_dir, config.run.seed);
+    spdlog::info("[attention] logging {} probe examples every {} steps into {}",
+                 attention->probes().size(), config.log.attention.every, attention->directory());
+    trainer.set_step_hook([&attention](EncoderModel& model, int64_t step, bool last) {
+      attention->on_step(model, step, last);
+    });
+  }
   const auto result = trainer.run();
+  if (attention) {
+    attention->flush();
+    spdlog::info("[attention] {} records in {} (inspect: attnlab attn {})",
+                 attention->records_written(), attention->directory(), run_dir);
+  }
   spdlog::info("[train] {} steps, best {}={:.4f} (step {}){}", result.steps,
                trainer.best_metric_name(), result.best_metric, result.best_step,
                result.best_checkpoint.empty() ? "" : ", saved to " + result.best_checkpoint);

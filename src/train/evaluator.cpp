@@ -106,7 +106,7 @@ std::string decode(const std::vector<int64_t>& ids, const Vocab& vocab, Tokeniza
   return out;
 }
 
-EvalResult evaluate(EncoderModel& model, const Dataset& data, const Vocabularies& vocabs,
+EvalResult evaluate(EncoderModel& model, const Dataset& data, const TaskSpec& vocabs,
                     int64_t batch_size, Precision precision, int64_t num_samples) {
   TORCH_CHECK(batch_size > 0, "evaluate: batch_size must be positive");
   const bool was_training = model->is_training();

@@ -47,7 +47,7 @@ struct EvalResult {
 std::string decode(const std::vector<int64_t>& ids, const Vocab& vocab, Tokenization t);
 
 // Runs the model in eval mode under NoGradGuard (restoring train mode after).
-EvalResult evaluate(EncoderModel& model, const Dataset& data, const Vocabularies& vocabs,
+EvalResult evaluate(EncoderModel& model, const Dataset& data, const TaskSpec& vocabs,
                     int64_t batch_size, Precision precision, int64_t num_samples);
 
 // Argmax predictions: (B, T) for transduction, (B) for classification.

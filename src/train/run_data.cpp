@@ -1,72 +1,75 @@
 #include "train/run_data.h"
 
-#include <stdexcept>
+#include "data/tsv.h"
 
 namespace attnlab {
 
-int64_t Vocabularies::num_outputs() const {
+int64_t TaskSpec::num_outputs() const {
   return task == TaskKind::kTransduction ? target.size() : labels.size();
 }
 
-TaskKind parse_task(const std::string& name) {
-  if (name == "transduction") return TaskKind::kTransduction;
-  if (name == "classification") return TaskKind::kClassification;
-  throw std::invalid_argument("unknown task '" + name +
-                              "' (expected transduction or classification)");
+DatasetOptions TaskSpec::dataset_options() const {
+  DatasetOptions o;
+  o.task = task;
+  o.tokenization = tokenization;
+  o.max_len = max_len;
+  return o;
 }
 
-Vocabularies build_vocabularies(const DataConfig& data, const std::vector<Example>& train) {
+Vocabularies TaskSpec::vocabularies() const {
   Vocabularies v;
-  v.task = parse_task(data.task);
-  v.tokenization = parse_tokenization(data.tokenization);
-  std::vector<std::vector<std::string>> sources, targets;
-  std::vector<std::string> labels;
-  for (const auto& e : train) {
-    sources.push_back(tokenize(e.source, v.tokenization));
-    if (v.task == TaskKind::kTransduction)
-      targets.push_back(tokenize(e.target, v.tokenization));
-    else
-      labels.push_back(e.target);
-  }
-  v.source = Vocab::build(sources);
-  if (v.task == TaskKind::kTransduction)
-    v.target = Vocab::build(targets);
+  v.source = source;
+  if (task == TaskKind::kTransduction)
+    v.target = target;
   else
-    v.labels = LabelSet::build(labels);
+    v.labels = labels;
   return v;
 }
 
-Vocabularies vocabularies_from_lists(const DataConfig& data,
-                                     const std::vector<std::string>& source,
-                                     const std::vector<std::string>& target,
-                                     const std::vector<std::string>& labels) {
-  Vocabularies v;
-  v.task = parse_task(data.task);
-  v.tokenization = parse_tokenization(data.tokenization);
-  v.source = Vocab::from_tokens(source);
-  if (v.task == TaskKind::kTransduction)
-    v.target = Vocab::from_tokens(target);
+namespace {
+TaskSpec spec_shell(const DataConfig& data) {
+  TaskSpec spec;
+  spec.task = parse_task_kind(data.task);
+  spec.tokenization = parse_tokenization(data.tokenization);
+  spec.max_len = data.max_len;
+  return spec;
+}
+}  // namespace
+
+TaskSpec build_task_spec(const DataConfig& data, const std::vector<Example>& train) {
+  TaskSpec spec = spec_shell(data);
+  auto vocabs = build_vocabularies(train, spec.dataset_options(), data.train);
+  spec.source = std::move(vocabs.source);
+  if (vocabs.target) spec.target = std::move(*vocabs.target);
+  if (vocabs.labels) spec.labels = std::move(*vocabs.labels);
+  return spec;
+}
+
+TaskSpec task_spec_from_lists(const DataConfig& data, const std::vector<std::string>& source,
+                              const std::vector<std::string>& target,
+                              const std::vector<std::string>& labels) {
+  TaskSpec spec = spec_shell(data);
+  spec.source = Vocab::from_tokens(source);
+  if (spec.task == TaskKind::kTransduction)
+    spec.target = Vocab::from_tokens(target);
   else
-    v.labels = LabelSet::from_labels(labels);
-  return v;
+    spec.labels = LabelSet::from_labels(labels);
+  return spec;
 }
 
 Dataset make_dataset(std::vector<Example> examples, const std::string& path_for_errors,
-                     const DataConfig& data, const Vocabularies& vocabs) {
-  const bool transduction = vocabs.task == TaskKind::kTransduction;
-  return Dataset(std::move(examples), vocabs.task, vocabs.tokenization, vocabs.source,
-                 transduction ? &vocabs.target : nullptr, transduction ? nullptr : &vocabs.labels,
-                 data.max_len, path_for_errors);
+                     const TaskSpec& spec) {
+  return Dataset(std::move(examples), spec.dataset_options(), spec.vocabularies(), path_for_errors);
 }
 
-Dataset load_split(const std::string& path, const DataConfig& data, const Vocabularies& vocabs) {
-  return make_dataset(read_tsv(path), path, data, vocabs);
+Dataset load_split(const std::string& path, const TaskSpec& spec) {
+  return make_dataset(read_tsv(path), path, spec);
 }
 
-ModelOptions make_model_options(const Config& config, const Vocabularies& vocabs) {
+ModelOptions make_model_options(const Config& config, const TaskSpec& spec) {
   const auto& m = config.model;
   ModelOptions o;
-  o.embedding.vocab_size = vocabs.source.size();
+  o.embedding.vocab_size = spec.source.size();
   o.embedding.d_model = m.d_model;
   o.embedding.max_len = config.data.max_len;
   o.embedding.positions = parse_position_kind(m.positions);
@@ -79,8 +82,8 @@ ModelOptions make_model_options(const Config& config, const Vocabularies& vocabs
   o.encoder.layer.attention_dropout = m.attention_dropout;
   o.encoder.layer.activation = parse_activation(m.activation);
   o.encoder.layer.norm_first = m.norm == "pre";
-  o.task = vocabs.task;
-  o.num_outputs = vocabs.num_outputs();
+  o.task = spec.task;
+  o.num_outputs = spec.num_outputs();
   o.pooling = parse_pooling(m.pooling);
   o.pad_id = Vocab::kPadId;
   return o;

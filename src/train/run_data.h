@@ -1,8 +1,8 @@
 #pragma once
-// Everything a run needs besides the model: vocabularies and encoded splits, built from the
-// config's TSV files (training) or from a checkpoint's vocabularies (eval, predict).
+// What a run knows about its data besides the examples: task kind, tokenization, length limit
+// and vocabularies. Built from the training split (new run) or from a checkpoint (eval,
+// predict, resume), so ids never shift under a trained model.
 
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,32 +13,33 @@
 
 namespace attnlab {
 
-struct Vocabularies {
+struct TaskSpec {
   TaskKind task = TaskKind::kTransduction;
   Tokenization tokenization = Tokenization::kChar;
-  Vocab source;                // input tokens
-  Vocab target;                // output tokens (transduction only)
-  LabelSet labels;             // classes (classification only)
-  int64_t num_outputs() const;  // size of the output layer
+  int64_t max_len = 64;  // longest encoded input (incl. <cls>)
+  Vocab source;          // input tokens
+  Vocab target;          // output tokens (transduction only)
+  LabelSet labels;       // classes (classification only)
+
+  int64_t num_outputs() const;  // width of the output layer
+  DatasetOptions dataset_options() const;
+  Vocabularies vocabularies() const;  // in the form Dataset takes
 };
 
-TaskKind parse_task(const std::string& name);
+// Builds the spec from the training split (throws DataError).
+TaskSpec build_task_spec(const DataConfig& data, const std::vector<Example>& train);
 
-// Builds vocabularies from the training split named in `data` (throws DataError).
-Vocabularies build_vocabularies(const DataConfig& data, const std::vector<Example>& train);
+// Rebuilds the spec from vocabularies saved in a checkpoint.
+TaskSpec task_spec_from_lists(const DataConfig& data, const std::vector<std::string>& source,
+                              const std::vector<std::string>& target,
+                              const std::vector<std::string>& labels);
 
-// Rebuilds vocabularies saved in a checkpoint.
-Vocabularies vocabularies_from_lists(const DataConfig& data,
-                                     const std::vector<std::string>& source,
-                                     const std::vector<std::string>& target,
-                                     const std::vector<std::string>& labels);
-
-// Reads and encodes one TSV split with the given vocabularies (throws DataError).
-Dataset load_split(const std::string& path, const DataConfig& data, const Vocabularies& vocabs);
+// Encodes examples / one TSV split with the spec's vocabularies (throws DataError).
 Dataset make_dataset(std::vector<Example> examples, const std::string& path_for_errors,
-                     const DataConfig& data, const Vocabularies& vocabs);
+                     const TaskSpec& spec);
+Dataset load_split(const std::string& path, const TaskSpec& spec);
 
 // Model options from the model section and the vocabulary sizes.
-ModelOptions make_model_options(const Config& config, const Vocabularies& vocabs);
+ModelOptions make_model_options(const Config& config, const TaskSpec& spec);
 
 }  // namespace attnlab

@@ -12,7 +12,7 @@ TrainedModel load_trained_model(const std::string& path) {
   t.step = checkpoint.step;
   try {
     t.config = parse_config(checkpoint.config_yaml, path + " (stored config)");
-    t.vocabs = vocabularies_from_lists(t.config.data, checkpoint.src_vocab, checkpoint.tgt_vocab,
+    t.vocabs = task_spec_from_lists(t.config.data, checkpoint.src_vocab, checkpoint.tgt_vocab,
                                        checkpoint.labels);
     t.model = EncoderModel(make_model_options(t.config, t.vocabs));
   } catch (const CheckpointError&) {
@@ -50,7 +50,7 @@ at::Tensor encode_inputs(const TrainedModel& trained, const std::vector<std::str
     e.line = static_cast<int64_t>(examples.size()) + 1;
     examples.push_back(std::move(e));
   }
-  Dataset data = make_dataset(std::move(examples), "<input>", trained.config.data, trained.vocabs);
+  Dataset data = make_dataset(std::move(examples), "<input>", trained.vocabs);
   std::vector<int64_t> indices(static_cast<size_t>(data.size()));
   for (size_t i = 0; i < indices.size(); ++i) indices[i] = static_cast<int64_t>(i);
   return data.batch(indices).src;

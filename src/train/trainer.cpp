@@ -114,12 +114,12 @@ Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from)
   // Data and vocabularies: from the training split for a new run, from the checkpoint when
   // resuming (so ids never shift under a trained model).
   auto train_examples = read_tsv(config_.data.train);
-  vocabs_ = resume_from ? vocabularies_from_lists(config_.data, resume_from->src_vocab,
+  vocabs_ = resume_from ? task_spec_from_lists(config_.data, resume_from->src_vocab,
                                                   resume_from->tgt_vocab, resume_from->labels)
-                        : build_vocabularies(config_.data, train_examples);
+                        : build_task_spec(config_.data, train_examples);
   train_ = std::make_unique<Dataset>(
-      make_dataset(std::move(train_examples), config_.data.train, config_.data, vocabs_));
-  valid_ = std::make_unique<Dataset>(load_split(config_.data.valid, config_.data, vocabs_));
+      make_dataset(std::move(train_examples), config_.data.train, vocabs_));
+  valid_ = std::make_unique<Dataset>(load_split(config_.data.valid, vocabs_));
 
   model_ = EncoderModel(make_model_options(config_, vocabs_));
   AdamWOptions adamw;
@@ -154,7 +154,10 @@ Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from)
     evals_without_improvement_ = c.evals_without_improvement;
     tokens_seen_ = c.tokens_seen;
     elapsed_before_s_ = c.elapsed_s;
-    if (c.rng_state.numel() > 0) at::detail::getDefaultCPUGenerator().set_state(c.rng_state);
+    if (c.rng_state.numel() > 0) {
+      auto generator = at::detail::getDefaultCPUGenerator();
+      generator.set_state(c.rng_state);
+    }
   }
 }
 
@@ -168,8 +171,11 @@ std::string Trainer::best_metric_name() const {
 }
 
 std::vector<std::vector<int64_t>> Trainer::epoch_batches(int64_t epoch) const {
-  return make_batches(*train_, epoch_order(train_->size(), config_.run.seed, epoch),
-                      config_.train.batch_size, config_.run.seed, epoch);
+  BatchingOptions batching;
+  batching.batch_size = config_.train.batch_size;
+  batching.bucket_batches = 0;  // plain shuffled batches: the order stays easy to reason about
+  return make_batches(epoch_order(train_->size(), config_.run.seed, epoch), train_->lengths(),
+                      batching);
 }
 
 Checkpoint Trainer::make_checkpoint() const {

@@ -49,7 +49,7 @@ class Trainer {
 
   const std::string& run_dir() const { return run_dir_; }
   EncoderModel& model() { return model_; }
-  const Vocabularies& vocabularies() const { return vocabs_; }
+  const TaskSpec& task_spec() const { return vocabs_; }
   const Dataset& valid_data() const { return *valid_; }
   void set_step_hook(StepHook hook) { hook_ = std::move(hook); }
 
@@ -66,7 +66,7 @@ class Trainer {
 
   Config config_;
   std::string run_dir_;
-  Vocabularies vocabs_;
+  TaskSpec vocabs_;
   std::unique_ptr<Dataset> train_;
   std::unique_ptr<Dataset> valid_;
   EncoderModel model_{nullptr};

@@ -51,7 +51,7 @@ TEST(Heatmap, DistinctKeysGetALegendAndLabelsAreCut) {
       "        01\n"
       "0 bon… │ █│\n"
       "1 ∅    │▓▓│\n"
-      "keys: 0 hell… 1 a␣b\n"
+      "keys: 0 hel… 1 a␣b\n"
       "shade: ' ' <0.05  ░ <0.25  ▒ <0.50  ▓ <0.75  █ >=0.75\n";
   EXPECT_EQ(render_heatmap(w, {"bonjour", ""}, {"hello!", "a b"}, style), cut);
 }

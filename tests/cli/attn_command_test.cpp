@@ -1,4 +1,5 @@
 #include "cli/attn_command.h"
+#include "train/checkpoint.h"
 
 #include <filesystem>
 #include <iostream>
@@ -95,7 +96,12 @@ TEST_F(AttnCommand, OutOfRangeSelectionsNameWhatExists) {
   EXPECT_EQ(usage_error({run_, "--head", "0", "--average-heads"}), "--head and --average-heads exclude each other");
   EXPECT_EQ(usage_error({}), "missing RUN_DIR (a run directory or a record file)");
   EXPECT_EQ(usage_error({run_, "--html"}), "--html needs a value");
-  EXPECT_NE(usage_error({"--checkpoint", "m.pt", "a b c"}).find("--checkpoint is not available yet"), std::string::npos);
+  try {
+    run_attn_command({"--checkpoint", dir_.file("missing.pt"), "a b c"}, std::cout, false);
+    ADD_FAILURE() << "a missing checkpoint must throw";
+  } catch (const CheckpointError& e) {
+    EXPECT_NE(std::string(e.what()).find("missing.pt: no such file"), std::string::npos) << e.what();
+  }
   EXPECT_THROW(run_attn_command({dir_.file("nothing")}, std::cout, false), AttentionLogError);
 }
 

@@ -22,7 +22,10 @@ inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
 }
 
-inline bool all_finite(const torch::Tensor& t) { return torch::isfinite(t).all().item<bool>(); }
+// True when `t` is defined and holds no inf or NaN (an undefined gradient counts as a failure).
+inline bool all_finite(const torch::Tensor& t) {
+  return t.defined() && torch::isfinite(t).all().item<bool>();
+}
 
 // Message of the c10::Error thrown by `f` without the backtrace; "" (and a test failure) when
 // nothing or something else is thrown.

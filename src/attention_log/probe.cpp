@@ -1,0 +1,175 @@
+#include "attention_log/probe.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <random>
+#include <stdexcept>
+
+#include <ATen/ATen.h>
+#include <spdlog/spdlog.h>
+#include <torch/utils.h>
+
+#include "data/random.h"
+#include "data/tsv.h"
+
+namespace attnlab {
+namespace {
+
+std::vector<std::string> display_tokens(const TaskSpec& spec, const std::string& text) {
+  auto tokens = tokenize(text, spec.tokenization);
+  if (spec.task == TaskKind::kClassification) tokens.insert(tokens.begin(), "<cls>");
+  return tokens;
+}
+
+void check_indices(const std::vector<int64_t>& chosen, int64_t available, const char* what) {
+  for (auto i : chosen)
+    if (i < 0 || i >= available)
+      throw std::invalid_argument(std::string(what) + " " + std::to_string(i) +
+                                  " out of range: the model has " + std::to_string(available) +
+                                  " (0-" + std::to_string(available - 1) + ")");
+}
+
+}  // namespace
+
+AttentionRecord record_attention(EncoderModel& model, const TaskSpec& spec,
+                                 const std::vector<std::string>& texts, int64_t step,
+                                 const std::string& source, const std::vector<int64_t>& layers,
+                                 const std::vector<int64_t>& heads) {
+  TORCH_CHECK(!texts.empty(), "record_attention: no inputs");
+  std::vector<Example> examples;
+  for (const auto& text : texts) {
+    Example e;
+    e.source = text;
+    e.target = spec.task == TaskKind::kTransduction ? text : spec.labels.label(0);
+    e.line = static_cast<int64_t>(examples.size()) + 1;
+    examples.push_back(std::move(e));
+  }
+  const Dataset data = make_dataset(std::move(examples), "<attention probe>", spec);
+  std::vector<int64_t> all(static_cast<size_t>(data.size()));
+  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int64_t>(i);
+  const auto tokens = data.batch(all).src;  // (N, T)
+
+  const int64_t num_layers = model->options.encoder.num_layers;
+  const int64_t num_heads = model->options.encoder.layer.num_heads;
+  check_indices(layers, num_layers, "layer");
+  check_indices(heads, num_heads, "head");
+
+  AttentionRecord record;
+  record.step = step;
+  record.source = source;
+  for (int64_t i = 0; i < data.size(); ++i) {
+    record.tokens.push_back(display_tokens(spec, data.example(i).source));
+    record.lengths.push_back(data.lengths()[static_cast<size_t>(i)]);
+  }
+  if (layers.empty()) {
+    for (int64_t l = 0; l < num_layers; ++l) record.layer_ids.push_back(l);
+  } else {
+    record.layer_ids = layers;
+  }
+  if (heads.empty()) {
+    for (int64_t h = 0; h < num_heads; ++h) record.head_ids.push_back(h);
+  } else {
+    record.head_ids = heads;
+  }
+
+  const bool was_training = model->is_training();
+  model->eval();
+  std::vector<at::Tensor> weights;
+  {
+    torch::NoGradGuard no_grad;
+    weights = model->forward(tokens, /*need_weights=*/true).weights;  // L x (N, H, T, T)
+  }
+  if (was_training) model->train();
+
+  const auto valid = tokens.ne(Vocab::kPadId).to(at::kFloat);            // (N, T)
+  const auto keep = valid.unsqueeze(1).unsqueeze(-1) * valid.unsqueeze(1).unsqueeze(2);  // (N, 1, T, T)
+  const auto head_index = at::tensor(record.head_ids, at::kLong);
+  for (auto l : record.layer_ids) {
+    auto w = weights[static_cast<size_t>(l)].to(at::kFloat) * keep;  // (N, H, T, T)
+    record.layers.push_back(w.index_select(1, head_index).contiguous());  // (N, H', T, T)
+  }
+  return record;
+}
+
+AttentionLogger::AttentionLogger(const AttentionLogConfig& config, const TaskSpec& spec,
+                                 const Dataset& valid, const std::string& run_dir, uint64_t seed)
+    : config_(config),
+      spec_(spec),
+      directory_((std::filesystem::path(run_dir) / "attention").string()) {
+  if (!config_.examples.empty()) {
+    probes_ = config_.examples;
+  } else {
+    // A seeded choice, stable across runs and resumes.
+    std::mt19937_64 rng(mix_seed(seed ^ 0xa77e1u));
+    std::vector<int64_t> order(static_cast<size_t>(valid.size()));
+    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+    for (size_t i = order.size(); i > 1; --i)
+      std::swap(order[i - 1], order[uniform_below(rng, i)]);
+    const auto n = std::min<int64_t>(config_.num_examples, valid.size());
+    for (int64_t i = 0; i < n; ++i) probes_.push_back(valid.example(order[static_cast<size_t>(i)]).source);
+  }
+  std::filesystem::create_directories(directory_);
+  writer_ = std::thread([this] { writer_loop(); });
+}
+
+AttentionLogger::~AttentionLogger() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (writer_.joinable()) writer_.join();
+}
+
+void AttentionLogger::on_step(EncoderModel& model, int64_t step, bool last) {
+  const bool due = step == 0 || last || (config_.every > 0 && step % config_.every == 0);
+  if (!due || step == last_logged_step_) return;
+  last_logged_step_ = step;
+  auto record = record_attention(model, spec_, probes_, step, "train", config_.layers, config_.heads);
+  const auto path = (std::filesystem::path(directory_) / record_file_name(step)).string();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!error_.empty()) throw std::runtime_error("attention log writer failed: " + error_);
+    queue_.emplace_back(path, std::move(record));
+  }
+  wake_.notify_one();
+}
+
+void AttentionLogger::writer_loop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (true) {
+    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) {
+      if (stopping_) break;
+      continue;
+    }
+    auto item = std::move(queue_.front());
+    queue_.pop_front();
+    busy_ = true;
+    lock.unlock();
+    std::string error;
+    try {
+      save_record(item.first, item.second);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    lock.lock();
+    busy_ = false;
+    if (!error.empty()) error_ = error;
+    else ++written_;
+    drained_.notify_all();
+  }
+}
+
+int64_t AttentionLogger::records_written() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return written_;
+}
+
+void AttentionLogger::flush() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  drained_.wait(lock, [this] { return queue_.empty() && !busy_; });
+  if (!error_.empty()) throw std::runtime_error("attention log writer failed: " + error_);
+}
+
+}  // namespace attnlab
