@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "data/vocab.h"
+#include "train/run_data.h"
 #include "train_test_helpers.h"
 
 namespace attnlab {
@@ -173,6 +174,52 @@ print("loss=" + repr(c["loss"]))
   EXPECT_EQ(test::line_value(out, "neg"), "1.000000,0.500000,0.666667,2");
   EXPECT_EQ(test::line_value(out, "macro_f1"), "0.733333");
   EXPECT_EQ(test::line_value(out, "loss"), "None");
+}
+
+TEST(Evaluate, MatchesOneBigBatchAndRestoresTrainMode) {
+  torch::manual_seed(4);
+  TaskSpec spec;
+  spec.task = TaskKind::kTransduction;
+  spec.tokenization = Tokenization::kChar;
+  spec.max_len = 8;
+  spec.source = Vocab::build({{"a", "b", "c"}});
+  spec.target = Vocab::build({{"a", "b", "c"}});
+  std::vector<Example> examples = {{"abc", "cba", 1}, {"ab", "ba", 2}, {"c", "c", 3},
+                                   {"bca", "acb", 4}, {"aa", "aa", 5}};
+  const auto data = make_dataset(examples, "memory.tsv", spec);
+  auto options = test::tiny_model_options(spec.source.size(), spec.target.size());
+  options.encoder.layer.dropout = 0.5;  // evaluate must switch it off
+  EncoderModel model(options);
+  model->train();
+
+  // Batches of 2 (with different padding) vs. the whole set at once, computed here.
+  const auto result = evaluate(model, data, spec, /*batch_size=*/2, Precision::kFp32,
+                               /*num_samples=*/2);
+  EXPECT_TRUE(model->is_training());
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const auto all = data.batch({0, 1, 2, 3, 4});
+  const auto logits = model->forward(all.src).logits;  // (5, 3, V)
+  EXPECT_EQ(result.examples, 5);
+  EXPECT_NEAR(result.loss, task_loss(logits, all.tgt, TaskKind::kTransduction).item<double>(),
+              1e-5);
+  TransductionMetrics expected;
+  expected.add(predict_ids(logits), all.tgt, Vocab::kPadId);
+  EXPECT_EQ(result.transduction.tokens, 3 + 2 + 1 + 3 + 2);
+  EXPECT_EQ(result.transduction.correct_tokens, expected.correct_tokens);
+  EXPECT_EQ(result.transduction.exact_sequences, expected.exact_sequences);
+
+  ASSERT_EQ(result.samples.size(), 2u);
+  EXPECT_EQ(result.samples[0].input, "abc");
+  EXPECT_EQ(result.samples[0].target, "cba");
+  const auto row = predict_ids(logits)[1].slice(0, 0, 2).contiguous();
+  std::vector<int64_t> ids(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + 2);
+  EXPECT_EQ(result.samples[1].predicted, decode(ids, spec.target, Tokenization::kChar));
+  EXPECT_EQ(result.samples[1].correct, result.samples[1].predicted == "ba");
+
+  // Already in eval mode: stays there.
+  evaluate(model, data, spec, 3, Precision::kFp32, 0);
+  EXPECT_FALSE(model->is_training());
 }
 
 }  // namespace

@@ -21,7 +21,9 @@ TEST(Json, EscapesQuotesBackslashesAndControlCharacters) {
   EXPECT_EQ(json_string(std::string("nul\0x", 5)), "\"nul\\u0000x\"");
   EXPECT_EQ(json_string("\b\f"), "\"\\u0008\\u000c\"");
   EXPECT_EQ(json_string("é→"), "\"é→\"");  // UTF-8 passes through unchanged
-  EXPECT_EQ(json_string("\x7f"), "\"\x7f\"");
+  EXPECT_EQ(json_string("\x7f"), "\"\\u007f\"");
+  // HTML-safe, so the JSON can sit inside a <script> element.
+  EXPECT_EQ(json_string("</script>&"), "\"\\u003c/script\\u003e\\u0026\"");
 }
 
 TEST(Json, NonFiniteNumbersBecomeNull) {
