@@ -3,7 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +14,9 @@
 
 #include <ATen/core/Dict.h>
 #include <ATen/core/ivalue.h>
+#include <caffe2/serialize/inline_container.h>
+#include <caffe2/serialize/read_adapter_interface.h>
+#include <torch/csrc/jit/serialization/import_read.h>
 #include <torch/serialize.h>
 
 namespace attnlab {
@@ -83,6 +89,90 @@ std::map<std::string, at::Tensor> get_tensors(const GenericDict& d, const std::s
     out[item.key().toStringRef()] = item.value().toTensor();
   }
   return out;
+}
+
+// An in-memory zip source that never reads past the end. torch::pickle_load(vector)'s own
+// reader in LibTorch 1.13 copies whatever miniz asks for, so a truncated or corrupted file
+// made it read beyond the buffer (undefined behaviour; some truncated files even "loaded").
+class BoundedReader : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  explicit BoundedReader(const std::vector<char>& bytes) : bytes_(bytes) {}
+  size_t size() const override { return bytes_.size(); }
+  size_t read(uint64_t pos, void* buf, size_t n, const char* /*what*/) const override {
+    if (pos >= bytes_.size()) return 0;
+    n = std::min<size_t>(n, bytes_.size() - static_cast<size_t>(pos));
+    std::memcpy(buf, bytes_.data() + pos, n);
+    return n;  // a short read makes miniz report an error
+  }
+
+ private:
+  const std::vector<char>& bytes_;
+};
+
+uint32_t crc32(const char* data, size_t n) {
+  static const auto table = [] {
+    std::array<uint32_t, 256> t{};
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  uint32_t c = 0xFFFFFFFFu;
+  for (size_t i = 0; i < n; ++i) c = table[(c ^ static_cast<uint8_t>(data[i])) & 0xFF] ^ (c >> 8);
+  return c ^ 0xFFFFFFFFu;
+}
+
+uint64_t le(const std::vector<char>& b, size_t at, int width) {
+  uint64_t v = 0;
+  for (int i = width - 1; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(b[at + i]);
+  return v;
+}
+
+// Checks the zip structure and every stored entry's CRC-32, which LibTorch 1.13's reader skips
+// (a flipped byte inside tensor data would otherwise load silently). torch.save archives have
+// no archive comment and store entries uncompressed; entries whose sizes or offsets live in
+// zip64 extra fields (over 4 GiB) are left to the reader.
+void verify_zip(const std::vector<char>& b, const std::string& path) {
+  constexpr size_t kEocd = 22, kCentral = 46, kLocal = 30;
+  const size_t n = b.size();
+  if (n < kEocd || le(b, n - kEocd, 4) != 0x06054b50)
+    fail(path, "truncated or corrupted (no zip end-of-archive record)");
+  uint64_t entries = le(b, n - kEocd + 10, 2);
+  uint64_t dir_size = le(b, n - kEocd + 12, 4), dir_offset = le(b, n - kEocd + 16, 4);
+  if (entries == 0xFFFF || dir_size == 0xFFFFFFFF || dir_offset == 0xFFFFFFFF) {
+    const size_t locator = n - kEocd - 20;  // zip64 end-of-archive locator
+    if (n < kEocd + 20 || le(b, locator, 4) != 0x07064b50)
+      fail(path, "truncated or corrupted (no zip64 locator)");
+    const uint64_t record = le(b, locator + 8, 8);
+    if (record + 56 > locator || le(b, record, 4) != 0x06064b50)
+      fail(path, "truncated or corrupted (bad zip64 record)");
+    entries = le(b, record + 32, 8);
+    dir_size = le(b, record + 40, 8);
+    dir_offset = le(b, record + 48, 8);
+  }
+  if (dir_offset > n || dir_size > n - dir_offset)
+    fail(path, "truncated or corrupted (zip directory out of range)");
+  size_t at = dir_offset;
+  for (uint64_t e = 0; e < entries; ++e) {
+    if (at + kCentral > dir_offset + dir_size || le(b, at, 4) != 0x02014b50)
+      fail(path, "corrupted (bad zip directory entry)");
+    const auto method = le(b, at + 10, 2), crc = le(b, at + 16, 4);
+    const auto size = le(b, at + 20, 4), local = le(b, at + 42, 4);
+    const size_t name_len = le(b, at + 28, 2);
+    const size_t next = at + kCentral + name_len + le(b, at + 30, 2) + le(b, at + 32, 2);
+    const std::string name(b.data() + at + kCentral,
+                           std::min(name_len, static_cast<size_t>(n - at - kCentral)));
+    at = next;
+    if (size == 0xFFFFFFFF || local == 0xFFFFFFFF || method != 0) continue;
+    if (local + kLocal > n || le(b, local, 4) != 0x04034b50)
+      fail(path, "corrupted (bad zip header of '" + name + "')");
+    const uint64_t data = local + kLocal + le(b, local + 26, 2) + le(b, local + 28, 2);
+    if (data > n || size > n - data) fail(path, "truncated (zip entry '" + name + "' cut short)");
+    if (crc32(b.data() + data, size) != crc)
+      fail(path, "corrupted (checksum mismatch in '" + name + "')");
+  }
 }
 
 }  // namespace
@@ -165,9 +255,14 @@ Checkpoint load_checkpoint(const std::string& path) {
   if (bytes.size() < 4 || bytes[0] != 'P' || bytes[1] != 'K')
     fail(path, "not an attnlab checkpoint (not a torch.save zip archive)");
 
+  verify_zip(bytes, path);
+
   c10::IValue root;
   try {
-    root = torch::pickle_load(bytes);
+    // What torch::pickle_load does, with a reader that stays inside the buffer.
+    caffe2::serialize::PyTorchStreamReader reader(std::make_shared<BoundedReader>(bytes));
+    root = torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"",
+                                             c10::nullopt, c10::nullopt, c10::nullopt, reader);
   } catch (const std::exception& e) {
     std::string reason = e.what();
     reason = reason.substr(0, reason.find('\n'));

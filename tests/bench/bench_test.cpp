@@ -1,0 +1,132 @@
+// `attnlab bench`: FLOP formulas and presets by hand, and a tiny end-to-end run.
+#include "bench/bench.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include <gtest/gtest.h>
+
+#include "../train/train_test_helpers.h"
+
+namespace attnlab {
+namespace {
+
+TEST(BenchFlops, PerTokenFormulas) {
+  // N = 1000, L = 2, T = 16, d = 32: 12 L T d = 12288, 4 L T d = 4096.
+  EXPECT_DOUBLE_EQ(train_flops_per_token(1000, 2, 16, 32), 6000.0 + 12288.0);
+  EXPECT_DOUBLE_EQ(eval_flops_per_token(1000, 2, 16, 32), 2000.0 + 4096.0);
+  EXPECT_DOUBLE_EQ(train_flops_per_token(0, 0, 16, 32), 0.0);
+  // Large values do not overflow int64 arithmetic: 6 * 7e9 and 12 * 48 * 4096 * 8192.
+  EXPECT_DOUBLE_EQ(train_flops_per_token(7'000'000'000LL, 48, 4096, 8192),
+                   42e9 + 12.0 * 48 * 4096 * 8192);
+}
+
+TEST(BenchPreset, SmallMediumCustomAndUnknown) {
+  BenchOptions o;
+  apply_size_preset("medium", o);
+  EXPECT_EQ(o.size, "medium");
+  EXPECT_EQ(o.vocab, 1000);
+  EXPECT_EQ(o.seq_len, 128);
+  EXPECT_EQ(o.batch, 32);
+  EXPECT_EQ(o.d_model, 512);
+  EXPECT_EQ(o.num_heads, 8);
+  EXPECT_EQ(o.num_layers, 6);
+  EXPECT_EQ(o.d_ff, 2048);
+
+  apply_size_preset("small", o);
+  EXPECT_EQ(o.size, "small");
+  EXPECT_EQ(o.vocab, 64);
+  EXPECT_EQ(o.seq_len, 32);
+  EXPECT_EQ(o.batch, 64);
+  EXPECT_EQ(o.d_model, 128);
+  EXPECT_EQ(o.num_heads, 4);
+  EXPECT_EQ(o.num_layers, 4);
+  EXPECT_EQ(o.d_ff, 512);
+
+  BenchOptions custom;
+  custom.d_model = 48;
+  custom.batch = 3;
+  apply_size_preset("custom", custom);  // keeps whatever was set
+  EXPECT_EQ(custom.size, "custom");
+  EXPECT_EQ(custom.d_model, 48);
+  EXPECT_EQ(custom.batch, 3);
+
+  EXPECT_THROW(apply_size_preset("large", o), std::invalid_argument);
+  EXPECT_THROW(apply_size_preset("", o), std::invalid_argument);
+  EXPECT_EQ(o.size, "small");  // unchanged by a failed call
+}
+
+BenchOptions tiny() {
+  BenchOptions o;
+  o.size = "custom";
+  o.vocab = 16;
+  o.seq_len = 8;
+  o.batch = 4;
+  o.d_model = 16;
+  o.num_heads = 2;
+  o.num_layers = 1;
+  o.d_ff = 32;
+  o.warmup_steps = 1;
+  o.steps = 2;
+  o.threads = 0;
+  return o;
+}
+
+TEST(Bench, TinyRunGivesFinitePositiveNumbers) {
+  const auto o = tiny();
+  const auto r = run_benchmark(o);
+  // Weights of every Linear (d=16, d_ff=32, V=16): in_proj 48x16 + out_proj 16x16 +
+  // linear1 32x16 + linear2 16x32 + token head 16x16.
+  EXPECT_EQ(r.matmul_parameters, 768 + 256 + 512 + 512 + 256);
+  // Plus token embedding 16x16, biases 48+16+32+16+16, three LayerNorms of 2x16.
+  EXPECT_EQ(r.parameters, 2304 + 256 + 128 + 96);
+  EXPECT_GE(r.threads, 1);
+  for (const double v : {r.step_ms, r.train_tokens_per_s, r.eval_tokens_per_s, r.train_gflops,
+                         r.eval_gflops, r.fp32_peak_gflops, r.bf16_peak_gflops, r.mfu,
+                         r.peak_rss_mb, r.final_loss}) {
+    EXPECT_TRUE(std::isfinite(v)) << v;
+    EXPECT_GT(v, 0.0);
+  }
+  EXPECT_NEAR(r.train_tokens_per_s, 4 * 8 / (r.step_ms / 1e3), 1e-6 * r.train_tokens_per_s);
+  EXPECT_NEAR(r.train_gflops,
+              r.train_tokens_per_s * train_flops_per_token(2304, 1, 8, 16) / 1e9,
+              1e-9 * r.train_gflops);
+  EXPECT_NEAR(r.eval_gflops, r.eval_tokens_per_s * eval_flops_per_token(2304, 1, 8, 16) / 1e9,
+              1e-9 * r.eval_gflops);
+  EXPECT_NEAR(r.mfu, r.train_gflops / r.fp32_peak_gflops, 1e-12);
+  EXPECT_LT(r.final_loss, 2.0 * std::log(16.0));  // random targets: near log V, not diverged
+
+  const auto json = r.to_json(o);
+  test::expect_contains(json, "\"size\": \"custom\"");
+  test::expect_contains(json, "\"precision\": \"fp32\"");
+  test::expect_contains(json, "\"matmul_parameters\": 2304");
+  if (!test::python_has("json")) return;
+  test::ScratchDir dir;
+  test::write_text(dir.file("b.json"), json);
+  test::write_text(dir.file("check.py"), R"(import json, sys
+d = json.load(open(sys.argv[1]))
+print("keys=" + ",".join(sorted(d)))
+)");
+  bool ok = false;
+  const auto out = test::run_python(dir.file("check.py"), dir.file("b.json"), ok);
+  ASSERT_TRUE(ok) << out;
+  EXPECT_EQ(test::line_value(out, "keys"),
+            "batch,bf16_peak_gflops,d_ff,d_model,eval_gflops,eval_tokens_per_s,final_loss,"
+            "fp32_peak_gflops,heads,impl,layers,matmul_parameters,mfu,parameters,peak_rss_mb,"
+            "precision,seq,size,step_ms,steps,threads,train_gflops,train_tokens_per_s,vocab");
+}
+
+TEST(Bench, RejectsBadSizes) {
+  auto o = tiny();
+  o.steps = 0;
+  EXPECT_THROW(run_benchmark(o), std::invalid_argument);
+  o = tiny();
+  o.vocab = 1;
+  EXPECT_THROW(run_benchmark(o), std::invalid_argument);
+  o = tiny();
+  o.batch = 0;
+  EXPECT_THROW(run_benchmark(o), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace attnlab
