@@ -10,7 +10,7 @@ namespace attnlab::cli {
 int bench_command(const Args& args) {
   std::string size = "small", precision = "fp32";
   int64_t vocab = -1, seq = -1, batch = -1, d_model = -1, heads = -1, layers = -1, d_ff = -1;
-  int64_t threads = 0, warmup = -1, steps = -1;
+  int64_t threads = 0, warmup = -1, steps = -1, eval_steps = -1;
   bool json = false;
   ArgParser parser("bench", "attnlab bench [--size small|medium] [--precision fp32|bf16] [options]",
                    "Trains the encoder (pre-LN, GELU, dropout 0.1, token head, AdamW, clipping 1.0)\n"
@@ -30,6 +30,7 @@ int bench_command(const Args& args) {
   parser.option("threads", &threads, "intra-op threads (default: all cores)");
   parser.option("warmup-steps", &warmup, "untimed steps first (default 5 small, 2 medium)");
   parser.option("steps", &steps, "timed steps (default 30 small, 8 medium)");
+  parser.option("eval-steps", &eval_steps, "timed forward-only steps (default: same as --steps)");
   parser.flag("json", &json, "print one JSON object instead of the table");
   if (!parser.parse(args)) return kExitOk;
 
@@ -46,7 +47,7 @@ int bench_command(const Args& args) {
   auto set = [](int64_t flag, int64_t& field) { if (flag >= 0) field = flag; };
   set(vocab, o.vocab), set(seq, o.seq_len), set(batch, o.batch), set(d_model, o.d_model);
   set(heads, o.num_heads), set(layers, o.num_layers), set(d_ff, o.d_ff);
-  set(warmup, o.warmup_steps), set(steps, o.steps);
+  set(warmup, o.warmup_steps), set(steps, o.steps), set(eval_steps, o.eval_steps);
   o.threads = threads;
   if (o.steps <= 0 || o.batch <= 0 || o.seq_len <= 0 || o.vocab < 2 || o.d_model <= 0 ||
       o.num_heads <= 0 || o.d_model % o.num_heads != 0 || o.num_layers <= 0 || o.d_ff <= 0 ||

@@ -59,6 +59,7 @@ std::vector<Field> fields_of(Config& c) {
       {"model.positions", &c.model.positions},
       {"model.pooling", &c.model.pooling},
       {"train.batch_size", &c.train.batch_size},
+      {"train.bucket_batches", &c.train.bucket_batches},
       {"train.max_steps", &c.train.max_steps},
       {"train.max_epochs", &c.train.max_epochs},
       {"train.lr", &c.train.lr},
@@ -695,6 +696,7 @@ class Checker {
     non_negative("train.grad_clip", t.grad_clip);
     unit("train.label_smoothing", t.label_smoothing);
     one_of("train.precision", t.precision, {"fp32", "bf16"});
+    non_negative("train.bucket_batches", t.bucket_batches);
     positive("train.eval_interval", t.eval_interval);
     positive("train.checkpoint_interval", t.checkpoint_interval);
     non_negative("train.keep_last", t.keep_last);

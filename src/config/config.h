@@ -47,6 +47,7 @@ struct ModelConfig {
 
 struct TrainConfig {
   int64_t batch_size = 64;              // sequences per step
+  int64_t bucket_batches = 0;           // >0: sort each run of N batches by length (less padding)
   int64_t max_steps = 0;                // stop after this many steps (0 = use max_epochs)
   int64_t max_epochs = 0;               // stop after this many epochs (0 = use max_steps)
   double lr = 1e-3;                     // peak AdamW learning rate

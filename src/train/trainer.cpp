@@ -173,7 +173,7 @@ std::string Trainer::best_metric_name() const {
 std::vector<std::vector<int64_t>> Trainer::epoch_batches(int64_t epoch) const {
   BatchingOptions batching;
   batching.batch_size = config_.train.batch_size;
-  batching.bucket_batches = 0;  // plain shuffled batches: the order stays easy to reason about
+  batching.bucket_batches = config_.train.bucket_batches;
   return make_batches(epoch_order(train_->size(), config_.run.seed, epoch), train_->lengths(),
                       batching);
 }

@@ -528,6 +528,7 @@ TEST_F(ConfigTest, ToYamlWritesEveryKeyInOrder) {
       "  pooling: cls\n"
       "train:\n"
       "  batch_size: 64\n"
+      "  bucket_batches: 0\n"
       "  max_steps: 1000\n"
       "  max_epochs: 0\n"
       "  lr: 0.001\n"
