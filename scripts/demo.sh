@@ -20,7 +20,9 @@ build/attnlab predict --checkpoint "$RUN/best.pt" "a b c d e f" "q r s t u v w x
 
 if [ -d "$RUN/attention" ]; then
   echo "[demo] attention logged during training (attnlab attn $RUN --summary):"
-  build/attnlab attn "$RUN" --summary --no-color | head -20
+  build/attnlab attn "$RUN" --summary --no-color > "$RUN/attention_summary.txt"
+  head -n 20 "$RUN/attention_summary.txt"
+  echo "[demo] (full table: $RUN/attention_summary.txt)"
   build/attnlab attn "$RUN" --html "$RUN/attention.html" >/dev/null
   echo "[demo] interactive attention view: $RUN/attention.html"
 fi
