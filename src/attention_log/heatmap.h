@@ -61,4 +61,7 @@ int64_t utf8_length(const std::string& text);
 // printable_token(token) cut to at most `width` code points, ending in '…' when cut.
 std::string truncate_label(const std::string& token, int64_t width);
 
+// Escapes & < > " ' for text and attribute values in the SVG and HTML renderers.
+std::string xml_escape(const std::string& text);
+
 }  // namespace attnlab

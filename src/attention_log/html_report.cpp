@@ -233,20 +233,6 @@ constexpr const char* kScript = R"JS(
 })();
 )JS";
 
-std::string html_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 std::string int_array(const std::vector<int64_t>& values) {
   std::string s = "[";
   for (size_t i = 0; i < values.size(); ++i) s += (i ? "," : "") + std::to_string(values[i]);
@@ -318,7 +304,7 @@ std::string render_html(const std::vector<AttentionRecord>& records, const HtmlO
   for (size_t k = 0; k < kept.size(); ++k) data += (k ? "," : "") + record_json(records[kept[k]], scale);
   data += "]}";
 
-  const auto title = html_escape(options.title);
+  const auto title = xml_escape(options.title);
   std::string html;
   html += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
   html += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";

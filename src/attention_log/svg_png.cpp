@@ -21,21 +21,6 @@ constexpr int64_t kSvgCell = 24;        // px per cell
 constexpr int64_t kSvgCharWidth = 8;    // px per label character at font-size 13 monospace
 constexpr int64_t kSvgMaxLabel = 16;    // label characters before '…'
 
-std::string xml_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 std::string hex(Rgb c) {
   char buf[8];
   std::snprintf(buf, sizeof(buf), "#%02x%02x%02x", c.r, c.g, c.b);

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "data/tsv.h"
+#include "tiny_task.h"
 #include "train/trained_model.h"
 #include "train/trainer.h"
 
@@ -21,16 +22,7 @@ TEST(AttentionProbe, LoggedWeightsEqualADirectForwardOfTheCheckpointAtThatStep) 
   const fs::path root = fs::temp_directory_path() / ("attnlab_probe_" + std::to_string(::getpid()));
   fs::remove_all(root);
   fs::create_directories(root);
-  std::vector<Example> train;
-  const std::string symbols = "abcdef";
-  for (int i = 0; i < 64; ++i) {
-    std::string src, tgt;
-    const int len = 2 + i % 5;
-    for (int j = 0; j < len; ++j) src += std::string(j ? " " : "") + symbols[(i * 5 + j * 7) % 6];
-    for (int j = len - 1; j >= 0; --j) tgt += std::string(j != len - 1 ? " " : "") + symbols[(i * 5 + j * 7) % 6];
-    train.push_back({src, tgt, 0});
-  }
-  write_tsv((root / "train.tsv").string(), train);
+  write_tsv((root / "train.tsv").string(), fixtures::tiny_reverse_examples(64, "abcdef", 2));
   const auto config = parse_config(
       "{}", "test",
       {"run.name=probe", "run.out_dir=" + root.string(), "run.threads=1",

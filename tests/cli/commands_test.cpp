@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "data/tsv.h"
+#include "tiny_task.h"
 #include "train/checkpoint.h"
 
 namespace {
@@ -42,17 +43,9 @@ class CliTest : public ::testing::Test {
     root_ = fs::temp_directory_path() / ("attnlab_cli_" + std::to_string(::getpid()));
     fs::remove_all(root_);
     fs::create_directories(root_);
-    std::vector<attnlab::Example> train, valid;
-    const std::string symbols = "abcdefgh";
-    for (int i = 0; i < 120; ++i) {
-      std::string src, tgt;
-      const int len = 3 + i % 4;
-      for (int j = 0; j < len; ++j) src += std::string(j ? " " : "") + symbols[(i * 7 + j * 3) % 8];
-      for (int j = len - 1; j >= 0; --j) tgt += std::string(j != len - 1 ? " " : "") + symbols[(i * 7 + j * 3) % 8];
-      (i < 100 ? train : valid).push_back({src, tgt, 0});
-    }
-    attnlab::write_tsv((root_ / "train.tsv").string(), train);
-    attnlab::write_tsv((root_ / "valid.tsv").string(), valid);
+    auto examples = attnlab::fixtures::tiny_reverse_examples(120, "abcdefgh");
+    attnlab::write_tsv((root_ / "train.tsv").string(), {examples.begin(), examples.begin() + 100});
+    attnlab::write_tsv((root_ / "valid.tsv").string(), {examples.begin() + 100, examples.end()});
     std::ofstream(root_ / "tiny.yaml") << "run: {name: tiny, out_dir: runs, threads: 1}\n"
                                           "data: {task: transduction, train: train.tsv, valid: valid.tsv,\n"
                                           "       test: valid.tsv, tokenization: word, max_len: 16}\n"

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "data/tsv.h"
+#include "tiny_task.h"
 
 namespace attnlab {
 namespace {
@@ -25,17 +26,9 @@ class TrainerTest : public ::testing::Test {
     fs::remove_all(root_);
     fs::create_directories(root_);
     // A tiny reversal task, written by hand so the test does not depend on the generator.
-    std::vector<Example> train, valid;
-    const std::string symbols = "abcdef";
-    for (int i = 0; i < 96; ++i) {
-      std::string src, tgt;
-      const int len = 3 + i % 4;
-      for (int j = 0; j < len; ++j) src += std::string(j ? " " : "") + symbols[(i * 7 + j * 5) % 6];
-      for (int j = len - 1; j >= 0; --j) tgt += std::string(j != len - 1 ? " " : "") + symbols[(i * 7 + j * 5) % 6];
-      (i < 80 ? train : valid).push_back({src, tgt, 0});
-    }
-    write_tsv((root_ / "train.tsv").string(), train);
-    write_tsv((root_ / "valid.tsv").string(), valid);
+    auto examples = fixtures::tiny_reverse_examples(96, "abcdef");
+    write_tsv((root_ / "train.tsv").string(), {examples.begin(), examples.begin() + 80});
+    write_tsv((root_ / "valid.tsv").string(), {examples.begin() + 80, examples.end()});
   }
   void TearDown() override { fs::remove_all(root_); }
 
