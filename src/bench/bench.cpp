@@ -11,11 +11,12 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/utils.h>
 
+#include "bench/op_profile.h"
 #include "model/encoder_model.h"
 #include "train/json.h"
 #include "train/optimizer.h"
 #include "train/train_step.h"
-#include "train/threads.h"
+#include "train/runtime.h"
 
 namespace attnlab {
 namespace {
@@ -128,6 +129,13 @@ BenchResult run_benchmark(const BenchOptions& o) {
   const double tokens = static_cast<double>(o.batch * o.seq_len);
   r.step_ms = median(step_times) * 1e3;
   r.train_tokens_per_s = tokens / median(step_times);
+  if (o.profile_steps > 0) {
+    const auto rows = profile_ops([&] {
+      for (int64_t i = 0; i < o.profile_steps; ++i)
+        train_step(model, optimizer, sources[i % 4], targets[i % 4], 1e-3, step);
+    });
+    r.train_profile = format_op_profile(rows, 30);
+  }
 
   model->eval();
   std::vector<double> eval_times;

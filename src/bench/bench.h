@@ -24,6 +24,7 @@ struct BenchOptions {
   int64_t warmup_steps = 5;     // untimed steps first
   int64_t steps = 30;           // timed training steps
   int64_t eval_steps = 0;       // timed forward-only steps (0 = same as steps)
+  int64_t profile_steps = 0;    // > 0: profile this many extra training steps per op
   uint64_t seed = 1;
 };
 
@@ -45,6 +46,7 @@ struct BenchResult {
   double mfu = 0.0;                   // train_gflops / peak of the precision used
   double peak_rss_mb = 0.0;           // process peak resident set size
   double final_loss = 0.0;            // last training loss (sanity: finite, decreasing)
+  std::string train_profile;          // per-op table of the profiled steps (profile_steps > 0)
   std::string to_json(const BenchOptions& options) const;
 };
 

@@ -10,7 +10,7 @@ namespace attnlab::cli {
 int bench_command(const Args& args) {
   std::string size = "small", precision = "fp32";
   int64_t vocab = -1, seq = -1, batch = -1, d_model = -1, heads = -1, layers = -1, d_ff = -1;
-  int64_t threads = 0, warmup = -1, steps = -1, eval_steps = -1;
+  int64_t threads = 0, warmup = -1, steps = -1, eval_steps = -1, profile = 0;
   bool json = false;
   ArgParser parser("bench", "attnlab bench [--size small|medium] [--precision fp32|bf16] [options]",
                    "Trains the encoder (pre-LN, GELU, dropout 0.1, token head, AdamW, clipping 1.0)\n"
@@ -31,6 +31,8 @@ int bench_command(const Args& args) {
   parser.option("warmup-steps", &warmup, "untimed steps first (default 5 small, 2 medium)");
   parser.option("steps", &steps, "timed steps (default 30 small, 8 medium)");
   parser.option("eval-steps", &eval_steps, "timed forward-only steps (default: same as --steps)");
+  parser.option("profile", &profile,
+                "after timing, profile N more training steps and print the time per op");
   parser.flag("json", &json, "print one JSON object instead of the table");
   if (!parser.parse(args)) return kExitOk;
 
@@ -49,14 +51,18 @@ int bench_command(const Args& args) {
   set(heads, o.num_heads), set(layers, o.num_layers), set(d_ff, o.d_ff);
   set(warmup, o.warmup_steps), set(steps, o.steps), set(eval_steps, o.eval_steps);
   o.threads = threads;
+  o.profile_steps = profile;
   if (o.steps <= 0 || o.batch <= 0 || o.seq_len <= 0 || o.vocab < 2 || o.d_model <= 0 ||
       o.num_heads <= 0 || o.d_model % o.num_heads != 0 || o.num_layers <= 0 || o.d_ff <= 0 ||
-      threads < 0)
+      threads < 0 || profile < 0)
     throw UsageError("sizes must be positive, --heads must divide --d-model, --steps > 0");
 
   const auto r = run_benchmark(o);
   if (json) {
     std::printf("%s\n", r.to_json(o).c_str());
+    if (!r.train_profile.empty())
+      std::fprintf(stderr, "training step profile (%ld steps):\n%s", static_cast<long>(profile),
+                   r.train_profile.c_str());
     return kExitOk;
   }
   std::printf("attnlab bench: size=%s precision=%s threads=%ld  (V=%ld T=%ld B=%ld d=%ld H=%ld L=%ld d_ff=%ld)\n",
@@ -72,6 +78,9 @@ int bench_command(const Args& args) {
               r.fp32_peak_gflops, r.bf16_peak_gflops);
   std::printf("  peak RSS           %.1f MiB\n", r.peak_rss_mb);
   std::printf("  final loss         %.4f\n", r.final_loss);
+  if (!r.train_profile.empty())
+    std::printf("\ntraining step profile (%ld steps, autograd profiler, calling thread):\n%s",
+                static_cast<long>(profile), r.train_profile.c_str());
   return kExitOk;
 }
 

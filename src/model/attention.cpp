@@ -6,6 +6,8 @@
 #include <ATen/ATen.h>
 #include <torch/nn/init.h>
 
+#include "model/fused_attention.h"
+
 namespace attnlab {
 
 torch::Tensor combine_masks(const torch::Tensor& key_padding_mask, const torch::Tensor& attn_mask,
@@ -108,17 +110,14 @@ AttentionOutput MultiHeadAttentionImpl::forward(const torch::Tensor& x,
                                                 bool need_weights) {
   TORCH_CHECK(x.dim() == 3 && x.size(2) == options.d_model,
               "MultiHeadAttention: input must be (B, T, ", options.d_model, "), got ", x.sizes());
-  const auto B = x.size(0), T = x.size(1), C = x.size(2);
-  const auto H = options.num_heads, D = C / H;
+  const auto B = x.size(0), T = x.size(1);
 
-  auto qkv = in_proj(x).view({B, T, 3, H, D}).permute({2, 0, 3, 1, 4});  // (3, B, H, T, D)
-  auto q = qkv[0], k = qkv[1], v = qkv[2];                               // (B, H, T, D) each
-  auto mask = combine_masks(key_padding_mask, attn_mask, B, T, T);       // (B|1, 1, T|1, T)
-
-  auto attended = scaled_dot_product_attention(q, k, v, mask, options.dropout, is_training(),
-                                               need_weights);
-  auto merged = attended.output.transpose(1, 2).reshape({B, T, C});  // (B, T, H*D)
-  return {out_proj(merged), attended.weights};
+  auto qkv = in_proj(x);                                             // (B, T, 3C) = [q | k | v]
+  auto mask = combine_masks(key_padding_mask, attn_mask, B, T, T);   // (B|1, 1, T|1, T)
+  // Heads are read in place from qkv and written merged: (B, T, H*D), no split/merge copies.
+  auto attended = fused_self_attention(qkv, options.num_heads, mask, options.dropout,
+                                       is_training(), need_weights);
+  return {out_proj(attended.output), attended.weights};
 }
 
 }  // namespace attnlab

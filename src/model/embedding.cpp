@@ -6,6 +6,8 @@
 #include <ATen/ATen.h>
 #include <torch/nn/init.h>
 
+#include "model/dropout.h"
+
 namespace attnlab {
 
 PositionKind parse_position_kind(const std::string& name) {
@@ -46,7 +48,6 @@ EmbeddingImpl::EmbeddingImpl(const EmbeddingOptions& options_) : options(options
     position_table = register_buffer("position_table",
                                      sinusoidal_positions(options.max_len, options.d_model));
   }
-  dropout = register_module("dropout", torch::nn::Dropout(options.dropout));
 }
 
 torch::Tensor EmbeddingImpl::forward(const torch::Tensor& tokens) {
@@ -58,7 +59,7 @@ torch::Tensor EmbeddingImpl::forward(const torch::Tensor& tokens) {
   auto pos = options.positions == PositionKind::kLearned ? position->weight.slice(0, 0, T)
                                                          : position_table.slice(0, 0, T);
   x = x + pos.unsqueeze(0);  // (B, T, C) + (1, T, C)
-  return options.dropout > 0.0 ? dropout(x) : x;
+  return attnlab::dropout(x, options.dropout, is_training());
 }
 
 }  // namespace attnlab

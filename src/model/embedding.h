@@ -4,7 +4,6 @@
 #include <string>
 
 #include <torch/nn/module.h>
-#include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/pimpl.h>
 
@@ -38,7 +37,6 @@ class EmbeddingImpl : public torch::nn::Module {
   torch::nn::Embedding token{nullptr};
   torch::nn::Embedding position{nullptr};  // learned positions only
   torch::Tensor position_table;            // sinusoidal positions only
-  torch::nn::Dropout dropout{nullptr};
 };
 TORCH_MODULE(Embedding);
 

@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include "model/dropout.h"
+
 namespace attnlab {
 
 EncoderLayerImpl::EncoderLayerImpl(const EncoderLayerOptions& options_) : options(options_) {
@@ -23,25 +25,22 @@ EncoderLayerImpl::EncoderLayerImpl(const EncoderLayerOptions& options_) : option
   const auto norm = torch::nn::LayerNormOptions({options.d_model}).eps(options.layer_norm_eps);
   norm1 = register_module("norm1", torch::nn::LayerNorm(norm));
   norm2 = register_module("norm2", torch::nn::LayerNorm(norm));
-  dropout1 = register_module("dropout1", torch::nn::Dropout(options.dropout));
-  dropout2 = register_module("dropout2", torch::nn::Dropout(options.dropout));
 }
 
 LayerOutput EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& key_padding_mask,
                                       const torch::Tensor& attn_mask, bool need_weights) {
-  const bool drop = options.dropout > 0.0;
-  auto residual_dropout = [&](torch::nn::Dropout& d, const torch::Tensor& t) {
-    return drop ? d(t) : t;
+  auto residual_dropout = [&](const torch::Tensor& t) {
+    return attnlab::dropout(t, options.dropout, is_training());
   };
   if (options.norm_first) {
     auto attended = self_attention(norm1(x), key_padding_mask, attn_mask, need_weights);
-    auto h = x + residual_dropout(dropout1, attended.output);        // (B, T, C)
-    auto out = h + residual_dropout(dropout2, feed_forward(norm2(h)));  // (B, T, C)
+    auto h = x + residual_dropout(attended.output);        // (B, T, C)
+    auto out = h + residual_dropout(feed_forward(norm2(h)));  // (B, T, C)
     return {out, attended.weights};
   }
   auto attended = self_attention(x, key_padding_mask, attn_mask, need_weights);
-  auto h = norm1(x + residual_dropout(dropout1, attended.output));          // (B, T, C)
-  auto out = norm2(h + residual_dropout(dropout2, feed_forward(h)));        // (B, T, C)
+  auto h = norm1(x + residual_dropout(attended.output));          // (B, T, C)
+  auto out = norm2(h + residual_dropout(feed_forward(h)));        // (B, T, C)
   return {out, attended.weights};
 }
 

@@ -3,7 +3,6 @@
 // connection, LayerNorm before (pre-LN) or after (post-LN, as in the original Transformer).
 
 #include <torch/nn/module.h>
-#include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
@@ -41,8 +40,6 @@ class EncoderLayerImpl : public torch::nn::Module {
   FeedForward feed_forward{nullptr};
   torch::nn::LayerNorm norm1{nullptr};
   torch::nn::LayerNorm norm2{nullptr};
-  torch::nn::Dropout dropout1{nullptr};  // on the attention branch
-  torch::nn::Dropout dropout2{nullptr};  // on the feed-forward branch
 };
 TORCH_MODULE(EncoderLayer);
 

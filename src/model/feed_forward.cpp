@@ -4,6 +4,8 @@
 
 #include <ATen/ATen.h>
 
+#include "model/dropout.h"
+
 namespace attnlab {
 
 Activation parse_activation(const std::string& name) {
@@ -22,14 +24,13 @@ FeedForwardImpl::FeedForwardImpl(const FeedForwardOptions& options_) : options(o
   TORCH_CHECK(options.dropout >= 0.0 && options.dropout < 1.0,
               "FeedForward: dropout must be in [0, 1), got ", options.dropout);
   linear1 = register_module("linear1", torch::nn::Linear(options.d_model, options.d_ff));
-  dropout = register_module("dropout", torch::nn::Dropout(options.dropout));
   linear2 = register_module("linear2", torch::nn::Linear(options.d_ff, options.d_model));
 }
 
 torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
   auto hidden = linear1(x);  // (B, T, d_ff)
   hidden = options.activation == Activation::kRelu ? torch::relu(hidden) : torch::gelu(hidden);
-  if (options.dropout > 0.0) hidden = dropout(hidden);
+  hidden = attnlab::dropout(hidden, options.dropout, is_training());
   return linear2(hidden);  // (B, T, C)
 }
 

@@ -4,7 +4,6 @@
 #include <string>
 
 #include <torch/nn/module.h>
-#include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
@@ -31,7 +30,6 @@ class FeedForwardImpl : public torch::nn::Module {
 
   FeedForwardOptions options;
   torch::nn::Linear linear1{nullptr};
-  torch::nn::Dropout dropout{nullptr};
   torch::nn::Linear linear2{nullptr};
 };
 TORCH_MODULE(FeedForward);

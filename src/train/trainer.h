@@ -14,7 +14,7 @@
 #include "train/evaluator.h"
 #include "train/optimizer.h"
 #include "train/run_data.h"
-#include "train/threads.h"
+#include "train/runtime.h"
 
 namespace attnlab {
 

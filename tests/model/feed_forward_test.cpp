@@ -2,6 +2,7 @@
 // parameter names, dropout placement, option checks.
 
 #include "model/feed_forward.h"
+#include "model/dropout.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -67,7 +68,7 @@ TEST(FeedForward, DropoutAfterActivationOnlyInTraining) {
   auto trained = ff->forward(x);
   // Same draw as the module's dropout: the mask applied to the activation, scaled by 1/(1-p).
   torch::manual_seed(9);
-  auto dropped = torch::dropout(hidden, 0.5, /*train=*/true);
+  auto dropped = attnlab::dropout(hidden, 0.5, /*training=*/true);
   EXPECT_LT(max_abs_diff(trained, ff->linear2(dropped)), 1e-6);
   EXPECT_GT(max_abs_diff(trained, ff->forward(x)), 0.0);
 }

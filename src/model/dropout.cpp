@@ -1,0 +1,77 @@
+#include "model/dropout.h"
+
+#include <mutex>
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+#include <torch/autograd.h>
+
+namespace attnlab {
+namespace {
+
+// out[i] = x[i] * (bits(i) >= threshold ? scale : 0), for a contiguous x.
+torch::Tensor apply_mask(const torch::Tensor& input, double p, uint64_t seed) {
+  auto x = input.contiguous();
+  auto out = at::empty_like(x);
+  const int64_t n = x.numel();
+  const uint64_t threshold = dropout_threshold(p);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "attnlab_dropout", [&] {
+    using opmath_t = at::opmath_type<scalar_t>;
+    const opmath_t scale = static_cast<opmath_t>(1.0 / (1.0 - p));
+    const scalar_t* src = x.data_ptr<scalar_t>();
+    scalar_t* dst = out.data_ptr<scalar_t>();
+    // Blocks start at even indices so every pair (2k, 2k+1) shares one 64-bit hash.
+    at::parallel_for(0, (n + 1) / 2, 2048, [&](int64_t begin, int64_t end) {
+      for (int64_t pair = begin; pair < end; ++pair) {
+        const uint64_t z = dropout_hash(seed, static_cast<uint64_t>(pair));
+        const int64_t i = 2 * pair;
+        const opmath_t keep0 = static_cast<uint32_t>(z) >= threshold ? scale : opmath_t(0);
+        dst[i] = static_cast<scalar_t>(static_cast<opmath_t>(src[i]) * keep0);
+        if (i + 1 < n) {
+          const opmath_t keep1 = static_cast<uint32_t>(z >> 32) >= threshold ? scale : opmath_t(0);
+          dst[i + 1] = static_cast<scalar_t>(static_cast<opmath_t>(src[i + 1]) * keep1);
+        }
+      }
+    });
+  });
+  return out;
+}
+
+struct DropoutFunction : public torch::autograd::Function<DropoutFunction> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               double p, int64_t seed) {
+    ctx->saved_data["p"] = p;
+    ctx->saved_data["seed"] = seed;
+    return apply_mask(x, p, static_cast<uint64_t>(seed));
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const double p = ctx->saved_data["p"].toDouble();
+    const auto seed = static_cast<uint64_t>(ctx->saved_data["seed"].toInt());
+    return {apply_mask(grads[0], p, seed), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+uint64_t draw_seed() {
+  auto generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  return generator.get<at::CPUGeneratorImpl>()->random64();
+}
+
+torch::Tensor dropout_with_seed(const torch::Tensor& x, double p, uint64_t seed) {
+  TORCH_CHECK(p >= 0.0 && p < 1.0, "dropout probability must be in [0, 1), got ", p);
+  return DropoutFunction::apply(x, p, static_cast<int64_t>(seed));
+}
+
+torch::Tensor dropout(const torch::Tensor& x, double p, bool training) {
+  TORCH_CHECK(p >= 0.0 && p < 1.0, "dropout probability must be in [0, 1), got ", p);
+  if (!training || p == 0.0) return x;
+  return dropout_with_seed(x, p, draw_seed());
+}
+
+}  // namespace attnlab
