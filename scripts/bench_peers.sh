@@ -123,6 +123,9 @@ rows = defaultdict(list)
 order = []
 for line in open(sys.argv[1]):
     r = json.loads(line)
+    r["peer"] = r.get("peer") or r.get("impl")  # attnlab bench says "impl"
+    if "train_gflops" in r and "train_gflops_per_s" not in r:
+        r["train_gflops_per_s"] = r["train_gflops"]
     key = (r["size"], r["precision"], r["peer"])
     if key not in rows:
         order.append(key)

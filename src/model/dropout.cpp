@@ -17,23 +17,16 @@ torch::Tensor apply_mask(const torch::Tensor& input, double p, uint64_t seed) {
   auto x = input.contiguous();
   auto out = at::empty_like(x);
   const int64_t n = x.numel();
-  const uint64_t threshold = dropout_threshold(p);
+  const uint32_t threshold = dropout_threshold(p);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "attnlab_dropout", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     const opmath_t scale = static_cast<opmath_t>(1.0 / (1.0 - p));
     const scalar_t* src = x.data_ptr<scalar_t>();
     scalar_t* dst = out.data_ptr<scalar_t>();
-    // Blocks start at even indices so every pair (2k, 2k+1) shares one 64-bit hash.
-    at::parallel_for(0, (n + 1) / 2, 2048, [&](int64_t begin, int64_t end) {
-      for (int64_t pair = begin; pair < end; ++pair) {
-        const uint64_t z = dropout_hash(seed, static_cast<uint64_t>(pair));
-        const int64_t i = 2 * pair;
-        const opmath_t keep0 = static_cast<uint32_t>(z) >= threshold ? scale : opmath_t(0);
-        dst[i] = static_cast<scalar_t>(static_cast<opmath_t>(src[i]) * keep0);
-        if (i + 1 < n) {
-          const opmath_t keep1 = static_cast<uint32_t>(z >> 32) >= threshold ? scale : opmath_t(0);
-          dst[i + 1] = static_cast<scalar_t>(static_cast<opmath_t>(src[i + 1]) * keep1);
-        }
+    at::parallel_for(0, n, 16384, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        const opmath_t keep = dropout_bits(seed, static_cast<uint64_t>(i)) >= threshold ? scale : opmath_t(0);
+        dst[i] = static_cast<scalar_t>(static_cast<opmath_t>(src[i]) * keep);
       }
     });
   });

@@ -25,18 +25,26 @@ torch::Tensor dropout_with_seed(const torch::Tensor& x, double p, uint64_t seed)
 // Draws a 64-bit seed from LibTorch's default CPU generator (thread-safe).
 uint64_t draw_seed();
 
-// 64 random bits for the element pair (2k, 2k + 1) under `seed` (splitmix64 of the
-// counter): the low 32 bits decide element 2k, the high 32 bits element 2k + 1.
-inline uint64_t dropout_hash(uint64_t seed, uint64_t pair_index) {
-  uint64_t z = seed + (pair_index + 1) * 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
+// 32 random bits for element `index` under `seed`: two rounds of murmur3's fmix32 over the
+// counter, all in 32-bit integer ops so that the mask loops vectorise.
+inline uint32_t dropout_bits(uint64_t seed, uint64_t index) {
+  auto fmix32 = [](uint32_t h) {
+    h ^= h >> 16;
+    h *= 0x85EBCA6Bu;
+    h ^= h >> 13;
+    h *= 0xC2B2AE35u;
+    return h ^ (h >> 16);
+  };
+  const auto seed_lo = static_cast<uint32_t>(seed);
+  const auto seed_hi = static_cast<uint32_t>(seed >> 32) ^ static_cast<uint32_t>(index >> 32);
+  const uint32_t h = fmix32((static_cast<uint32_t>(index) * 0x9E3779B9u) ^ seed_lo);
+  return fmix32(h + seed_hi);
 }
 
-// 2^32 * p, rounded: an element is dropped when its 32 random bits are below this.
-inline uint64_t dropout_threshold(double p) {
-  return static_cast<uint64_t>(p * 4294967296.0 + 0.5);
+// 2^32 * p, rounded (at most 2^32 - 1): an element is dropped when its bits are below this.
+inline uint32_t dropout_threshold(double p) {
+  const double t = p * 4294967296.0 + 0.5;
+  return t >= 4294967295.0 ? 0xFFFFFFFFu : static_cast<uint32_t>(t);
 }
 
 }  // namespace attnlab

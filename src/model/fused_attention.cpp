@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -52,7 +53,7 @@ struct Dims {
 struct DropoutSpec {
   bool on = false;
   uint64_t seed = 0;
-  uint64_t threshold = 0;  // drop when the element's 32 random bits are below this
+  uint32_t threshold = 0;  // drop when the element's 32 random bits are below this
   double keep_scale = 1.0;
 };
 
@@ -61,32 +62,56 @@ struct DropoutSpec {
 template <typename T>
 void apply_dropout(const T* src, T* dst, int64_t n, uint64_t first, const DropoutSpec& d) {
   const T keep = static_cast<T>(d.keep_scale);
-  uint64_t z = dropout_hash(d.seed, first >> 1);
-  for (int64_t j = 0; j < n; ++j) {
-    const uint64_t e = first + static_cast<uint64_t>(j);
-    if ((e & 1) == 0 && j > 0) z = dropout_hash(d.seed, e >> 1);
-    const auto bits = static_cast<uint32_t>((e & 1) ? (z >> 32) : z);
-    dst[j] = bits >= d.threshold ? src[j] * keep : T(0);
-  }
+  for (int64_t j = 0; j < n; ++j)
+    dst[j] = dropout_bits(d.seed, first + static_cast<uint64_t>(j)) >= d.threshold ? src[j] * keep
+                                                                                    : T(0);
 }
+
+// exp(x) for x <= 0 (softmax after subtracting the row max): 2^n * 2^f with a degree-7
+// Taylor polynomial for 2^f, |f| <= 1/2 (relative error < 1e-8, below float rounding).
+// Branch-free so that the row loops vectorise; std::exp is the scalar libm call.
+inline float exp_nonpositive(float x) {
+  x = std::max(x, -87.0f);  // exp(-87) ~ 1.6e-38, still a normal float
+  const float t = x * 1.44269504088896341f;
+  const float n = (t + 12582912.0f) - 12582912.0f;  // round to nearest (|t| < 2^22)
+  const float f = t - n;
+  float p = 1.5252733804059841e-5f;
+  p = p * f + 1.5403530393381609e-4f;
+  p = p * f + 1.3333558146428443e-3f;
+  p = p * f + 9.6181291076284772e-3f;
+  p = p * f + 5.5504108664821580e-2f;
+  p = p * f + 2.4022650695910071e-1f;
+  p = p * f + 6.9314718055994531e-1f;
+  p = p * f + 1.0f;
+  const int32_t exponent = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &exponent, sizeof scale);
+  return p * scale;
+}
+inline double exp_nonpositive(double x) { return std::exp(x); }
 
 // In place over a (T, T) block of scores: masked entries (mask true) get probability 0,
 // the rest a softmax over the row; a row with every key masked becomes all zeros.
 template <typename T>
 void masked_softmax_rows(T* scores, const bool* mask, int64_t rows, int64_t cols) {
+  constexpr T kNegInf = -std::numeric_limits<T>::infinity();
   for (int64_t i = 0; i < rows; ++i) {
     T* row = scores + i * cols;
-    const bool* m = mask ? mask + i * cols : nullptr;
-    T max = -std::numeric_limits<T>::infinity();
-    for (int64_t j = 0; j < cols; ++j)
-      if (!(m && m[j])) max = std::max(max, row[j]);
-    if (max == -std::numeric_limits<T>::infinity()) {  // every key masked (or -inf scores)
+    if (mask) {
+      const bool* m = mask + i * cols;
+      for (int64_t j = 0; j < cols; ++j) row[j] = m[j] ? kNegInf : row[j];
+    }
+    T max = kNegInf;
+#pragma omp simd reduction(max : max)
+    for (int64_t j = 0; j < cols; ++j) max = row[j] > max ? row[j] : max;
+    if (max == kNegInf) {  // every key masked
       std::fill(row, row + cols, T(0));
       continue;
     }
     T sum = 0;
+#pragma omp simd reduction(+ : sum)
     for (int64_t j = 0; j < cols; ++j) {
-      const T e = (m && m[j]) ? T(0) : std::exp(row[j] - max);
+      const T e = row[j] == kNegInf ? T(0) : exp_nonpositive(row[j] - max);
       row[j] = e;
       sum += e;
     }
@@ -160,6 +185,7 @@ void attention_backward(const T* qkv, const T* probs, const T* grad_out, const D
         const T* pr = p + i * d.T;
         T* gr = grad_p + i * d.T;
         T dot = 0;
+#pragma omp simd reduction(+ : dot)
         for (int64_t j = 0; j < d.T; ++j) dot += pr[j] * gr[j];
         for (int64_t j = 0; j < d.T; ++j) gr[j] = pr[j] * (gr[j] - dot) * scale;
       }

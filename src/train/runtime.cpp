@@ -8,6 +8,8 @@
 
 #include <ATen/Parallel.h>
 
+#include "train/caching_allocator.h"
+
 namespace attnlab {
 
 int64_t configure_threads(int64_t requested) {
@@ -18,6 +20,9 @@ int64_t configure_threads(int64_t requested) {
 }
 
 bool configure_allocator() {
+  install_caching_cpu_allocator();  // large tensors: cached, never faulted in twice
+  // Everything else (small tensors, std::vector, OpenBLAS buffers) stays on glibc's heap:
+  // keep freed memory there instead of unmapping and re-faulting it.
   if (std::getenv("MALLOC_MMAP_THRESHOLD_") || std::getenv("MALLOC_TRIM_THRESHOLD_") ||
       std::getenv("GLIBC_TUNABLES"))
     return false;
