@@ -1,8 +1,5 @@
 #include "attention_log/record.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -21,6 +18,7 @@
 #include <torch/serialize.h>
 
 #include "attention_log/svg_png.h"
+#include "train/checkpoint.h"
 
 namespace attnlab {
 namespace {
@@ -60,50 +58,6 @@ c10::List<int64_t> int_list(const std::vector<int64_t>& values) {
   list.reserve(values.size());
   for (auto v : values) list.push_back(v);
   return list;
-}
-
-void write_all(int fd, const char* data, size_t size, const std::string& path) {
-  while (size > 0) {
-    const ssize_t n = ::write(fd, data, size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail(path, std::string("cannot write: ") + std::strerror(errno));
-    }
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-}
-
-// Writes `bytes` to path.tmp, fsyncs it, renames it over `path`, then fsyncs the directory so
-// a crash leaves either the old file or the whole new one.
-void write_atomically(const std::string& path, const std::vector<char>& bytes) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail(tmp, std::string("cannot create: ") + std::strerror(errno));
-  try {
-    write_all(fd, bytes.data(), bytes.size(), tmp);
-    if (::fsync(fd) != 0) fail(tmp, std::string("fsync failed: ") + std::strerror(errno));
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  if (::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    fail(tmp, std::string("close failed: ") + std::strerror(errno));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    fail(path, std::string("cannot rename ") + tmp + " into place: " + std::strerror(err));
-  }
-  auto dir = fs::path(path).parent_path();
-  if (dir.empty()) dir = ".";
-  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {  // best effort: some file systems refuse fsync on directories
-    (void)::fsync(dir_fd);
-    ::close(dir_fd);
-  }
 }
 
 // --- reading -------------------------------------------------------------------------------
@@ -341,7 +295,11 @@ void save_record(const std::string& path, const AttentionRecord& record) {
     fs::create_directories(parent, ec);
     if (ec) fail(path, "cannot create directory " + parent.string() + ": " + ec.message());
   }
-  write_atomically(path, bytes);
+  try {
+    write_file_atomically(path, bytes);  // temp file + fsync + rename, as for checkpoints
+  } catch (const std::exception& e) {
+    fail(path, e.what());
+  }
 }
 
 AttentionRecord load_record(const std::string& path) {

@@ -218,7 +218,10 @@ std::string describe(const YAML::Node& node) {
 // ---------------------------------------------------------------------------------------------
 // Scalar conversion. Each returns "" on success, or what was expected.
 
-std::string to_int(const YAML::Node& node, int64_t* out) {
+// int64_t or uint64_t from a plain decimal scalar (an optional leading '+').
+template <typename Int>
+std::string to_integer(const YAML::Node& node, Int* out) {
+  constexpr bool is_signed = std::is_signed_v<Int>;
   if (node.IsScalar()) {
     std::string text = node.Scalar();
     if (!text.empty() && text[0] == '+') text.erase(0, 1);
@@ -226,21 +229,9 @@ std::string to_int(const YAML::Node& node, int64_t* out) {
     const char* end = begin + text.size();
     const auto [ptr, ec] = std::from_chars(begin, end, *out);
     if (ec == std::errc() && ptr == end && !text.empty()) return "";
-    if (ec == std::errc::result_out_of_range) return "an integer in 64-bit range";
+    if (is_signed && ec == std::errc::result_out_of_range) return "an integer in 64-bit range";
   }
-  return "an integer";
-}
-
-std::string to_uint(const YAML::Node& node, uint64_t* out) {
-  if (node.IsScalar()) {
-    std::string text = node.Scalar();
-    if (!text.empty() && text[0] == '+') text.erase(0, 1);
-    const char* begin = text.data();
-    const char* end = begin + text.size();
-    const auto [ptr, ec] = std::from_chars(begin, end, *out);
-    if (ec == std::errc() && ptr == end && !text.empty()) return "";
-  }
-  return "a non-negative integer below 2^64";
+  return is_signed ? "an integer" : "a non-negative integer below 2^64";
 }
 
 std::string to_double(const YAML::Node& node, double* out) {
@@ -523,8 +514,8 @@ class Reader {
 
   template <typename T>
   std::string convert(const Entry& entry, const std::string& /*path*/, T* target) {
-    if constexpr (std::is_same_v<T, int64_t>) return to_int(entry.value, target);
-    if constexpr (std::is_same_v<T, uint64_t>) return to_uint(entry.value, target);
+    if constexpr (std::is_same_v<T, int64_t> || std::is_same_v<T, uint64_t>)
+      return to_integer(entry.value, target);
     if constexpr (std::is_same_v<T, double>) return to_double(entry.value, target);
     if constexpr (std::is_same_v<T, bool>) return to_bool(entry.value, target);
     if constexpr (std::is_same_v<T, std::string>) return to_string(entry.value, target);

@@ -2,7 +2,6 @@
 // Scaled dot-product attention and multi-head self-attention, on LibTorch autograd.
 
 #include <torch/nn/module.h>
-#include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 

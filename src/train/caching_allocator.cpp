@@ -48,34 +48,28 @@ c10::DataPtr CachingCpuAllocator::allocate(size_t bytes) const {
             c10::Device(c10::kCPU)};
   }
   const size_t capacity = (bytes + kGranule - 1) / kGranule * kGranule;
+  std::unique_lock<std::mutex> lock(mutex_);
   Block* block = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = free_.lower_bound(capacity);
-    if (it != free_.end() && it->first <= capacity + capacity / 2) {
-      block = it->second;
-      free_.erase(it);
-      stats_.cached_bytes -= block->capacity;
-      stats_.hits += 1;
-    } else {
-      stats_.misses += 1;
-    }
-  }
-  if (!block) {
+  auto it = free_.lower_bound(capacity);
+  if (it != free_.end() && it->first <= capacity + capacity / 2) {
+    block = it->second;
+    free_.erase(it);
+    stats_.cached_bytes -= block->capacity;
+    stats_.hits += 1;
+  } else {
+    stats_.misses += 1;
+    lock.unlock();  // mmap and its page-table work without holding the lock
     void* pages = map_pages(capacity + Block::kHeader);
+    lock.lock();
     if (!pages) {  // out of address space or memory: drop the cache and try once more
-      std::lock_guard<std::mutex> lock(mutex_);
       trim_locked(0);
       pages = map_pages(capacity + Block::kHeader);
     }
     TORCH_CHECK(pages, "CachingCpuAllocator: out of memory allocating ", bytes, " bytes");
     block = new (pages) Block{capacity, this};
   }
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stats_.in_use_bytes += block->capacity;
-    stats_.peak_bytes = std::max(stats_.peak_bytes, stats_.in_use_bytes + stats_.cached_bytes);
-  }
+  stats_.in_use_bytes += block->capacity;
+  stats_.peak_bytes = std::max(stats_.peak_bytes, stats_.in_use_bytes + stats_.cached_bytes);
   return {block->data(), block->data(), &CachingCpuAllocator::delete_block,
           c10::Device(c10::kCPU)};
 }

@@ -57,7 +57,11 @@ TEST(AttentionRecord, SaveLoadRoundTrip) {
   record.source = "eval";
   const auto path = dir.file("sub/step_00001200.pt");
   save_record(path, record);
-  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  // Only the record is left in its directory: no temp file from the atomic write.
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.file("sub")))
+    names.push_back(entry.path().filename().string());
+  EXPECT_EQ(names, std::vector<std::string>{"step_00001200.pt"});
   expect_same(load_record(path), record);
   // Overwriting in place works (rename over an existing file).
   record.step = 7;
