@@ -12,6 +12,7 @@
 #include <torch/utils.h>
 
 #include "bench/op_profile.h"
+#include "model/gemm.h"
 #include "model/encoder_model.h"
 #include "train/json.h"
 #include "train/optimizer.h"
@@ -64,16 +65,26 @@ double eval_flops_per_token(int64_t n, int64_t layers, int64_t seq_len, int64_t 
          4.0 * static_cast<double>(layers) * static_cast<double>(seq_len) * static_cast<double>(d_model);
 }
 
+// The GEMMs the model runs: float32 through attnlab::linear's oneDNN sgemm (model/gemm.h),
+// bfloat16 through LibTorch's mm (oneDNN's bf16 matmul, what autocast's linear calls).
 double measure_gemm_gflops(int64_t n, bool bf16) {
   torch::NoGradGuard no_grad;
   const auto dtype = bf16 ? at::kBFloat16 : at::kFloat;
   auto a = at::randn({n, n}).to(dtype), b = at::randn({n, n}).to(dtype);
   auto c = at::empty({n, n}, dtype);
-  for (int i = 0; i < 2; ++i) at::mm_out(c, a, b);  // warm up
+  auto multiply = [&] {
+    if (bf16) {
+      at::mm_out(c, a, b);
+    } else {
+      gemm(false, false, n, n, n, 1.0f, a.data_ptr<float>(), n, b.data_ptr<float>(), n, 0.0f,
+           c.data_ptr<float>(), n);
+    }
+  };
+  for (int i = 0; i < 2; ++i) multiply();  // warm up
   std::vector<double> times;
   for (int i = 0; i < 5; ++i) {
     const double t0 = now_s();
-    at::mm_out(c, a, b);
+    multiply();
     times.push_back(now_s() - t0);
   }
   return 2.0 * static_cast<double>(n * n * n) / median(times) / 1e9;
@@ -141,14 +152,21 @@ BenchResult run_benchmark(const BenchOptions& o) {
   std::vector<double> eval_times;
   {
     torch::NoGradGuard no_grad;
+    auto forward = [&](int64_t i) {
+      AutocastGuard autocast(o.precision);
+      auto logits = model->forward(sources[i % 4]).logits;
+    };
     const int64_t eval_steps = o.eval_steps > 0 ? o.eval_steps : o.steps;
     for (int64_t i = 0; i < std::max<int64_t>(1, o.warmup_steps) + eval_steps; ++i) {
       const double t0 = now_s();
-      {
-        AutocastGuard autocast(o.precision);
-        auto logits = model->forward(sources[i % 4]).logits;
-      }
+      forward(i);
       if (i >= std::max<int64_t>(1, o.warmup_steps)) eval_times.push_back(now_s() - t0);
+    }
+    if (o.profile_steps > 0) {
+      const auto rows = profile_ops([&] {
+        for (int64_t i = 0; i < o.profile_steps; ++i) forward(i);
+      });
+      r.eval_profile = format_op_profile(rows, 20);
     }
   }
   r.eval_tokens_per_s = tokens / median(eval_times);

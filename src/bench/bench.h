@@ -41,12 +41,13 @@ struct BenchResult {
   double eval_tokens_per_s = 0.0;     // forward-only (eval mode, no grad)
   double train_gflops = 0.0;          // achieved: tokens/s * (6N + 12 L T d) / 1e9
   double eval_gflops = 0.0;           // achieved: tokens/s * (2N + 4 L T d) / 1e9
-  double fp32_peak_gflops = 0.0;      // measured 1024^3 float32 GEMM
-  double bf16_peak_gflops = 0.0;      // measured 1024^3 bfloat16 GEMM
+  double fp32_peak_gflops = 0.0;      // measured 1024^3 float32 GEMM (oneDNN sgemm, as linear)
+  double bf16_peak_gflops = 0.0;      // measured 1024^3 bfloat16 GEMM (at::mm, as autocast)
   double mfu = 0.0;                   // train_gflops / peak of the precision used
   double peak_rss_mb = 0.0;           // process peak resident set size
   double final_loss = 0.0;            // last training loss (sanity: finite, decreasing)
   std::string train_profile;          // per-op table of the profiled steps (profile_steps > 0)
+  std::string eval_profile;           // the same for as many forward-only passes
   std::string to_json(const BenchOptions& options) const;
 };
 

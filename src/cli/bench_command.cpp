@@ -63,6 +63,9 @@ int bench_command(const Args& args) {
     if (!r.train_profile.empty())
       std::fprintf(stderr, "training step profile (%ld steps):\n%s", static_cast<long>(profile),
                    r.train_profile.c_str());
+    if (!r.eval_profile.empty())
+      std::fprintf(stderr, "forward-only profile (%ld passes):\n%s", static_cast<long>(profile),
+                   r.eval_profile.c_str());
     return kExitOk;
   }
   std::printf("attnlab bench: size=%s precision=%s threads=%ld  (V=%ld T=%ld B=%ld d=%ld H=%ld L=%ld d_ff=%ld)\n",
@@ -81,6 +84,9 @@ int bench_command(const Args& args) {
   if (!r.train_profile.empty())
     std::printf("\ntraining step profile (%ld steps, autograd profiler, calling thread):\n%s",
                 static_cast<long>(profile), r.train_profile.c_str());
+  if (!r.eval_profile.empty())
+    std::printf("\nforward-only profile (%ld passes, eval mode, no grad):\n%s",
+                static_cast<long>(profile), r.eval_profile.c_str());
   return kExitOk;
 }
 

@@ -112,12 +112,15 @@ AttentionOutput MultiHeadAttentionImpl::forward(const torch::Tensor& x,
               "MultiHeadAttention: input must be (B, T, ", options.d_model, "), got ", x.sizes());
   const auto B = x.size(0), T = x.size(1);
 
-  auto qkv = in_proj(x);                                             // (B, T, 3C) = [q | k | v]
+  auto qkv = linear(x, in_proj->weight, in_proj->bias, LinearActivation::kNone,
+                    &in_proj_cache_);                                // (B, T, 3C) = [q | k | v]
   auto mask = combine_masks(key_padding_mask, attn_mask, B, T, T);   // (B|1, 1, T|1, T)
   // Heads are read in place from qkv and written merged: (B, T, H*D), no split/merge copies.
   auto attended = fused_self_attention(qkv, options.num_heads, mask, options.dropout,
                                        is_training(), need_weights);
-  return {out_proj(attended.output), attended.weights};
+  return {linear(attended.output, out_proj->weight, out_proj->bias, LinearActivation::kNone,
+                 &out_proj_cache_),
+          attended.weights};
 }
 
 }  // namespace attnlab

@@ -5,6 +5,8 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
+#include "model/linear.h"
+
 namespace attnlab {
 
 // What attention returns: the attended values and, only when asked, the probabilities.
@@ -55,6 +57,9 @@ class MultiHeadAttentionImpl : public torch::nn::Module {
   MultiHeadAttentionOptions options;
   torch::nn::Linear in_proj{nullptr};
   torch::nn::Linear out_proj{nullptr};
+
+ private:
+  LinearInferenceCache in_proj_cache_, out_proj_cache_;  // bf16 inference copies (linear.h)
 };
 TORCH_MODULE(MultiHeadAttention);
 

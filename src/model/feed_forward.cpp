@@ -28,10 +28,12 @@ FeedForwardImpl::FeedForwardImpl(const FeedForwardOptions& options_) : options(o
 }
 
 torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
-  auto hidden = linear1(x);  // (B, T, d_ff)
-  hidden = options.activation == Activation::kRelu ? torch::relu(hidden) : torch::gelu(hidden);
+  const auto activation =
+      options.activation == Activation::kRelu ? LinearActivation::kRelu : LinearActivation::kGelu;
+  auto hidden = linear(x, linear1->weight, linear1->bias, activation, &linear1_cache_);  // (B, T, d_ff)
   hidden = attnlab::dropout(hidden, options.dropout, is_training());
-  return linear2(hidden);  // (B, T, C)
+  return linear(hidden, linear2->weight, linear2->bias, LinearActivation::kNone,
+                &linear2_cache_);  // (B, T, C)
 }
 
 }  // namespace attnlab

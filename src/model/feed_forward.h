@@ -7,6 +7,8 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
+#include "model/linear.h"
+
 namespace attnlab {
 
 enum class Activation { kRelu, kGelu };
@@ -31,6 +33,9 @@ class FeedForwardImpl : public torch::nn::Module {
   FeedForwardOptions options;
   torch::nn::Linear linear1{nullptr};
   torch::nn::Linear linear2{nullptr};
+
+ private:
+  LinearInferenceCache linear1_cache_, linear2_cache_;  // bf16 inference copies (linear.h)
 };
 TORCH_MODULE(FeedForward);
 

@@ -4,47 +4,33 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <torch/autograd.h>
 
 #include "model/dropout.h"
-
-// Fortran BLAS (libblas.so.3: OpenBLAS after scripts/setup.sh). Called from inside
-// at::parallel_for, where OpenBLAS's OpenMP build runs each call on the calling thread.
-extern "C" {
-void sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k,
-            const float* alpha, const float* a, const int* lda, const float* b, const int* ldb,
-            const float* beta, float* c, const int* ldc);
-void dgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k,
-            const double* alpha, const double* a, const int* lda, const double* b,
-            const int* ldb, const double* beta, double* c, const int* ldc);
-}
+#include "model/gemm.h"
+#include "model/simd.h"
 
 namespace attnlab {
 namespace {
 
-void blas_gemm(char ta, char tb, int m, int n, int k, float alpha, const float* a, int lda,
-               const float* b, int ldb, float beta, float* c, int ldc) {
-  sgemm_(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc);
-}
-void blas_gemm(char ta, char tb, int m, int n, int k, double alpha, const double* a, int lda,
-               const double* b, int ldb, double beta, double* c, int ldc) {
-  dgemm_(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc);
-}
-
-// Row-major C (M x N) = alpha * op(A) * op(B), op(X) = X^T when the flag is set; A is M x K
-// after op, B is K x N after op. Row-major C = op(A) op(B) is column-major
-// C^T = op(B)^T op(A)^T, so the operands swap.
-template <typename T>
-void gemm_row_major(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
-                    const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc) {
-  blas_gemm(trans_b ? 'T' : 'N', trans_a ? 'T' : 'N', static_cast<int>(N), static_cast<int>(M),
-            static_cast<int>(K), alpha, B, static_cast<int>(ldb), A, static_cast<int>(lda), T(0),
-            C, static_cast<int>(ldc));
-}
+// Each kernel is templated on the storage type In of q, k, v, the output and the gradients
+// (float, double, bfloat16) and on its accumulation type Acc (float for float and bfloat16,
+// double for double): scores, probabilities and softmax gradients are always Acc; a bf16
+// GEMM (model/gemm.h) takes bf16 operands and returns float.
+template <typename In>
+struct AccumulateType {
+  using type = In;
+};
+template <>
+struct AccumulateType<c10::BFloat16> {
+  using type = float;
+};
 
 struct Dims {
   int64_t B, T, H, D, C;
@@ -57,14 +43,71 @@ struct DropoutSpec {
   double keep_scale = 1.0;
 };
 
+// ---- Element loops on (T, T) blocks and (T, D) products --------------------------------------
+// Each loop is an inline template (`*_impl`) behind non-template entry points: the float ones
+// are compiled for several x86-64 levels (model/simd.h; ~10x faster than the baseline build
+// for the softmax), the double ones plainly (gradient checks).
+
+// Stores v in dst's type: float and double as they are, bfloat16 rounded to nearest even
+// (c10::BFloat16's rounding, written branch-free so that the loops vectorise).
+inline void store(float& dst, float v) { dst = v; }
+inline void store(double& dst, double v) { dst = v; }
+inline void store(c10::BFloat16& dst, float v) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  const uint32_t rounded = (bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16;
+  dst.x = v != v ? uint16_t{0x7FC0} : static_cast<uint16_t>(rounded);  // NaN stays NaN
+}
+
 // dst[j] = src[j] * (kept ? keep_scale : 0) for the n elements whose flat index in the
-// (B, H, T, T) probabilities starts at `first`; the same mask as dropout_with_seed.
-template <typename T>
-void apply_dropout(const T* src, T* dst, int64_t n, uint64_t first, const DropoutSpec& d) {
-  const T keep = static_cast<T>(d.keep_scale);
-  for (int64_t j = 0; j < n; ++j)
-    dst[j] = dropout_bits(d.seed, first + static_cast<uint64_t>(j)) >= d.threshold ? src[j] * keep
-                                                                                    : T(0);
+// (B, H, T, T) probabilities starts at `first` (the same mask as dropout_with_seed), or just
+// src[j] when dropout is off; stored in Dst's type.
+template <typename Src, typename Dst>
+ATTNLAB_INLINE void dropout_convert_impl(const Src* src, Dst* dst, int64_t n, uint64_t first,
+                                 const DropoutSpec& d) {
+  if (!d.on) {
+    for (int64_t j = 0; j < n; ++j) store(dst[j], src[j]);
+    return;
+  }
+  const Src keep = static_cast<Src>(d.keep_scale);
+  const uint64_t seed = d.seed;
+  const uint32_t threshold = d.threshold;
+  for (int64_t j = 0; j < n; ++j) {
+    const bool kept = dropout_bits(seed, first + static_cast<uint64_t>(j)) >= threshold;
+    store(dst[j], kept ? src[j] * keep : Src(0));
+  }
+}
+ATTNLAB_VECTOR_CLONES void dropout_convert(const float* src, float* dst, int64_t n,
+                                           uint64_t first, const DropoutSpec& d) {
+  dropout_convert_impl(src, dst, n, first, d);
+}
+ATTNLAB_VECTOR_CLONES void dropout_convert(const float* src, c10::BFloat16* dst, int64_t n,
+                                           uint64_t first, const DropoutSpec& d) {
+  dropout_convert_impl(src, dst, n, first, d);
+}
+void dropout_convert(const double* src, double* dst, int64_t n, uint64_t first,
+                     const DropoutSpec& d) {
+  dropout_convert_impl(src, dst, n, first, d);
+}
+
+// dst (rows x cols, row stride ld_dst) = src (rows x cols, contiguous), rounded to bf16.
+ATTNLAB_VECTOR_CLONES void store_rows(const float* src, int64_t rows, int64_t cols,
+                                      c10::BFloat16* dst, int64_t ld_dst) {
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) store(dst[i * ld_dst + j], src[i * cols + j]);
+}
+
+// C (M x N, row stride ldc, type In) = op(A) op(B) for In operands. When In is narrower than
+// Acc the product goes through `scratch` (M * N Acc values) and is rounded on the way out.
+template <typename In, typename Acc>
+void gemm_store(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const In* A,
+                int64_t lda, const In* B, int64_t ldb, In* C, int64_t ldc, Acc* scratch) {
+  if constexpr (std::is_same_v<In, Acc>) {
+    gemm(trans_a, trans_b, M, N, K, Acc(1), A, lda, B, ldb, Acc(0), C, ldc);
+  } else {
+    gemm(trans_a, trans_b, M, N, K, Acc(1), A, lda, B, ldb, Acc(0), scratch, N);
+    store_rows(scratch, M, N, C, ldc);
+  }
 }
 
 // exp(x) for x <= 0 (softmax after subtracting the row max): 2^n * 2^f with a degree-7
@@ -93,7 +136,7 @@ inline double exp_nonpositive(double x) { return std::exp(x); }
 // In place over a (T, T) block of scores: masked entries (mask true) get probability 0,
 // the rest a softmax over the row; a row with every key masked becomes all zeros.
 template <typename T>
-void masked_softmax_rows(T* scores, const bool* mask, int64_t rows, int64_t cols) {
+ATTNLAB_INLINE void masked_softmax_rows_impl(T* scores, const bool* mask, int64_t rows, int64_t cols) {
   constexpr T kNegInf = -std::numeric_limits<T>::infinity();
   for (int64_t i = 0; i < rows; ++i) {
     T* row = scores + i * cols;
@@ -119,78 +162,121 @@ void masked_softmax_rows(T* scores, const bool* mask, int64_t rows, int64_t cols
     for (int64_t j = 0; j < cols; ++j) row[j] *= inv;
   }
 }
+ATTNLAB_VECTOR_CLONES void masked_softmax_rows(float* scores, const bool* mask, int64_t rows,
+                                               int64_t cols) {
+  masked_softmax_rows_impl(scores, mask, rows, cols);
+}
+void masked_softmax_rows(double* scores, const bool* mask, int64_t rows, int64_t cols) {
+  masked_softmax_rows_impl(scores, mask, rows, cols);
+}
 
-// Forward for every (b, h). probs: (B, H, T, T) to keep, or null (scratch per task).
+// In place over a (T, T) block: grad (dP) becomes dS = P * (dP - sum_j P dP) * scale, the
+// gradient of the scaled scores through the softmax.
 template <typename T>
-void attention_forward(const T* qkv, const bool* mask, int64_t mask_batch_stride, const Dims& d,
-                       const DropoutSpec& drop, T* out, T* probs) {
+ATTNLAB_INLINE void softmax_backward_rows_impl(const T* probs, T* grad, int64_t rows, int64_t cols,
+                                       T scale) {
+  for (int64_t i = 0; i < rows; ++i) {
+    const T* pr = probs + i * cols;
+    T* gr = grad + i * cols;
+    T dot = 0;
+#pragma omp simd reduction(+ : dot)
+    for (int64_t j = 0; j < cols; ++j) dot += pr[j] * gr[j];
+    for (int64_t j = 0; j < cols; ++j) gr[j] = pr[j] * (gr[j] - dot) * scale;
+  }
+}
+ATTNLAB_VECTOR_CLONES void softmax_backward_rows(const float* probs, float* grad, int64_t rows,
+                                                 int64_t cols, float scale) {
+  softmax_backward_rows_impl(probs, grad, rows, cols, scale);
+}
+void softmax_backward_rows(const double* probs, double* grad, int64_t rows, int64_t cols,
+                           double scale) {
+  softmax_backward_rows_impl(probs, grad, rows, cols, scale);
+}
+
+// ---- The kernels ---------------------------------------------------------------------------
+
+// Forward for every (b, h). probs: (B, H, T, T) Acc values to keep, or null (scratch per task).
+template <typename In, typename Acc>
+void attention_forward(const In* qkv, const bool* mask, int64_t mask_batch_stride, const Dims& d,
+                       const DropoutSpec& drop, In* out, Acc* probs) {
+  constexpr bool kSameType = std::is_same_v<In, Acc>;
   const int64_t TT = d.T * d.T, row3 = 3 * d.C;
-  const T scale = T(1) / std::sqrt(static_cast<T>(d.D));
+  const Acc scale = Acc(1) / std::sqrt(static_cast<Acc>(d.D));
   at::parallel_for(0, d.B * d.H, 1, [&](int64_t begin, int64_t end) {
-    std::vector<T> scratch((probs ? 0 : TT) + (drop.on ? TT : 0));
+    // Per task: the (T, T) scores if not kept, the (T, T) attended operand of the second
+    // GEMM if it differs from the probabilities, a (T, D) product to round if In != Acc.
+    std::vector<Acc> scores_scratch(probs ? 0 : TT);
+    std::vector<In> attended_scratch(drop.on || !kSameType ? TT : 0);
+    std::vector<Acc> product_scratch(kSameType ? 0 : d.T * d.D);
     for (int64_t bh = begin; bh < end; ++bh) {
       const int64_t b = bh / d.H, h = bh % d.H;
-      const T* q = qkv + b * d.T * row3 + h * d.D;  // (T, D), row stride 3C
-      const T* k = q + d.C;
-      const T* v = q + 2 * d.C;
-      T* p = probs ? probs + bh * TT : scratch.data();
-      gemm_row_major(false, true, d.T, d.T, d.D, scale, q, row3, k, row3, p, d.T);  // (T, T)
+      const In* q = qkv + b * d.T * row3 + h * d.D;  // (T, D), row stride 3C
+      const In* k = q + d.C;
+      const In* v = q + 2 * d.C;
+      Acc* p = probs ? probs + bh * TT : scores_scratch.data();
+      gemm(false, true, d.T, d.T, d.D, scale, q, row3, k, row3, Acc(0), p, d.T);  // (T, T)
       masked_softmax_rows(p, mask ? mask + b * mask_batch_stride : nullptr, d.T, d.T);
-      const T* attended = p;
-      if (drop.on) {
-        T* dropped = scratch.data() + (probs ? 0 : TT);
-        apply_dropout(p, dropped, TT, static_cast<uint64_t>(bh * TT), drop);
-        attended = dropped;
+      const In* attended;
+      if constexpr (kSameType) attended = p;
+      if (drop.on || !kSameType) {
+        dropout_convert(p, attended_scratch.data(), TT, static_cast<uint64_t>(bh * TT), drop);
+        attended = attended_scratch.data();
       }
       // out[b, :, h*D:(h+1)*D] = attended v   (T, D), row stride C
-      gemm_row_major(false, false, d.T, d.D, d.T, T(1), attended, d.T, v, row3,
-                     out + b * d.T * d.C + h * d.D, d.C);
+      gemm_store(false, false, d.T, d.D, d.T, attended, d.T, v, row3,
+                 out + b * d.T * d.C + h * d.D, d.C, product_scratch.data());
     }
   });
 }
 
 // Backward for every (b, h): fills grad_qkv (B, T, 3C) completely.
-template <typename T>
-void attention_backward(const T* qkv, const T* probs, const T* grad_out, const Dims& d,
-                        const DropoutSpec& drop, T* grad_qkv) {
+template <typename In, typename Acc>
+void attention_backward(const In* qkv, const Acc* probs, const In* grad_out, const Dims& d,
+                        const DropoutSpec& drop, In* grad_qkv) {
+  constexpr bool kSameType = std::is_same_v<In, Acc>;
   const int64_t TT = d.T * d.T, row3 = 3 * d.C;
-  const T scale = T(1) / std::sqrt(static_cast<T>(d.D));
+  const Acc scale = Acc(1) / std::sqrt(static_cast<Acc>(d.D));
   at::parallel_for(0, d.B * d.H, 1, [&](int64_t begin, int64_t end) {
-    std::vector<T> scratch((drop.on ? 2 : 1) * TT);
-    T* grad_p = scratch.data();
+    std::vector<Acc> grad_p(TT);                                        // dP, then dS
+    std::vector<In> attended_scratch(drop.on || !kSameType ? TT : 0);   // dropped P as In
+    std::vector<In> grad_s_scratch(kSameType ? 0 : TT);                 // dS as In
+    std::vector<Acc> product_scratch(kSameType ? 0 : d.T * d.D);
     for (int64_t bh = begin; bh < end; ++bh) {
       const int64_t b = bh / d.H, h = bh % d.H;
       const int64_t offset = b * d.T * row3 + h * d.D;
-      const T* q = qkv + offset;
-      const T* k = q + d.C;
-      const T* v = q + 2 * d.C;
-      T* dq = grad_qkv + offset;
-      T* dk = dq + d.C;
-      T* dv = dq + 2 * d.C;
-      const T* go = grad_out + b * d.T * d.C + h * d.D;  // (T, D), row stride C
-      const T* p = probs + bh * TT;
-      const T* attended = p;
-      if (drop.on) {
-        T* dropped = scratch.data() + TT;
-        apply_dropout(p, dropped, TT, static_cast<uint64_t>(bh * TT), drop);
-        attended = dropped;
+      const In* q = qkv + offset;
+      const In* k = q + d.C;
+      const In* v = q + 2 * d.C;
+      In* dq = grad_qkv + offset;
+      In* dk = dq + d.C;
+      In* dv = dq + 2 * d.C;
+      const In* go = grad_out + b * d.T * d.C + h * d.D;  // (T, D), row stride C
+      const Acc* p = probs + bh * TT;
+      const In* attended;
+      if constexpr (kSameType) attended = p;
+      if (drop.on || !kSameType) {
+        dropout_convert(p, attended_scratch.data(), TT, static_cast<uint64_t>(bh * TT), drop);
+        attended = attended_scratch.data();
       }
       // dv = attended^T go   (T, D)
-      gemm_row_major(true, false, d.T, d.D, d.T, T(1), attended, d.T, go, d.C, dv, row3);
+      gemm_store(true, false, d.T, d.D, d.T, attended, d.T, go, d.C, dv, row3,
+                 product_scratch.data());
       // d(attended) = go v^T   (T, T); through dropout: the same mask and scale
-      gemm_row_major(false, true, d.T, d.T, d.D, T(1), go, d.C, v, row3, grad_p, d.T);
-      if (drop.on) apply_dropout(grad_p, grad_p, TT, static_cast<uint64_t>(bh * TT), drop);
-      // Softmax backward: dS = P * (dP - sum_j P dP), times the score scale.
-      for (int64_t i = 0; i < d.T; ++i) {
-        const T* pr = p + i * d.T;
-        T* gr = grad_p + i * d.T;
-        T dot = 0;
-#pragma omp simd reduction(+ : dot)
-        for (int64_t j = 0; j < d.T; ++j) dot += pr[j] * gr[j];
-        for (int64_t j = 0; j < d.T; ++j) gr[j] = pr[j] * (gr[j] - dot) * scale;
+      gemm(false, true, d.T, d.T, d.D, Acc(1), go, d.C, v, row3, Acc(0), grad_p.data(), d.T);
+      if (drop.on)
+        dropout_convert(grad_p.data(), grad_p.data(), TT, static_cast<uint64_t>(bh * TT), drop);
+      softmax_backward_rows(p, grad_p.data(), d.T, d.T, scale);  // dP -> dS
+      const In* grad_s;
+      if constexpr (kSameType) {
+        grad_s = grad_p.data();
+      } else {
+        store_rows(grad_p.data(), 1, TT, grad_s_scratch.data(), TT);
+        grad_s = grad_s_scratch.data();
       }
-      gemm_row_major(false, false, d.T, d.D, d.T, T(1), grad_p, d.T, k, row3, dq, row3);  // dS k
-      gemm_row_major(true, false, d.T, d.D, d.T, T(1), grad_p, d.T, q, row3, dk, row3);   // dS^T q
+      gemm_store(false, false, d.T, d.D, d.T, grad_s, d.T, k, row3, dq, row3,
+                 product_scratch.data());  // dS k
+      gemm_store(true, false, d.T, d.D, d.T, grad_s, d.T, q, row3, dk, row3,
+                 product_scratch.data());  // dS^T q
     }
   });
 }
@@ -233,16 +319,18 @@ DropoutSpec make_dropout(double p, uint64_t seed) {
   return d;
 }
 
-// probs: (B, H, T, T) of qkv's dtype to fill, or undefined.
+// probs: (B, H, T, T) in the accumulation type (float32; float64 for float64) to fill, or
+// undefined.
 torch::Tensor run_forward(const torch::Tensor& qkv, const Prepared& prep,
                           const DropoutSpec& drop, const torch::Tensor& probs) {
   const auto& d = prep.dims;
   auto out = at::empty({d.B, d.T, d.C}, qkv.options());
-  AT_DISPATCH_FLOATING_TYPES(qkv.scalar_type(), "fused_attention_forward", [&] {
-    attention_forward<scalar_t>(qkv.data_ptr<scalar_t>(),
-                                prep.mask.defined() ? prep.mask.data_ptr<bool>() : nullptr,
-                                prep.mask_batch_stride, d, drop, out.data_ptr<scalar_t>(),
-                                probs.defined() ? probs.data_ptr<scalar_t>() : nullptr);
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, qkv.scalar_type(), "fused_attention_forward", [&] {
+    using acc_t = typename AccumulateType<scalar_t>::type;
+    attention_forward<scalar_t, acc_t>(
+        qkv.data_ptr<scalar_t>(), prep.mask.defined() ? prep.mask.data_ptr<bool>() : nullptr,
+        prep.mask_batch_stride, d, drop, out.data_ptr<scalar_t>(),
+        probs.defined() ? probs.data_ptr<acc_t>() : nullptr);
   });
   return out;
 }
@@ -273,10 +361,11 @@ struct FusedAttentionFunction : public torch::autograd::Function<FusedAttentionF
                                    static_cast<uint64_t>(ctx->saved_data["seed"].toInt()));
     auto grad_out = grads[0].to(qkv.scalar_type()).contiguous();
     auto grad_qkv = at::empty_like(qkv);
-    AT_DISPATCH_FLOATING_TYPES(qkv.scalar_type(), "fused_attention_backward", [&] {
-      attention_backward<scalar_t>(qkv.data_ptr<scalar_t>(), probs.data_ptr<scalar_t>(),
-                                   grad_out.data_ptr<scalar_t>(), prep.dims, drop,
-                                   grad_qkv.data_ptr<scalar_t>());
+    AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, qkv.scalar_type(), "fused_attention_backward", [&] {
+      using acc_t = typename AccumulateType<scalar_t>::type;
+      attention_backward<scalar_t, acc_t>(qkv.data_ptr<scalar_t>(), probs.data_ptr<acc_t>(),
+                                          grad_out.data_ptr<scalar_t>(), prep.dims, drop,
+                                          grad_qkv.data_ptr<scalar_t>());
     });
     return {grad_qkv, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
@@ -285,12 +374,14 @@ struct FusedAttentionFunction : public torch::autograd::Function<FusedAttentionF
 FusedAttentionOutput fused_impl(const torch::Tensor& qkv_in, int64_t num_heads,
                                 const torch::Tensor& mask, double p, uint64_t seed,
                                 bool need_weights) {
+  RECORD_FUNCTION("attnlab::fused_self_attention", std::vector<c10::IValue>({qkv_in}));
   TORCH_CHECK(p >= 0.0 && p < 1.0, "attention dropout must be in [0, 1), got ", p);
   TORCH_CHECK(at::isFloatingType(qkv_in.scalar_type()),
               "fused_self_attention: qkv must be floating point, got ", qkv_in.scalar_type());
-  // Reduced precision (bfloat16 from autocast) is computed in float32; the cast is on the
-  // autograd graph, so the gradient comes back in the input's dtype.
-  const bool native = qkv_in.scalar_type() == at::kFloat || qkv_in.scalar_type() == at::kDouble;
+  // float32, float64 and bfloat16 (autocast's matmul output) run natively; float16 is computed
+  // in float32 (the cast is on the autograd graph, so the gradient comes back as float16).
+  const auto dtype = qkv_in.scalar_type();
+  const bool native = dtype == at::kFloat || dtype == at::kDouble || dtype == at::kBFloat16;
   auto qkv = (native ? qkv_in : qkv_in.to(at::kFloat)).contiguous();
   const auto prep = prepare(qkv, num_heads, mask);
   const auto& d = prep.dims;
@@ -298,7 +389,10 @@ FusedAttentionOutput fused_impl(const torch::Tensor& qkv_in, int64_t num_heads,
 
   FusedAttentionOutput result;
   torch::Tensor probs;
-  if (grad || need_weights) probs = at::empty({d.B, d.H, d.T, d.T}, qkv.options());
+  // Probabilities are kept in the accumulation type: float32 for bfloat16 input.
+  const auto probs_dtype = qkv.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  if (grad || need_weights)
+    probs = at::empty({d.B, d.H, d.T, d.T}, qkv.options().dtype(probs_dtype));
   if (grad) {
     result.output = FusedAttentionFunction::apply(qkv, &prep, probs, p, static_cast<int64_t>(seed));
   } else {

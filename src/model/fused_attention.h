@@ -7,8 +7,8 @@
 // task of a parallel loop: a single-threaded GEMM for q k^T reading q and k in place from the
 // fused projection (B, T, 3C), mask + softmax + dropout on the (T, T) block while it is in
 // cache, a GEMM with v written straight into the merged (B, T, C) output. No head split or
-// merge copies. Backward recomputes the dropout mask from its seed (model/dropout.h) and
-// keeps only the probabilities from the forward pass.
+// merge copies. The GEMMs are oneDNN's (model/gemm.h). Backward recomputes the dropout mask
+// from its seed (model/dropout.h) and keeps only the probabilities from the forward pass.
 
 #include <cstdint>
 
@@ -17,14 +17,16 @@
 namespace attnlab {
 
 struct FusedAttentionOutput {
-  torch::Tensor output;   // (B, T, C), dtype of the input (float32 for bfloat16 input)
+  torch::Tensor output;   // (B, T, C), dtype of the input (float32 for float16 input)
   torch::Tensor weights;  // (B, H, T, T) probabilities before dropout, if asked (float32;
                           // float64 for float64 input)
 };
 
 // qkv: (B, T, 3C) = [q | k | v], each C = H * D wide, head-major (the layout of the fused
-//      in_proj of torch::nn::MultiheadAttention). float32, float64 or bfloat16 (computed in
-//      float32).
+//      in_proj of torch::nn::MultiheadAttention). float32, float64 or bfloat16. bfloat16
+//      runs bf16 GEMMs (model/gemm.h) with float32 scores, softmax and softmax gradients;
+//      the probabilities are rounded to bf16 only as the operand of the products with v and
+//      the output gradient. float16 is computed in float32.
 // mask: bool, broadcastable to (B, 1, T, T), true = may not attend (see combine_masks);
 //       may be undefined. A query whose keys are all masked gets exactly zero output.
 // dropout: on the probabilities when training, with the same mask as

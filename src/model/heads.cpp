@@ -33,7 +33,8 @@ ClassificationHeadImpl::ClassificationHeadImpl(const ClassificationHeadOptions& 
 
 torch::Tensor ClassificationHeadImpl::forward(const torch::Tensor& hidden,
                                               const torch::Tensor& padding_mask) {
-  return classifier(pool(hidden, padding_mask, options.pooling));  // (B, K)
+  return linear(pool(hidden, padding_mask, options.pooling), classifier->weight,
+                classifier->bias, LinearActivation::kNone, &classifier_cache_);  // (B, K)
 }
 
 TokenHeadImpl::TokenHeadImpl(const TokenHeadOptions& options_) : options(options_) {
@@ -42,6 +43,9 @@ TokenHeadImpl::TokenHeadImpl(const TokenHeadOptions& options_) : options(options
   proj = register_module("proj", torch::nn::Linear(options.d_model, options.num_outputs));
 }
 
-torch::Tensor TokenHeadImpl::forward(const torch::Tensor& hidden) { return proj(hidden); }
+torch::Tensor TokenHeadImpl::forward(const torch::Tensor& hidden) {
+  return linear(hidden, proj->weight, proj->bias, LinearActivation::kNone,
+                &proj_cache_);  // (B, T, num_outputs)
+}
 
 }  // namespace attnlab

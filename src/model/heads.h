@@ -7,6 +7,8 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
+#include "model/linear.h"
+
 namespace attnlab {
 
 enum class Pooling { kCls, kMean };
@@ -34,6 +36,9 @@ class ClassificationHeadImpl : public torch::nn::Module {
 
   ClassificationHeadOptions options;
   torch::nn::Linear classifier{nullptr};
+
+ private:
+  LinearInferenceCache classifier_cache_;  // bf16 inference copy (linear.h)
 };
 TORCH_MODULE(ClassificationHead);
 
@@ -50,6 +55,9 @@ class TokenHeadImpl : public torch::nn::Module {
 
   TokenHeadOptions options;
   torch::nn::Linear proj{nullptr};
+
+ private:
+  LinearInferenceCache proj_cache_;  // bf16 inference copy (linear.h)
 };
 TORCH_MODULE(TokenHead);
 

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <ATen/autocast_mode.h>
+
 #include <string>
 #include <utility>
 
@@ -185,6 +187,40 @@ TEST(EncoderModel, DropoutOffInEvalAndSeededInTrain) {
   auto train2 = model(tokens).logits;
   EXPECT_TRUE(torch::equal(train1, train2));
   EXPECT_GT(max_abs_diff(train1, eval1), 1e-3);
+}
+
+TEST(EncoderModel, Bf16InferenceAgreesWithFloat32AndWithBf16Training) {
+  // Under bf16 autocast without gradients every linear layer runs the cached oneDNN bf16
+  // primitive (model/linear.h) and attention its bf16 kernel; with gradients, autocast's own
+  // linear. All three must agree with the float32 model to bf16 accuracy.
+  torch::manual_seed(12);
+  auto options = model_options(TaskKind::kTransduction, /*norm_first=*/true, 3);
+  options.embedding.d_model = options.encoder.layer.d_model = 64;
+  options.encoder.layer.num_heads = 4;
+  options.encoder.layer.d_ff = 128;
+  EncoderModel model(options);
+  model->eval();
+  auto tokens = torch::randint(1, kV, {3, 12}, torch::kLong);
+  tokens.index_put_({2, torch::indexing::Slice(7, 12)}, kPad);
+  torch::Tensor fp32, inference, with_grad;
+  {
+    torch::NoGradGuard no_grad;
+    fp32 = model->forward(tokens).logits;
+  }
+  at::autocast::set_cpu_enabled(true);
+  at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+  {
+    torch::NoGradGuard no_grad;
+    inference = model->forward(tokens).logits.to(torch::kFloat);
+  }
+  with_grad = model->forward(tokens).logits.to(torch::kFloat).detach();
+  at::autocast::set_cpu_enabled(false);
+  at::autocast::clear_cache();
+  const double scale = fp32.abs().max().item<double>();
+  EXPECT_LT(max_abs_diff(inference, fp32) / scale, 5e-2);
+  EXPECT_LT(max_abs_diff(with_grad, fp32) / scale, 5e-2);
+  EXPECT_LT(max_abs_diff(inference, with_grad) / scale, 5e-2);
+  EXPECT_GT(max_abs_diff(inference, fp32), 0.0);  // it did run in bf16
 }
 
 TEST(EncoderModel, RejectsBadInputAndOptions) {

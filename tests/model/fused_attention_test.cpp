@@ -25,15 +25,15 @@ struct Reference {
 // softmax(q k^T / sqrt(D)) v per head, by hand: masked scores -> -inf, fully masked rows ->
 // zeros, dropout via dropout_with_seed on the contiguous (B, H, T, T) probabilities.
 Reference reference_attention(const torch::Tensor& qkv, const torch::Tensor& mask, double p,
-                              uint64_t seed) {
-  const auto B = qkv.size(0), T = qkv.size(1);
-  auto heads = qkv.view({B, T, 3, kH, kD}).permute({2, 0, 3, 1, 4});  // (3, B, H, T, D)
-  auto scores = torch::matmul(heads[0], heads[1].transpose(-2, -1)) / std::sqrt(double(kD));
+                              uint64_t seed, int64_t H = kH) {
+  const auto B = qkv.size(0), T = qkv.size(1), C = qkv.size(2) / 3, D = C / H;
+  auto heads = qkv.view({B, T, 3, H, D}).permute({2, 0, 3, 1, 4});  // (3, B, H, T, D)
+  auto scores = torch::matmul(heads[0], heads[1].transpose(-2, -1)) / std::sqrt(double(D));
   if (mask.defined()) scores = scores.masked_fill(mask, -INFINITY);
   auto probs = torch::softmax(scores, -1);
   probs = torch::where(torch::isnan(probs), torch::zeros_like(probs), probs);  // all masked
   auto attended = p > 0 ? dropout_with_seed(probs.contiguous(), p, seed) : probs;
-  auto out = torch::matmul(attended, heads[2]).transpose(1, 2).reshape({B, T, kC});
+  auto out = torch::matmul(attended, heads[2]).transpose(1, 2).reshape({B, T, C});
   return {out, probs};
 }
 
@@ -96,16 +96,62 @@ TEST(FusedAttention, FloatMatchesDoubleAndFullyMaskedQueriesGiveZeros) {
   EXPECT_TRUE(all_finite(x.grad()));
 }
 
-TEST(FusedAttention, BFloat16InputComputesInFloatAndReturnsBFloat16Gradients) {
+namespace {
+
+// |a - b| relative to the largest |b|.
+double relative_error(const torch::Tensor& a, const torch::Tensor& b) {
+  return max_abs_diff(a, b) / b.abs().max().item<double>();
+}
+
+// bf16 inputs: bf16 GEMMs with float32 softmax. The float64 reference gets the same (exactly
+// representable) bf16 inputs, so the only differences are the kernel's roundings to bf16: the
+// probabilities before the product with v (2^-9 relative), the output, the gradients.
+void expect_bf16_close_to_double(int64_t B, int64_t T, int64_t H, int64_t D, double p) {
   torch::manual_seed(6);
-  auto qkv = torch::randn({kB, kT, 3 * kC}).to(torch::kBFloat16).requires_grad_();
-  auto result = fused_self_attention_with_seed(qkv, kH, padding_mask(), 0.0, 0, false);
-  auto ref = reference_attention(qkv.detach().to(torch::kDouble), padding_mask(), 0.0, 0);
-  EXPECT_EQ(result.output.scalar_type(), torch::kFloat);
-  EXPECT_LT(max_abs_diff(result.output, ref.output), 1e-5);  // exact inputs, float math
-  result.output.sum().backward();
+  const int64_t C = H * D;
+  auto kpm = torch::zeros({B, T}, torch::kBool);
+  kpm.index_put_({B - 1, torch::indexing::Slice(T / 2, T)}, true);  // last example half padded
+  auto mask = combine_masks(kpm, {}, B, T, T);
+  auto qkv = (torch::randn({B, T, 3 * C}) * 2).to(torch::kBFloat16).requires_grad_();
+  auto qkv_ref = qkv.detach().to(torch::kDouble).requires_grad_();
+  auto upstream = torch::randn({B, T, C}).to(torch::kBFloat16);
+  auto result = fused_self_attention_with_seed(qkv, H, mask, p, 11, true);
+  auto ref = reference_attention(qkv_ref, mask, p, 11, H);
+  EXPECT_EQ(result.output.scalar_type(), torch::kBFloat16);
+  EXPECT_EQ(result.weights.scalar_type(), torch::kFloat);
+  EXPECT_LT(max_abs_diff(result.weights, ref.probs), 1e-6);  // float32 softmax of exact scores
+  EXPECT_LT(relative_error(result.output, ref.output), 2e-2);
+  (result.output * upstream).sum().backward();
+  (ref.output * upstream.to(torch::kDouble)).sum().backward();
   EXPECT_EQ(qkv.grad().scalar_type(), torch::kBFloat16);
-  EXPECT_TRUE(all_finite(qkv.grad()));
+  EXPECT_LT(relative_error(qkv.grad(), qkv_ref.grad()), 3e-2);
+  // The bound discriminates: the same gradients read in reverse time order are far off.
+  EXPECT_GT(relative_error(qkv.grad().flip(1), qkv_ref.grad()), 0.2);
+}
+
+}  // namespace
+
+TEST(FusedAttention, BFloat16RunsNativelyCloseToDouble) {
+  expect_bf16_close_to_double(kB, kT, kH, kD, 0.0);  // odd, tiny shapes
+  expect_bf16_close_to_double(2, 64, 4, 32, 0.0);    // the shapes the JIT kernels block for
+}
+
+TEST(FusedAttention, BFloat16DropoutUsesTheSameMaskAsFloat) {
+  expect_bf16_close_to_double(2, 64, 4, 32, 0.3);
+}
+
+TEST(FusedAttention, FloatMatchesDoubleAtTrainingShapes) {
+  torch::manual_seed(8);
+  const int64_t B = 2, T = 128, H = 8, D = 64, C = H * D;
+  auto qkv = torch::randn({B, T, 3 * C}).requires_grad_();
+  auto qkv_ref = qkv.detach().to(torch::kDouble).requires_grad_();
+  auto upstream = torch::randn({B, T, C});
+  auto result = fused_self_attention_with_seed(qkv, H, {}, 0.1, 5, true);
+  auto ref = reference_attention(qkv_ref, {}, 0.1, 5, H);
+  EXPECT_LT(max_abs_diff(result.output, ref.output), 1e-4);
+  (result.output * upstream).sum().backward();
+  (ref.output * upstream.to(torch::kDouble)).sum().backward();
+  EXPECT_LT(relative_error(qkv.grad(), qkv_ref.grad()), 1e-5);
 }
 
 TEST(FusedAttention, NoGradPathEqualsGradPath) {

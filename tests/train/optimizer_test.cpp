@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <ATen/autocast_mode.h>
+
 #include "model/encoder_model.h"
 #include "train_test_helpers.h"
 
@@ -204,14 +206,35 @@ TEST(FlatAdamW, ParametersAndGradientsAreViewsOfOneBuffer) {
   EXPECT_GT(sum_sq, 0.0);
   for (const auto& p : params) EXPECT_TRUE(p.grad().is_alias_of(params.front().grad()));
 
+  std::vector<int64_t> versions;
+  for (const auto& p : params) versions.push_back(p._version());
   flat.step(kLr);
   int changed = 0;
   for (const auto& p : model->named_parameters())
     changed += torch::equal(p.value(), before[p.key()]) ? 0 : 1;
   EXPECT_GT(changed, static_cast<int>(params.size()) / 2) << "step did not reach the module";
+  // The in-place update counts as a change of every parameter (what weight-derived caches,
+  // such as the bf16 inference copies of model/linear.h, check).
+  for (size_t i = 0; i < params.size(); ++i) EXPECT_GT(params[i]._version(), versions[i]) << i;
   torch::NoGradGuard no_grad;
   EXPECT_GT(test::max_abs_diff(model->forward(b.src).logits, logits_before), 1e-4)
       << "forward does not use the updated parameters";
+  {
+    // The same under bf16 autocast, where inference runs on cached bf16 copies of the weights:
+    // a (large) step must show in the next forward pass, which must match float32 again.
+    at::autocast::set_cpu_enabled(true);
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    auto bf16_before = model->forward(b.src).logits.to(torch::kFloat);
+    flat.step(0.5);  // moves every weight by ~0.5: stale copies would be far off
+    auto bf16_after = model->forward(b.src).logits.to(torch::kFloat);
+    auto fp32_after = torch::Tensor();
+    at::autocast::set_cpu_enabled(false);
+    at::autocast::clear_cache();
+    fp32_after = model->forward(b.src).logits;
+    EXPECT_GT(test::max_abs_diff(bf16_after, bf16_before), 0.0) << "stale bf16 weights";
+    EXPECT_LT(test::max_abs_diff(bf16_after, fp32_after) / fp32_after.abs().max().item<double>(),
+              5e-2);
+  }
 
   flat.zero_grad();
   for (const auto& p : params) EXPECT_EQ(p.grad().abs().sum().item<double>(), 0.0);

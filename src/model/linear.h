@@ -1,0 +1,41 @@
+#pragma once
+// y = act(x W^T + b), the affine map of torch::nn::Linear, on oneDNN.
+//
+// LibTorch 1.13's float32 linear/addmm and their backward go to libblas.so.3 (OpenBLAS, whose
+// Haswell kernel reaches ~160 GFLOP/s on these machines); oneDNN's sgemm (model/gemm.h) reaches
+// ~330. Under bf16 autocast, inference (no gradient) runs a oneDNN matmul primitive on a bf16
+// copy of the weight kept in oneDNN's blocked layout, with bias and activation fused, instead
+// of autocast's per-call weight cast + addmm + separate activation. The modules keep their
+// torch::nn::Linear parameters (weight (out, in), bias (out), the same state-dict names) and
+// call linear(x, weight, bias, ...) instead of the module's forward.
+
+#include <memory>
+
+#include <torch/types.h>
+
+namespace attnlab {
+
+enum class LinearActivation { kNone, kRelu, kGelu };  // GELU is the exact (erf) one
+
+// What inference under bf16 autocast keeps for one weight: the weight rounded to bf16 in the
+// layout oneDNN's matmul prefers, and the matmul primitives built for the input sizes seen.
+// Rebuilt when the weight changes (another storage or an in-place update, e.g. an optimizer
+// step). A module holds one per weight, next to its torch::nn::Linear. Copies share state.
+class LinearInferenceCache {
+ public:
+  LinearInferenceCache();
+  struct State;  // defined in linear.cpp (oneDNN objects)
+  std::shared_ptr<State> state;
+};
+
+// x: (..., in); weight: (out, in); bias: (out) or undefined. Returns act(x W^T + b), (..., out).
+// - float32, CPU autocast off: oneDNN sgemm forward, and a backward computing dx = dy W,
+//   dW = dy^T x, db = sum(dy) with the same GEMM (only the gradients autograd needs).
+// - bf16 autocast on, no gradient needed, a cache given: the cached bf16 matmul primitive,
+//   bias and activation fused; returns bfloat16 (what autocast's linear returns).
+// - anything else (float64, autocast with gradients): at::linear, then the activation.
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
+                     const torch::Tensor& bias, LinearActivation activation = LinearActivation::kNone,
+                     LinearInferenceCache* cache = nullptr);
+
+}  // namespace attnlab
