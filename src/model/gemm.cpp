@@ -1,6 +1,7 @@
 #include "model/gemm.h"
 
 #include <limits>
+#include <vector>
 
 #include <c10/util/Exception.h>
 #include <oneapi/dnnl/dnnl.h>
@@ -40,10 +41,27 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
           const c10::BFloat16* A, int64_t lda, const c10::BFloat16* B, int64_t ldb, float beta,
           float* C, int64_t ldc) {
   static_assert(sizeof(c10::BFloat16) == sizeof(uint16_t), "bfloat16 is 16 bits");
-  check(dnnl_gemm_bf16bf16f32(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha,
-                              reinterpret_cast<const uint16_t*>(A), lda,
-                              reinterpret_cast<const uint16_t*>(B), ldb, beta, C, ldc),
-        "dnnl_gemm_bf16bf16f32", M, N, K);
+  const dnnl_status_t status = dnnl_gemm_bf16bf16f32(
+      trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha,
+      reinterpret_cast<const uint16_t*>(A), lda, reinterpret_cast<const uint16_t*>(B), ldb, beta,
+      C, ldc);
+  if (status != dnnl_unimplemented) {
+    check(status, "dnnl_gemm_bf16bf16f32", M, N, K);
+    return;
+  }
+  // A CPU without AVX-512 has no bf16 GEMM in oneDNN 2.6: widen both operands to float32
+  // (exact) and use the float32 GEMM; the result is the same up to summation order.
+  auto widen = [](const c10::BFloat16* src, int64_t rows, int64_t cols, int64_t ld) {
+    std::vector<float> dst(static_cast<size_t>(rows * cols));
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < cols; ++j) dst[i * cols + j] = static_cast<float>(src[i * ld + j]);
+    return dst;
+  };
+  const int64_t a_rows = trans_a ? K : M, a_cols = trans_a ? M : K;
+  const int64_t b_rows = trans_b ? N : K, b_cols = trans_b ? K : N;
+  const auto a = widen(A, a_rows, a_cols, lda);
+  const auto b = widen(B, b_rows, b_cols, ldb);
+  gemm(trans_a, trans_b, M, N, K, alpha, a.data(), a_cols, b.data(), b_cols, beta, C, ldc);
 }
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha,

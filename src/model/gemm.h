@@ -7,7 +7,8 @@
 //           kernel libblas.so.3 (OpenBLAS) uses on these machines: ~330 vs ~160 GFLOP/s on
 //           2 threads for a (4096 x 512) x (512 x 1536) product.
 // bfloat16: oneDNN's dnnl_gemm_bf16bf16f32 (AVX512-BF16 where the CPU has it): bf16 operands,
-//           float32 accumulation and result.
+//           float32 accumulation and result. On a CPU without AVX-512, where oneDNN 2.6 has
+//           no bf16 GEMM, the operands are widened to float32 and the float32 GEMM runs.
 // double:   BLAS dgemm_ (gradient checks only).
 //
 // oneDNN (libdnnl.so.2) is the library LibTorch itself links for its bf16 and mkldnn kernels.

@@ -95,22 +95,27 @@ struct LinearInferenceCache::State {
   };
 
   std::mutex mutex;
+  bool unsupported = false;           // this CPU has no bf16 matmul in oneDNN (no AVX-512)
   const void* weight_data = nullptr;  // the weight the entries below were made from
   int64_t weight_version = -1;
   std::vector<Primitive> primitives;
   std::vector<std::pair<dnnl::memory::desc, dnnl::memory>> packed;  // per weight layout
 
-  // out (M, N) bf16 = act(x2 (M, K) bf16 . weight^T + bias).
-  void run(const torch::Tensor& x2, const torch::Tensor& weight, const torch::Tensor& bias,
+  // out (M, N) bf16 = act(x2 (M, K) bf16 . weight^T + bias). False, with nothing done, when
+  // oneDNN has no bf16 matmul for this CPU (the caller falls back to autocast's linear).
+  bool run(const torch::Tensor& x2, const torch::Tensor& weight, const torch::Tensor& bias,
            LinearActivation activation, torch::Tensor& out) {
     std::lock_guard<std::mutex> lock(mutex);
+    if (unsupported) return false;
     if (weight.data_ptr() != weight_data || weight._version() != weight_version) {
       packed.clear();  // the primitives stay valid: they depend on shapes only
       weight_data = weight.data_ptr();
       weight_version = weight._version();
     }
     const int64_t M = x2.size(0), K = x2.size(1), N = weight.size(0);
-    const Primitive& p = primitive(M, K, N, bias.defined(), activation);
+    const Primitive* found = primitive(M, K, N, bias.defined(), activation);
+    if (!found) return false;
+    const Primitive& p = *found;
     const dnnl::memory& w = packed_weight(p.weights_desc, weight, K, N);
     auto& engine = cpu_engine();
     dnnl::memory src({{M, K}, dt::bf16, tag::ab}, engine, x2.data_ptr());
@@ -123,12 +128,13 @@ struct LinearInferenceCache::State {
     dnnl::stream stream(engine);
     p.matmul.execute(stream, args);
     stream.wait();
+    return true;
   }
 
-  const Primitive& primitive(int64_t M, int64_t K, int64_t N, bool has_bias,
+  const Primitive* primitive(int64_t M, int64_t K, int64_t N, bool has_bias,
                              LinearActivation activation) {
     for (const auto& p : primitives)
-      if (p.rows == M && p.has_bias == has_bias && p.activation == activation) return p;
+      if (p.rows == M && p.has_bias == has_bias && p.activation == activation) return &p;
     dnnl::memory::desc src_md({M, K}, dt::bf16, tag::ab);
     dnnl::memory::desc weights_md({K, N}, dt::bf16, tag::any);  // oneDNN picks the layout
     dnnl::memory::desc bias_md = has_bias ? dnnl::memory::desc({1, N}, dt::f32, tag::ab)
@@ -143,10 +149,16 @@ struct LinearInferenceCache::State {
                          0.0f, 0.0f);
       attr.set_post_ops(ops);
     }
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, weights_md, bias_md, dst_md), attr,
-                                    cpu_engine());
+    dnnl::matmul::primitive_desc pd;
+    try {
+      pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, weights_md, bias_md, dst_md),
+                                        attr, cpu_engine());
+    } catch (const dnnl::error&) {
+      unsupported = true;  // e.g. ONEDNN_MAX_CPU_ISA=AVX2 or an older CPU
+      return nullptr;
+    }
     primitives.push_back({M, activation, has_bias, dnnl::matmul(pd), pd.weights_desc()});
-    return primitives.back();
+    return &primitives.back();
   }
 
   // The weight (N, K) float32 rounded to bf16 in `layout`, made once per weight version.
@@ -193,9 +205,9 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
       (x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16)) {
     auto x2 = x.reshape({-1, x.size(-1)}).to(at::kBFloat16).contiguous();  // (M, in)
     auto out = at::empty({x2.size(0), weight.size(0)}, x2.options());      // (M, out)
-    cache->state->run(x2, weight.contiguous(),
-                      bias.defined() ? bias.contiguous() : bias, activation, out);
-    return out.view(out_sizes);  // (..., out)
+    if (cache->state->run(x2, weight.contiguous(), bias.defined() ? bias.contiguous() : bias,
+                          activation, out))
+      return out.view(out_sizes);  // (..., out)
   }
   if (!(cpu && float_params && x.scalar_type() == at::kFloat && !at::autocast::is_cpu_enabled()))
     return apply_activation(at::linear(x, weight, bias), activation);

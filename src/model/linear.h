@@ -32,7 +32,8 @@ class LinearInferenceCache {
 // - float32, CPU autocast off: oneDNN sgemm forward, and a backward computing dx = dy W,
 //   dW = dy^T x, db = sum(dy) with the same GEMM (only the gradients autograd needs).
 // - bf16 autocast on, no gradient needed, a cache given: the cached bf16 matmul primitive,
-//   bias and activation fused; returns bfloat16 (what autocast's linear returns).
+//   bias and activation fused; returns bfloat16 (what autocast's linear returns). On a CPU
+//   where oneDNN has no bf16 matmul (no AVX-512), the autocast path below instead.
 // - anything else (float64, autocast with gradients): at::linear, then the activation.
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
                      const torch::Tensor& bias, LinearActivation activation = LinearActivation::kNone,
