@@ -18,29 +18,28 @@ namespace {
 // template behind entry points; the float and bfloat16 ones are compiled for several x86-64
 // levels (model/simd.h).
 template <typename scalar_t>
-ATTNLAB_INLINE void mask_range_impl(const scalar_t* src, scalar_t* dst, int64_t begin, int64_t end,
-                            uint64_t seed, uint32_t threshold, double keep_scale) {
+ATTNLAB_INLINE void mask_range_impl(const scalar_t* src, scalar_t* dst, int64_t begin,
+                                    int64_t end, const DropoutMask& mask) {
   using opmath_t = at::opmath_type<scalar_t>;
-  const auto scale = static_cast<opmath_t>(keep_scale);
+  const DropoutMask m = mask;  // a local copy: its fields stay in registers in the loop
+  const auto scale = static_cast<opmath_t>(m.keep_scale);
   for (int64_t i = begin; i < end; ++i) {
-    const opmath_t keep =
-        dropout_bits(seed, static_cast<uint64_t>(i)) >= threshold ? scale : opmath_t(0);
+    const opmath_t keep = m.kept(static_cast<uint64_t>(i)) ? scale : opmath_t(0);
     dst[i] = static_cast<scalar_t>(static_cast<opmath_t>(src[i]) * keep);
   }
 }
 template <typename scalar_t>
-void mask_range(const scalar_t* src, scalar_t* dst, int64_t begin, int64_t end, uint64_t seed,
-                uint32_t threshold, double keep_scale) {
-  mask_range_impl(src, dst, begin, end, seed, threshold, keep_scale);
+void mask_range(const scalar_t* src, scalar_t* dst, int64_t begin, int64_t end,
+                const DropoutMask& mask) {
+  mask_range_impl(src, dst, begin, end, mask);
 }
 ATTNLAB_VECTOR_CLONES void mask_range(const float* src, float* dst, int64_t begin, int64_t end,
-                                      uint64_t seed, uint32_t threshold, double keep_scale) {
-  mask_range_impl(src, dst, begin, end, seed, threshold, keep_scale);
+                                      const DropoutMask& mask) {
+  mask_range_impl(src, dst, begin, end, mask);
 }
 ATTNLAB_VECTOR_CLONES void mask_range(const c10::BFloat16* src, c10::BFloat16* dst,
-                                      int64_t begin, int64_t end, uint64_t seed,
-                                      uint32_t threshold, double keep_scale) {
-  mask_range_impl(src, dst, begin, end, seed, threshold, keep_scale);
+                                      int64_t begin, int64_t end, const DropoutMask& mask) {
+  mask_range_impl(src, dst, begin, end, mask);
 }
 
 // out[i] = x[i] * (bits(i) >= threshold ? scale : 0), for a contiguous x.
@@ -48,13 +47,12 @@ torch::Tensor apply_mask(const torch::Tensor& input, double p, uint64_t seed) {
   auto x = input.contiguous();
   auto out = at::empty_like(x);
   const int64_t n = x.numel();
-  const uint32_t threshold = dropout_threshold(p);
-  const double keep_scale = 1.0 / (1.0 - p);
+  const auto mask = DropoutMask::make(p, seed);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "attnlab_dropout", [&] {
     const scalar_t* src = x.data_ptr<scalar_t>();
     scalar_t* dst = out.data_ptr<scalar_t>();
     at::parallel_for(0, n, 16384, [&](int64_t begin, int64_t end) {
-      mask_range(src, dst, begin, end, seed, threshold, keep_scale);
+      mask_range(src, dst, begin, end, mask);
     });
   });
   return out;

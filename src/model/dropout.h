@@ -47,4 +47,19 @@ inline uint32_t dropout_threshold(double p) {
   return t >= 4294967295.0 ? 0xFFFFFFFFu : static_cast<uint32_t>(t);
 }
 
+// The keep/drop decisions of one dropout call, shared by dropout() and the attention kernel
+// (model/fused_attention.cpp), so that both draw the same mask from the same seed.
+struct DropoutMask {
+  bool active = false;      // p > 0
+  uint64_t seed = 0;
+  uint32_t threshold = 0;   // dropout_threshold(p)
+  double keep_scale = 1.0;  // 1 / (1 - p), the factor of a kept element
+
+  static DropoutMask make(double p, uint64_t seed) {
+    return {p > 0.0, seed, dropout_threshold(p), 1.0 / (1.0 - p)};
+  }
+  // Whether element `index` (its flat index in the tensor the mask covers) is kept.
+  bool kept(uint64_t index) const { return dropout_bits(seed, index) >= threshold; }
+};
+
 }  // namespace attnlab

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <ATen/ATen.h>
+#include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 #include <torch/autograd.h>
@@ -20,27 +21,12 @@ namespace attnlab {
 namespace {
 
 // Each kernel is templated on the storage type In of q, k, v, the output and the gradients
-// (float, double, bfloat16) and on its accumulation type Acc (float for float and bfloat16,
-// double for double): scores, probabilities and softmax gradients are always Acc; a bf16
-// GEMM (model/gemm.h) takes bf16 operands and returns float.
-template <typename In>
-struct AccumulateType {
-  using type = In;
-};
-template <>
-struct AccumulateType<c10::BFloat16> {
-  using type = float;
-};
+// (float, double, bfloat16) and on its accumulation type Acc = at::opmath_type<In> (float for
+// float and bfloat16, double for double): scores, probabilities and softmax gradients are
+// always Acc; a bf16 GEMM (model/gemm.h) takes bf16 operands and returns float.
 
 struct Dims {
   int64_t B, T, H, D, C;
-};
-
-struct DropoutSpec {
-  bool on = false;
-  uint64_t seed = 0;
-  uint32_t threshold = 0;  // drop when the element's 32 random bits are below this
-  double keep_scale = 1.0;
 };
 
 // ---- Element loops on (T, T) blocks and (T, D) products --------------------------------------
@@ -64,30 +50,27 @@ inline void store(c10::BFloat16& dst, float v) {
 // src[j] when dropout is off; stored in Dst's type.
 template <typename Src, typename Dst>
 ATTNLAB_INLINE void dropout_convert_impl(const Src* src, Dst* dst, int64_t n, uint64_t first,
-                                 const DropoutSpec& d) {
-  if (!d.on) {
+                                         const DropoutMask& mask) {
+  if (!mask.active) {
     for (int64_t j = 0; j < n; ++j) store(dst[j], src[j]);
     return;
   }
-  const Src keep = static_cast<Src>(d.keep_scale);
-  const uint64_t seed = d.seed;
-  const uint32_t threshold = d.threshold;
-  for (int64_t j = 0; j < n; ++j) {
-    const bool kept = dropout_bits(seed, first + static_cast<uint64_t>(j)) >= threshold;
-    store(dst[j], kept ? src[j] * keep : Src(0));
-  }
+  const DropoutMask m = mask;  // a local copy: its fields stay in registers in the loop
+  const Src keep = static_cast<Src>(m.keep_scale);
+  for (int64_t j = 0; j < n; ++j)
+    store(dst[j], m.kept(first + static_cast<uint64_t>(j)) ? src[j] * keep : Src(0));
 }
 ATTNLAB_VECTOR_CLONES void dropout_convert(const float* src, float* dst, int64_t n,
-                                           uint64_t first, const DropoutSpec& d) {
-  dropout_convert_impl(src, dst, n, first, d);
+                                           uint64_t first, const DropoutMask& mask) {
+  dropout_convert_impl(src, dst, n, first, mask);
 }
 ATTNLAB_VECTOR_CLONES void dropout_convert(const float* src, c10::BFloat16* dst, int64_t n,
-                                           uint64_t first, const DropoutSpec& d) {
-  dropout_convert_impl(src, dst, n, first, d);
+                                           uint64_t first, const DropoutMask& mask) {
+  dropout_convert_impl(src, dst, n, first, mask);
 }
 void dropout_convert(const double* src, double* dst, int64_t n, uint64_t first,
-                     const DropoutSpec& d) {
-  dropout_convert_impl(src, dst, n, first, d);
+                     const DropoutMask& mask) {
+  dropout_convert_impl(src, dst, n, first, mask);
 }
 
 // dst (rows x cols, row stride ld_dst) = src (rows x cols, contiguous), rounded to bf16.
@@ -198,7 +181,7 @@ void softmax_backward_rows(const double* probs, double* grad, int64_t rows, int6
 // Forward for every (b, h). probs: (B, H, T, T) Acc values to keep, or null (scratch per task).
 template <typename In, typename Acc>
 void attention_forward(const In* qkv, const bool* mask, int64_t mask_batch_stride, const Dims& d,
-                       const DropoutSpec& drop, In* out, Acc* probs) {
+                       const DropoutMask& drop, In* out, Acc* probs) {
   constexpr bool kSameType = std::is_same_v<In, Acc>;
   const int64_t TT = d.T * d.T, row3 = 3 * d.C;
   const Acc scale = Acc(1) / std::sqrt(static_cast<Acc>(d.D));
@@ -206,7 +189,7 @@ void attention_forward(const In* qkv, const bool* mask, int64_t mask_batch_strid
     // Per task: the (T, T) scores if not kept, the (T, T) attended operand of the second
     // GEMM if it differs from the probabilities, a (T, D) product to round if In != Acc.
     std::vector<Acc> scores_scratch(probs ? 0 : TT);
-    std::vector<In> attended_scratch(drop.on || !kSameType ? TT : 0);
+    std::vector<In> attended_scratch(drop.active || !kSameType ? TT : 0);
     std::vector<Acc> product_scratch(kSameType ? 0 : d.T * d.D);
     for (int64_t bh = begin; bh < end; ++bh) {
       const int64_t b = bh / d.H, h = bh % d.H;
@@ -218,7 +201,7 @@ void attention_forward(const In* qkv, const bool* mask, int64_t mask_batch_strid
       masked_softmax_rows(p, mask ? mask + b * mask_batch_stride : nullptr, d.T, d.T);
       const In* attended;
       if constexpr (kSameType) attended = p;
-      if (drop.on || !kSameType) {
+      if (drop.active || !kSameType) {
         dropout_convert(p, attended_scratch.data(), TT, static_cast<uint64_t>(bh * TT), drop);
         attended = attended_scratch.data();
       }
@@ -232,13 +215,13 @@ void attention_forward(const In* qkv, const bool* mask, int64_t mask_batch_strid
 // Backward for every (b, h): fills grad_qkv (B, T, 3C) completely.
 template <typename In, typename Acc>
 void attention_backward(const In* qkv, const Acc* probs, const In* grad_out, const Dims& d,
-                        const DropoutSpec& drop, In* grad_qkv) {
+                        const DropoutMask& drop, In* grad_qkv) {
   constexpr bool kSameType = std::is_same_v<In, Acc>;
   const int64_t TT = d.T * d.T, row3 = 3 * d.C;
   const Acc scale = Acc(1) / std::sqrt(static_cast<Acc>(d.D));
   at::parallel_for(0, d.B * d.H, 1, [&](int64_t begin, int64_t end) {
     std::vector<Acc> grad_p(TT);                                        // dP, then dS
-    std::vector<In> attended_scratch(drop.on || !kSameType ? TT : 0);   // dropped P as In
+    std::vector<In> attended_scratch(drop.active || !kSameType ? TT : 0);   // dropped P as In
     std::vector<In> grad_s_scratch(kSameType ? 0 : TT);                 // dS as In
     std::vector<Acc> product_scratch(kSameType ? 0 : d.T * d.D);
     for (int64_t bh = begin; bh < end; ++bh) {
@@ -254,7 +237,7 @@ void attention_backward(const In* qkv, const Acc* probs, const In* grad_out, con
       const Acc* p = probs + bh * TT;
       const In* attended;
       if constexpr (kSameType) attended = p;
-      if (drop.on || !kSameType) {
+      if (drop.active || !kSameType) {
         dropout_convert(p, attended_scratch.data(), TT, static_cast<uint64_t>(bh * TT), drop);
         attended = attended_scratch.data();
       }
@@ -263,7 +246,7 @@ void attention_backward(const In* qkv, const Acc* probs, const In* grad_out, con
                  product_scratch.data());
       // d(attended) = go v^T   (T, T); through dropout: the same mask and scale
       gemm(false, true, d.T, d.T, d.D, Acc(1), go, d.C, v, row3, Acc(0), grad_p.data(), d.T);
-      if (drop.on)
+      if (drop.active)
         dropout_convert(grad_p.data(), grad_p.data(), TT, static_cast<uint64_t>(bh * TT), drop);
       softmax_backward_rows(p, grad_p.data(), d.T, d.T, scale);  // dP -> dS
       const In* grad_s;
@@ -310,23 +293,14 @@ Prepared prepare(const torch::Tensor& qkv, int64_t num_heads, const torch::Tenso
   return p;
 }
 
-DropoutSpec make_dropout(double p, uint64_t seed) {
-  DropoutSpec d;
-  d.on = p > 0.0;
-  d.seed = seed;
-  d.threshold = dropout_threshold(p);
-  d.keep_scale = 1.0 / (1.0 - p);
-  return d;
-}
-
 // probs: (B, H, T, T) in the accumulation type (float32; float64 for float64) to fill, or
 // undefined.
 torch::Tensor run_forward(const torch::Tensor& qkv, const Prepared& prep,
-                          const DropoutSpec& drop, const torch::Tensor& probs) {
+                          const DropoutMask& drop, const torch::Tensor& probs) {
   const auto& d = prep.dims;
   auto out = at::empty({d.B, d.T, d.C}, qkv.options());
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, qkv.scalar_type(), "fused_attention_forward", [&] {
-    using acc_t = typename AccumulateType<scalar_t>::type;
+    using acc_t = at::opmath_type<scalar_t>;
     attention_forward<scalar_t, acc_t>(
         qkv.data_ptr<scalar_t>(), prep.mask.defined() ? prep.mask.data_ptr<bool>() : nullptr,
         prep.mask_batch_stride, d, drop, out.data_ptr<scalar_t>(),
@@ -342,7 +316,7 @@ struct FusedAttentionFunction : public torch::autograd::Function<FusedAttentionF
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& qkv,
                                const Prepared* prep, const torch::Tensor& probs, double p,
                                int64_t seed) {
-    const auto drop = make_dropout(p, static_cast<uint64_t>(seed));
+    const auto drop = DropoutMask::make(p, static_cast<uint64_t>(seed));
     auto out = run_forward(qkv, *prep, drop, probs);
     ctx->save_for_backward({qkv, probs});
     ctx->saved_data["num_heads"] = prep->dims.H;
@@ -357,12 +331,12 @@ struct FusedAttentionFunction : public torch::autograd::Function<FusedAttentionF
     const auto& qkv = saved[0];
     const auto& probs = saved[1];
     const auto prep = prepare(qkv, ctx->saved_data["num_heads"].toInt(), {});
-    const auto drop = make_dropout(ctx->saved_data["p"].toDouble(),
+    const auto drop = DropoutMask::make(ctx->saved_data["p"].toDouble(),
                                    static_cast<uint64_t>(ctx->saved_data["seed"].toInt()));
     auto grad_out = grads[0].to(qkv.scalar_type()).contiguous();
     auto grad_qkv = at::empty_like(qkv);
     AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, qkv.scalar_type(), "fused_attention_backward", [&] {
-      using acc_t = typename AccumulateType<scalar_t>::type;
+      using acc_t = at::opmath_type<scalar_t>;
       attention_backward<scalar_t, acc_t>(qkv.data_ptr<scalar_t>(), probs.data_ptr<acc_t>(),
                                           grad_out.data_ptr<scalar_t>(), prep.dims, drop,
                                           grad_qkv.data_ptr<scalar_t>());
@@ -396,7 +370,7 @@ FusedAttentionOutput fused_impl(const torch::Tensor& qkv_in, int64_t num_heads,
   if (grad) {
     result.output = FusedAttentionFunction::apply(qkv, &prep, probs, p, static_cast<int64_t>(seed));
   } else {
-    result.output = run_forward(qkv, prep, make_dropout(p, seed), probs);
+    result.output = run_forward(qkv, prep, DropoutMask::make(p, seed), probs);
   }
   if (need_weights) result.weights = probs;
   return result;

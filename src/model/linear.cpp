@@ -180,7 +180,6 @@ struct LinearInferenceCache::State {
 
 LinearInferenceCache::LinearInferenceCache() : state(std::make_shared<State>()) {}
 
-
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
                      const torch::Tensor& bias, LinearActivation activation,
                      LinearInferenceCache* cache) {
@@ -195,13 +194,13 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
                      (bias.defined() && bias.requires_grad()));
   const bool float_params = weight.scalar_type() == at::kFloat &&
                             (!bias.defined() || bias.scalar_type() == at::kFloat);
-  const bool cpu = x.device().is_cpu() && weight.device().is_cpu() && x.numel() > 0;
+  const bool cpu_nonempty = x.device().is_cpu() && weight.device().is_cpu() && x.numel() > 0;
   const bool autocast_bf16 =
       at::autocast::is_cpu_enabled() && at::autocast::get_autocast_cpu_dtype() == at::kBFloat16;
   auto out_sizes = x.sizes().vec();
   out_sizes.back() = weight.size(0);
 
-  if (cpu && float_params && autocast_bf16 && !grad && cache &&
+  if (cpu_nonempty && float_params && autocast_bf16 && !grad && cache &&
       (x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16)) {
     auto x2 = x.reshape({-1, x.size(-1)}).to(at::kBFloat16).contiguous();  // (M, in)
     auto out = at::empty({x2.size(0), weight.size(0)}, x2.options());      // (M, out)
@@ -209,7 +208,7 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
                           activation, out))
       return out.view(out_sizes);  // (..., out)
   }
-  if (!(cpu && float_params && x.scalar_type() == at::kFloat && !at::autocast::is_cpu_enabled()))
+  if (!(cpu_nonempty && float_params && x.scalar_type() == at::kFloat && !at::autocast::is_cpu_enabled()))
     return apply_activation(at::linear(x, weight, bias), activation);
 
   auto x2 = x.reshape({-1, x.size(-1)}).contiguous();  // (M, in), M = prod of leading dims
