@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <functional>
 #include <stdexcept>
 #include <vector>
 
@@ -12,8 +14,12 @@
 #include <torch/utils.h>
 
 #include "bench/op_profile.h"
-#include "model/gemm.h"
+#include "model/attention.h"
+#include "model/dropout.h"
 #include "model/encoder_model.h"
+#include "model/fused_attention.h"
+#include "model/gemm.h"
+#include "model/linear.h"
 #include "train/json.h"
 #include "train/optimizer.h"
 #include "train/train_step.h"
@@ -32,6 +38,23 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Median milliseconds of `repeats` calls of f, after one untimed call.
+template <typename F>
+double median_ms(int64_t repeats, F&& f) {
+  f();
+  std::vector<double> times;
+  for (int64_t i = 0; i < repeats; ++i) {
+    const double t0 = now_s();
+    f();
+    times.push_back(now_s() - t0);
+  }
+  return median(times) * 1e3;
+}
+
+double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
+  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
 }
 
 double peak_rss_mb() {
@@ -181,6 +204,94 @@ BenchResult run_benchmark(const BenchOptions& o) {
   r.mfu = r.train_gflops /
           (o.precision == Precision::kBf16 ? r.bf16_peak_gflops : r.fp32_peak_gflops);
   return r;
+}
+
+KernelBenchResult run_kernel_benchmarks(const KernelBenchOptions& o) {
+  if (o.rows <= 0 || o.d_model <= 0 || o.d_ff <= 0 || o.batch <= 0 || o.seq_len <= 0 ||
+      o.num_heads <= 0 || o.d_model % o.num_heads != 0 || o.repeats <= 0)
+    throw std::invalid_argument("bench --kernels: sizes must be positive, heads must divide d");
+  KernelBenchResult result;
+  result.threads = configure_threads(o.threads);
+  torch::manual_seed(5);
+  torch::NoGradGuard no_grad;
+  const std::string mk = std::to_string(o.rows) + " x " + std::to_string(o.d_model);
+  auto add = [&](std::string what, std::string baseline, double base_ms, double ours_ms,
+                 double diff) {
+    result.rows.push_back({std::move(what), std::move(baseline), base_ms, ours_ms, diff});
+  };
+
+  {  // float32 GEMM: (M, K) x (K, 3K), the fused QKV projection's shape
+    const int64_t M = o.rows, K = o.d_model, N = 3 * o.d_model;
+    auto a = at::randn({M, K}), b = at::randn({K, N});
+    auto ref = at::empty({M, N}), ours = at::empty({M, N});
+    const double base = median_ms(o.repeats, [&] { at::mm_out(ref, a, b); });
+    const double mine = median_ms(o.repeats, [&] {
+      gemm(false, false, M, N, K, 1.0f, a.data_ptr<float>(), K, b.data_ptr<float>(), N, 0.0f,
+           ours.data_ptr<float>(), N);
+    });
+    add("fp32 GEMM " + mk + " . " + std::to_string(K) + " x " + std::to_string(N),
+        "at::mm (libblas.so.3)", base, mine, max_abs_diff(ref, ours));
+  }
+  {  // attention core, float32, no mask: the ATen composition vs the fused kernel
+    const int64_t B = o.batch, T = o.seq_len, C = o.d_model, H = o.num_heads, D = C / H;
+    auto qkv = at::randn({B, T, 3 * C}).requires_grad_();
+    auto upstream = at::randn({B, T, C});
+    auto composed = [&] {
+      // Heads split into contiguous (B, H, T, D) tensors, as PyTorch's multi-head attention
+      // does (a strided k makes LibTorch's batched matmul several times slower still).
+      auto heads = qkv.view({B, T, 3, H, D}).permute({2, 0, 3, 1, 4}).contiguous();  // (3, B, H, T, D)
+      auto out = scaled_dot_product_attention(heads[0], heads[1], heads[2], {}, 0.0, false, false)
+                     .output;                                             // (B, H, T, D)
+      return out.transpose(1, 2).reshape({B, T, C});                     // (B, T, C)
+    };
+    auto fused = [&] { return fused_self_attention(qkv, H, {}, 0.0, false, false).output; };
+    torch::AutoGradMode grad(true);
+    at::Tensor ref_out, our_out;
+    const double fwd_base = median_ms(o.repeats, [&] { ref_out = composed(); });
+    const double fwd_ours = median_ms(o.repeats, [&] { our_out = fused(); });
+    const std::string shape = "B " + std::to_string(B) + ", T " + std::to_string(T) + ", " +
+                              std::to_string(H) + " heads of " + std::to_string(D);
+    add("attention forward (" + shape + ")", "matmul/softmax composition", fwd_base, fwd_ours,
+        max_abs_diff(ref_out, our_out));
+    at::Tensor ref_grad, our_grad;
+    auto backward = [&](const std::function<at::Tensor()>& f, at::Tensor& grad_out) {
+      auto out = f();
+      const double t0 = now_s();
+      grad_out = torch::autograd::grad({out}, {qkv}, {upstream})[0];
+      return now_s() - t0;
+    };
+    std::vector<double> base_times, our_times;
+    for (int64_t i = 0; i <= o.repeats; ++i) {  // the first pair is the untimed warm-up
+      const double tb = backward(composed, ref_grad), to = backward(fused, our_grad);
+      if (i > 0) base_times.push_back(tb), our_times.push_back(to);
+    }
+    add("attention backward (" + shape + ")", "autograd of the composition",
+        median(base_times) * 1e3, median(our_times) * 1e3, max_abs_diff(ref_grad, our_grad));
+  }
+  {  // dropout on the feed-forward activation; the same keep rate, different masks
+    auto x = at::randn({o.rows, o.d_ff});
+    at::Tensor ref, ours;
+    const double base = median_ms(o.repeats, [&] { ref = torch::dropout(x, 0.1, true); });
+    const double mine = median_ms(o.repeats, [&] { ours = attnlab::dropout(x, 0.1, true); });
+    // Not the same mask: compare the fraction of zeros instead (both ~0.1).
+    const double zeros_ref = (ref == 0).to(at::kDouble).mean().item<double>();
+    const double zeros_ours = (ours == 0).to(at::kDouble).mean().item<double>();
+    add("dropout p=0.1 on " + std::to_string(o.rows) + " x " + std::to_string(o.d_ff),
+        "torch::dropout", base, mine, std::abs(zeros_ref - zeros_ours));
+  }
+  {  // bf16 inference of linear1 + GELU: autocast vs the cached oneDNN primitive
+    auto x = at::randn({o.rows, o.d_model});
+    auto w = at::randn({o.d_ff, o.d_model}) * 0.05, b = at::randn({o.d_ff});
+    LinearInferenceCache cache;
+    AutocastGuard autocast(Precision::kBf16);
+    at::Tensor ref, ours;
+    const double base = median_ms(o.repeats, [&] { ref = at::gelu(at::linear(x, w, b)); });
+    const double mine = median_ms(
+        o.repeats, [&] { ours = attnlab::linear(x, w, b, LinearActivation::kGelu, &cache); });
+    add("bf16 inference linear + GELU " + mk + " -> " + std::to_string(o.d_ff),
+        "autocast at::linear + at::gelu", base, mine, max_abs_diff(ref, ours));
+  }
+  return result;
 }
 
 std::string BenchResult::to_json(const BenchOptions& o) const {

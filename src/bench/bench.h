@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "train/precision.h"
 
@@ -50,6 +51,32 @@ struct BenchResult {
   std::string eval_profile;           // the same for as many forward-only passes
   std::string to_json(const BenchOptions& options) const;
 };
+
+// `attnlab bench --kernels`: attnlab's kernels against the LibTorch operations they replace, on
+// the same data in the same process (medium sizes by default).
+struct KernelBenchOptions {
+  int64_t rows = 4096;     // GEMM/linear rows M (= B*T of the medium benchmark)
+  int64_t d_model = 512;   // GEMM inner size K, linear input width
+  int64_t d_ff = 2048;     // linear output width; dropout tensor is (rows, d_ff)
+  int64_t batch = 32, seq_len = 128, num_heads = 8;  // attention: (B, T, 3C), C = d_model
+  int64_t repeats = 5;     // timed calls per side (after one untimed call); the median counts
+  int64_t threads = 0;     // 0 = all cores
+};
+
+struct KernelRow {
+  std::string what;        // the operation, with its sizes
+  std::string baseline;    // the LibTorch operation it is compared with
+  double baseline_ms = 0.0;
+  double attnlab_ms = 0.0;
+  double max_abs_diff = 0.0;  // between the two results: both sides computed the same thing
+};
+
+struct KernelBenchResult {
+  int64_t threads = 0;
+  std::vector<KernelRow> rows;
+};
+
+KernelBenchResult run_kernel_benchmarks(const KernelBenchOptions& options);
 
 // Training FLOPs per token: 6N (forward + backward of every weight matmul) plus 12 L T d
 // (QK^T and attention-times-V, forward and backward). Forward-only: 2N + 4 L T d.

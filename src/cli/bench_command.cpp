@@ -11,7 +11,7 @@ int bench_command(const Args& args) {
   std::string size = "small", precision = "fp32";
   int64_t vocab = -1, seq = -1, batch = -1, d_model = -1, heads = -1, layers = -1, d_ff = -1;
   int64_t threads = 0, warmup = -1, steps = -1, eval_steps = -1, profile = 0;
-  bool json = false;
+  bool json = false, kernels = false;
   ArgParser parser("bench", "attnlab bench [--size small|medium] [--precision fp32|bf16] [options]",
                    "Trains the encoder (pre-LN, GELU, dropout 0.1, token head, AdamW, clipping 1.0)\n"
                    "on synthetic batches and reports training tokens/s, ms/step, forward-only\n"
@@ -34,7 +34,31 @@ int bench_command(const Args& args) {
   parser.option("profile", &profile,
                 "after timing, profile N more training steps and print the time per op");
   parser.flag("json", &json, "print one JSON object instead of the table");
+  parser.flag("kernels", &kernels,
+              "instead of training: time attnlab's kernels (GEMM, attention, dropout, bf16\n"
+              "inference linear) against the LibTorch operations they replace, medium sizes");
   if (!parser.parse(args)) return kExitOk;
+
+  if (kernels) {
+    if (json) throw UsageError("--kernels prints a table; --json does not apply to it");
+    if (threads < 0 || (steps == 0 || steps < -1))
+      throw UsageError("--threads must be >= 0 and --steps (timed calls per side) > 0");
+    KernelBenchOptions k;
+    k.threads = threads;
+    if (steps > 0) k.repeats = steps;
+    const auto r = run_kernel_benchmarks(k);
+    std::printf("attnlab bench --kernels: threads=%ld, median of %ld calls per side (after one "
+                "untimed call)\n",
+                static_cast<long>(r.threads), static_cast<long>(k.repeats));
+    std::printf("| kernel | LibTorch baseline | baseline ms | attnlab ms | speed-up | max |diff| |\n"
+                "|---|---|---:|---:|---:|---:|\n");
+    for (const auto& row : r.rows)
+      std::printf("| %s | %s | %.2f | %.2f | %.2fx | %.3g |\n", row.what.c_str(),
+                  row.baseline.c_str(), row.baseline_ms, row.attnlab_ms,
+                  row.baseline_ms / row.attnlab_ms, row.max_abs_diff);
+    std::printf("(dropout: |diff| compares the fractions of zeros; the masks differ)\n");
+    return kExitOk;
+  }
 
   BenchOptions o;
   try {

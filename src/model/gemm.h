@@ -3,9 +3,9 @@
 // or X^T, op(A) is M x K and op(B) is K x N, and lda/ldb/ldc are the row strides of A, B, C
 // as stored.
 //
-// float:    oneDNN's dnnl_sgemm. Its AVX-512 JIT kernels run ~2x faster than the Haswell
-//           kernel libblas.so.3 (OpenBLAS) uses on these machines: ~330 vs ~160 GFLOP/s on
-//           2 threads for a (4096 x 512) x (512 x 1536) product.
+// float:    oneDNN's dnnl_sgemm. Its AVX-512 JIT kernels beat the Haswell kernel
+//           libblas.so.3 (OpenBLAS) uses on these machines: ~302 vs ~194 GFLOP/s on 2 threads
+//           for a (4096 x 512) x (512 x 1536) product (`attnlab bench --kernels`).
 // bfloat16: oneDNN's dnnl_gemm_bf16bf16f32 (AVX512-BF16 where the CPU has it): bf16 operands,
 //           float32 accumulation and result. On a CPU without AVX-512, where oneDNN 2.6 has
 //           no bf16 GEMM, the operands are widened to float32 and the float32 GEMM runs.

@@ -2,8 +2,8 @@
 // y = act(x W^T + b), the affine map of torch::nn::Linear, on oneDNN.
 //
 // LibTorch 1.13's float32 linear/addmm and their backward go to libblas.so.3 (OpenBLAS, whose
-// Haswell kernel reaches ~160 GFLOP/s on these machines); oneDNN's sgemm (model/gemm.h) reaches
-// ~330. Under bf16 autocast, inference (no gradient) runs a oneDNN matmul primitive on a bf16
+// Haswell kernel, ~194 GFLOP/s on the QKV product here); oneDNN's sgemm (model/gemm.h) ~302
+// (`attnlab bench --kernels`). Under bf16 autocast, inference (no gradient) runs a oneDNN matmul primitive on a bf16
 // copy of the weight kept in oneDNN's blocked layout, with bias and activation fused, instead
 // of autocast's per-call weight cast + addmm + separate activation. The modules keep their
 // torch::nn::Linear parameters (weight (out, in), bias (out), the same state-dict names) and

@@ -130,3 +130,36 @@ TEST(Bench, RejectsBadSizes) {
 
 }  // namespace
 }  // namespace attnlab
+
+namespace attnlab {
+namespace {
+
+TEST(KernelBench, EveryRowComparesTheSameComputationOnBothSides) {
+  KernelBenchOptions o;
+  o.rows = 96, o.d_model = 32, o.d_ff = 64, o.batch = 2, o.seq_len = 16, o.num_heads = 4;
+  o.repeats = 2;
+  o.threads = 1;
+  const auto r = run_kernel_benchmarks(o);
+  EXPECT_EQ(r.threads, 1);
+  ASSERT_EQ(r.rows.size(), 5u);
+  for (const auto& row : r.rows) {
+    SCOPED_TRACE(row.what);
+    EXPECT_GT(row.baseline_ms, 0.0);
+    EXPECT_GT(row.attnlab_ms, 0.0);
+    EXPECT_FALSE(row.baseline.empty());
+  }
+  EXPECT_LT(r.rows[0].max_abs_diff, 1e-3);  // fp32 GEMM, K = 32
+  EXPECT_LT(r.rows[1].max_abs_diff, 1e-5);  // attention forward
+  EXPECT_LT(r.rows[2].max_abs_diff, 1e-4);  // attention backward
+  EXPECT_LT(r.rows[3].max_abs_diff, 0.05);  // dropout: zero fractions, both ~0.1
+  EXPECT_LT(r.rows[4].max_abs_diff, 0.1);   // bf16 linear + GELU, both rounded to bf16
+  EXPECT_THROW(run_kernel_benchmarks([] {
+                 KernelBenchOptions bad;
+                 bad.num_heads = 3;  // does not divide 512
+                 return bad;
+               }()),
+               std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace attnlab
