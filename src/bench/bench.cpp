@@ -282,7 +282,7 @@ KernelBenchResult run_kernel_benchmarks(const KernelBenchOptions& o) {
   {  // bf16 inference of linear1 + GELU: autocast vs the cached oneDNN primitive
     auto x = at::randn({o.rows, o.d_model});
     auto w = at::randn({o.d_ff, o.d_model}) * 0.05, b = at::randn({o.d_ff});
-    LinearInferenceCache cache;
+    LinearBf16Cache cache;
     AutocastGuard autocast(Precision::kBf16);
     at::Tensor ref, ours;
     const double base = median_ms(o.repeats, [&] { ref = at::gelu(at::linear(x, w, b)); });
@@ -290,6 +290,32 @@ KernelBenchResult run_kernel_benchmarks(const KernelBenchOptions& o) {
         o.repeats, [&] { ours = attnlab::linear(x, w, b, LinearActivation::kGelu, &cache); });
     add("bf16 inference linear + GELU " + mk + " -> " + std::to_string(o.d_ff),
         "autocast at::linear + at::gelu", base, mine, max_abs_diff(ref, ours));
+  }
+  {  // bf16 training of linear1, forward + backward, with the weight changed before each call
+    auto x = at::randn({o.rows, o.d_model}).requires_grad_();
+    auto w = (at::randn({o.d_ff, o.d_model}) * 0.05).requires_grad_();
+    auto b = at::randn({o.d_ff}).requires_grad_();
+    auto upstream = at::randn({o.rows, o.d_ff}).to(at::kBFloat16);
+    LinearBf16Cache cache;
+    torch::AutoGradMode grad(true);
+    AutocastGuard autocast(Precision::kBf16);
+    auto step = [&](auto&& forward) {
+      x.mutable_grad() = at::Tensor();
+      w.mutable_grad() = at::Tensor();
+      b.mutable_grad() = at::Tensor();
+      {
+        at::NoGradGuard no_grad;
+        w.mul_(1.0);  // a new weight version, as after an optimizer step: copies are remade
+      }
+      forward().backward(upstream);
+    };
+    const double base = median_ms(o.repeats, [&] { step([&] { return at::linear(x, w, b); }); });
+    const auto ref_grad = w.grad().clone();
+    const double mine = median_ms(o.repeats, [&] {
+      step([&] { return attnlab::linear(x, w, b, LinearActivation::kNone, &cache); });
+    });
+    add("bf16 training linear " + mk + " -> " + std::to_string(o.d_ff) + ", forward + backward",
+        "autocast at::linear", base, mine, max_abs_diff(ref_grad, w.grad()));
   }
   return result;
 }

@@ -59,7 +59,7 @@ class MultiHeadAttentionImpl : public torch::nn::Module {
   torch::nn::Linear out_proj{nullptr};
 
  private:
-  LinearInferenceCache in_proj_cache_, out_proj_cache_;  // bf16 inference copies (linear.h)
+  LinearBf16Cache in_proj_cache_, out_proj_cache_;  // bf16 copies of the weights (linear.h)
 };
 TORCH_MODULE(MultiHeadAttention);
 

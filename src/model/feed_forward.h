@@ -35,7 +35,7 @@ class FeedForwardImpl : public torch::nn::Module {
   torch::nn::Linear linear2{nullptr};
 
  private:
-  LinearInferenceCache linear1_cache_, linear2_cache_;  // bf16 inference copies (linear.h)
+  LinearBf16Cache linear1_cache_, linear2_cache_;  // bf16 copies of the weights (linear.h)
 };
 TORCH_MODULE(FeedForward);
 

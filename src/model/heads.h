@@ -38,7 +38,7 @@ class ClassificationHeadImpl : public torch::nn::Module {
   torch::nn::Linear classifier{nullptr};
 
  private:
-  LinearInferenceCache classifier_cache_;  // bf16 inference copy (linear.h)
+  LinearBf16Cache classifier_cache_;  // bf16 copies of the weight (linear.h)
 };
 TORCH_MODULE(ClassificationHead);
 
@@ -57,7 +57,7 @@ class TokenHeadImpl : public torch::nn::Module {
   torch::nn::Linear proj{nullptr};
 
  private:
-  LinearInferenceCache proj_cache_;  // bf16 inference copy (linear.h)
+  LinearBf16Cache proj_cache_;  // bf16 copies of the weight (linear.h)
 };
 TORCH_MODULE(TokenHead);
 

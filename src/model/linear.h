@@ -3,9 +3,11 @@
 //
 // LibTorch 1.13's float32 linear/addmm and their backward go to libblas.so.3 (OpenBLAS, whose
 // Haswell kernel, ~194 GFLOP/s on the QKV product here); oneDNN's sgemm (model/gemm.h) ~302
-// (`attnlab bench --kernels`). Under bf16 autocast, inference (no gradient) runs a oneDNN matmul primitive on a bf16
-// copy of the weight kept in oneDNN's blocked layout, with bias and activation fused, instead
-// of autocast's per-call weight cast + addmm + separate activation. The modules keep their
+// (`attnlab bench --kernels`). Under bf16 autocast the forward runs a oneDNN matmul primitive
+// on a bf16 copy of the weight kept in oneDNN's blocked layout (bias, and without gradients
+// the activation, fused), and the backward bf16 GEMMs on a cached row-major bf16 copy that
+// write the float32 weight gradient directly, instead of autocast's per-call weight cast,
+// addmm, bf16 weight gradient and cast back. The modules keep their
 // torch::nn::Linear parameters (weight (out, in), bias (out), the same state-dict names) and
 // call linear(x, weight, bias, ...) instead of the module's forward.
 
@@ -17,13 +19,14 @@ namespace attnlab {
 
 enum class LinearActivation { kNone, kRelu, kGelu };  // GELU is the exact (erf) one
 
-// What inference under bf16 autocast keeps for one weight: the weight rounded to bf16 in the
-// layout oneDNN's matmul prefers, and the matmul primitives built for the input sizes seen.
-// Rebuilt when the weight changes (another storage or an in-place update, e.g. an optimizer
-// step). A module holds one per weight, next to its torch::nn::Linear. Copies share state.
-class LinearInferenceCache {
+// What bf16 autocast keeps for one weight: the weight rounded to bf16 in the layout oneDNN's
+// matmul prefers (forward) and row-major (backward), and the matmul primitives built for the
+// input sizes seen. The copies are remade when the weight changes (another storage or an
+// in-place update, e.g. an optimizer step: once per training step). A module holds one per
+// weight, next to its torch::nn::Linear. Copies of a cache share its state.
+class LinearBf16Cache {
  public:
-  LinearInferenceCache();
+  LinearBf16Cache();
   struct State;  // defined in linear.cpp (oneDNN objects)
   std::shared_ptr<State> state;
 };
@@ -31,12 +34,14 @@ class LinearInferenceCache {
 // x: (..., in); weight: (out, in); bias: (out) or undefined. Returns act(x W^T + b), (..., out).
 // - float32, CPU autocast off: oneDNN sgemm forward, and a backward computing dx = dy W,
 //   dW = dy^T x, db = sum(dy) with the same GEMM (only the gradients autograd needs).
-// - bf16 autocast on, no gradient needed, a cache given: the cached bf16 matmul primitive,
-//   bias and activation fused; returns bfloat16 (what autocast's linear returns). On a CPU
-//   where oneDNN has no bf16 matmul (no AVX-512), the autocast path below instead.
-// - anything else (float64, autocast with gradients): at::linear, then the activation.
+// - bf16 autocast on, a cache given, x float32 or bf16: returns bfloat16 (what autocast's
+//   linear returns). Without gradients, the cached bf16 matmul primitive with bias and
+//   activation fused. With gradients, the same matmul with bias, the activation after it,
+//   and a backward of bf16 GEMMs: dx float32 for a float32 x (bf16 for a bf16 x), dW and db
+//   float32. On a CPU where oneDNN has no bf16 matmul (no AVX-512), the path below instead.
+// - anything else (float64, autocast without a cache): at::linear, then the activation.
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
                      const torch::Tensor& bias, LinearActivation activation = LinearActivation::kNone,
-                     LinearInferenceCache* cache = nullptr);
+                     LinearBf16Cache* cache = nullptr);
 
 }  // namespace attnlab

@@ -142,7 +142,7 @@ TEST(Linear, Bf16InferenceMatchesFloat64OnRoundedInputsWithFusedActivations) {
   auto x = torch::randn({4, 33, 64});
   auto w = torch::randn({96, 64}) * 0.2;
   auto b = torch::randn({96});
-  LinearInferenceCache cache;
+  LinearBf16Cache cache;
   torch::NoGradGuard no_grad;
   Bf16Autocast autocast;
   for (auto activation : {LinearActivation::kNone, LinearActivation::kRelu, LinearActivation::kGelu}) {
@@ -165,7 +165,7 @@ TEST(Linear, Bf16InferenceCacheFollowsWeightUpdatesAndInputSizes) {
   torch::manual_seed(7);
   auto w = torch::randn({16, 32});
   auto b = torch::randn({16});
-  LinearInferenceCache cache;
+  LinearBf16Cache cache;
   torch::NoGradGuard no_grad;
   Bf16Autocast autocast;
   for (int64_t rows : {5, 64, 5}) {  // a second input size, then the first again
@@ -185,18 +185,90 @@ TEST(Linear, Bf16InferenceCacheFollowsWeightUpdatesAndInputSizes) {
             8e-3);
 }
 
-TEST(Linear, Bf16AutocastWithGradientsUsesAutocastsLinear) {
+// Training under bf16 autocast: forward and all three gradients against float64 autograd on
+// the bf16-rounded operands the GEMMs multiply (x, W, and the bf16 upstream gradient; after a
+// GELU, its bf16 backward). Float32 inputs get float32 gradients straight from the GEMM, bf16
+// inputs bf16 ones; the float32 master weight and bias always get float32 gradients.
+TEST(Linear, Bf16TrainingMatchesFloat64OnRoundedOperands) {
   torch::manual_seed(8);
+  auto round = [](const torch::Tensor& t) { return t.to(torch::kBFloat16).to(torch::kDouble); };
+  for (auto input_dtype : {torch::kFloat, torch::kBFloat16}) {
+    for (auto activation : {LinearActivation::kNone, LinearActivation::kGelu}) {
+      SCOPED_TRACE(std::string(c10::toString(input_dtype)) + " activation " +
+                   std::to_string(static_cast<int>(activation)));
+      auto x = torch::randn({3, 17, 64}).to(input_dtype).requires_grad_();
+      auto w = (torch::randn({48, 64}) * 0.2).requires_grad_();
+      auto b = torch::randn({48}).requires_grad_();
+      auto upstream = torch::randn({3, 17, 48});
+      LinearBf16Cache cache;
+      torch::Tensor out;
+      {
+        Bf16Autocast autocast;
+        out = linear(x, w, b, activation, &cache);
+        (out.to(torch::kFloat) * upstream).sum().backward();
+      }
+      EXPECT_EQ(out.scalar_type(), torch::kBFloat16);
+      ASSERT_TRUE(x.grad().defined() && w.grad().defined() && b.grad().defined());
+      EXPECT_EQ(x.grad().scalar_type(), input_dtype);
+      EXPECT_EQ(w.grad().scalar_type(), torch::kFloat);
+      EXPECT_EQ(b.grad().scalar_type(), torch::kFloat);
+
+      auto xr = round(x.detach()).requires_grad_();
+      auto wr = round(w.detach()).requires_grad_();
+      auto br = b.detach().to(torch::kDouble).requires_grad_();
+      auto y = at::linear(xr, wr, br);
+      auto ref = activation == LinearActivation::kGelu ? at::gelu(y) : y;
+      // The upstream gradient reaches the GEMMs rounded to bf16 (and through GELU's bf16
+      // backward when there is one: a second rounding, allowed for by the tolerance).
+      (ref * round(upstream)).sum().backward();
+      EXPECT_LT(relative_error(out, ref.detach()), 8e-3);
+      const double tolerance = activation == LinearActivation::kGelu ? 2e-2 : 8e-3;
+      EXPECT_LT(relative_error(x.grad(), xr.grad()), tolerance);
+      EXPECT_LT(relative_error(w.grad(), wr.grad()), tolerance);
+      EXPECT_LT(relative_error(b.grad(), br.grad()), tolerance);
+    }
+  }
+}
+
+// A training step changes the weight in place; the next forward must use the new weight, and
+// the backward the weight its forward used.
+TEST(Linear, Bf16TrainingFollowsInPlaceWeightUpdates) {
+  torch::manual_seed(9);
+  auto x = torch::randn({10, 32});
+  auto w = torch::randn({16, 32}).requires_grad_();
+  auto b = torch::randn({16}).requires_grad_();
+  LinearBf16Cache cache;
+  Bf16Autocast autocast;
+  auto first = linear(x, w, b, LinearActivation::kNone, &cache);
+  first.to(torch::kFloat).sum().backward();
+  {
+    torch::NoGradGuard no_grad;
+    w.mul_(-2.0);  // what an optimizer step does
+  }
+  auto second = linear(x, w, b, LinearActivation::kNone, &cache);
+  EXPECT_LT(relative_error(second, bf16_reference(x, w.detach(), b.detach(),
+                                                  LinearActivation::kNone)),
+            8e-3);
+  // The gradient with respect to the weight does not depend on it; the input gradient
+  // (here not needed) would. Check dW = dy^T x against float64 once more after the change.
+  w.grad().zero_();
+  second.to(torch::kFloat).sum().backward();
+  auto expected = torch::ones({10, 16}, torch::kDouble).t().mm(x.to(torch::kBFloat16).to(torch::kDouble));
+  EXPECT_LT(relative_error(w.grad(), expected), 8e-3);
+}
+
+// Autocast without a cache (a caller outside the modules) keeps autocast's own linear.
+TEST(Linear, Bf16AutocastWithoutCacheUsesAutocastsLinear) {
+  torch::manual_seed(10);
   auto x = torch::randn({6, 32});
   auto w = torch::randn({16, 32}).requires_grad_();
   auto b = torch::randn({16}).requires_grad_();
-  LinearInferenceCache cache;
   Bf16Autocast autocast;
-  auto out = linear(x, w, b, LinearActivation::kGelu, &cache);
+  auto out = linear(x, w, b, LinearActivation::kGelu);
   EXPECT_EQ(out.scalar_type(), torch::kBFloat16);
   out.to(torch::kFloat).sum().backward();
   ASSERT_TRUE(w.grad().defined());
-  EXPECT_EQ(w.grad().scalar_type(), torch::kFloat);  // fp32 master weights get fp32 gradients
+  EXPECT_EQ(w.grad().scalar_type(), torch::kFloat);
 }
 
 TEST(Linear, RejectsMismatchedShapes) {
