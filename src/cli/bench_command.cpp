@@ -47,8 +47,8 @@ int bench_command(const Args& args) {
     k.threads = threads;
     if (steps > 0) k.repeats = steps;
     const auto r = run_kernel_benchmarks(k);
-    std::printf("attnlab bench --kernels: threads=%ld, median of %ld calls per side (after one "
-                "untimed call)\n",
+    std::printf("attnlab bench --kernels: threads=%ld, median of %ld calls per side (after "
+                "0.25 s of untimed calls)\n",
                 static_cast<long>(r.threads), static_cast<long>(k.repeats));
     std::printf("| kernel | LibTorch baseline | baseline ms | attnlab ms | speed-up | max |diff| |\n"
                 "|---|---|---:|---:|---:|---:|\n");

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include "model/dropout.h"
+#include "model/gelu_dropout.h"
 
 namespace attnlab {
 
@@ -28,10 +29,18 @@ FeedForwardImpl::FeedForwardImpl(const FeedForwardOptions& options_) : options(o
 }
 
 torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
-  const auto activation =
-      options.activation == Activation::kRelu ? LinearActivation::kRelu : LinearActivation::kGelu;
-  auto hidden = linear(x, linear1->weight, linear1->bias, activation, &linear1_cache_);  // (B, T, d_ff)
-  hidden = attnlab::dropout(hidden, options.dropout, is_training());
+  torch::Tensor hidden;  // (B, T, d_ff)
+  if (options.activation == Activation::kGelu && is_training()) {
+    // GELU and dropout in one pass each way (model/gelu_dropout.h).
+    hidden = linear(x, linear1->weight, linear1->bias, LinearActivation::kNone, &linear1_cache_);
+    hidden = gelu_dropout(hidden, options.dropout, /*training=*/true);
+  } else {
+    // Evaluation: the activation fused into the GEMM where linear() can (bf16).
+    const auto activation = options.activation == Activation::kRelu ? LinearActivation::kRelu
+                                                                    : LinearActivation::kGelu;
+    hidden = linear(x, linear1->weight, linear1->bias, activation, &linear1_cache_);
+    hidden = attnlab::dropout(hidden, options.dropout, is_training());
+  }
   return linear(hidden, linear2->weight, linear2->bias, LinearActivation::kNone,
                 &linear2_cache_);  // (B, T, C)
 }

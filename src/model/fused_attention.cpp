@@ -34,17 +34,6 @@ struct Dims {
 // are compiled for several x86-64 levels (model/simd.h; ~10x faster than the baseline build
 // for the softmax), the double ones plainly (gradient checks).
 
-// Stores v in dst's type: float and double as they are, bfloat16 rounded to nearest even
-// (c10::BFloat16's rounding, written branch-free so that the loops vectorise).
-inline void store(float& dst, float v) { dst = v; }
-inline void store(double& dst, double v) { dst = v; }
-inline void store(c10::BFloat16& dst, float v) {
-  uint32_t bits;
-  std::memcpy(&bits, &v, sizeof bits);
-  const uint32_t rounded = (bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16;
-  dst.x = v != v ? uint16_t{0x7FC0} : static_cast<uint16_t>(rounded);  // NaN stays NaN
-}
-
 // dst[j] = src[j] * (kept ? keep_scale : 0) for the n elements whose flat index in the
 // (B, H, T, T) probabilities starts at `first` (the same mask as dropout_with_seed), or just
 // src[j] when dropout is off; stored in Dst's type.
@@ -93,28 +82,6 @@ void gemm_store(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, con
   }
 }
 
-// exp(x) for x <= 0 (softmax after subtracting the row max): 2^n * 2^f with a degree-7
-// Taylor polynomial for 2^f, |f| <= 1/2 (relative error < 1e-8, below float rounding).
-// Branch-free so that the row loops vectorise; std::exp is the scalar libm call.
-inline float exp_nonpositive(float x) {
-  x = std::max(x, -87.0f);  // exp(-87) ~ 1.6e-38, still a normal float
-  const float t = x * 1.44269504088896341f;
-  const float n = (t + 12582912.0f) - 12582912.0f;  // round to nearest (|t| < 2^22)
-  const float f = t - n;
-  float p = 1.5252733804059841e-5f;
-  p = p * f + 1.5403530393381609e-4f;
-  p = p * f + 1.3333558146428443e-3f;
-  p = p * f + 9.6181291076284772e-3f;
-  p = p * f + 5.5504108664821580e-2f;
-  p = p * f + 2.4022650695910071e-1f;
-  p = p * f + 6.9314718055994531e-1f;
-  p = p * f + 1.0f;
-  const int32_t exponent = (static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &exponent, sizeof scale);
-  return p * scale;
-}
-inline double exp_nonpositive(double x) { return std::exp(x); }
 
 // In place over a (T, T) block of scores: masked entries (mask true) get probability 0,
 // the rest a softmax over the row; a row with every key masked becomes all zeros.

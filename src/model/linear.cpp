@@ -94,48 +94,6 @@ void execute(const dnnl::matmul& matmul, std::unordered_map<int, dnnl::memory> a
 // row counts and each primitive holds JIT code.
 constexpr size_t kMaxPrimitives = 32;
 
-// grad_x (M, K) bf16 = grad (M, N) bf16 . weight (N, K) bf16: the input gradient of a linear
-// layer whose input was bf16. One process-wide list (the primitive depends on shapes only;
-// the backward has no module at hand). False when oneDNN has no bf16 matmul for this CPU.
-bool bf16_backward_data(const torch::Tensor& grad, const torch::Tensor& weight,
-                        torch::Tensor& grad_x) {
-  struct Entry {
-    int64_t M, K, N;
-    dnnl::matmul matmul;
-  };
-  static std::mutex mutex;
-  static std::vector<Entry> entries;
-  static bool unsupported = false;
-  const int64_t M = grad.size(0), N = grad.size(1), K = weight.size(1);
-  std::lock_guard<std::mutex> lock(mutex);
-  if (unsupported) return false;
-  const Entry* found = nullptr;
-  for (const auto& e : entries)
-    if (e.M == M && e.K == K && e.N == N) found = &e;
-  if (!found) {
-    dnnl::matmul::primitive_desc pd;
-    try {
-      pd = dnnl::matmul::primitive_desc(
-          dnnl::matmul::desc(dnnl::memory::desc({M, N}, dt::bf16, tag::ab),
-                             dnnl::memory::desc({N, K}, dt::bf16, tag::ab),
-                             dnnl::memory::desc({M, K}, dt::bf16, tag::ab)),
-          cpu_engine());
-    } catch (const dnnl::error&) {
-      unsupported = true;
-      return false;
-    }
-    if (entries.size() >= kMaxPrimitives) entries.clear();
-    entries.push_back({M, K, N, dnnl::matmul(pd)});
-    found = &entries.back();
-  }
-  auto& engine = cpu_engine();
-  execute(found->matmul,
-          {{DNNL_ARG_SRC, dnnl::memory({{M, N}, dt::bf16, tag::ab}, engine, grad.data_ptr())},
-           {DNNL_ARG_WEIGHTS, dnnl::memory({{N, K}, dt::bf16, tag::ab}, engine, weight.data_ptr())},
-           {DNNL_ARG_DST, dnnl::memory({{M, K}, dt::bf16, tag::ab}, engine, grad_x.data_ptr())}});
-  return true;
-}
-
 // sums[j] += dy[i][j] over rows i in [0, M), for columns j in [begin, end); dy bf16 with row
 // stride ld, sums float32. The bias gradient of a bf16 linear: at::sum with a float32 dtype
 // first widens all of dy into a float32 copy.
@@ -167,35 +125,38 @@ torch::Tensor bf16_column_sums(const torch::Tensor& dy) {
 }  // namespace
 
 struct LinearBf16Cache::State {
+  // The two products a bf16 linear layer runs on its weight W (N, K):
+  //   kForward       y (M, N) bf16 = x (M, K) . W^T  (+ bias, activation)
+  //   kBackwardData  dx (M, K)     = dy (M, N) . W   (float32 or bf16 result)
+  // Each has its own primitive per row count and its own packed copy of W.
+  enum class Product { kForward, kBackwardData };
+
   struct Primitive {
+    Product product;
     int64_t rows;
-    LinearActivation activation;
     bool has_bias;
+    LinearActivation activation;
+    dt out_type;
     dnnl::matmul matmul;
     dnnl::memory::desc weights_desc;
+  };
+  struct Packed {
+    Product product;
+    dnnl::memory::desc layout;
+    dnnl::memory memory;
   };
 
   std::mutex mutex;
   bool unsupported = false;           // this CPU has no bf16 matmul in oneDNN (no AVX-512)
-  const void* weight_data = nullptr;  // the weight the copies below were made from
+  const void* weight_data = nullptr;  // the weight the packed copies were made from
   int64_t weight_version = -1;
-  torch::Tensor weight_bf16;  // (N, K) row-major bf16, for the backward GEMMs
-  std::vector<std::pair<dnnl::memory::desc, dnnl::memory>> packed;  // per weight layout
+  std::vector<Packed> packed;
   std::vector<Primitive> primitives;
-
-  // Forgets the copies when `weight` is another tensor or was changed in place.
-  void follow(const torch::Tensor& weight) {
-    if (weight.data_ptr() == weight_data && weight._version() == weight_version) return;
-    packed.clear();  // the primitives stay valid: they depend on shapes only
-    weight_bf16 = torch::Tensor();
-    weight_data = weight.data_ptr();
-    weight_version = weight._version();
-  }
 
   // True when oneDNN has a bf16 matmul for these sizes on this CPU (it is then kept).
   bool supports(int64_t M, int64_t K, int64_t N, bool has_bias, LinearActivation activation) {
     std::lock_guard<std::mutex> lock(mutex);
-    return primitive(M, K, N, has_bias, activation) != nullptr;
+    return primitive(Product::kForward, M, K, N, has_bias, activation, dt::bf16) != nullptr;
   }
 
   // out (M, N) bf16 = act(x2 (M, K) bf16 . weight^T + bias). False, with nothing done, when
@@ -204,41 +165,54 @@ struct LinearBf16Cache::State {
                LinearActivation activation, torch::Tensor& out) {
     std::lock_guard<std::mutex> lock(mutex);
     const int64_t M = x2.size(0), K = x2.size(1), N = weight.size(0);
-    const Primitive* found = primitive(M, K, N, bias.defined(), activation);
-    if (!found) return false;
-    follow(weight);
+    const Primitive* p = primitive(Product::kForward, M, K, N, bias.defined(), activation, dt::bf16);
+    if (!p) return false;
     auto& engine = cpu_engine();
     std::unordered_map<int, dnnl::memory> args{
         {DNNL_ARG_SRC, dnnl::memory({{M, K}, dt::bf16, tag::ab}, engine, x2.data_ptr())},
-        {DNNL_ARG_WEIGHTS, packed_weight(found->weights_desc, weight, K, N)},
+        {DNNL_ARG_WEIGHTS, packed_weight(*p, weight)},
         {DNNL_ARG_DST, dnnl::memory({{M, N}, dt::bf16, tag::ab}, engine, out.data_ptr())}};
     if (bias.defined())
       args.emplace(DNNL_ARG_BIAS,
                    dnnl::memory({{1, N}, dt::f32, tag::ab}, engine, bias.data_ptr()));
-    execute(found->matmul, std::move(args));
+    execute(p->matmul, std::move(args));
     return true;
   }
 
-  // The weight (N, K) rounded to bf16, row-major; made once per weight version.
-  torch::Tensor bf16_weight(const torch::Tensor& weight) {
+  // grad_x (M, K) = grad (M, N) bf16 . weight (N, K), grad_x float32 or bf16 (allocated by
+  // the caller). False when oneDNN has no bf16 matmul for this CPU.
+  bool backward_data(const torch::Tensor& grad, const torch::Tensor& weight,
+                     torch::Tensor& grad_x) {
     std::lock_guard<std::mutex> lock(mutex);
-    follow(weight);
-    if (!weight_bf16.defined()) weight_bf16 = weight.detach().to(at::kBFloat16).contiguous();
-    return weight_bf16;
+    const int64_t M = grad.size(0), N = grad.size(1), K = weight.size(1);
+    const dt out_type = grad_x.scalar_type() == at::kFloat ? dt::f32 : dt::bf16;
+    const Primitive* p = primitive(Product::kBackwardData, M, K, N, false,
+                                   LinearActivation::kNone, out_type);
+    if (!p) return false;
+    auto& engine = cpu_engine();
+    execute(p->matmul,
+            {{DNNL_ARG_SRC, dnnl::memory({{M, N}, dt::bf16, tag::ab}, engine, grad.data_ptr())},
+             {DNNL_ARG_WEIGHTS, packed_weight(*p, weight)},
+             {DNNL_ARG_DST, dnnl::memory({{M, K}, out_type, tag::ab}, engine, grad_x.data_ptr())}});
+    return true;
   }
 
  private:
-  // Called with the mutex held.
-  const Primitive* primitive(int64_t M, int64_t K, int64_t N, bool has_bias,
-                             LinearActivation activation) {
+  // Called with the mutex held. Null when oneDNN cannot make it (no bf16 on this CPU).
+  const Primitive* primitive(Product product, int64_t M, int64_t K, int64_t N, bool has_bias,
+                             LinearActivation activation, dt out_type) {
     if (unsupported) return nullptr;
     for (const auto& p : primitives)
-      if (p.rows == M && p.has_bias == has_bias && p.activation == activation) return &p;
-    dnnl::memory::desc src_md({M, K}, dt::bf16, tag::ab);
-    dnnl::memory::desc weights_md({K, N}, dt::bf16, tag::any);  // oneDNN picks the layout
-    dnnl::memory::desc bias_md = has_bias ? dnnl::memory::desc({1, N}, dt::f32, tag::ab)
+      if (p.product == product && p.rows == M && p.has_bias == has_bias &&
+          p.activation == activation && p.out_type == out_type)
+        return &p;
+    const bool forward = product == Product::kForward;
+    const int64_t in = forward ? K : N, out = forward ? N : K;
+    dnnl::memory::desc src_md({M, in}, dt::bf16, tag::ab);
+    dnnl::memory::desc weights_md({in, out}, dt::bf16, tag::any);  // oneDNN picks the layout
+    dnnl::memory::desc bias_md = has_bias ? dnnl::memory::desc({1, out}, dt::f32, tag::ab)
                                           : dnnl::memory::desc();
-    dnnl::memory::desc dst_md({M, N}, dt::bf16, tag::ab);
+    dnnl::memory::desc dst_md({M, out}, out_type, tag::ab);
     dnnl::primitive_attr attr;
     if (activation != LinearActivation::kNone) {
       dnnl::post_ops ops;
@@ -257,35 +231,51 @@ struct LinearBf16Cache::State {
       return nullptr;
     }
     if (primitives.size() >= kMaxPrimitives) primitives.clear();
-    primitives.push_back({M, activation, has_bias, dnnl::matmul(pd), pd.weights_desc()});
+    primitives.push_back(
+        {product, M, has_bias, activation, out_type, dnnl::matmul(pd), pd.weights_desc()});
     return &primitives.back();
   }
 
-  // The weight (N, K) float32 rounded to bf16 in `layout`, made once per weight version.
-  // Called with the mutex held, after follow().
-  const dnnl::memory& packed_weight(const dnnl::memory::desc& layout, const torch::Tensor& weight,
-                                    int64_t K, int64_t N) {
-    for (const auto& [desc, memory] : packed)
-      if (desc == layout) return memory;
+  // The weight (N, K) float32 rounded to bf16 in the layout `p` wants: made once per weight
+  // version, forgotten when the weight is another tensor or changed in place. Called with
+  // the mutex held.
+  const dnnl::memory& packed_weight(const Primitive& p, const torch::Tensor& weight) {
+    if (weight.data_ptr() != weight_data || weight._version() != weight_version) {
+      packed.clear();  // the primitives stay valid: they depend on shapes only
+      weight_data = weight.data_ptr();
+      weight_version = weight._version();
+    }
+    for (const auto& entry : packed)
+      if (entry.product == p.product && entry.layout == p.weights_desc) return entry.memory;
     auto& engine = cpu_engine();
-    // weight (N, K) row-major is the (K, N) matrix in column-major order: tag ba.
-    dnnl::memory source({{K, N}, dt::f32, tag::ba}, engine, weight.data_ptr());
-    dnnl::memory target(layout, engine);
+    const int64_t N = weight.size(0), K = weight.size(1);
+    // The forward multiplies by W^T (K, N): W (N, K) row-major read column-major (tag ba).
+    // The backward multiplies by W (N, K) itself (tag ab).
+    dnnl::memory source = p.product == Product::kForward
+                              ? dnnl::memory({{K, N}, dt::f32, tag::ba}, engine, weight.data_ptr())
+                              : dnnl::memory({{N, K}, dt::f32, tag::ab}, engine, weight.data_ptr());
+    dnnl::memory target(p.weights_desc, engine);
     dnnl::stream stream(engine);
     dnnl::reorder(source, target).execute(stream, source, target);
     stream.wait();
-    packed.emplace_back(layout, target);
-    return packed.back().second;
+    packed.push_back({p.product, p.weights_desc, target});
+    return packed.back().memory;
   }
+};
+
+// Keeps a cache's state alive in an autograd context (saved_data holds IValues).
+struct StateCapsule : torch::CustomClassHolder {
+  explicit StateCapsule(std::shared_ptr<LinearBf16Cache::State> s) : state(std::move(s)) {}
+  std::shared_ptr<LinearBf16Cache::State> state;
 };
 
 namespace {
 
 // Training under bf16 autocast: y (M, N) bf16 = x2 W^T + b with the forward on the cached
 // packed bf16 weight, and a backward that computes
-//   dx = dy W   bf16 GEMM on the cached row-major bf16 weight; float32 straight from the
-//               GEMM's accumulator when x came in as float32 (no bf16 rounding, no cast),
-//               bf16 from a oneDNN matmul when x came in as bf16;
+//   dx = dy W   a oneDNN matmul on a second packed bf16 copy of W; float32 straight from
+//               the accumulator when x came in as float32 (no bf16 rounding, no cast), bf16
+//               when x came in as bf16;
 //   dW = dy^T x bf16 operands, float32 result written by the GEMM: the float32 master
 //               weight's gradient, without autocast's bf16 gradient and cast back;
 //   db = sum(dy) over the rows, accumulated in float32.
@@ -294,16 +284,18 @@ struct LinearBf16Function : public torch::autograd::Function<LinearBf16Function>
   // tensor for none; cache: the module's copies of this weight.
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x2,
                                const torch::Tensor& weight, const torch::Tensor& bias,
-                               LinearBf16Cache::State* cache) {
+                               const std::shared_ptr<LinearBf16Cache::State>& cache) {
     const bool has_bias = bias.numel() > 0;
     auto x_bf16 = x2.to(at::kBFloat16).contiguous();  // (M, in)
     auto out = at::empty({x2.size(0), weight.size(0)}, x_bf16.options());  // (M, out)
     TORCH_CHECK(cache->forward(x_bf16, weight, has_bias ? bias : torch::Tensor(),
                                LinearActivation::kNone, out),
                 "linear: no bf16 matmul on this CPU");  // checked by the caller beforehand
-    ctx->save_for_backward({x_bf16, cache->bf16_weight(weight)});
+    // The weight itself is saved: autograd then refuses a backward after an in-place change.
+    ctx->save_for_backward({x_bf16, weight});
     ctx->saved_data["has_bias"] = has_bias;
     ctx->saved_data["float_input"] = x2.scalar_type() == at::kFloat;
+    ctx->saved_data["cache"] = at::IValue::make_capsule(c10::make_intrusive<StateCapsule>(cache));
     return out;
   }
 
@@ -311,25 +303,21 @@ struct LinearBf16Function : public torch::autograd::Function<LinearBf16Function>
                                                  torch::autograd::variable_list grads) {
     const auto saved = ctx->get_saved_variables();
     const auto& x_bf16 = saved[0];  // (M, in)
-    const auto& w_bf16 = saved[1];  // (out, in)
+    const auto& weight = saved[1];  // (out, in) float32
     const auto grad = grads[0].to(at::kBFloat16).contiguous();  // (M, out)
-    const int64_t M = x_bf16.size(0), K = x_bf16.size(1), N = w_bf16.size(0);
-    const auto* dy = grad.data_ptr<at::BFloat16>();
+    const int64_t M = x_bf16.size(0), K = x_bf16.size(1), N = weight.size(0);
     torch::Tensor grad_x, grad_weight, grad_bias;
     if (ctx->needs_input_grad(0)) {
-      if (ctx->saved_data["float_input"].toBool()) {
-        grad_x = at::empty({M, K}, x_bf16.options().dtype(at::kFloat));  // dy W
-        gemm(false, false, M, K, N, 1.0f, dy, N, w_bf16.data_ptr<at::BFloat16>(), K, 0.0f,
-             grad_x.data_ptr<float>(), K);
-      } else {
-        grad_x = at::empty({M, K}, x_bf16.options());
-        TORCH_CHECK(bf16_backward_data(grad, w_bf16, grad_x), "linear: no bf16 matmul on this CPU");
-      }
+      const bool float_input = ctx->saved_data["float_input"].toBool();
+      grad_x = at::empty({M, K}, x_bf16.options().dtype(float_input ? at::kFloat : at::kBFloat16));
+      auto capsule = ctx->saved_data["cache"].toCapsule();
+      auto& cache = *static_cast<StateCapsule*>(capsule.get())->state;
+      TORCH_CHECK(cache.backward_data(grad, weight, grad_x), "linear: no bf16 matmul on this CPU");
     }
     if (ctx->needs_input_grad(1)) {
-      grad_weight = at::empty({N, K}, x_bf16.options().dtype(at::kFloat));  // dy^T x
-      gemm(true, false, N, K, M, 1.0f, dy, N, x_bf16.data_ptr<at::BFloat16>(), K, 0.0f,
-           grad_weight.data_ptr<float>(), K);
+      grad_weight = at::empty({N, K}, weight.options());  // dy^T x: (out, M) x (M, in)
+      gemm(true, false, N, K, M, 1.0f, grad.data_ptr<at::BFloat16>(), N,
+           x_bf16.data_ptr<at::BFloat16>(), K, 0.0f, grad_weight.data_ptr<float>(), K);
     }
     if (ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(2))
       grad_bias = bf16_column_sums(grad);  // (out)
@@ -373,7 +361,7 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
     } else if (cache->state->supports(M, K, N, b.defined(), LinearActivation::kNone)) {
       auto out = LinearBf16Function::apply(x.reshape({M, K}), w,  // (M, in) -> (M, out)
                                            b.defined() ? b : at::empty({0}, weight.options()),
-                                           cache->state.get());
+                                           cache->state);
       return apply_activation(out.view(out_sizes), activation);  // (..., out)
     }
   }

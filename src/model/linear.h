@@ -5,9 +5,9 @@
 // Haswell kernel, ~194 GFLOP/s on the QKV product here); oneDNN's sgemm (model/gemm.h) ~302
 // (`attnlab bench --kernels`). Under bf16 autocast the forward runs a oneDNN matmul primitive
 // on a bf16 copy of the weight kept in oneDNN's blocked layout (bias, and without gradients
-// the activation, fused), and the backward bf16 GEMMs on a cached row-major bf16 copy that
-// write the float32 weight gradient directly, instead of autocast's per-call weight cast,
-// addmm, bf16 weight gradient and cast back. The modules keep their
+// the activation, fused); the backward runs the input gradient on a second packed copy and
+// the weight gradient as a bf16 GEMM writing float32 directly, instead of autocast's
+// per-call weight cast, addmm, bf16 weight gradient and cast back. The modules keep their
 // torch::nn::Linear parameters (weight (out, in), bias (out), the same state-dict names) and
 // call linear(x, weight, bias, ...) instead of the module's forward.
 
@@ -19,9 +19,9 @@ namespace attnlab {
 
 enum class LinearActivation { kNone, kRelu, kGelu };  // GELU is the exact (erf) one
 
-// What bf16 autocast keeps for one weight: the weight rounded to bf16 in the layout oneDNN's
-// matmul prefers (forward) and row-major (backward), and the matmul primitives built for the
-// input sizes seen. The copies are remade when the weight changes (another storage or an
+// What bf16 autocast keeps for one weight: the weight rounded to bf16 in the layouts oneDNN's
+// matmul prefers for x W^T (forward) and dy W (backward), and the matmul primitives built for
+// the input sizes seen. The copies are remade when the weight changes (another storage or an
 // in-place update, e.g. an optimizer step: once per training step). A module holds one per
 // weight, next to its torch::nn::Linear. Copies of a cache share its state.
 class LinearBf16Cache {

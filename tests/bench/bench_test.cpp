@@ -141,7 +141,7 @@ TEST(KernelBench, EveryRowComparesTheSameComputationOnBothSides) {
   o.threads = 1;
   const auto r = run_kernel_benchmarks(o);
   EXPECT_EQ(r.threads, 1);
-  ASSERT_EQ(r.rows.size(), 6u);
+  ASSERT_EQ(r.rows.size(), 7u);
   for (const auto& row : r.rows) {
     SCOPED_TRACE(row.what);
     EXPECT_GT(row.baseline_ms, 0.0);
@@ -152,8 +152,9 @@ TEST(KernelBench, EveryRowComparesTheSameComputationOnBothSides) {
   EXPECT_LT(r.rows[1].max_abs_diff, 1e-5);  // attention forward
   EXPECT_LT(r.rows[2].max_abs_diff, 1e-4);  // attention backward
   EXPECT_LT(r.rows[3].max_abs_diff, 0.05);  // dropout: zero fractions, both ~0.1
-  EXPECT_LT(r.rows[4].max_abs_diff, 0.1);   // bf16 linear + GELU, both rounded to bf16
-  EXPECT_LT(r.rows[5].max_abs_diff, 0.5);   // bf16 training: weight gradients, sums of 96
+  EXPECT_LT(r.rows[4].max_abs_diff, 0.05);  // bf16 GELU + dropout: input gradients, ~3 at most
+  EXPECT_LT(r.rows[5].max_abs_diff, 0.1);   // bf16 linear + GELU, both rounded to bf16
+  EXPECT_LT(r.rows[6].max_abs_diff, 0.5);   // bf16 training: weight gradients, sums of 96
   EXPECT_THROW(run_kernel_benchmarks([] {
                  KernelBenchOptions bad;
                  bad.num_heads = 3;  // does not divide 512
