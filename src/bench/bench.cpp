@@ -41,13 +41,18 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-// Median milliseconds of `repeats` calls of f, after untimed calls for a quarter of a second.
+// Untimed calls of f for at least a quarter of a second: on these VMs a kernel's first ~0.2 s
+// run up to 1.5x slower than its steady state (a dW GEMM: 17 ms for its first ten calls, then
+// 12 ms), which one untimed call did not cover.
+template <typename F>
+void warm_up(F&& f) {
+  for (const double start = now_s(); now_s() - start < 0.25;) f();
+}
+
+// Median milliseconds of `repeats` calls of f, after warm_up(f).
 template <typename F>
 double median_ms(int64_t repeats, F&& f) {
-  // Untimed calls first, for at least a quarter of a second: on these VMs a kernel's first
-  // ~0.2 s run up to 1.5x slower than its steady state (a dW GEMM: 17 ms for its first ten
-  // calls, then 12 ms), which one untimed call did not cover.
-  for (const double start = now_s(); now_s() - start < 0.25;) f();
+  warm_up(f);
   std::vector<double> times;
   for (int64_t i = 0; i < repeats; ++i) {
     const double t0 = now_s();
@@ -264,8 +269,7 @@ KernelBenchResult run_kernel_benchmarks(const KernelBenchOptions& o) {
       grad_out = torch::autograd::grad({out}, {qkv}, {upstream})[0];
       return now_s() - t0;
     };
-    for (const double start = now_s(); now_s() - start < 0.25;)  // untimed warm-up, as above
-      backward(composed, ref_grad), backward(fused, our_grad);
+    warm_up([&] { backward(composed, ref_grad), backward(fused, our_grad); });
     std::vector<double> base_times, our_times;
     for (int64_t i = 0; i < o.repeats; ++i) {
       base_times.push_back(backward(composed, ref_grad));

@@ -10,6 +10,9 @@
 // the cloned function: the body is inlined into each clone and compiled for its target (a
 // plain `inline` body may stay out of line, compiled for the baseline only). Results may differ in the last
 // bits between machines (vector reductions sum in a different order), never between runs.
+//
+// Also the element helpers those loops share, written so that they vectorise: store() (bf16
+// rounding) and exp_nonpositive() (the softmax's and the GELU's exp).
 
 #include <algorithm>
 #include <cmath>

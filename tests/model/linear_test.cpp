@@ -123,11 +123,15 @@ struct Bf16Autocast {
   }
 };
 
-// act(x W^T + b) in float64 from the bf16-rounded x and W (what a bf16 matmul multiplies).
+// t rounded to bf16 (what a bf16 GEMM multiplies), in float64.
+torch::Tensor rounded_to_bf16(const torch::Tensor& t) {
+  return t.to(torch::kBFloat16).to(torch::kDouble);
+}
+
+// act(x W^T + b) in float64 from the bf16-rounded x and W.
 torch::Tensor bf16_reference(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
                              LinearActivation activation) {
-  auto round = [](const torch::Tensor& t) { return t.to(torch::kBFloat16).to(torch::kDouble); };
-  auto y = at::linear(round(x), round(w), b.to(torch::kDouble));
+  auto y = at::linear(rounded_to_bf16(x), rounded_to_bf16(w), b.to(torch::kDouble));
   if (activation == LinearActivation::kGelu) return at::gelu(y);
   if (activation == LinearActivation::kRelu) return at::relu(y);
   return y;
@@ -191,7 +195,6 @@ TEST(Linear, Bf16InferenceCacheFollowsWeightUpdatesAndInputSizes) {
 // inputs bf16 ones; the float32 master weight and bias always get float32 gradients.
 TEST(Linear, Bf16TrainingMatchesFloat64OnRoundedOperands) {
   torch::manual_seed(8);
-  auto round = [](const torch::Tensor& t) { return t.to(torch::kBFloat16).to(torch::kDouble); };
   for (auto input_dtype : {torch::kFloat, torch::kBFloat16}) {
     for (auto activation : {LinearActivation::kNone, LinearActivation::kGelu}) {
       SCOPED_TRACE(std::string(c10::toString(input_dtype)) + " activation " +
@@ -213,14 +216,14 @@ TEST(Linear, Bf16TrainingMatchesFloat64OnRoundedOperands) {
       EXPECT_EQ(w.grad().scalar_type(), torch::kFloat);
       EXPECT_EQ(b.grad().scalar_type(), torch::kFloat);
 
-      auto xr = round(x.detach()).requires_grad_();
-      auto wr = round(w.detach()).requires_grad_();
+      auto xr = rounded_to_bf16(x.detach()).requires_grad_();
+      auto wr = rounded_to_bf16(w.detach()).requires_grad_();
       auto br = b.detach().to(torch::kDouble).requires_grad_();
       auto y = at::linear(xr, wr, br);
       auto ref = activation == LinearActivation::kGelu ? at::gelu(y) : y;
       // The upstream gradient reaches the GEMMs rounded to bf16 (and through GELU's bf16
       // backward when there is one: a second rounding, allowed for by the tolerance).
-      (ref * round(upstream)).sum().backward();
+      (ref * rounded_to_bf16(upstream)).sum().backward();
       EXPECT_LT(relative_error(out, ref.detach()), 8e-3);
       const double tolerance = activation == LinearActivation::kGelu ? 2e-2 : 8e-3;
       EXPECT_LT(relative_error(x.grad(), xr.grad()), tolerance);
@@ -230,31 +233,34 @@ TEST(Linear, Bf16TrainingMatchesFloat64OnRoundedOperands) {
   }
 }
 
-// A training step changes the weight in place; the next forward must use the new weight, and
-// the backward the weight its forward used.
+// A training step changes the weight in place: the next forward and its backward must use the
+// new weight (both packed copies remade), and a backward after the change is refused (the
+// weight is saved for it, so autograd's in-place check applies).
 TEST(Linear, Bf16TrainingFollowsInPlaceWeightUpdates) {
   torch::manual_seed(9);
-  auto x = torch::randn({10, 32});
+  auto x = torch::randn({10, 32}).requires_grad_();
   auto w = torch::randn({16, 32}).requires_grad_();
   auto b = torch::randn({16}).requires_grad_();
   LinearBf16Cache cache;
   Bf16Autocast autocast;
   auto first = linear(x, w, b, LinearActivation::kNone, &cache);
   first.to(torch::kFloat).sum().backward();
+  auto stale = linear(x, w, b, LinearActivation::kNone, &cache);
   {
     torch::NoGradGuard no_grad;
     w.mul_(-2.0);  // what an optimizer step does
   }
+  EXPECT_THROW(stale.to(torch::kFloat).sum().backward(), c10::Error);
   auto second = linear(x, w, b, LinearActivation::kNone, &cache);
-  EXPECT_LT(relative_error(second, bf16_reference(x, w.detach(), b.detach(),
+  EXPECT_LT(relative_error(second, bf16_reference(x.detach(), w.detach(), b.detach(),
                                                   LinearActivation::kNone)),
             8e-3);
-  // The gradient with respect to the weight does not depend on it; the input gradient
-  // (here not needed) would. Check dW = dy^T x against float64 once more after the change.
+  x.grad().zero_();
   w.grad().zero_();
   second.to(torch::kFloat).sum().backward();
-  auto expected = torch::ones({10, 16}, torch::kDouble).t().mm(x.to(torch::kBFloat16).to(torch::kDouble));
-  EXPECT_LT(relative_error(w.grad(), expected), 8e-3);
+  auto ones = torch::ones({10, 16}, torch::kDouble);  // the upstream gradient
+  EXPECT_LT(relative_error(x.grad(), ones.mm(rounded_to_bf16(w.detach()))), 8e-3);  // new W
+  EXPECT_LT(relative_error(w.grad(), ones.t().mm(rounded_to_bf16(x.detach()))), 8e-3);
 }
 
 // Autocast without a cache (a caller outside the modules) keeps autocast's own linear.
