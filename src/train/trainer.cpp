@@ -6,7 +6,6 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -17,6 +16,7 @@
 #include <torch/utils.h>
 
 #include "data/tsv.h"
+#include "runtime/stop_signals.h"
 #include "train/json.h"
 #include "train/schedule.h"
 #include "train/train_step.h"
@@ -25,28 +25,6 @@ namespace attnlab {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::atomic<int> g_stop_signal{0};
-extern "C" void on_stop_signal(int signal) { g_stop_signal.store(signal); }
-
-// Installs SIGINT/SIGTERM handlers that only set a flag; restores the previous ones on exit.
-class StopSignals {
- public:
-  StopSignals() {
-    g_stop_signal.store(0);
-    previous_int_ = std::signal(SIGINT, on_stop_signal);
-    previous_term_ = std::signal(SIGTERM, on_stop_signal);
-  }
-  ~StopSignals() {
-    std::signal(SIGINT, previous_int_);
-    std::signal(SIGTERM, previous_term_);
-  }
-  int received() const { return g_stop_signal.load(); }
-
- private:
-  void (*previous_int_)(int) = SIG_DFL;
-  void (*previous_term_)(int) = SIG_DFL;
-};
 
 double now_s() {
   using namespace std::chrono;
@@ -303,7 +281,7 @@ TrainResult Trainer::run() {
   schedule.total_steps = total_steps_;
   schedule.min_lr_ratio = config_.train.min_lr_ratio;
 
-  StopSignals signals;
+  StopRequestScope signals;  // SIGINT/SIGTERM: stop after the current step (runtime/stop_signals.h)
   ProgressBar progress(config_.log.progress && ::isatty(STDERR_FILENO));
   session_start_ = now_s();
   result_ = TrainResult{};
