@@ -1,0 +1,116 @@
+// SIGINT/SIGTERM are taken by the watcher thread only: never by a handler on a compute thread
+// (issue 15: a handler frame written below oneDNN's rsp corrupted the heap).
+#include "runtime/stop_signals.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <gtest/gtest.h>
+
+#include "model/gemm.h"
+
+namespace {
+
+bool blocks_stop_signals() {
+  sigset_t current;
+  pthread_sigmask(SIG_BLOCK, nullptr, &current);
+  return sigismember(&current, SIGINT) == 1 && sigismember(&current, SIGTERM) == 1;
+}
+
+// Waits up to 5 s for the scope to see a signal.
+int wait_for_signal(const attnlab::StopRequestScope& scope) {
+  for (int i = 0; i < 500 && scope.received() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return scope.received();
+}
+
+TEST(StopSignals, TestMainInstalledTheWatcher) {
+  EXPECT_TRUE(attnlab::stop_signal_watcher_installed());
+  EXPECT_TRUE(blocks_stop_signals());
+}
+
+TEST(StopSignals, EveryIntraOpThreadBlocksThem) {
+  at::set_num_threads(2);
+  const int64_t threads = at::get_num_threads();
+  std::vector<int> blocked(static_cast<size_t>(threads), -1);
+  at::parallel_for(0, threads, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) blocked[static_cast<size_t>(i)] = blocks_stop_signals();
+  });
+  for (int64_t i = 0; i < threads; ++i) EXPECT_EQ(blocked[static_cast<size_t>(i)], 1) << "chunk " << i;
+  // A thread started later inherits the mask.
+  int later = -1;
+  std::thread([&] { later = blocks_stop_signals(); }).join();
+  EXPECT_EQ(later, 1);
+}
+
+TEST(StopSignals, InsideAScopeTheyRequestAStop) {
+  attnlab::StopRequestScope scope;
+  EXPECT_EQ(scope.received(), 0);
+  ASSERT_EQ(::kill(::getpid(), SIGTERM), 0);
+  EXPECT_EQ(wait_for_signal(scope), SIGTERM);
+  attnlab::StopRequestScope next;  // a new scope starts clean
+  EXPECT_EQ(next.received(), 0);
+  ASSERT_EQ(::kill(::getpid(), SIGINT), 0);
+  EXPECT_EQ(wait_for_signal(next), SIGINT);
+}
+
+TEST(StopSignalsDeathTest, OutsideAScopeTheyTerminateTheProcess) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");  // the child re-runs main: it has a watcher
+  EXPECT_EXIT(
+      {
+        ::kill(::getpid(), SIGTERM);
+        std::this_thread::sleep_for(std::chrono::seconds(10));
+        std::_Exit(0);
+      },
+      ::testing::KilledBySignal(SIGTERM), "");
+}
+
+// The failure of issue 15, made likely: a stream of SIGTERMs while every thread runs oneDNN's
+// sgemm (the kernels that use rsp as a data register) and the heap is busy. With a handler on
+// those threads this aborts within a few hundred signals ("corrupted size vs. prev_size").
+TEST(StopSignals, ASignalStormDuringGemmsLeavesTheHeapIntact) {
+  at::set_num_threads(2);
+  attnlab::StopRequestScope scope;
+  constexpr int64_t kM = 1280, kN = 384, kK = 128;  // a QKV projection of the reverse config
+  const auto a = at::randn({kM, kK}), b = at::randn({kN, kK});
+  const auto expected = at::matmul(a, b.t());
+  std::atomic<bool> done{false};
+  std::atomic<int> sent{0};
+  std::thread storm([&] {
+    while (!done.load()) {
+      ::kill(::getpid(), SIGTERM);
+      sent.fetch_add(1);
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  const auto start = std::chrono::steady_clock::now();
+  double worst = 0.0;
+  int64_t rounds = 0;
+  while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1500)) {
+    auto c = at::empty({kM, kN});
+    // Each intra-op thread runs its own slice of rows through the sgemm.
+    at::parallel_for(0, kM, 64, [&](int64_t begin, int64_t end) {
+      attnlab::gemm(false, true, end - begin, kN, kK, 1.0f, a.data_ptr<float>() + begin * kK, kK,
+                    b.data_ptr<float>(), kK, 0.0f, c.data_ptr<float>() + begin * kN, kN);
+    });
+    std::vector<std::vector<int64_t>> churn(64, std::vector<int64_t>(33, rounds));  // small heap blocks
+    worst = std::max(worst, (c - expected).abs().max().item<double>());
+    ++rounds;
+  }
+  done.store(true);
+  storm.join();
+  EXPECT_GT(sent.load(), 1000);
+  EXPECT_GT(rounds, 10);
+  EXPECT_LT(worst, 1e-3);
+  EXPECT_EQ(wait_for_signal(scope), SIGTERM);
+}
+
+}  // namespace
