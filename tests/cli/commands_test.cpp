@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -219,3 +221,61 @@ TEST(SigtermRounds, TrainingStopsCleanlyWheneverTheSignalComes) {
 }
 
 }  // namespace
+
+namespace {
+
+std::vector<double> numbers_after(const std::string& text, const std::string& key) {
+  std::vector<double> values;
+  const auto at = text.find(key);
+  if (at == std::string::npos) return values;
+  static const std::regex number(R"(-?\d+(\.\d+)?([eE][-+]?\d+)?)");
+  const std::string tail = text.substr(at + key.size());
+  for (std::sregex_iterator it(tail.begin(), tail.end(), number), end; it != end; ++it)
+    values.push_back(std::stod(it->str()));
+  return values;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) lines.push_back(line);
+  return lines;
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace
+
+// Checkpoints written by attnlab before issue 11's restructuring (fp32, 2 layers, d_model 32;
+// tests/fixtures/README.md says how they were made) load and predict what that build printed.
+TEST(OldCheckpoints, LoadAndPredictWhatTheBuildThatWroteThemPrinted) {
+  const fs::path fixtures = fs::path(ATTNLAB_SOURCE_DIR) / "tests" / "fixtures";
+  for (const std::string name : {"reverse_before_issue11", "classify_before_issue11"}) {
+    SCOPED_TRACE(name);
+    const auto predicted = run("predict --threads 1 --logits --checkpoint " + (fixtures / (name + ".pt")).string() +
+                               " < " + (fixtures / (name + ".inputs.txt")).string());
+    ASSERT_EQ(predicted.exit_code, 0) << predicted.output;
+    const auto got = lines_of(predicted.output);
+    const auto want = lines_of(read_text(fixtures / (name + ".logits.jsonl")));
+    ASSERT_EQ(want.size(), 3u);
+    ASSERT_EQ(got.size(), want.size()) << predicted.output;
+    for (size_t i = 0; i < want.size(); ++i) {
+      const auto prediction = [](const std::string& line) {
+        return line.substr(line.find("\"prediction\""), line.find("\"outputs\"") - line.find("\"prediction\""));
+      };
+      EXPECT_EQ(prediction(got[i]), prediction(want[i]));
+      const auto got_logits = numbers_after(got[i], "\"logits\"");
+      const auto want_logits = numbers_after(want[i], "\"logits\"");
+      ASSERT_EQ(got_logits.size(), want_logits.size());
+      ASSERT_GE(want_logits.size(), 3u);
+      for (size_t k = 0; k < want_logits.size(); ++k) EXPECT_NEAR(got_logits[k], want_logits[k], 1e-4) << "line " << i << " logit " << k;
+    }
+    const auto evaluated = run("eval --threads 1 --checkpoint " + (fixtures / (name + ".pt")).string() +
+                               " --data " + (fs::path(ATTNLAB_SOURCE_DIR) / "data" / (name.substr(0, name.find('_'))) / "valid.tsv").string());
+    EXPECT_EQ(evaluated.exit_code, 0) << evaluated.output;
+  }
+}
