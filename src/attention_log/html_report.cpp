@@ -1,6 +1,6 @@
 #include "attention_log/html_report.h"
 
-#include "train/json.h"
+#include "io/json.h"
 
 #include <algorithm>
 #include <cmath>

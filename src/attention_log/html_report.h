@@ -32,7 +32,4 @@ struct HtmlOptions {
 // layers and heads (pickers follow the selected step).
 std::string render_html(const std::vector<AttentionRecord>& records, const HtmlOptions& options);
 
-// `text` as a JSON string literal (quotes included), safe inside a <script> element: '<', '>'
-// and '&' are escaped as \u003c etc, so "</script>" in a token cannot end the script.
-
 }  // namespace attnlab

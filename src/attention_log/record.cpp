@@ -1,12 +1,8 @@
 #include "attention_log/record.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <set>
 #include <utility>
 
@@ -17,8 +13,9 @@
 #include <c10/util/Exception.h>
 #include <torch/serialize.h>
 
-#include "attention_log/svg_png.h"
-#include "train/checkpoint.h"
+#include "io/atomic_file.h"
+#include "io/text.h"
+#include "io/torch_file.h"
 
 namespace attnlab {
 namespace {
@@ -27,12 +24,6 @@ namespace fs = std::filesystem;
 
 [[noreturn]] void fail(const std::string& where, const std::string& what) {
   throw AttentionLogError(where + ": " + what);
-}
-
-// The first line of a (often multi-line) c10 error message.
-std::string first_line(const std::string& text) {
-  const auto end = text.find('\n');
-  return end == std::string::npos ? text : text.substr(0, end);
 }
 
 std::string shape_string(const at::Tensor& t) {
@@ -62,144 +53,38 @@ c10::List<int64_t> int_list(const std::vector<int64_t>& values) {
 
 // --- reading -------------------------------------------------------------------------------
 
-uint32_t le16(const std::vector<char>& b, size_t pos) {
-  return static_cast<uint32_t>(static_cast<uint8_t>(b[pos])) |
-         (static_cast<uint32_t>(static_cast<uint8_t>(b[pos + 1])) << 8);
-}
-
-uint32_t le32(const std::vector<char>& b, size_t pos) { return le16(b, pos) | (le16(b, pos + 2) << 16); }
-
-// Checks the zip container of a torch pickle before LibTorch reads it: every stored entry must
-// lie inside the file and match the CRC-32 of the central directory. LibTorch's reader skips
-// CRC checks, so without this a flipped byte reaches the unpickler, which may then allocate
-// gigabytes for a garbled length. Returns the bytes of the "*/data.pkl" entry (empty if absent
-// or not checkable, e.g. ZIP64).
-std::string check_zip(const std::vector<char>& b, const std::string& where) {
-  constexpr uint32_t kEndSig = 0x06054b50, kCentralSig = 0x02014b50, kLocalSig = 0x04034b50;
-  constexpr size_t kEndSize = 22, kCentralSize = 46, kLocalSize = 30;
-  if (b.size() < kEndSize) fail(where, "truncated (too short for a zip archive)");
-  size_t end = std::string::npos;
-  const size_t lowest = b.size() > kEndSize + 65535 ? b.size() - kEndSize - 65535 : 0;
-  for (size_t pos = b.size() - kEndSize + 1; pos-- > lowest;)
-    if (le32(b, pos) == kEndSig) {
-      end = pos;
-      break;
-    }
-  if (end == std::string::npos) fail(where, "truncated or corrupted (no zip end-of-directory record)");
-  const uint32_t entries = le16(b, end + 10), cd_size = le32(b, end + 12), cd_offset = le32(b, end + 16);
-  if (entries == 0xFFFF || cd_size == 0xFFFFFFFF || cd_offset == 0xFFFFFFFF) return {};  // ZIP64
-  if (static_cast<size_t>(cd_offset) + cd_size > end)
-    fail(where, "truncated or corrupted (zip directory outside the file)");
-  std::string pickle;
-  size_t pos = cd_offset;
-  for (uint32_t e = 0; e < entries; ++e) {
-    if (pos + kCentralSize > end || le32(b, pos) != kCentralSig)
-      fail(where, "corrupted (bad zip directory entry " + std::to_string(e) + ")");
-    const uint32_t method = le16(b, pos + 10), crc = le32(b, pos + 16), size = le32(b, pos + 20),
-                   raw_size = le32(b, pos + 24), name_len = le16(b, pos + 28),
-                   extra_len = le16(b, pos + 30), comment_len = le16(b, pos + 32),
-                   local = le32(b, pos + 42);
-    if (pos + kCentralSize + name_len > end) fail(where, "corrupted (zip entry name outside the directory)");
-    const std::string name(b.data() + pos + kCentralSize, name_len);
-    pos += kCentralSize + name_len + extra_len + comment_len;
-    if (size == 0xFFFFFFFF || raw_size == 0xFFFFFFFF || local == 0xFFFFFFFF) continue;  // ZIP64
-    if (static_cast<size_t>(local) + kLocalSize > b.size() || le32(b, local) != kLocalSig)
-      fail(where, "corrupted (bad zip header of '" + name + "')");
-    const size_t data = static_cast<size_t>(local) + kLocalSize + le16(b, local + 26) + le16(b, local + 28);
-    if (data + size > b.size()) fail(where, "truncated ('" + name + "' runs past the end of the file)");
-    if (method != 0) continue;  // compressed: LibTorch checks it while inflating
-    if (size != raw_size) fail(where, "corrupted (sizes of '" + name + "' disagree)");
-    if (crc32(reinterpret_cast<const uint8_t*>(b.data() + data), size) != crc)
-      fail(where, "corrupted (CRC mismatch in '" + name + "')");
-    const std::string suffix = "/data.pkl";
-    if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
-      pickle.assign(b.data() + data, size);
-  }
-  return pickle;
-}
-
-std::string tag_name(const c10::IValue& v) { return v.tagKind(); }
-
-c10::IValue get_key(const c10::impl::GenericDict& dict, const std::string& key,
-                    const std::string& where) {
-  const auto it = dict.find(c10::IValue(key));
-  if (it == dict.end()) fail(where, "missing key '" + key + "'");
-  return it->value();
-}
-
-int64_t get_int(const c10::impl::GenericDict& dict, const std::string& key,
-                const std::string& where) {
-  const auto v = get_key(dict, key, where);
-  if (!v.isInt()) fail(where, "'" + key + "' is a " + tag_name(v) + ", expected an int");
-  return v.toInt();
-}
-
-std::string get_string(const c10::impl::GenericDict& dict, const std::string& key,
-                       const std::string& where) {
-  const auto v = get_key(dict, key, where);
-  if (!v.isString()) fail(where, "'" + key + "' is a " + tag_name(v) + ", expected a str");
-  return v.toStringRef();
-}
-
-std::vector<c10::IValue> get_list(const c10::IValue& v, const std::string& key,
-                                  const std::string& where) {
-  if (!v.isList()) fail(where, "'" + key + "' is a " + tag_name(v) + ", expected a list");
-  const auto list = v.toList();
-  std::vector<c10::IValue> out;
-  out.reserve(list.size());
-  for (size_t i = 0; i < list.size(); ++i) out.push_back(list.get(i));
-  return out;
-}
-
-std::vector<int64_t> get_int_list(const c10::impl::GenericDict& dict, const std::string& key,
-                                  const std::string& where) {
-  std::vector<int64_t> out;
-  const auto items = get_list(get_key(dict, key, where), key, where);
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (!items[i].isInt())
-      fail(where, "'" + key + "'[" + std::to_string(i) + "] is a " + tag_name(items[i]) +
-                      ", expected an int");
-    out.push_back(items[i].toInt());
-  }
-  return out;
-}
-
 AttentionRecord record_from_ivalue(const c10::IValue& root, const std::string& where) {
-  if (!root.isGenericDict())
-    fail(where, "not an attnlab attention record (holds a " + tag_name(root) +
-                    ", not a dict)");
-  const auto dict = root.toGenericDict();
-  const auto format_it = dict.find(c10::IValue(std::string("format")));
-  if (format_it == dict.end() || !format_it->value().isString() ||
-      format_it->value().toStringRef() != kAttentionFormat)
+  const PickleDict dict(root, where, "an attnlab attention record");
+  if (!dict.has("format") || !dict.at("format").isString() ||
+      dict.at("format").toStringRef() != kAttentionFormat)
     fail(where, std::string("not an attnlab attention record (its 'format' is not '") +
                     kAttentionFormat + "')");
-  const auto version = get_int(dict, "version", where);
+  const auto version = dict.integer("version");
   if (version > kAttentionFormatVersion)
     fail(where, "format version " + std::to_string(version) + " is newer than this attnlab reads (" +
                     std::to_string(kAttentionFormatVersion) + ")");
   if (version < 1) fail(where, "invalid format version " + std::to_string(version));
 
   AttentionRecord record;
-  record.step = get_int(dict, "step", where);
-  record.source = get_string(dict, "source", where);
-  const auto examples = get_list(get_key(dict, "tokens", where), "tokens", where);
+  record.step = dict.integer("step");
+  record.source = dict.string("source");
+  const auto examples = dict.list("tokens");
   for (size_t n = 0; n < examples.size(); ++n) {
     const auto key = "tokens[" + std::to_string(n) + "]";
     std::vector<std::string> tokens;
-    for (const auto& t : get_list(examples[n], key, where)) {
-      if (!t.isString()) fail(where, key + " holds a " + tag_name(t) + ", expected str");
+    for (const auto& t : list_items(examples[n], key, where)) {
+      if (!t.isString()) fail(where, key + " holds a " + std::string(t.tagKind()) + ", expected str");
       tokens.push_back(t.toStringRef());
     }
     record.tokens.push_back(std::move(tokens));
   }
-  record.lengths = get_int_list(dict, "lengths", where);
-  record.layer_ids = get_int_list(dict, "layer_ids", where);
-  record.head_ids = get_int_list(dict, "head_ids", where);
-  const auto layers = get_list(get_key(dict, "layers", where), "layers", where);
+  record.lengths = dict.integers("lengths");
+  record.layer_ids = dict.integers("layer_ids");
+  record.head_ids = dict.integers("head_ids");
+  const auto layers = dict.list("layers");
   for (size_t l = 0; l < layers.size(); ++l) {
     if (!layers[l].isTensor())
-      fail(where, "layers[" + std::to_string(l) + "] is a " + tag_name(layers[l]) +
+      fail(where, "layers[" + std::to_string(l) + "] is a " + std::string(layers[l].tagKind()) +
                       ", expected a tensor");
     record.layers.push_back(layers[l].toTensor());
   }
@@ -303,32 +188,16 @@ void save_record(const std::string& path, const AttentionRecord& record) {
 }
 
 AttentionRecord load_record(const std::string& path) {
-  std::error_code ec;
-  if (!fs::exists(path, ec)) fail(path, "no such file");
-  if (fs::is_directory(path, ec)) fail(path, "is a directory, not a record file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, std::string("cannot open: ") + std::strerror(errno));
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) fail(path, "read error");
-  if (bytes.empty()) fail(path, "empty file");
-  // pickle_load reads a zip archive; anything else (or a truncated one) is rejected up front so
-  // that the error says what happened rather than a zip-reader internal.
-  if (bytes.size() < 4 || bytes[0] != 'P' || bytes[1] != 'K')
-    fail(path, "not a torch pickle (no zip header); truncated or not a record file?");
-  const auto pickle = check_zip(bytes, path);
-  // A torch file of something else (a checkpoint, say) is refused without unpickling it.
-  if (!pickle.empty() && pickle.find(kAttentionFormat) == std::string::npos)
-    fail(path, std::string("not an attnlab attention record (no '") + kAttentionFormat + "' in it)");
-  c10::IValue root;
   try {
-    root = torch::pickle_load(bytes);
-  } catch (const std::exception& e) {
-    fail(path, "cannot unpickle (corrupted, or pickle features LibTorch lacks): " + first_line(e.what()));
-  }
-  try {
-    return record_from_ivalue(root, path);
+    const auto file = read_torch_file(path, "an attnlab attention record");
+    // A torch file of something else (a checkpoint, say) is refused without unpickling it.
+    if (!file.pickle.empty() && file.pickle.find(kAttentionFormat) == std::string::npos)
+      fail(path, std::string("not an attnlab attention record (no '") + kAttentionFormat + "' in it)");
+    return record_from_ivalue(unpickle(file), path);
   } catch (const AttentionLogError&) {
     throw;
+  } catch (const TorchFileError& e) {
+    throw AttentionLogError(e.what());
   } catch (const std::exception& e) {
     fail(path, "invalid record (" + first_line(e.what()) + ")");
   }

@@ -13,6 +13,7 @@
 #include <c10/util/Exception.h>
 
 #include "attention_log/heatmap.h"
+#include "io/crc32.h"
 
 namespace attnlab {
 namespace {
@@ -51,7 +52,7 @@ void put_chunk(std::string& out, const char type[4], const std::string& data) {
   std::string body(type, 4);
   body += data;
   out += body;
-  put_u32(out, crc32(reinterpret_cast<const uint8_t*>(body.data()), body.size()));
+  put_u32(out, crc32(body.data(), body.size()));
 }
 
 }  // namespace
@@ -126,21 +127,6 @@ std::string render_svg(const at::Tensor& weights, const std::vector<std::string>
   s += "<text x=\"" + n(bar_x + 18) + "\" y=\"" + n(top + 120) + "\">0</text>\n";
   s += "</svg>\n";
   return s;
-}
-
-uint32_t crc32(const uint8_t* data, size_t size, uint32_t crc) {
-  static const auto table = [] {
-    std::array<uint32_t, 256> t{};
-    for (uint32_t n = 0; n < 256; ++n) {
-      uint32_t c = n;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[n] = c;
-    }
-    return t;
-  }();
-  crc = ~crc;
-  for (size_t i = 0; i < size; ++i) crc = table[(crc ^ data[i]) & 0xFF] ^ (crc >> 8);
-  return ~crc;
 }
 
 uint32_t adler32(const uint8_t* data, size_t size) {

@@ -28,9 +28,6 @@ void write_png(const std::string& path, const at::Tensor& weights, const PngOpti
 // The PNG file bytes of an 8-bit RGB image; rgb holds height rows of width * 3 bytes.
 std::string encode_png(int64_t width, int64_t height, const std::vector<uint8_t>& rgb);
 
-// CRC-32 (ISO-HDLC, as PNG chunks use), continuing from `crc` (0 to start).
-uint32_t crc32(const uint8_t* data, size_t size, uint32_t crc = 0);
-
 // Adler-32 checksum (as zlib streams end with).
 uint32_t adler32(const uint8_t* data, size_t size);
 

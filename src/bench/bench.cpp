@@ -14,25 +14,22 @@
 #include <torch/utils.h>
 
 #include "bench/op_profile.h"
+#include "io/json.h"
+#include "kernels/dropout.h"
+#include "kernels/fused_attention.h"
+#include "kernels/gelu_dropout.h"
+#include "kernels/gemm.h"
+#include "kernels/linear_functions.h"
 #include "model/attention.h"
-#include "model/dropout.h"
 #include "model/encoder_model.h"
-#include "model/fused_attention.h"
-#include "model/gelu_dropout.h"
-#include "model/gemm.h"
 #include "model/linear.h"
-#include "train/json.h"
+#include "runtime/clock.h"
+#include "runtime/threads.h"
 #include "train/optimizer.h"
 #include "train/train_step.h"
-#include "train/runtime.h"
 
 namespace attnlab {
 namespace {
-
-double now_s() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0.0;
@@ -97,7 +94,7 @@ double eval_flops_per_token(int64_t n, int64_t layers, int64_t seq_len, int64_t 
          4.0 * static_cast<double>(layers) * static_cast<double>(seq_len) * static_cast<double>(d_model);
 }
 
-// The GEMMs the model runs: float32 through attnlab::linear's oneDNN sgemm (model/gemm.h),
+// The GEMMs the model runs: float32 through attnlab::linear's oneDNN sgemm (kernels/gemm.h),
 // bfloat16 through LibTorch's mm (oneDNN's bf16 matmul, what autocast's linear calls).
 double measure_gemm_gflops(int64_t n, bool bf16) {
   torch::NoGradGuard no_grad;
@@ -146,7 +143,7 @@ BenchResult run_benchmark(const BenchOptions& o) {
   EncoderModel model(m);
   r.parameters = count_parameters(*model);
   for (const auto& module : model->modules(/*include_self=*/false))
-    if (auto* linear = module->as<torch::nn::LinearImpl>()) r.matmul_parameters += linear->weight.numel();
+    if (auto* linear = module->as<LinearImpl>()) r.matmul_parameters += linear->weight.numel();
 
   AdamWOptions adamw;
   adamw.lr = 1e-3;

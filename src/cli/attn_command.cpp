@@ -16,13 +16,13 @@
 
 #include <ATen/ATen.h>
 
-#include "attention_log/probe.h"
-#include "train/trained_model.h"
 #include "attention_log/head_stats.h"
 #include "attention_log/heatmap.h"
 #include "attention_log/html_report.h"
+#include "attention_log/probe.h"
 #include "attention_log/svg_png.h"
 #include "cli/commands.h"
+#include "train/trained_model.h"
 
 namespace attnlab::cli {
 namespace {

@@ -49,10 +49,8 @@ RecordSource source_from_record(AttentionRecord record, std::string name);
 // `color`: whether terminal output may use ANSI colour.
 int show_attention(const RecordSource& source, const AttnArgs& args, std::ostream& out, bool color);
 
-// HOOK(lead): the record of one input computed from a checkpoint, for
-// `attnlab attn --checkpoint F "input"` (step = the checkpoint's step, source "predict").
-// Until the checkpoint code provides it, this throws UsageError("--checkpoint is not available
-// yet"). Everything after it (show_attention) already works on the returned record.
+// The record of one input computed from a checkpoint, for `attnlab attn --checkpoint F "input"`
+// (step = the checkpoint's step, source "predict"). Throws CheckpointError or DataError.
 AttentionRecord attention_from_checkpoint(const std::string& checkpoint, const std::string& input);
 
 // parse_attn_args, open the log (or call attention_from_checkpoint), show_attention to `out`.

@@ -10,6 +10,7 @@
 #include "attention_log/record.h"
 #include "config/config.h"
 #include "data/tsv.h"
+#include "io/text.h"
 #include "train/checkpoint.h"
 
 namespace attnlab::cli {
@@ -36,9 +37,6 @@ void print_usage(std::FILE* out) {
   std::fprintf(out,
                "\nexit codes: 0 success, 1 failure while running, 2 bad usage, config or input\n");
 }
-
-// First line of a LibTorch error, without its C++ backtrace.
-std::string first_line(const std::string& message) { return message.substr(0, message.find('\n')); }
 
 }  // namespace
 

@@ -1,7 +1,7 @@
 // attnlab: one binary, one command per job. Exceptions are caught here, once.
 #include "cli/commands.h"
 #include "runtime/stop_signals.h"
-#include "train/runtime.h"
+#include "runtime/threads.h"
 
 int main(int argc, char** argv) {
   attnlab::install_stop_signal_watcher();  // before any thread exists

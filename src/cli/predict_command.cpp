@@ -9,8 +9,8 @@
 #include "attention_log/probe.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "io/json.h"
 #include "train/evaluator.h"
-#include "train/json.h"
 #include "train/trained_model.h"
 #include "train/trainer.h"
 

@@ -49,7 +49,7 @@ int train_command(const Args& args) {
                    "Trains an encoder as the config says; the run lives in <run.out_dir>/<run.name>/\n"
                    "(config.yaml, train.log, metrics.jsonl, checkpoints, attention/). Ctrl-C (SIGINT)\n"
                    "or SIGTERM finishes the current step, saves last.pt and exits 0.");
-  parser.option("config", &config_path, "YAML config file (see the README for every key)");
+  parser.option("config", &config_path, "YAML config file (docs/config.md lists every key)");
   parser.repeated("set", &overrides,
                   "override a config key, e.g. --set train.lr=3e-4 (repeatable; validated like the file)");
   parser.option("resume", &resume,

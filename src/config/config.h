@@ -82,7 +82,7 @@ struct AttentionLogConfig {
 struct LogConfig {
   int64_t interval = 50;              // console and metrics.jsonl every N steps
   bool progress = true;               // progress bar when stdout is a terminal
-  AttentionLogConfig attention;       // see attention logging in the README
+  AttentionLogConfig attention;       // docs/config.md, "log.attention"
 };
 
 struct Config {

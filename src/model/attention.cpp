@@ -6,7 +6,7 @@
 #include <ATen/ATen.h>
 #include <torch/nn/init.h>
 
-#include "model/fused_attention.h"
+#include "kernels/fused_attention.h"
 
 namespace attnlab {
 
@@ -88,9 +88,9 @@ MultiHeadAttentionImpl::MultiHeadAttentionImpl(const MultiHeadAttentionOptions& 
               "MultiHeadAttention: dropout must be in [0, 1), got ", options.dropout);
   const auto C = options.d_model;
   in_proj = register_module(
-      "in_proj", torch::nn::Linear(torch::nn::LinearOptions(C, 3 * C).bias(options.bias)));
+      "in_proj", Linear(LinearOptions(C, 3 * C).bias(options.bias)));
   out_proj = register_module(
-      "out_proj", torch::nn::Linear(torch::nn::LinearOptions(C, C).bias(options.bias)));
+      "out_proj", Linear(LinearOptions(C, C).bias(options.bias)));
   reset_parameters();
 }
 
@@ -112,15 +112,12 @@ AttentionOutput MultiHeadAttentionImpl::forward(const torch::Tensor& x,
               "MultiHeadAttention: input must be (B, T, ", options.d_model, "), got ", x.sizes());
   const auto B = x.size(0), T = x.size(1);
 
-  auto qkv = linear(x, in_proj->weight, in_proj->bias, LinearActivation::kNone,
-                    &in_proj_cache_);                                // (B, T, 3C) = [q | k | v]
+  auto qkv = in_proj(x);                                             // (B, T, 3C) = [q | k | v]
   auto mask = combine_masks(key_padding_mask, attn_mask, B, T, T);   // (B|1, 1, T|1, T)
   // Heads are read in place from qkv and written merged: (B, T, H*D), no split/merge copies.
   auto attended = fused_self_attention(qkv, options.num_heads, mask, options.dropout,
                                        is_training(), need_weights);
-  return {linear(attended.output, out_proj->weight, out_proj->bias, LinearActivation::kNone,
-                 &out_proj_cache_),
-          attended.weights};
+  return {out_proj(attended.output), attended.weights};  // (B, T, C)
 }
 
 }  // namespace attnlab

@@ -2,7 +2,6 @@
 // Scaled dot-product attention and multi-head self-attention, on LibTorch autograd.
 
 #include <torch/nn/module.h>
-#include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
 #include "model/linear.h"
@@ -55,11 +54,8 @@ class MultiHeadAttentionImpl : public torch::nn::Module {
   void reset_parameters();
 
   MultiHeadAttentionOptions options;
-  torch::nn::Linear in_proj{nullptr};
-  torch::nn::Linear out_proj{nullptr};
-
- private:
-  LinearBf16Cache in_proj_cache_, out_proj_cache_;  // bf16 copies of the weights (linear.h)
+  Linear in_proj{nullptr};
+  Linear out_proj{nullptr};
 };
 TORCH_MODULE(MultiHeadAttention);
 

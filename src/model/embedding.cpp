@@ -6,7 +6,7 @@
 #include <ATen/ATen.h>
 #include <torch/nn/init.h>
 
-#include "model/dropout.h"
+#include "kernels/dropout.h"
 
 namespace attnlab {
 

@@ -2,7 +2,7 @@
 
 #include <ATen/ATen.h>
 
-#include "model/dropout.h"
+#include "kernels/dropout.h"
 
 namespace attnlab {
 

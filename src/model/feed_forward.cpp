@@ -4,8 +4,8 @@
 
 #include <ATen/ATen.h>
 
-#include "model/dropout.h"
-#include "model/gelu_dropout.h"
+#include "kernels/dropout.h"
+#include "kernels/gelu_dropout.h"
 
 namespace attnlab {
 
@@ -24,25 +24,24 @@ FeedForwardImpl::FeedForwardImpl(const FeedForwardOptions& options_) : options(o
               " and d_ff=", options.d_ff, " must be positive");
   TORCH_CHECK(options.dropout >= 0.0 && options.dropout < 1.0,
               "FeedForward: dropout must be in [0, 1), got ", options.dropout);
-  linear1 = register_module("linear1", torch::nn::Linear(options.d_model, options.d_ff));
-  linear2 = register_module("linear2", torch::nn::Linear(options.d_ff, options.d_model));
+  linear1 = register_module("linear1", Linear(options.d_model, options.d_ff));
+  linear2 = register_module("linear2", Linear(options.d_ff, options.d_model));
 }
 
 torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
   torch::Tensor hidden;  // (B, T, d_ff)
   if (options.activation == Activation::kGelu && is_training()) {
-    // GELU and dropout in one pass each way (model/gelu_dropout.h).
-    hidden = linear(x, linear1->weight, linear1->bias, LinearActivation::kNone, &linear1_cache_);
+    // GELU and dropout in one pass each way (kernels/gelu_dropout.h).
+    hidden = linear1(x);
     hidden = gelu_dropout(hidden, options.dropout, /*training=*/true);
   } else {
-    // Evaluation: the activation fused into the GEMM where linear() can (bf16).
+    // Evaluation: the activation fused into the GEMM where the kernel can (bf16).
     const auto activation = options.activation == Activation::kRelu ? LinearActivation::kRelu
                                                                     : LinearActivation::kGelu;
-    hidden = linear(x, linear1->weight, linear1->bias, activation, &linear1_cache_);
+    hidden = linear1(x, activation);
     hidden = attnlab::dropout(hidden, options.dropout, is_training());
   }
-  return linear(hidden, linear2->weight, linear2->bias, LinearActivation::kNone,
-                &linear2_cache_);  // (B, T, C)
+  return linear2(hidden);  // (B, T, C)
 }
 
 }  // namespace attnlab

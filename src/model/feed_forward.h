@@ -4,7 +4,6 @@
 #include <string>
 
 #include <torch/nn/module.h>
-#include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
 #include "model/linear.h"
@@ -31,11 +30,8 @@ class FeedForwardImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);  // (B, T, C) -> (B, T, C)
 
   FeedForwardOptions options;
-  torch::nn::Linear linear1{nullptr};
-  torch::nn::Linear linear2{nullptr};
-
- private:
-  LinearBf16Cache linear1_cache_, linear2_cache_;  // bf16 copies of the weights (linear.h)
+  Linear linear1{nullptr};
+  Linear linear2{nullptr};
 };
 TORCH_MODULE(FeedForward);
 

@@ -28,24 +28,22 @@ ClassificationHeadImpl::ClassificationHeadImpl(const ClassificationHeadOptions& 
     : options(options_) {
   TORCH_CHECK(options.num_classes > 1, "ClassificationHead: num_classes must be > 1, got ",
               options.num_classes);
-  classifier = register_module("classifier", torch::nn::Linear(options.d_model, options.num_classes));
+  classifier = register_module("classifier", Linear(options.d_model, options.num_classes));
 }
 
 torch::Tensor ClassificationHeadImpl::forward(const torch::Tensor& hidden,
                                               const torch::Tensor& padding_mask) {
-  return linear(pool(hidden, padding_mask, options.pooling), classifier->weight,
-                classifier->bias, LinearActivation::kNone, &classifier_cache_);  // (B, K)
+  return classifier(pool(hidden, padding_mask, options.pooling));  // (B, K)
 }
 
 TokenHeadImpl::TokenHeadImpl(const TokenHeadOptions& options_) : options(options_) {
   TORCH_CHECK(options.num_outputs > 0, "TokenHead: num_outputs must be positive, got ",
               options.num_outputs);
-  proj = register_module("proj", torch::nn::Linear(options.d_model, options.num_outputs));
+  proj = register_module("proj", Linear(options.d_model, options.num_outputs));
 }
 
 torch::Tensor TokenHeadImpl::forward(const torch::Tensor& hidden) {
-  return linear(hidden, proj->weight, proj->bias, LinearActivation::kNone,
-                &proj_cache_);  // (B, T, num_outputs)
+  return proj(hidden);  // (B, T, num_outputs)
 }
 
 }  // namespace attnlab

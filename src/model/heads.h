@@ -4,7 +4,6 @@
 #include <string>
 
 #include <torch/nn/module.h>
-#include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
 #include "model/linear.h"
@@ -35,10 +34,7 @@ class ClassificationHeadImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& padding_mask);
 
   ClassificationHeadOptions options;
-  torch::nn::Linear classifier{nullptr};
-
- private:
-  LinearBf16Cache classifier_cache_;  // bf16 copies of the weight (linear.h)
+  Linear classifier{nullptr};
 };
 TORCH_MODULE(ClassificationHead);
 
@@ -54,10 +50,7 @@ class TokenHeadImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& hidden);  // (B, T, C) -> (B, T, V)
 
   TokenHeadOptions options;
-  torch::nn::Linear proj{nullptr};
-
- private:
-  LinearBf16Cache proj_cache_;  // bf16 copies of the weight (linear.h)
+  Linear proj{nullptr};
 };
 TORCH_MODULE(TokenHead);
 

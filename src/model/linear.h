@@ -1,47 +1,54 @@
 #pragma once
-// y = act(x W^T + b), the affine map of torch::nn::Linear, on oneDNN.
-//
-// LibTorch 1.13's float32 linear/addmm and their backward go to libblas.so.3 (OpenBLAS, whose
-// Haswell kernel, ~194 GFLOP/s on the QKV product here); oneDNN's sgemm (model/gemm.h) ~302
-// (`attnlab bench --kernels`). Under bf16 autocast the forward runs a oneDNN matmul primitive
-// on a bf16 copy of the weight kept in oneDNN's blocked layout (bias, and without gradients
-// the activation, fused); the backward runs the input gradient on a second packed copy and
-// the weight gradient as a bf16 GEMM writing float32 directly, instead of autocast's
-// per-call weight cast, addmm, bf16 weight gradient and cast back. The modules keep their
-// torch::nn::Linear parameters (weight (out, in), bias (out), the same state-dict names) and
-// call linear(x, weight, bias, ...) instead of the module's forward.
+// attnlab::Linear: y = act(x W^T + b), the module every projection of the model is. Same
+// parameters as torch::nn::Linear (weight (out, in), bias (out); the same state-dict names and
+// initialisation), run by the oneDNN kernels of kernels/linear_functions.h with the bf16 weight
+// copies that bf16 autocast keeps for this weight.
 
+#include <cstdint>
 #include <memory>
 
-#include <torch/types.h>
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+
+#include "kernels/activation.h"
 
 namespace attnlab {
 
-enum class LinearActivation { kNone, kRelu, kGelu };  // GELU is the exact (erf) one
+class LinearBf16Cache;  // kernels/linear_functions.h
 
-// What bf16 autocast keeps for one weight: the weight rounded to bf16 in the layouts oneDNN's
-// matmul prefers for x W^T (forward) and dy W (backward), and the matmul primitives built for
-// the input sizes seen. The copies are remade when the weight changes (another storage or an
-// in-place update, e.g. an optimizer step: once per training step). A module holds one per
-// weight, next to its torch::nn::Linear. Copies of a cache share its state.
-class LinearBf16Cache {
- public:
-  LinearBf16Cache();
-  struct State;  // defined in linear.cpp (oneDNN objects)
-  std::shared_ptr<State> state;
+struct LinearOptions {
+  LinearOptions(int64_t in_features, int64_t out_features)
+      : in_features(in_features), out_features(out_features) {}
+  LinearOptions& bias(bool with_bias) {
+    this->with_bias = with_bias;
+    return *this;
+  }
+  int64_t in_features;
+  int64_t out_features;
+  bool with_bias = true;
 };
 
-// x: (..., in); weight: (out, in); bias: (out) or undefined. Returns act(x W^T + b), (..., out).
-// - float32, CPU autocast off: oneDNN sgemm forward, and a backward computing dx = dy W,
-//   dW = dy^T x, db = sum(dy) with the same GEMM (only the gradients autograd needs).
-// - bf16 autocast on, a cache given, x float32 or bf16: returns bfloat16 (what autocast's
-//   linear returns). Without gradients, the cached bf16 matmul primitive with bias and
-//   activation fused. With gradients, the same matmul with bias, the activation after it,
-//   and a backward of bf16 GEMMs: dx float32 for a float32 x (bf16 for a bf16 x), dW and db
-//   float32. On a CPU where oneDNN has no bf16 matmul (no AVX-512), the path below instead.
-// - anything else (float64, autocast without a cache): at::linear, then the activation.
-torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
-                     const torch::Tensor& bias, LinearActivation activation = LinearActivation::kNone,
-                     LinearBf16Cache* cache = nullptr);
+class LinearImpl : public torch::nn::Module {
+ public:
+  explicit LinearImpl(const LinearOptions& options);
+  LinearImpl(int64_t in_features, int64_t out_features)
+      : LinearImpl(LinearOptions(in_features, out_features)) {}
+
+  // x: (..., in) -> act(x W^T + b): (..., out). Float32 in, float32 out; under bf16 autocast
+  // bfloat16 out (what autocast's linear returns).
+  torch::Tensor forward(const torch::Tensor& x, LinearActivation activation = LinearActivation::kNone);
+
+  // torch::nn::Linear's: kaiming_uniform_(a = sqrt(5)) weight, uniform(+-1/sqrt(in)) bias.
+  void reset_parameters();
+  void pretty_print(std::ostream& stream) const override;
+
+  LinearOptions options;
+  torch::Tensor weight;  // (out, in)
+  torch::Tensor bias;    // (out), undefined without a bias
+
+ private:
+  std::shared_ptr<LinearBf16Cache> bf16_cache_;
+};
+TORCH_MODULE(Linear);
 
 }  // namespace attnlab

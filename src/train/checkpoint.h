@@ -1,6 +1,6 @@
 #pragma once
 // Self-contained checkpoints: one torch::pickle_save'd dict per file, which Python's torch.load
-// opens as a plain dict. Keys are documented in the README ("Checkpoint format").
+// opens as a plain dict. Keys are documented in docs/training.md ("Checkpoint format").
 
 #include <cstdint>
 #include <map>
@@ -9,6 +9,8 @@
 #include <vector>
 
 #include <ATen/Tensor.h>
+
+#include "train/training_state.h"
 
 namespace attnlab {
 
@@ -27,28 +29,17 @@ struct Checkpoint {
   std::map<std::string, at::Tensor> exp_avg;      // AdamW first moments by parameter name
   std::map<std::string, at::Tensor> exp_avg_sq;   // AdamW second moments by parameter name
   int64_t optimizer_step = 0;                     // AdamW step count (bias correction)
-  int64_t step = 0;                               // optimizer steps taken (incl. skipped ones)
-  int64_t epoch = 0;                              // current epoch (0-based)
-  int64_t batch_in_epoch = 0;                     // next batch index within the epoch order
-  at::Tensor rng_state;                           // torch CPU generator state (uint8)
-  double best_metric = 0.0;                       // best validation value of train.best_metric
-  int64_t best_step = 0;                          // step that reached it (0 = none yet)
-  int64_t evals_without_improvement = 0;          // for early stopping
-  int64_t tokens_seen = 0;                        // target tokens trained on
-  double elapsed_s = 0.0;                         // training wall time so far
+  TrainingState state;                            // step, data position, best metric, rng, ...
   std::vector<std::string> src_vocab;             // source tokens, id order
   std::vector<std::string> tgt_vocab;             // target tokens (transduction), id order
   std::vector<std::string> labels;                // class labels (classification), id order
 };
 
-// Writes atomically: a temp file in the same directory, fsync, rename, fsync of the directory.
-// A crash at any moment leaves any previous file at `path` intact.
+// Writes atomically (io/atomic_file.h): a crash at any moment leaves any previous file at
+// `path` intact.
 void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
 
 // Reads and validates a checkpoint; throws CheckpointError naming the file on any problem.
 Checkpoint load_checkpoint(const std::string& path);
-
-// Atomic write of raw bytes (used for checkpoints and attention records).
-void write_file_atomically(const std::string& path, const std::vector<char>& bytes);
 
 }  // namespace attnlab

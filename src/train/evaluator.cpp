@@ -8,7 +8,7 @@
 #include <ATen/ATen.h>
 #include <torch/nn/functional/loss.h>
 
-#include "train/json.h"
+#include "io/json.h"
 
 namespace attnlab {
 

@@ -43,7 +43,7 @@ FlatAdamW::FlatAdamW(torch::nn::Module& module, const AdamWOptions& options) : o
     p.set_data(view);  // the parameter now lives in the flat buffer
     // ... and shares its version counter, so that step()'s in-place updates of params_ count
     // as changes of the parameter (set_data keeps the parameter's own counter). Code that
-    // caches something derived from a weight (model/linear.h's bf16 inference copies) and
+    // caches something derived from a weight (kernels/linear_functions.h's bf16 inference copies) and
     // autograd's saved-tensor checks rely on it.
     p.unsafeGetTensorImpl()->set_version_counter(params_.unsafeGetTensorImpl()->version_counter());
     p.mutable_grad() = grads_.narrow(0, slot.offset, p.numel()).view(slot.shape);

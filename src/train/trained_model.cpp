@@ -9,7 +9,7 @@ TrainedModel load_trained_model(const std::string& path) {
   auto checkpoint = load_checkpoint(path);
   TrainedModel t;
   t.path = path;
-  t.step = checkpoint.step;
+  t.step = checkpoint.state.step;
   try {
     t.config = parse_config(checkpoint.config_yaml, path + " (stored config)");
     t.vocabs = task_spec_from_lists(t.config.data, checkpoint.src_vocab, checkpoint.tgt_vocab,

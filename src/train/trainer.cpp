@@ -16,8 +16,9 @@
 #include <torch/utils.h>
 
 #include "data/tsv.h"
+#include "io/json.h"
+#include "runtime/clock.h"
 #include "runtime/stop_signals.h"
-#include "train/json.h"
 #include "train/schedule.h"
 #include "train/train_step.h"
 
@@ -25,11 +26,6 @@ namespace attnlab {
 namespace {
 
 namespace fs = std::filesystem;
-
-double now_s() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
 
 bool lower_is_better(const std::string& metric) { return metric == "loss"; }
 
@@ -111,7 +107,7 @@ Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from)
   batches_per_epoch_ = (train_->size() + config_.train.batch_size - 1) / config_.train.batch_size;
   total_steps_ = config_.train.max_steps > 0 ? config_.train.max_steps
                                              : config_.train.max_epochs * batches_per_epoch_;
-  best_metric_ = lower_is_better(best_metric_name()) ? INFINITY : -INFINITY;
+  state_.best_metric = lower_is_better(best_metric_name()) ? INFINITY : -INFINITY;
 
   if (resume_from) {
     const auto& c = *resume_from;
@@ -124,17 +120,10 @@ Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from)
       item.value().copy_(it->second);
     }
     optimizer_->load_state(c.exp_avg, c.exp_avg_sq, c.optimizer_step);
-    step_ = c.step;
-    epoch_ = c.epoch;
-    batch_in_epoch_ = c.batch_in_epoch;
-    best_metric_ = c.best_metric;
-    best_step_ = c.best_step;
-    evals_without_improvement_ = c.evals_without_improvement;
-    tokens_seen_ = c.tokens_seen;
-    elapsed_before_s_ = c.elapsed_s;
-    if (c.rng_state.numel() > 0) {
+    state_ = c.state;
+    if (state_.rng_state.numel() > 0) {
       auto generator = at::detail::getDefaultCPUGenerator();
-      generator.set_state(c.rng_state);
+      generator.set_state(state_.rng_state);
     }
   }
 }
@@ -164,15 +153,9 @@ Checkpoint Trainer::make_checkpoint() const {
   c.exp_avg = optimizer_->exp_avg_by_name();
   c.exp_avg_sq = optimizer_->exp_avg_sq_by_name();
   c.optimizer_step = optimizer_->step_count();
-  c.step = step_;
-  c.epoch = epoch_;
-  c.batch_in_epoch = batch_in_epoch_;
-  c.rng_state = at::detail::getDefaultCPUGenerator().get_state();
-  c.best_metric = best_metric_;
-  c.best_step = best_step_;
-  c.evals_without_improvement = evals_without_improvement_;
-  c.tokens_seen = tokens_seen_;
-  c.elapsed_s = elapsed_before_s_ + (now_s() - session_start_);
+  c.state = state_;
+  c.state.rng_state = at::detail::getDefaultCPUGenerator().get_state();
+  c.state.elapsed_s = state_.elapsed_s + (now_s() - session_start_);
   c.src_vocab = vocabs_.source.tokens();
   if (vocabs_.task == TaskKind::kTransduction)
     c.tgt_vocab = vocabs_.target.tokens();
@@ -184,7 +167,7 @@ Checkpoint Trainer::make_checkpoint() const {
 void Trainer::save(const std::string& file_name) {
   const auto path = (fs::path(run_dir_) / file_name).string();
   save_checkpoint(path, make_checkpoint());
-  spdlog::info("[checkpoint] step={} wrote {}", step_, path);
+  spdlog::info("[checkpoint] step={} wrote {}", state_.step, path);
 }
 
 void Trainer::prune_periodic_checkpoints() {
@@ -210,11 +193,11 @@ void Trainer::validate() {
                              precision_, 0);
   const auto metric_name = best_metric_name();
   const double value = eval.metric(metric_name);
-  const bool improved = lower_is_better(metric_name) ? value < best_metric_ : value > best_metric_;
-  const double elapsed = elapsed_before_s_ + (now_s() - session_start_);
+  const bool improved = lower_is_better(metric_name) ? value < state_.best_metric : value > state_.best_metric;
+  const double elapsed = state_.elapsed_s + (now_s() - session_start_);
 
   JsonWriter line;
-  line.field("kind", "valid").field("step", step_).field("epoch", epoch_).field("loss", eval.loss)
+  line.field("kind", "valid").field("step", state_.step).field("epoch", state_.epoch).field("loss", eval.loss)
       .field("accuracy", eval.accuracy()).field("elapsed_s", elapsed);
   if (vocabs_.task == TaskKind::kTransduction)
     line.field("exact_match", eval.transduction.exact_match());
@@ -222,20 +205,20 @@ void Trainer::validate() {
     line.field("macro_f1", eval.classification->macro_f1());
   write_metrics(line.str());
 
-  spdlog::info("[valid] step={} loss={:.4f} acc={:.4f}{} best_{}={:.4f}{}", step_, eval.loss,
+  spdlog::info("[valid] step={} loss={:.4f} acc={:.4f}{} best_{}={:.4f}{}", state_.step, eval.loss,
                eval.accuracy(),
                vocabs_.task == TaskKind::kTransduction
                    ? fmt::format(" exact={:.4f}", eval.transduction.exact_match())
                    : std::string(),
-               metric_name, improved ? value : best_metric_, improved ? " (new best)" : "");
+               metric_name, improved ? value : state_.best_metric, improved ? " (new best)" : "");
   if (improved) {
-    best_metric_ = value;
-    best_step_ = step_;
-    evals_without_improvement_ = 0;
+    state_.best_metric = value;
+    state_.best_step = state_.step;
+    state_.evals_without_improvement = 0;
     save("best.pt");
     result_.best_checkpoint = (fs::path(run_dir_) / "best.pt").string();
   } else {
-    ++evals_without_improvement_;
+    ++state_.evals_without_improvement;
   }
   const double stop_at = config_.train.stop_at;
   if (stop_at > 0.0 && (lower_is_better(metric_name) ? value <= stop_at : value >= stop_at)) {
@@ -246,7 +229,7 @@ void Trainer::validate() {
     stop_ = true;
   }
   const auto patience = config_.train.early_stopping_patience;
-  if (patience > 0 && evals_without_improvement_ >= patience) {
+  if (patience > 0 && state_.evals_without_improvement >= patience) {
     spdlog::info("[train] early stopping: no improvement of {} in {} evaluations", metric_name,
                  patience);
     result_.stop_reason = "early_stopping";
@@ -272,7 +255,7 @@ TrainResult Trainer::run() {
                config_.model.num_heads, config_.train.precision, threads);
   spdlog::info("[train] steps={} ({} batches/epoch, batch_size={}){}", total_steps_,
                batches_per_epoch_, config_.train.batch_size,
-               step_ > 0 ? fmt::format(", resuming at step {}", step_) : std::string());
+               state_.step > 0 ? fmt::format(", resuming at step {}", state_.step) : std::string());
 
   ScheduleOptions schedule;
   schedule.kind = parse_schedule(config_.train.schedule);
@@ -285,8 +268,8 @@ TrainResult Trainer::run() {
   ProgressBar progress(config_.log.progress && ::isatty(STDERR_FILENO));
   session_start_ = now_s();
   result_ = TrainResult{};
-  result_.best_metric = best_metric_;
-  result_.best_step = best_step_;
+  result_.best_metric = state_.best_metric;
+  result_.best_step = state_.best_step;
   stop_ = false;
 
   StepOptions step_options;
@@ -301,18 +284,18 @@ TrainResult Trainer::run() {
   int64_t interval_tokens = 0, interval_steps = 0;
   double interval_start = now_s(), last_grad_norm = 0.0, last_loss = 0.0;
 
-  if (step_ == 0 && hook_) hook_(model_, 0, false);
-  auto order = epoch_batches(epoch_);
-  while (step_ < total_steps_ && !stop_) {
-    if (batch_in_epoch_ >= static_cast<int64_t>(order.size())) {
-      ++epoch_;
-      batch_in_epoch_ = 0;
-      order = epoch_batches(epoch_);
+  if (state_.step == 0 && hook_) hook_(model_, 0, false);
+  auto order = epoch_batches(state_.epoch);
+  while (state_.step < total_steps_ && !stop_) {
+    if (state_.batch_in_epoch >= static_cast<int64_t>(order.size())) {
+      ++state_.epoch;
+      state_.batch_in_epoch = 0;
+      order = epoch_batches(state_.epoch);
     }
-    const Batch batch = train_->batch(order[static_cast<size_t>(batch_in_epoch_)]);
-    ++batch_in_epoch_;
-    ++step_;
-    const double lr = learning_rate(schedule, step_);
+    const Batch batch = train_->batch(order[static_cast<size_t>(state_.batch_in_epoch)]);
+    ++state_.batch_in_epoch;
+    ++state_.step;
+    const double lr = learning_rate(schedule, state_.step);
 
     const auto outcome = train_step(model_, *optimizer_, batch.src, batch.tgt, lr, step_options);
     const double loss_value = outcome.loss, grad_norm = outcome.grad_norm;
@@ -320,8 +303,8 @@ TrainResult Trainer::run() {
       ++result_.skipped_steps;
       ++consecutive_nonfinite;
       spdlog::warn("[train] step={} non-finite loss={} grad_norm={}: step skipped ({} in a row)",
-                   step_, loss_value, grad_norm, consecutive_nonfinite);
-      write_metrics(JsonWriter().field("kind", "skipped").field("step", step_)
+                   state_.step, loss_value, grad_norm, consecutive_nonfinite);
+      write_metrics(JsonWriter().field("kind", "skipped").field("step", state_.step)
                         .field("loss", loss_value).field("grad_norm", grad_norm).str());
       if (consecutive_nonfinite >= config_.train.max_nonfinite_steps) {
         progress.clear();
@@ -349,15 +332,15 @@ TrainResult Trainer::run() {
     interval_loss += loss_value * static_cast<double>(units);
     interval_count += static_cast<double>(units);
     interval_tokens += batch.src.numel();
-    tokens_seen_ += batch.num_tokens;
+    state_.tokens_seen += batch.num_tokens;
     ++interval_steps;
     last_grad_norm = grad_norm;
     last_loss = loss_value;
 
     const double elapsed = now_s() - session_start_;
-    progress.update(step_, total_steps_, elapsed, loss_value);
-    const bool last = step_ >= total_steps_;
-    if (step_ % config_.log.interval == 0 || last) {
+    progress.update(state_.step, total_steps_, elapsed, loss_value);
+    const bool last = state_.step >= total_steps_;
+    if (state_.step % config_.log.interval == 0 || last) {
       const double dt = std::max(1e-9, now_s() - interval_start);
       const double tok_s = static_cast<double>(interval_tokens) / dt;
       const double mean_loss = interval_loss / std::max(1.0, interval_count);
@@ -365,45 +348,45 @@ TrainResult Trainer::run() {
       progress.clear();
       spdlog::info("[train] step={} epoch={} loss={:.4f} acc={:.4f} lr={:.2e} gnorm={:.3f} "
                    "tok/s={:.0f} elapsed={}",
-                   step_, epoch_, mean_loss, accuracy, lr, last_grad_norm, tok_s,
-                   format_duration(elapsed_before_s_ + elapsed));
-      write_metrics(JsonWriter().field("kind", "train").field("step", step_)
-                        .field("epoch", epoch_).field("loss", mean_loss)
+                   state_.step, state_.epoch, mean_loss, accuracy, lr, last_grad_norm, tok_s,
+                   format_duration(state_.elapsed_s + elapsed));
+      write_metrics(JsonWriter().field("kind", "train").field("step", state_.step)
+                        .field("epoch", state_.epoch).field("loss", mean_loss)
                         .field("last_loss", last_loss).field("accuracy", accuracy)
                         .field("lr", lr).field("grad_norm", last_grad_norm)
                         .field("tokens_per_s", tok_s).field("steps", interval_steps)
-                        .field("elapsed_s", elapsed_before_s_ + elapsed).str());
+                        .field("elapsed_s", state_.elapsed_s + elapsed).str());
       interval_loss = interval_correct = interval_count = 0.0;
       interval_tokens = interval_steps = 0;
       interval_start = now_s();
     }
-    if (step_ % config_.train.eval_interval == 0 || last) {
+    if (state_.step % config_.train.eval_interval == 0 || last) {
       progress.clear();
       validate();
     }
     if (signals.received() && !stop_) {
       progress.clear();
       spdlog::warn("[train] received signal {}: stopping after step {}", signals.received(),
-                   step_);
+                   state_.step);
       result_.stop_reason = "interrupted";
       stop_ = true;
     }
-    if (hook_) hook_(model_, step_, last || stop_);
-    if (step_ % config_.train.checkpoint_interval == 0) {
-      save(fmt::format("step_{:08d}.pt", step_));
+    if (hook_) hook_(model_, state_.step, last || stop_);
+    if (state_.step % config_.train.checkpoint_interval == 0) {
+      save(fmt::format("step_{:08d}.pt", state_.step));
       prune_periodic_checkpoints();
     }
   }
   progress.clear();
   save("last.pt");
   if (result_.stop_reason.empty()) result_.stop_reason = "finished";
-  result_.steps = step_;
-  result_.best_metric = best_metric_;
-  result_.best_step = best_step_;
-  if (best_step_ > 0) result_.best_checkpoint = (fs::path(run_dir_) / "best.pt").string();
+  result_.steps = state_.step;
+  result_.best_metric = state_.best_metric;
+  result_.best_step = state_.best_step;
+  if (state_.best_step > 0) result_.best_checkpoint = (fs::path(run_dir_) / "best.pt").string();
   result_.seconds = now_s() - session_start_;
   spdlog::info("[train] done ({}) step={} best {}={:.4f} at step {} in {:.1f} s", result_.stop_reason,
-               step_, best_metric_name(), best_metric_, best_step_, result_.seconds);
+               state_.step, best_metric_name(), state_.best_metric, state_.best_step, result_.seconds);
   return result_;
 }
 

@@ -10,11 +10,11 @@
 
 #include "config/config.h"
 #include "model/encoder_model.h"
+#include "runtime/threads.h"
 #include "train/checkpoint.h"
 #include "train/evaluator.h"
 #include "train/optimizer.h"
 #include "train/run_data.h"
-#include "train/runtime.h"
 
 namespace attnlab {
 
@@ -76,15 +76,7 @@ class Trainer {
   int64_t total_steps_ = 0;
   int64_t batches_per_epoch_ = 0;
 
-  // Training state (saved in checkpoints).
-  int64_t step_ = 0;
-  int64_t epoch_ = 0;
-  int64_t batch_in_epoch_ = 0;
-  double best_metric_ = 0.0;
-  int64_t best_step_ = 0;
-  int64_t evals_without_improvement_ = 0;
-  int64_t tokens_seen_ = 0;
-  double elapsed_before_s_ = 0.0;  // from earlier sessions of a resumed run
+  TrainingState state_;            // saved in checkpoints; elapsed_s as of this session's start
 
   // This session.
   TrainResult result_;

@@ -1,5 +1,5 @@
 #include "attention_log/html_report.h"
-#include "train/json.h"
+#include "io/json.h"
 
 #include <filesystem>
 #include <string>
@@ -7,12 +7,12 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "test_support.h"
+#include "support/attention_helpers.h"
 
 namespace attnlab {
 namespace {
 
-using testing::TempDir;
+using test::ScratchDir;
 
 constexpr const char* kChromium = "/usr/bin/chromium";
 
@@ -20,14 +20,14 @@ constexpr const char* kChromium = "/usr/bin/chromium";
 std::vector<AttentionRecord> report_records() {
   std::vector<AttentionRecord> records;
   for (int64_t step : {0, 500, 1000}) {
-    auto r = testing::make_record(step, /*num_layers=*/2, /*heads=*/3, /*seed=*/static_cast<uint64_t>(step) + 1);
+    auto r = test::make_record(step, /*num_layers=*/2, /*heads=*/3, /*seed=*/static_cast<uint64_t>(step) + 1);
     r.tokens[0] = {"</script>", "<b>&amp;", "\"q\""};
     records.push_back(r);
   }
   return records;
 }
 
-std::string chromium_command(const TempDir& dir, const std::string& what, const std::string& url) {
+std::string chromium_command(const ScratchDir& dir, const std::string& what, const std::string& url) {
   return "timeout 60 " + std::string(kChromium) +
          " --headless --no-sandbox --disable-gpu --disable-background-networking"
          " --disable-component-update --disable-sync --no-first-run --hide-scrollbars"
@@ -43,7 +43,7 @@ TEST(HtmlReport, JsonStringEscapes) {
 }
 
 TEST(HtmlReport, SelfContainedWithRoundedWeights) {
-  auto r = testing::make_record(7, /*num_layers=*/1, /*heads=*/1);
+  auto r = test::make_record(7, /*num_layers=*/1, /*heads=*/1);
   r.layers[0].zero_();
   r.layers[0][1][0] = torch::tensor({0.12345f, 0.87655f, 0.0f, 1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f}).view({3, 3});
   r.layers[0][0][0] = torch::eye(3);
@@ -61,7 +61,7 @@ TEST(HtmlReport, SelfContainedWithRoundedWeights) {
   EXPECT_NE(render_html({r}, options).find("[1235,8766,10000,0]"), std::string::npos);
   // Thinning keeps the first and last step.
   std::vector<AttentionRecord> many;
-  for (int64_t s = 0; s < 10; ++s) many.push_back(testing::make_record(s * 10, 1, 1));
+  for (int64_t s = 0; s < 10; ++s) many.push_back(test::make_record(s * 10, 1, 1));
   options.max_steps = 3;
   const auto thin = render_html(many, options);
   EXPECT_NE(thin.find("{\"step\":0,"), std::string::npos);
@@ -72,16 +72,16 @@ TEST(HtmlReport, SelfContainedWithRoundedWeights) {
 
 TEST(HtmlReport, RendersInHeadlessChromiumWithoutErrors) {
   if (!std::filesystem::exists(kChromium)) GTEST_SKIP() << kChromium << " is not installed";
-  TempDir dir;
+  ScratchDir dir;
   const auto page = dir.file("report.html");
   HtmlOptions options;
   options.title = "synthetic run";
-  testing::write_file(page, render_html(report_records(), options));
+  test::write_text(page, render_html(report_records(), options));
 
   // 1. The DOM after load, with the self-test walking every control (steps, layers, heads,
   //    examples, average toggle, grid clicks, hover).
-  const auto dom = testing::run_shell(chromium_command(dir, "--dump-dom", "file://" + page + "#selftest"));
-  const auto log = testing::read_file(dir.file("chromium.log"));
+  const auto dom = test::run_shell(chromium_command(dir, "--dump-dom", "file://" + page + "#selftest"));
+  const auto log = test::read_text(dir.file("chromium.log"));
   ASSERT_EQ(dom.rc, 0) << log;
   // The page reports through attributes of <body> (the script's own text names them too).
   const auto body_at = dom.out.find("<body");
@@ -97,11 +97,11 @@ TEST(HtmlReport, RendersInHeadlessChromiumWithoutErrors) {
 
   // 2. A screenshot that is not blank: many distinct colours, a good share of non-white pixels.
   const auto shot = dir.file("shot.png");
-  const auto result = testing::run_shell(chromium_command(dir, "--screenshot=" + shot, "file://" + page));
-  ASSERT_EQ(result.rc, 0) << testing::read_file(dir.file("chromium.log"));
+  const auto result = test::run_shell(chromium_command(dir, "--screenshot=" + shot, "file://" + page));
+  ASSERT_EQ(result.rc, 0) << test::read_text(dir.file("chromium.log"));
   ASSERT_TRUE(std::filesystem::exists(shot));
-  if (!testing::python_available()) GTEST_SKIP() << "no /usr/bin/python3 to decode the screenshot";
-  const auto stats = testing::run_python(dir, R"PY(
+  if (!test::python_has("zlib")) GTEST_SKIP() << "no /usr/bin/python3 to decode the screenshot";
+  const auto stats = test::run_python(dir, R"PY(
 import struct, zlib
 data = open(")PY" + shot + R"PY(", "rb").read()
 pos, idat = 8, b""

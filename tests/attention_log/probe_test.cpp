@@ -9,7 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "data/tsv.h"
-#include "tiny_task.h"
+#include "support/tiny_task.h"
 #include "train/trained_model.h"
 #include "train/trainer.h"
 

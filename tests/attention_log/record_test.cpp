@@ -6,13 +6,13 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "test_support.h"
+#include "support/attention_helpers.h"
 
 namespace attnlab {
 namespace {
 
-using testing::make_record;
-using testing::TempDir;
+using test::make_record;
+using test::ScratchDir;
 
 void expect_same(const AttentionRecord& a, const AttentionRecord& b) {
   EXPECT_EQ(a.step, b.step);
@@ -51,7 +51,7 @@ TEST(AttentionRecord, FileNames) {
 }
 
 TEST(AttentionRecord, SaveLoadRoundTrip) {
-  TempDir dir;
+  ScratchDir dir;
   auto record = make_record(1200, /*num_layers=*/3, /*heads=*/2);
   record.tokens[0][1] = "ça va";  // UTF-8 and a space survive
   record.source = "eval";
@@ -70,7 +70,7 @@ TEST(AttentionRecord, SaveLoadRoundTrip) {
 }
 
 TEST(AttentionRecord, SaveConvertsToContiguousFloat32) {
-  TempDir dir;
+  ScratchDir dir;
   auto record = make_record(5);
   const auto original = record.layers[0].clone();
   record.layers[0] = original.to(torch::kDouble).transpose(2, 3).contiguous().transpose(2, 3);
@@ -81,10 +81,10 @@ TEST(AttentionRecord, SaveConvertsToContiguousFloat32) {
 }
 
 TEST(AttentionRecord, ListRecordsSortsBySteps) {
-  TempDir dir;
+  ScratchDir dir;
   for (int64_t step : {1200, 5, 100000000, 40}) save_record(dir.file(record_file_name(step)), make_record(step));
-  testing::write_file(dir.file("notes.txt"), "x");
-  testing::write_file(dir.file("step_00000003.pt.tmp"), "partial");
+  test::write_text(dir.file("notes.txt"), "x");
+  test::write_text(dir.file("step_00000003.pt.tmp"), "partial");
   const auto paths = list_records(dir.path());
   ASSERT_EQ(paths.size(), 4u);
   EXPECT_EQ(std::filesystem::path(paths[0]).filename(), "step_00000005.pt");
@@ -95,7 +95,7 @@ TEST(AttentionRecord, ListRecordsSortsBySteps) {
 }
 
 TEST(AttentionRecord, LoadLogFromRunDirAttentionDirOrFile) {
-  TempDir dir;
+  ScratchDir dir;
   const auto attention = dir.file("run/attention");
   for (int64_t step : {200, 0, 100}) save_record(attention + "/" + record_file_name(step), make_record(step));
   for (const auto& location : {dir.file("run"), attention}) {
@@ -126,43 +126,43 @@ TEST(AttentionRecord, LoadLogFromRunDirAttentionDirOrFile) {
 }
 
 TEST(AttentionRecord, MissingEmptyTruncatedAndForeignFilesThrow) {
-  TempDir dir;
+  ScratchDir dir;
   expect_load_error(dir.file("missing.pt"), "no such file");
-  testing::write_file(dir.file("empty.pt"), "");
+  test::write_text(dir.file("empty.pt"), "");
   expect_load_error(dir.file("empty.pt"), "empty file");
-  testing::write_file(dir.file("text.pt"), "step=100 loss=0.1\n");
+  test::write_text(dir.file("text.pt"), "step=100 loss=0.1\n");
   expect_load_error(dir.file("text.pt"), "not a torch pickle");
   expect_load_error(dir.path(), "is a directory");
 
   save_record(dir.file("good.pt"), make_record(3));
-  const auto bytes = testing::read_file(dir.file("good.pt"));
+  const auto bytes = test::read_text(dir.file("good.pt"));
   for (size_t keep : {size_t{1}, size_t{30}, bytes.size() / 3, bytes.size() / 2, bytes.size() - 30, bytes.size() - 1}) {
     const auto path = dir.file("cut" + std::to_string(keep) + ".pt");
-    testing::write_file(path, bytes.substr(0, keep));
+    test::write_text(path, bytes.substr(0, keep));
     EXPECT_THROW(load_record(path), AttentionLogError) << "kept " << keep << " of " << bytes.size();
   }
 
   // A torch pickle of something else: a tensor, and a dict without our format key.
   const auto tensor_bytes = torch::pickle_save(torch::ones({2}));
-  testing::write_file(dir.file("tensor.pt"), std::string(tensor_bytes.begin(), tensor_bytes.end()));
+  test::write_text(dir.file("tensor.pt"), std::string(tensor_bytes.begin(), tensor_bytes.end()));
   expect_load_error(dir.file("tensor.pt"), "not an attnlab attention record");
   c10::impl::GenericDict other(c10::StringType::get(), c10::AnyType::get());
   other.insert(std::string("model"), std::string("x"));
   const auto dict_bytes = torch::pickle_save(other);
-  testing::write_file(dir.file("dict.pt"), std::string(dict_bytes.begin(), dict_bytes.end()));
+  test::write_text(dir.file("dict.pt"), std::string(dict_bytes.begin(), dict_bytes.end()));
   expect_load_error(dir.file("dict.pt"), "not an attnlab attention record");
 }
 
 TEST(AttentionRecord, CorruptedBytesThrowOrLoadButNeverCrash) {
-  TempDir dir;
+  ScratchDir dir;
   save_record(dir.file("good.pt"), make_record(3));
-  const auto bytes = testing::read_file(dir.file("good.pt"));
+  const auto bytes = test::read_text(dir.file("good.pt"));
   int errors = 0;
   for (size_t pos = 0; pos < bytes.size(); pos += 13) {
     auto bad = bytes;
     bad[pos] = static_cast<char>(bad[pos] ^ 0x5a);
     const auto path = dir.file("bad.pt");
-    testing::write_file(path, bad);
+    test::write_text(path, bad);
     try {
       load_record(path);  // a flip inside tensor data may still be a valid record
     } catch (const AttentionLogError& e) {
@@ -225,15 +225,15 @@ TEST(AttentionRecord, ExampleWeightsCropAndAverage) {
 }
 
 TEST(AttentionRecord, PythonTorchLoadSeesAPlainDict) {
-  if (!testing::python_has_torch()) GTEST_SKIP() << "/usr/bin/python3 cannot import torch";
-  TempDir dir;
+  if (!test::python_has("torch")) GTEST_SKIP() << "/usr/bin/python3 cannot import torch";
+  ScratchDir dir;
   auto record = make_record(1200, /*num_layers=*/2, /*heads=*/3);
   record.layers[1][0][2][1][0] = 0.25;  // a value to look for
   record.layers[1][0][2][1][1] = 0.75;
   record.layers[1][0][2][1][2] = 0.0;
   const auto path = dir.file("step_00001200.pt");
   save_record(path, record);
-  const auto result = testing::run_python(dir, R"PY(
+  const auto result = test::run_python(dir, R"PY(
 import torch
 d = torch.load(")PY" + path + R"PY(")
 print(type(d).__name__)
@@ -260,13 +260,13 @@ print(round(float(d["layers"][0].sum()), 3))
 }
 
 TEST(AttentionRecord, LoadsARecordWrittenByPython) {
-  if (!testing::python_has_torch()) GTEST_SKIP() << "/usr/bin/python3 cannot import torch";
-  TempDir dir;
+  if (!test::python_has("torch")) GTEST_SKIP() << "/usr/bin/python3 cannot import torch";
+  ScratchDir dir;
   const auto path = dir.file("py.pt"), foreign = dir.file("foreign.pt"), newer = dir.file("newer.pt"),
              single = dir.file("single.pt");
   // Lists of two or more: Python's pickler writes one-element lists with the APPEND opcode,
   // which LibTorch 1.13's unpickler does not know (see the last check).
-  const auto result = testing::run_python(dir, R"PY(
+  const auto result = test::run_python(dir, R"PY(
 import torch
 w = torch.zeros(2, 2, 2, 2)
 w[0, 0] = torch.tensor([[1.0, 0.0], [0.5, 0.5]])

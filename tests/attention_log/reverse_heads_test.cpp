@@ -1,5 +1,5 @@
 // The shipped reverse config, trained to its target, grows a head that attends to the mirrored
-// position: what the README's "Inspecting attention" section shows, checked on every CI run.
+// position: what docs/attention.md shows, checked on every CI run.
 #include <unistd.h>
 
 #include <algorithm>

@@ -5,14 +5,15 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "test_support.h"
+#include "io/crc32.h"
+#include "support/attention_helpers.h"
 
 namespace attnlab {
 namespace {
 
-using testing::TempDir;
+using test::ScratchDir;
 
-uint32_t crc_of(const std::string& s) { return crc32(reinterpret_cast<const uint8_t*>(s.data()), s.size()); }
+uint32_t crc_of(const std::string& s) { return crc32(s.data(), s.size()); }
 
 uint32_t be32(const std::string& s, size_t pos) {
   return (static_cast<uint32_t>(static_cast<uint8_t>(s[pos])) << 24) |
@@ -50,10 +51,7 @@ for x, y in )PY" + pixels + R"PY(:
 )PY";
 }
 
-TEST(SvgPng, ChecksumsMatchKnownValues) {
-  EXPECT_EQ(crc_of("123456789"), 0xCBF43926u);
-  EXPECT_EQ(crc_of("IEND"), 0xAE426082u);
-  EXPECT_EQ(crc_of(""), 0u);
+TEST(SvgPng, Adler32MatchesKnownValues) {  // CRC-32: tests/io/crc32_test.cpp
   const std::string wiki = "Wikipedia";
   EXPECT_EQ(adler32(reinterpret_cast<const uint8_t*>(wiki.data()), wiki.size()), 0x11E60398u);
   EXPECT_EQ(adler32(nullptr, 0), 1u);
@@ -77,13 +75,13 @@ TEST(SvgPng, PngStructure) {
 }
 
 TEST(SvgPng, PythonDecodesTwoByTwoHeatmap) {
-  if (!testing::python_available()) GTEST_SKIP() << "no /usr/bin/python3";
-  TempDir dir;
+  if (!test::python_has("zlib")) GTEST_SKIP() << "no /usr/bin/python3";
+  ScratchDir dir;
   const auto path = dir.file("w.png");
   PngOptions options;
   options.cell_size = 3;
   write_png(path, torch::tensor({1.0, 0.0, 0.0, 0.5}).view({2, 2}), options);
-  const auto result = testing::run_python(dir, decode_png_script(path, "[(0, 0), (2, 2), (3, 0), (5, 2), (0, 3), (4, 4), (5, 5)]"));
+  const auto result = test::run_python(dir, decode_png_script(path, "[(0, 0), (2, 2), (3, 0), (5, 2), (0, 3), (4, 4), (5, 5)]"));
   ASSERT_EQ(result.rc, 0) << result.out;
   // viridis: 1 -> #fde725, 0 -> #440154, 0.5 -> #21918c.
   EXPECT_EQ(result.out,
@@ -98,15 +96,15 @@ TEST(SvgPng, PythonDecodesTwoByTwoHeatmap) {
 }
 
 TEST(SvgPng, LargeImageSpansSeveralStoredBlocks) {
-  if (!testing::python_available()) GTEST_SKIP() << "no /usr/bin/python3";
-  TempDir dir;
+  if (!test::python_has("zlib")) GTEST_SKIP() << "no /usr/bin/python3";
+  ScratchDir dir;
   const auto path = dir.file("big.png");
   auto w = torch::zeros({60, 70});
   w[59][69] = 1.0;
   PngOptions options;
   options.cell_size = 4;  // 280 x 240 px: 240 * 841 raw bytes, four stored blocks
   write_png(path, w, options);
-  const auto result = testing::run_python(dir, decode_png_script(path, "[(0, 0), (279, 239), (276, 236), (275, 236)]"));
+  const auto result = test::run_python(dir, decode_png_script(path, "[(0, 0), (279, 239), (276, 236), (275, 236)]"));
   ASSERT_EQ(result.rc, 0) << result.out;
   EXPECT_EQ(result.out,
             "280 240\n"
@@ -121,10 +119,10 @@ TEST(SvgPng, SvgIsWellFormedAndLabelled) {
   const auto svg = render_svg(w, {"<q>", "a&b"}, {"k\"1", "k'2"}, "layer 0 <head 1>");
   EXPECT_EQ(svg.find("http://www.w3.org/2000/svg"), svg.find("http"));  // only the namespace
   EXPECT_NE(svg.find("&lt;q&gt;"), std::string::npos);
-  if (!testing::python_available()) GTEST_SKIP() << "no /usr/bin/python3";
-  TempDir dir;
-  testing::write_file(dir.file("w.svg"), svg);
-  const auto result = testing::run_python(dir, R"PY(
+  if (!test::python_has("zlib")) GTEST_SKIP() << "no /usr/bin/python3";
+  ScratchDir dir;
+  test::write_text(dir.file("w.svg"), svg);
+  const auto result = test::run_python(dir, R"PY(
 import xml.etree.ElementTree as ET
 ns = {"s": "http://www.w3.org/2000/svg"}
 root = ET.parse(")PY" + dir.file("w.svg") + R"PY(").getroot()

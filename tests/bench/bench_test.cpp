@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "../train/train_test_helpers.h"
+#include "support/train_helpers.h"
 
 namespace attnlab {
 namespace {

@@ -9,20 +9,20 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "../attention_log/test_support.h"
 #include "cli/commands.h"
+#include "support/attention_helpers.h"
 
 namespace attnlab::cli {
 namespace {
 
-using attnlab::testing::TempDir;
+using attnlab::test::ScratchDir;
 
 // A run directory with records at steps 0, 100, 200: 3 layers x 2 heads, 2 examples.
 class AttnCommand : public ::testing::Test {
  protected:
   void SetUp() override {
     for (int64_t step : {0, 100, 200}) {
-      auto r = attnlab::testing::make_record(step, /*num_layers=*/3, /*heads=*/2, static_cast<uint64_t>(step) + 3);
+      auto r = attnlab::test::make_record(step, /*num_layers=*/3, /*heads=*/2, static_cast<uint64_t>(step) + 3);
       if (step == 200) {  // layer 1 head 1 of the last step: attend to the previous token
         auto w = torch::zeros({2, 3, 3});
         w[0][0][0] = 1;
@@ -55,7 +55,7 @@ class AttnCommand : public ::testing::Test {
     return "";
   }
 
-  TempDir dir_;
+  ScratchDir dir_;
   std::string run_;
 };
 
@@ -125,7 +125,7 @@ TEST_F(AttnCommand, SingleRecordFileAndSourceFromRecord) {
   AttnArgs args;
   args.layer = 0;
   std::ostringstream out;
-  show_attention(source_from_record(attnlab::testing::make_record(9), "ckpt.pt"), args, out, false);
+  show_attention(source_from_record(attnlab::test::make_record(9), "ckpt.pt"), args, out, false);
   EXPECT_NE(out.str().find("ckpt.pt: step 9, layer 0, head 0, example 0\n"), std::string::npos) << out.str();
 }
 
@@ -134,10 +134,10 @@ TEST_F(AttnCommand, WritesHtmlSvgPng) {
   const auto text = run({run_, "--step", "100", "--layer", "2", "--html", html, "--svg", svg, "--png=" + png});
   EXPECT_NE(text.find("wrote " + html + " (3 of 3 steps)"), std::string::npos) << text;
   EXPECT_EQ(text.find("│"), std::string::npos) << "no heatmap when only writing files";
-  const auto page = attnlab::testing::read_file(html);
+  const auto page = attnlab::test::read_text(html);
   EXPECT_NE(page.find("\"initial\":{\"step\":1,\"layer\":2,\"head\":0,\"example\":0,\"avg\":false}"), std::string::npos);
-  EXPECT_NE(attnlab::testing::read_file(svg).find("step 100, layer 2, head 0, example 0"), std::string::npos);
-  EXPECT_EQ(attnlab::testing::read_file(png).substr(1, 3), "PNG");
+  EXPECT_NE(attnlab::test::read_text(svg).find("step 100, layer 2, head 0, example 0"), std::string::npos);
+  EXPECT_EQ(attnlab::test::read_text(png).substr(1, 3), "PNG");
 }
 
 TEST_F(AttnCommand, Help) {

@@ -18,7 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "data/tsv.h"
-#include "tiny_task.h"
+#include "support/tiny_task.h"
 #include "train/checkpoint.h"
 
 namespace {
@@ -157,14 +157,14 @@ TEST_F(CliTest, SigintFinishesTheStepSavesAndExitsZero) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
   const auto last = attnlab::load_checkpoint((root_ / "runs" / "interrupted" / "last.pt").string());
-  EXPECT_GT(last.step, 0);
-  EXPECT_LT(last.step, 100000);
+  EXPECT_GT(last.state.step, 0);
+  EXPECT_LT(last.state.step, 100000);
   // And it resumes.
   const auto resumed = run("train --resume " + (root_ / "runs" / "interrupted" / "last.pt").string() +
-                           " --set train.max_steps=" + std::to_string(last.step + 5));
+                           " --set train.max_steps=" + std::to_string(last.state.step + 5));
   EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
-  EXPECT_EQ(attnlab::load_checkpoint((root_ / "runs" / "interrupted" / "last.pt").string()).step,
-            last.step + 5);
+  EXPECT_EQ(attnlab::load_checkpoint((root_ / "runs" / "interrupted" / "last.pt").string()).state.step,
+            last.state.step + 5);
 }
 
 }  // namespace
@@ -215,7 +215,7 @@ TEST(SigtermRounds, TrainingStopsCleanlyWheneverTheSignalComes) {
     for (const char* glibc : {"corrupted", "free()", "double free", "malloc"})
       EXPECT_EQ(output.find(glibc), std::string::npos) << "round " << round << ":\n" << output;
     const auto last = attnlab::load_checkpoint((root / "reverse" / "last.pt").string());
-    EXPECT_GT(last.step, 0) << "round " << round;
+    EXPECT_GT(last.state.step, 0) << "round " << round;
   }
   fs::remove_all(root);
 }

@@ -14,7 +14,7 @@
 #include <sstream>
 #include <string>
 
-#include "model_test_helpers.h"
+#include "support/model_helpers.h"
 
 namespace attnlab {
 namespace {

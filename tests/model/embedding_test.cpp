@@ -10,7 +10,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "model_test_helpers.h"
+#include "support/model_helpers.h"
 
 namespace attnlab {
 namespace {

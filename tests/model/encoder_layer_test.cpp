@@ -9,7 +9,7 @@
 
 #include <string>
 
-#include "model_test_helpers.h"
+#include "support/model_helpers.h"
 
 namespace attnlab {
 namespace {

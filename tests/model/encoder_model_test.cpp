@@ -11,7 +11,7 @@
 #include <string>
 #include <utility>
 
-#include "model_test_helpers.h"
+#include "support/model_helpers.h"
 
 namespace attnlab {
 namespace {
@@ -191,7 +191,7 @@ TEST(EncoderModel, DropoutOffInEvalAndSeededInTrain) {
 
 TEST(EncoderModel, Bf16InferenceAgreesWithFloat32AndWithBf16Training) {
   // Under bf16 autocast without gradients every linear layer runs the cached oneDNN bf16
-  // primitive (model/linear.h) and attention its bf16 kernel; with gradients, autocast's own
+  // primitive (kernels/linear_functions.h) and attention its bf16 kernel; with gradients, autocast's own
   // linear. All three must agree with the float32 model to bf16 accuracy.
   torch::manual_seed(12);
   auto options = model_options(TaskKind::kTransduction, /*norm_first=*/true, 3);

@@ -1,8 +1,8 @@
 // Tests for src/model/feed_forward.{h,cpp}: hand-composed reference (exact erf GELU, ReLU),
 // parameter names, dropout placement, option checks.
 
+#include "kernels/dropout.h"
 #include "model/feed_forward.h"
-#include "model/dropout.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "model_test_helpers.h"
+#include "support/model_helpers.h"
 
 namespace attnlab {
 namespace {

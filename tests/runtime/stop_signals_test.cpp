@@ -16,7 +16,7 @@
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
-#include "model/gemm.h"
+#include "kernels/gemm.h"
 
 namespace {
 

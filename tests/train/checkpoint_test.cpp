@@ -19,7 +19,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "train_test_helpers.h"
+#include "support/train_helpers.h"
 
 namespace attnlab {
 namespace {
@@ -36,15 +36,15 @@ Checkpoint sample_checkpoint() {
   c.exp_avg_sq["embedding.token.weight"] = torch::rand({5, 4});
   c.exp_avg_sq["token_head.proj.bias"] = torch::rand({5});
   c.optimizer_step = 41;
-  c.step = 42;
-  c.epoch = 3;
-  c.batch_in_epoch = 7;
-  c.rng_state = at::detail::getDefaultCPUGenerator().get_state();
-  c.best_metric = 0.8125;
-  c.best_step = 40;
-  c.evals_without_improvement = 2;
-  c.tokens_seen = 123456789012LL;
-  c.elapsed_s = 12.25;
+  c.state.step = 42;
+  c.state.epoch = 3;
+  c.state.batch_in_epoch = 7;
+  c.state.rng_state = at::detail::getDefaultCPUGenerator().get_state();
+  c.state.best_metric = 0.8125;
+  c.state.best_step = 40;
+  c.state.evals_without_improvement = 2;
+  c.state.tokens_seen = 123456789012LL;
+  c.state.elapsed_s = 12.25;
   c.src_vocab = {"<pad>", "<unk>", "<cls>", "a", "é", "hello world"};
   c.tgt_vocab = {"<pad>", "<unk>", "<cls>", "x"};
   c.labels = {};
@@ -86,38 +86,38 @@ TEST(Checkpoint, RoundTripsEveryField) {
   expect_tensor_maps_equal(r.exp_avg, c.exp_avg);
   expect_tensor_maps_equal(r.exp_avg_sq, c.exp_avg_sq);
   EXPECT_EQ(r.optimizer_step, 41);
-  EXPECT_EQ(r.step, 42);
-  EXPECT_EQ(r.epoch, 3);
-  EXPECT_EQ(r.batch_in_epoch, 7);
-  ASSERT_TRUE(r.rng_state.defined());
-  EXPECT_EQ(r.rng_state.scalar_type(), at::kByte);
-  EXPECT_TRUE(torch::equal(r.rng_state, c.rng_state));
-  EXPECT_EQ(r.best_metric, 0.8125);
-  EXPECT_EQ(r.best_step, 40);
-  EXPECT_EQ(r.evals_without_improvement, 2);
-  EXPECT_EQ(r.tokens_seen, 123456789012LL);
-  EXPECT_EQ(r.elapsed_s, 12.25);
+  EXPECT_EQ(r.state.step, 42);
+  EXPECT_EQ(r.state.epoch, 3);
+  EXPECT_EQ(r.state.batch_in_epoch, 7);
+  ASSERT_TRUE(r.state.rng_state.defined());
+  EXPECT_EQ(r.state.rng_state.scalar_type(), at::kByte);
+  EXPECT_TRUE(torch::equal(r.state.rng_state, c.state.rng_state));
+  EXPECT_EQ(r.state.best_metric, 0.8125);
+  EXPECT_EQ(r.state.best_step, 40);
+  EXPECT_EQ(r.state.evals_without_improvement, 2);
+  EXPECT_EQ(r.state.tokens_seen, 123456789012LL);
+  EXPECT_EQ(r.state.elapsed_s, 12.25);
   EXPECT_EQ(r.src_vocab, c.src_vocab);
   EXPECT_EQ(r.tgt_vocab, c.tgt_vocab);
   EXPECT_TRUE(r.labels.empty());
 
   // The restored generator state reproduces the same random numbers.
   auto gen = at::detail::getDefaultCPUGenerator();
-  gen.set_state(c.rng_state);
+  gen.set_state(c.state.rng_state);
   const auto expected = torch::rand({4});
-  gen.set_state(r.rng_state);
+  gen.set_state(r.state.rng_state);
   EXPECT_TRUE(torch::equal(torch::rand({4}), expected));
 
   // Saving over an existing file replaces it and leaves no temp file behind.
   auto c2 = c;
-  c2.step = 43;
+  c2.state.step = 43;
   c2.labels = {"neg", "pos"};
-  c2.rng_state = at::Tensor();  // undefined: saved as an empty uint8 tensor
+  c2.state.rng_state = at::Tensor();  // undefined: saved as an empty uint8 tensor
   save_checkpoint(path, c2);
   const auto r2 = load_checkpoint(path);
-  EXPECT_EQ(r2.step, 43);
+  EXPECT_EQ(r2.state.step, 43);
   EXPECT_EQ(r2.labels, c2.labels);
-  EXPECT_EQ(r2.rng_state.numel(), 0);
+  EXPECT_EQ(r2.state.rng_state.numel(), 0);
   int files = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
     ++files;
@@ -177,7 +177,7 @@ print("rng=" + str(d["rng_state"].dtype) + ":" + str(d["rng_state"].numel()))
   EXPECT_EQ(test::line_value(out, "w_shape"), "5,4");
   EXPECT_EQ(test::line_value(out, "src_vocab"), "<pad>|<unk>|<cls>|a|é|hello world");
   EXPECT_EQ(test::line_value(out, "rng"),
-            "torch.uint8:" + std::to_string(c.rng_state.numel()));
+            "torch.uint8:" + std::to_string(c.state.rng_state.numel()));
 
   auto parse = [](const std::string& s) {
     std::vector<double> v;
@@ -340,7 +340,7 @@ Checkpoint big_checkpoint(int64_t step) {
   c.model["w"] = torch::full({2'000'000}, static_cast<float>(step));
   c.exp_avg["w"] = torch::full({16}, static_cast<float>(step));
   c.exp_avg_sq["w"] = torch::full({16}, static_cast<float>(step));
-  c.step = step;
+  c.state.step = step;
   return c;
 }
 
@@ -375,7 +375,7 @@ TEST(Checkpoint, AtomicWriteSurvivesSigkill) {
 
     Checkpoint loaded;
     ASSERT_NO_THROW(loaded = load_checkpoint(path)) << "round " << round;
-    const int64_t step = loaded.step;
+    const int64_t step = loaded.state.step;
     EXPECT_TRUE(step == last_seen || step == base + 1 || step == base + 2)
         << "round " << round << ": step " << step;
     EXPECT_EQ(loaded.config_yaml, "step: " + std::to_string(step) + "\n");

@@ -8,8 +8,8 @@
 #include <torch/torch.h>
 
 #include "data/vocab.h"
+#include "support/train_helpers.h"
 #include "train/run_data.h"
-#include "train_test_helpers.h"
 
 namespace attnlab {
 namespace {

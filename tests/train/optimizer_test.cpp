@@ -12,7 +12,7 @@
 #include <ATen/autocast_mode.h>
 
 #include "model/encoder_model.h"
-#include "train_test_helpers.h"
+#include "support/train_helpers.h"
 
 namespace attnlab {
 namespace {
@@ -214,7 +214,7 @@ TEST(FlatAdamW, ParametersAndGradientsAreViewsOfOneBuffer) {
     changed += torch::equal(p.value(), before[p.key()]) ? 0 : 1;
   EXPECT_GT(changed, static_cast<int>(params.size()) / 2) << "step did not reach the module";
   // The in-place update counts as a change of every parameter (what weight-derived caches,
-  // such as the bf16 inference copies of model/linear.h, check).
+  // such as the bf16 inference copies of kernels/linear_functions.h, check).
   for (size_t i = 0; i < params.size(); ++i) EXPECT_GT(params[i]._version(), versions[i]) << i;
   torch::NoGradGuard no_grad;
   EXPECT_GT(test::max_abs_diff(model->forward(b.src).logits, logits_before), 1e-4)

@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "train_test_helpers.h"
+#include "support/train_helpers.h"
 
 namespace attnlab {
 namespace {

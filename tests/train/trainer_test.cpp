@@ -10,7 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "data/tsv.h"
-#include "tiny_task.h"
+#include "support/tiny_task.h"
 
 namespace attnlab {
 namespace {
@@ -68,7 +68,7 @@ TEST_F(TrainerTest, ResumedRunRepeatsTheUninterruptedLossCurveExactly) {
   fs::create_directories(root_ / "resumed");
   fs::copy_file(root_ / "full" / "step_00000010.pt", root_ / "resumed" / "step_00000010.pt");
   auto checkpoint = load_checkpoint((root_ / "resumed" / "step_00000010.pt").string());
-  EXPECT_EQ(checkpoint.step, 10);
+  EXPECT_EQ(checkpoint.state.step, 10);
   Trainer resumed(config("resumed", {"train.keep_last=2"}), checkpoint);
   const auto result = resumed.run();
   EXPECT_EQ(result.steps, 20);
@@ -88,7 +88,7 @@ TEST_F(TrainerTest, KeepsLastBestAndTheNewestPeriodicCheckpoints) {
   EXPECT_FALSE(fs::exists(root_ / "keep" / "step_00000010.pt"));
   EXPECT_FALSE(fs::exists(root_ / "keep" / "step_00000020.pt"));
   EXPECT_TRUE(fs::exists(root_ / "keep" / "config.yaml"));
-  EXPECT_EQ(load_checkpoint((root_ / "keep" / "last.pt").string()).step, 30);
+  EXPECT_EQ(load_checkpoint((root_ / "keep" / "last.pt").string()).state.step, 30);
 }
 
 TEST_F(TrainerTest, NonFiniteStepsAreSkippedThenTheRunFails) {

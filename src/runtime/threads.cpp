@@ -1,0 +1,35 @@
+#include "runtime/threads.h"
+
+#include <malloc.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <thread>
+
+#include <ATen/Parallel.h>
+
+#include "runtime/caching_allocator.h"
+
+namespace attnlab {
+
+int64_t configure_threads(int64_t requested) {
+  const int64_t available = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  const int64_t threads = requested > 0 ? requested : available;
+  at::set_num_threads(static_cast<int>(threads));
+  return threads;
+}
+
+bool configure_allocator() {
+  install_caching_cpu_allocator();  // large tensors: cached, never faulted in twice
+  // Everything else (small tensors, std::vector, OpenBLAS buffers) stays on glibc's heap:
+  // keep freed memory there instead of unmapping and re-faulting it.
+  if (std::getenv("MALLOC_MMAP_THRESHOLD_") || std::getenv("MALLOC_TRIM_THRESHOLD_") ||
+      std::getenv("GLIBC_TUNABLES"))
+    return false;
+  constexpr int kOneGiB = 1 << 30;
+  const bool mmap_ok = mallopt(M_MMAP_THRESHOLD, kOneGiB) == 1;
+  const bool trim_ok = mallopt(M_TRIM_THRESHOLD, kOneGiB) == 1;
+  return mmap_ok && trim_ok;
+}
+
+}  // namespace attnlab

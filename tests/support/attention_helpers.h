@@ -1,0 +1,55 @@
+#pragma once
+// Shared fixtures of the attention_log tests: synthetic attention weights and records. The
+// general helpers (scratch directory, shell, python) are in support/common.h.
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "attention_log/record.h"
+#include "support/common.h"
+
+namespace attnlab::test {
+
+// Rows of softmax(random) over each example's valid keys, zero elsewhere: (N, H, T, T).
+inline at::Tensor random_weights(const std::vector<int64_t>& lengths, int64_t heads, uint64_t seed) {
+  const auto N = static_cast<int64_t>(lengths.size());
+  int64_t T = 0;
+  for (auto L : lengths) T = std::max(T, L);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  auto w = at::zeros({N, heads, T, T});
+  for (int64_t n = 0; n < N; ++n) {
+    const auto L = lengths[static_cast<size_t>(n)];
+    auto scores = at::randn({heads, L, L}, gen) * 2.0;  // (H, L, L)
+    w[n].narrow(1, 0, L).narrow(2, 0, L).copy_(scores.softmax(-1));
+  }
+  return w;
+}
+
+// A small valid record: examples "the cat sat" / "a dog", layers `layers`, heads 0..heads-1.
+inline AttentionRecord make_record(int64_t step, int64_t num_layers = 2, int64_t heads = 2,
+                                   uint64_t seed = 1) {
+  AttentionRecord r;
+  r.step = step;
+  r.source = "train";
+  r.tokens = {{"the", "cat", "sat"}, {"a", "dog"}};
+  r.lengths = {3, 2};
+  for (int64_t l = 0; l < num_layers; ++l) r.layer_ids.push_back(l);
+  for (int64_t h = 0; h < heads; ++h) r.head_ids.push_back(h);
+  for (int64_t l = 0; l < num_layers; ++l)
+    r.layers.push_back(random_weights(r.lengths, heads, seed * 1000 + static_cast<uint64_t>(l)));
+  return r;
+}
+
+}  // namespace attnlab::test
