@@ -63,7 +63,10 @@ int bench_command(const Args& args) {
   BenchOptions o;
   try {
     apply_size_preset(size, o);
-    o.precision = parse_precision(precision);
+    const auto parsed = enum_from_name<Precision>(precision);
+    if (!parsed)
+      throw std::invalid_argument("--precision '" + precision + "': expected fp32 or bf16");
+    o.precision = *parsed;
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }

@@ -81,7 +81,7 @@ int eval_command(const Args& args) {
   const Dataset data = load_split(path, trained.vocabs);
   const int64_t used_threads = configure_threads(threads);
   const auto result = evaluate(trained.model, data, trained.vocabs, batch_size,
-                               parse_precision(trained.config.train.precision), samples);
+                               trained.config.train.precision, samples);
   std::printf("checkpoint %s (step %ld), data %s, threads %ld\n", checkpoint.c_str(),
               static_cast<long>(trained.step), path.c_str(), static_cast<long>(used_threads));
   print_report(result, trained.vocabs);

@@ -65,7 +65,7 @@ int predict_command(const Args& args) {
   at::Tensor scores;
   {
     torch::NoGradGuard no_grad;
-    AutocastGuard autocast(parse_precision(trained.config.train.precision));
+    AutocastGuard autocast(trained.config.train.precision);
     scores = trained.model->forward(tokens).logits.to(at::kFloat);
   }
   const auto predicted = predict_ids(scores);

@@ -1,12 +1,14 @@
 #pragma once
 // A run's configuration: plain structs, filled once from a YAML file plus --set overrides.
-// Only config.cpp includes yaml-cpp. Every field below is a YAML key under its section
+// Only the reader (config/reader.cpp) includes yaml-cpp. Every field below is a YAML key under its section
 // (run.seed, model.d_model, ...) and its default is the value written here.
 
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "config/enums.h"
 
 namespace attnlab {
 
@@ -24,11 +26,11 @@ struct RunConfig {
 };
 
 struct DataConfig {
-  std::string task = "transduction";  // transduction (src<TAB>tgt) | classification (text<TAB>label)
+  TaskKind task = TaskKind::kTransduction;  // transduction (src<TAB>tgt) | classification (text<TAB>label)
   std::string train;                  // TSV path (relative to the config file); required
   std::string valid;                  // TSV path; required
   std::string test;                   // TSV path; optional
-  std::string tokenization = "char";  // char | word (split on whitespace)
+  Tokenization tokenization = Tokenization::kChar;  // char | word (split on whitespace)
   int64_t max_len = 64;               // longest tokenized sequence accepted (incl. <cls>)
 };
 
@@ -39,10 +41,10 @@ struct ModelConfig {
   int64_t d_ff = 512;                  // feed-forward hidden width
   double dropout = 0.1;                // residual, feed-forward and embedding dropout
   double attention_dropout = 0.0;      // dropout on attention probabilities
-  std::string norm = "pre";            // pre | post LayerNorm placement
-  std::string activation = "gelu";     // gelu | relu
-  std::string positions = "sinusoidal";  // sinusoidal | learned
-  std::string pooling = "cls";         // cls | mean (classification only)
+  NormPlacement norm = NormPlacement::kPre;          // pre | post LayerNorm placement
+  Activation activation = Activation::kGelu;         // gelu | relu
+  PositionKind positions = PositionKind::kSinusoidal;  // sinusoidal | learned
+  Pooling pooling = Pooling::kCls;                   // cls | mean (classification only)
 };
 
 struct TrainConfig {
@@ -55,16 +57,16 @@ struct TrainConfig {
   double beta2 = 0.98;                  // AdamW beta2
   double eps = 1e-8;                    // AdamW epsilon
   double weight_decay = 0.01;           // AdamW decoupled weight decay (matrices only)
-  std::string schedule = "cosine";      // cosine | linear | inverse_sqrt | constant
+  ScheduleKind schedule = ScheduleKind::kCosine;  // cosine | linear | inverse_sqrt | constant
   int64_t warmup_steps = 100;           // linear warmup from 0 to lr
   double min_lr_ratio = 0.0;            // cosine/linear decay floor, as a fraction of lr
   double grad_clip = 1.0;               // max global gradient L2 norm; 0 disables
   double label_smoothing = 0.0;         // cross-entropy label smoothing in [0, 1)
-  std::string precision = "fp32";       // fp32 | bf16 (bf16 matmuls, fp32 master weights)
+  Precision precision = Precision::kFp32;         // fp32 | bf16 (bf16 matmuls, fp32 master weights)
   int64_t eval_interval = 200;          // validate every N steps (and at the end)
   int64_t checkpoint_interval = 500;    // write a periodic checkpoint every N steps
   int64_t keep_last = 3;                // periodic checkpoints kept (last.pt and best.pt always)
-  std::string best_metric = "auto";     // auto | loss | accuracy | exact_match (on valid)
+  BestMetric best_metric = BestMetric::kAuto;     // auto | loss | accuracy | exact_match (on valid)
   int64_t early_stopping_patience = 0;  // stop after N evals without improvement; 0 = off
   double stop_at = 0.0;                 // stop once valid best_metric reaches this; 0 = off
   int64_t max_nonfinite_steps = 5;      // consecutive non-finite steps before the run fails

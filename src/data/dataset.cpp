@@ -19,16 +19,6 @@ DataError line_error(const std::string& path, int64_t line, const std::string& w
 
 }  // namespace
 
-TaskKind parse_task_kind(const std::string& name) {
-  if (name == "transduction") return TaskKind::kTransduction;
-  if (name == "classification") return TaskKind::kClassification;
-  throw std::invalid_argument("unknown task kind '" + name + "'; expected transduction or classification");
-}
-
-std::string to_string(TaskKind task) {
-  return task == TaskKind::kTransduction ? "transduction" : "classification";
-}
-
 Vocabularies build_vocabularies(const std::vector<Example>& train, const DatasetOptions& options,
                                 const std::string& path) {
   if (train.empty()) throw DataError(path + ": no examples");

@@ -14,13 +14,9 @@
 
 #include "data/tsv.h"
 #include "data/vocab.h"
-#include "model/encoder_model.h"
+#include "config/enums.h"
 
 namespace attnlab {
-
-// "transduction" or "classification"; anything else throws std::invalid_argument.
-TaskKind parse_task_kind(const std::string& name);
-std::string to_string(TaskKind task);
 
 struct DatasetOptions {
   TaskKind task = TaskKind::kTransduction;        // per-token targets, or one label per example

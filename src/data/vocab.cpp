@@ -26,16 +26,6 @@ size_t utf8_length(unsigned char c) {
 
 }  // namespace
 
-Tokenization parse_tokenization(const std::string& name) {
-  if (name == "char") return Tokenization::kChar;
-  if (name == "word") return Tokenization::kWord;
-  throw std::invalid_argument("unknown tokenization '" + name + "'; expected char or word");
-}
-
-std::string to_string(Tokenization tokenization) {
-  return tokenization == Tokenization::kChar ? "char" : "word";
-}
-
 std::vector<std::string> tokenize(const std::string& text, Tokenization tokenization) {
   const int64_t bad = find_invalid_utf8(text);
   if (bad >= 0) throw std::invalid_argument("tokenize: invalid UTF-8 at byte " + std::to_string(bad + 1));

@@ -10,14 +10,9 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
+#include "config/enums.h"
 
 namespace attnlab {
-
-enum class Tokenization { kChar, kWord };
-
-// "char" or "word"; anything else throws std::invalid_argument.
-Tokenization parse_tokenization(const std::string& name);
-std::string to_string(Tokenization tokenization);
 
 // Splits valid UTF-8 text into tokens (see above). Throws std::invalid_argument on
 // invalid UTF-8 (read_tsv has already rejected it for data read from files).

@@ -10,17 +10,6 @@
 
 namespace attnlab {
 
-PositionKind parse_position_kind(const std::string& name) {
-  if (name == "sinusoidal") return PositionKind::kSinusoidal;
-  if (name == "learned") return PositionKind::kLearned;
-  throw std::invalid_argument("unknown position encoding '" + name +
-                              "' (expected sinusoidal or learned)");
-}
-
-std::string position_kind_name(PositionKind kind) {
-  return kind == PositionKind::kSinusoidal ? "sinusoidal" : "learned";
-}
-
 torch::Tensor sinusoidal_positions(int64_t max_len, int64_t d_model) {
   auto position = torch::arange(max_len, torch::kFloat).unsqueeze(1);  // (L, 1)
   auto div = torch::exp(torch::arange(0, d_model, 2, torch::kFloat) *

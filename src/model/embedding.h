@@ -6,14 +6,9 @@
 #include <torch/nn/module.h>
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/pimpl.h>
+#include "config/enums.h"
 
 namespace attnlab {
-
-enum class PositionKind { kSinusoidal, kLearned };
-
-// "sinusoidal" / "learned"; parse throws std::invalid_argument on anything else.
-PositionKind parse_position_kind(const std::string& name);
-std::string position_kind_name(PositionKind kind);
 
 struct EmbeddingOptions {
   int64_t vocab_size = 64;                         // number of token ids

@@ -10,10 +10,9 @@
 #include "model/embedding.h"
 #include "model/encoder.h"
 #include "model/heads.h"
+#include "config/enums.h"
 
 namespace attnlab {
-
-enum class TaskKind { kTransduction, kClassification };
 
 struct ModelOptions {
   EmbeddingOptions embedding;                    // vocab_size, d_model, positions, max_len

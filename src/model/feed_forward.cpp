@@ -9,16 +9,6 @@
 
 namespace attnlab {
 
-Activation parse_activation(const std::string& name) {
-  if (name == "relu") return Activation::kRelu;
-  if (name == "gelu") return Activation::kGelu;
-  throw std::invalid_argument("unknown activation '" + name + "' (expected relu or gelu)");
-}
-
-std::string activation_name(Activation activation) {
-  return activation == Activation::kRelu ? "relu" : "gelu";
-}
-
 FeedForwardImpl::FeedForwardImpl(const FeedForwardOptions& options_) : options(options_) {
   TORCH_CHECK(options.d_model > 0 && options.d_ff > 0, "FeedForward: d_model=", options.d_model,
               " and d_ff=", options.d_ff, " must be positive");

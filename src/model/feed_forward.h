@@ -7,14 +7,9 @@
 #include <torch/nn/pimpl.h>
 
 #include "model/linear.h"
+#include "config/enums.h"
 
 namespace attnlab {
-
-enum class Activation { kRelu, kGelu };
-
-// "relu" / "gelu" <-> Activation; parse throws std::invalid_argument on anything else.
-Activation parse_activation(const std::string& name);
-std::string activation_name(Activation activation);
 
 struct FeedForwardOptions {
   int64_t d_model = 128;                     // input and output width

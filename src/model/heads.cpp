@@ -6,14 +6,6 @@
 
 namespace attnlab {
 
-Pooling parse_pooling(const std::string& name) {
-  if (name == "cls") return Pooling::kCls;
-  if (name == "mean") return Pooling::kMean;
-  throw std::invalid_argument("unknown pooling '" + name + "' (expected cls or mean)");
-}
-
-std::string pooling_name(Pooling pooling) { return pooling == Pooling::kCls ? "cls" : "mean"; }
-
 torch::Tensor pool(const torch::Tensor& hidden, const torch::Tensor& padding_mask,
                    Pooling pooling) {
   TORCH_CHECK(hidden.dim() == 3, "pool: hidden must be (B, T, C), got ", hidden.sizes());

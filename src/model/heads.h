@@ -7,14 +7,9 @@
 #include <torch/nn/pimpl.h>
 
 #include "model/linear.h"
+#include "config/enums.h"
 
 namespace attnlab {
-
-enum class Pooling { kCls, kMean };
-
-// "cls" / "mean"; parse throws std::invalid_argument on anything else.
-Pooling parse_pooling(const std::string& name);
-std::string pooling_name(Pooling pooling);
 
 // Pools (B, T, C) to (B, C): the first position (where the <cls> token sits) or the mean over
 // non-padded positions. padding_mask (B, T) bool, true = padding; may be undefined.

@@ -32,15 +32,17 @@ double EvalResult::accuracy() const {
                                          : classification->accuracy();
 }
 
-double EvalResult::metric(const std::string& name) const {
-  if (name == "loss") return loss;
-  if (name == "accuracy") return accuracy();
-  if (name == "exact_match") {
-    if (task != TaskKind::kTransduction)
-      throw std::invalid_argument("exact_match is defined for transduction only");
-    return transduction.exact_match();
+double EvalResult::metric(BestMetric metric) const {
+  switch (metric) {
+    case BestMetric::kLoss: return loss;
+    case BestMetric::kAccuracy: return accuracy();
+    case BestMetric::kExactMatch:
+      if (task != TaskKind::kTransduction)
+        throw std::invalid_argument("exact_match is defined for transduction only");
+      return transduction.exact_match();
+    case BestMetric::kAuto: break;
   }
-  throw std::invalid_argument("unknown metric '" + name + "'");
+  throw std::invalid_argument("metric 'auto' has no value: resolve it for the task first");
 }
 
 std::string EvalResult::to_json(const std::vector<std::string>& labels) const {

@@ -37,8 +37,8 @@ struct EvalResult {
   std::vector<SamplePrediction> samples;               // first few examples
 
   double accuracy() const;  // token accuracy or classification accuracy
-  // Value of a train.best_metric name: loss | accuracy | exact_match.
-  double metric(const std::string& name) const;
+  // Value of a resolved train.best_metric (not kAuto): loss, accuracy or exact_match.
+  double metric(BestMetric metric) const;
   // {"loss":..,"accuracy":..,"exact_match":..} or with per_class and confusion.
   std::string to_json(const std::vector<std::string>& labels) const;
 };

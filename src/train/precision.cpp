@@ -6,12 +6,6 @@
 
 namespace attnlab {
 
-Precision parse_precision(const std::string& name) {
-  if (name == "fp32") return Precision::kFp32;
-  if (name == "bf16") return Precision::kBf16;
-  throw std::invalid_argument("unknown precision '" + name + "' (expected fp32 or bf16)");
-}
-
 AutocastGuard::AutocastGuard(Precision precision)
     : enabled_(precision == Precision::kBf16), previous_(at::autocast::is_cpu_enabled()) {
   if (!enabled_) return;

@@ -2,13 +2,9 @@
 // Mixed precision: bf16 matmuls through LibTorch's CPU autocast, fp32 master weights.
 
 #include <string>
+#include "config/enums.h"
 
 namespace attnlab {
-
-enum class Precision { kFp32, kBf16 };
-
-// "fp32" | "bf16"; throws std::invalid_argument otherwise.
-Precision parse_precision(const std::string& name);
 
 // Enables CPU autocast to bfloat16 for its lifetime when precision is bf16; no-op for fp32.
 // Softmax, LayerNorm and the loss stay fp32 (autocast's fp32 list and our explicit casts).

@@ -29,8 +29,8 @@ Vocabularies TaskSpec::vocabularies() const {
 namespace {
 TaskSpec spec_shell(const DataConfig& data) {
   TaskSpec spec;
-  spec.task = parse_task_kind(data.task);
-  spec.tokenization = parse_tokenization(data.tokenization);
+  spec.task = data.task;
+  spec.tokenization = data.tokenization;
   spec.max_len = data.max_len;
   return spec;
 }
@@ -72,7 +72,7 @@ ModelOptions make_model_options(const Config& config, const TaskSpec& spec) {
   o.embedding.vocab_size = spec.source.size();
   o.embedding.d_model = m.d_model;
   o.embedding.max_len = config.data.max_len;
-  o.embedding.positions = parse_position_kind(m.positions);
+  o.embedding.positions = m.positions;
   o.embedding.dropout = m.dropout;
   o.encoder.num_layers = m.num_layers;
   o.encoder.layer.d_model = m.d_model;
@@ -80,11 +80,11 @@ ModelOptions make_model_options(const Config& config, const TaskSpec& spec) {
   o.encoder.layer.d_ff = m.d_ff;
   o.encoder.layer.dropout = m.dropout;
   o.encoder.layer.attention_dropout = m.attention_dropout;
-  o.encoder.layer.activation = parse_activation(m.activation);
-  o.encoder.layer.norm_first = m.norm == "pre";
+  o.encoder.layer.activation = m.activation;
+  o.encoder.layer.norm_first = m.norm == NormPlacement::kPre;
   o.task = spec.task;
   o.num_outputs = spec.num_outputs();
-  o.pooling = parse_pooling(m.pooling);
+  o.pooling = m.pooling;
   o.pad_id = Vocab::kPadId;
   return o;
 }

@@ -6,15 +6,6 @@
 
 namespace attnlab {
 
-ScheduleKind parse_schedule(const std::string& name) {
-  if (name == "cosine") return ScheduleKind::kCosine;
-  if (name == "linear") return ScheduleKind::kLinear;
-  if (name == "inverse_sqrt") return ScheduleKind::kInverseSqrt;
-  if (name == "constant") return ScheduleKind::kConstant;
-  throw std::invalid_argument("unknown schedule '" + name +
-                              "' (expected cosine, linear, inverse_sqrt or constant)");
-}
-
 double learning_rate(const ScheduleOptions& o, int64_t step) {
   const double peak = o.peak_lr;
   if (o.warmup_steps > 0 && step <= o.warmup_steps)

@@ -3,13 +3,9 @@
 
 #include <cstdint>
 #include <string>
+#include "config/enums.h"
 
 namespace attnlab {
-
-enum class ScheduleKind { kCosine, kLinear, kInverseSqrt, kConstant };
-
-// "cosine" | "linear" | "inverse_sqrt" | "constant"; throws std::invalid_argument otherwise.
-ScheduleKind parse_schedule(const std::string& name);
 
 struct ScheduleOptions {
   ScheduleKind kind = ScheduleKind::kCosine;  // decay after warmup

@@ -19,60 +19,11 @@
 #include "io/json.h"
 #include "runtime/clock.h"
 #include "runtime/stop_signals.h"
-#include "train/schedule.h"
-#include "train/train_step.h"
 
 namespace attnlab {
 namespace {
 
 namespace fs = std::filesystem;
-
-bool lower_is_better(const std::string& metric) { return metric == "loss"; }
-
-std::string format_duration(double s) {
-  const auto total = static_cast<int64_t>(std::max(0.0, s));
-  char buf[32];
-  if (total >= 3600)
-    std::snprintf(buf, sizeof(buf), "%ld:%02ld:%02ld", static_cast<long>(total / 3600),
-                  static_cast<long>(total / 60 % 60), static_cast<long>(total % 60));
-  else
-    std::snprintf(buf, sizeof(buf), "%ld:%02ld", static_cast<long>(total / 60),
-                  static_cast<long>(total % 60));
-  return buf;
-}
-
-// One-line progress bar on stderr, redrawn at most ~10 times a second.
-class ProgressBar {
- public:
-  explicit ProgressBar(bool enabled) : enabled_(enabled) {}
-  void update(int64_t step, int64_t total, double elapsed, double loss) {
-    if (!enabled_) return;
-    const double t = now_s();
-    if (t - last_draw_ < 0.1 && step < total) return;
-    last_draw_ = t;
-    constexpr int kWidth = 30;
-    const double frac = total > 0 ? static_cast<double>(step) / static_cast<double>(total) : 0.0;
-    const int filled = static_cast<int>(frac * kWidth);
-    const double eta = frac > 0 ? elapsed * (1.0 - frac) / frac : 0.0;
-    std::string bar(static_cast<size_t>(filled), '#');
-    bar.resize(kWidth, '.');
-    std::fprintf(stderr, "\r[%s] %ld/%ld loss=%.4f elapsed %s eta %s   ", bar.c_str(),
-                 static_cast<long>(step), static_cast<long>(total), loss,
-                 format_duration(elapsed).c_str(), format_duration(eta).c_str());
-    std::fflush(stderr);
-    drawn_ = true;
-  }
-  void clear() {
-    if (!enabled_ || !drawn_) return;
-    std::fprintf(stderr, "\r%*s\r", 100, "");
-    drawn_ = false;
-  }
-
- private:
-  bool enabled_;
-  bool drawn_ = false;
-  double last_draw_ = 0.0;
-};
 
 }  // namespace
 
@@ -82,7 +33,6 @@ std::string run_directory(const Config& config) {
 
 Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from)
     : config_(std::move(config)), run_dir_(run_directory(config_)) {
-  precision_ = parse_precision(config_.train.precision);
   torch::manual_seed(config_.run.seed);
 
   // Data and vocabularies: from the training split for a new run, from the checkpoint when
@@ -107,7 +57,24 @@ Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from)
   batches_per_epoch_ = (train_->size() + config_.train.batch_size - 1) / config_.train.batch_size;
   total_steps_ = config_.train.max_steps > 0 ? config_.train.max_steps
                                              : config_.train.max_epochs * batches_per_epoch_;
-  state_.best_metric = lower_is_better(best_metric_name()) ? INFINITY : -INFINITY;
+
+  ValidatorOptions validation;
+  validation.metric = resolve_best_metric(config_.train.best_metric, vocabs_.task);
+  validation.batch_size = std::max<int64_t>(config_.train.batch_size, 64);
+  validation.stop_at = config_.train.stop_at;
+  validation.patience = config_.train.early_stopping_patience;
+  validator_ = std::make_unique<Validator>(*valid_, vocabs_, validation);
+  state_.best_metric = validator_->initial_best();
+
+  schedule_.kind = config_.train.schedule;
+  schedule_.peak_lr = config_.train.lr;
+  schedule_.warmup_steps = config_.train.warmup_steps;
+  schedule_.total_steps = total_steps_;
+  schedule_.min_lr_ratio = config_.train.min_lr_ratio;
+  step_options_.task = vocabs_.task;
+  step_options_.precision = config_.train.precision;
+  step_options_.grad_clip = config_.train.grad_clip;
+  step_options_.label_smoothing = config_.train.label_smoothing;
 
   if (resume_from) {
     const auto& c = *resume_from;
@@ -128,15 +95,6 @@ Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from)
   }
 }
 
-Trainer::~Trainer() {
-  if (metrics_file_) std::fclose(metrics_file_);
-}
-
-std::string Trainer::best_metric_name() const {
-  if (config_.train.best_metric != "auto") return config_.train.best_metric;
-  return vocabs_.task == TaskKind::kTransduction ? "exact_match" : "accuracy";
-}
-
 std::vector<std::vector<int64_t>> Trainer::epoch_batches(int64_t epoch) const {
   BatchingOptions batching;
   batching.batch_size = config_.train.batch_size;
@@ -155,7 +113,7 @@ Checkpoint Trainer::make_checkpoint() const {
   c.optimizer_step = optimizer_->step_count();
   c.state = state_;
   c.state.rng_state = at::detail::getDefaultCPUGenerator().get_state();
-  c.state.elapsed_s = state_.elapsed_s + (now_s() - session_start_);
+  c.state.elapsed_s = elapsed_s();
   c.src_vocab = vocabs_.source.tokens();
   if (vocabs_.task == TaskKind::kTransduction)
     c.tgt_vocab = vocabs_.target.tokens();
@@ -183,110 +141,52 @@ void Trainer::prune_periodic_checkpoints() {
   for (size_t i = 0; i + keep < periodic.size(); ++i) fs::remove(periodic[i].second);
 }
 
-void Trainer::write_metrics(const std::string& json_line) {
-  std::fprintf(metrics_file_, "%s\n", json_line.c_str());
-  std::fflush(metrics_file_);
-}
+double Trainer::elapsed_s() const { return state_.elapsed_s + (now_s() - session_start_); }
 
-void Trainer::validate() {
-  const auto eval = evaluate(model_, *valid_, vocabs_, std::max<int64_t>(config_.train.batch_size, 64),
-                             precision_, 0);
-  const auto metric_name = best_metric_name();
-  const double value = eval.metric(metric_name);
-  const bool improved = lower_is_better(metric_name) ? value < state_.best_metric : value > state_.best_metric;
-  const double elapsed = state_.elapsed_s + (now_s() - session_start_);
-
-  JsonWriter line;
-  line.field("kind", "valid").field("step", state_.step).field("epoch", state_.epoch).field("loss", eval.loss)
-      .field("accuracy", eval.accuracy()).field("elapsed_s", elapsed);
-  if (vocabs_.task == TaskKind::kTransduction)
-    line.field("exact_match", eval.transduction.exact_match());
-  else
-    line.field("macro_f1", eval.classification->macro_f1());
-  write_metrics(line.str());
-
-  spdlog::info("[valid] step={} loss={:.4f} acc={:.4f}{} best_{}={:.4f}{}", state_.step, eval.loss,
-               eval.accuracy(),
-               vocabs_.task == TaskKind::kTransduction
-                   ? fmt::format(" exact={:.4f}", eval.transduction.exact_match())
-                   : std::string(),
-               metric_name, improved ? value : state_.best_metric, improved ? " (new best)" : "");
-  if (improved) {
-    state_.best_metric = value;
-    state_.best_step = state_.step;
-    state_.evals_without_improvement = 0;
+std::string Trainer::validate(TrainingLog& log) {
+  const auto v = validator_->validate(model_, config_.train.precision, state_);
+  log.validation(state_, v, validator_->metric(), config_.train.stop_at,
+                 config_.train.early_stopping_patience, elapsed_s());
+  if (v.improved) {
     save("best.pt");
     result_.best_checkpoint = (fs::path(run_dir_) / "best.pt").string();
-  } else {
-    ++state_.evals_without_improvement;
   }
-  const double stop_at = config_.train.stop_at;
-  if (stop_at > 0.0 && (lower_is_better(metric_name) ? value <= stop_at : value >= stop_at)) {
-    spdlog::info("[train] valid {}={:.4f} reached train.stop_at={} after {:.1f} s of training",
-                 metric_name, value, stop_at, elapsed);
-    result_.seconds_to_stop_at = elapsed;
-    result_.stop_reason = "stop_at";
-    stop_ = true;
-  }
-  const auto patience = config_.train.early_stopping_patience;
-  if (patience > 0 && state_.evals_without_improvement >= patience) {
-    spdlog::info("[train] early stopping: no improvement of {} in {} evaluations", metric_name,
-                 patience);
-    result_.stop_reason = "early_stopping";
-    stop_ = true;
-  }
+  if (v.reached_stop_at) result_.seconds_to_stop_at = elapsed_s();
+  return v.stop_reason();
+}
+
+void Trainer::log_start(int64_t threads) const {
+  spdlog::info("[train] run_dir={} task={} train={} valid={} vocab={} outputs={}", run_dir_,
+               name_of(config_.data.task), train_->size(), valid_->size(), vocabs_.source.size(),
+               vocabs_.num_outputs());
+  spdlog::info("[train] params={} layers={} d_model={} heads={} precision={} threads={}",
+               count_parameters(*model_), config_.model.num_layers, config_.model.d_model,
+               config_.model.num_heads, name_of(config_.train.precision), threads);
+  spdlog::info("[train] steps={} ({} batches/epoch, batch_size={}){}", total_steps_,
+               batches_per_epoch_, config_.train.batch_size,
+               state_.step > 0 ? fmt::format(", resuming at step {}", state_.step) : std::string());
 }
 
 TrainResult Trainer::run() {
   fs::create_directories(run_dir_);
-  {
-    std::ofstream out(fs::path(run_dir_) / "config.yaml");
-    out << to_yaml(config_);
-  }
-  metrics_file_ = std::fopen((fs::path(run_dir_) / "metrics.jsonl").c_str(), "a");
-  if (!metrics_file_) throw TrainingError("cannot open " + run_dir_ + "/metrics.jsonl");
-
-  const int64_t threads = configure_threads(config_.run.threads);
-  spdlog::info("[train] run_dir={} task={} train={} valid={} vocab={} outputs={}", run_dir_,
-               config_.data.task, train_->size(), valid_->size(), vocabs_.source.size(),
-               vocabs_.num_outputs());
-  spdlog::info("[train] params={} layers={} d_model={} heads={} precision={} threads={}",
-               count_parameters(*model_), config_.model.num_layers, config_.model.d_model,
-               config_.model.num_heads, config_.train.precision, threads);
-  spdlog::info("[train] steps={} ({} batches/epoch, batch_size={}){}", total_steps_,
-               batches_per_epoch_, config_.train.batch_size,
-               state_.step > 0 ? fmt::format(", resuming at step {}", state_.step) : std::string());
-
-  ScheduleOptions schedule;
-  schedule.kind = parse_schedule(config_.train.schedule);
-  schedule.peak_lr = config_.train.lr;
-  schedule.warmup_steps = config_.train.warmup_steps;
-  schedule.total_steps = total_steps_;
-  schedule.min_lr_ratio = config_.train.min_lr_ratio;
+  std::ofstream(fs::path(run_dir_) / "config.yaml") << to_yaml(config_);
+  TrainingLogOptions log_options;
+  log_options.metrics_path = (fs::path(run_dir_) / "metrics.jsonl").string();
+  log_options.task = vocabs_.task;
+  log_options.interval = config_.log.interval;
+  log_options.progress = config_.log.progress && ::isatty(STDERR_FILENO);
+  TrainingLog log(log_options);
+  log_start(configure_threads(config_.run.threads));
 
   StopRequestScope signals;  // SIGINT/SIGTERM: stop after the current step (runtime/stop_signals.h)
-  ProgressBar progress(config_.log.progress && ::isatty(STDERR_FILENO));
   session_start_ = now_s();
   result_ = TrainResult{};
-  result_.best_metric = state_.best_metric;
-  result_.best_step = state_.best_step;
-  stop_ = false;
-
-  StepOptions step_options;
-  step_options.task = vocabs_.task;
-  step_options.precision = precision_;
-  step_options.grad_clip = config_.train.grad_clip;
-  step_options.label_smoothing = config_.train.label_smoothing;
-
   model_->train();
-  int64_t consecutive_nonfinite = 0;
-  double interval_loss = 0.0, interval_correct = 0.0, interval_count = 0.0;
-  int64_t interval_tokens = 0, interval_steps = 0;
-  double interval_start = now_s(), last_grad_norm = 0.0, last_loss = 0.0;
-
+  int64_t nonfinite_in_a_row = 0;
+  std::string stop;  // why the loop ends early; "" while it goes on
   if (state_.step == 0 && hook_) hook_(model_, 0, false);
   auto order = epoch_batches(state_.epoch);
-  while (state_.step < total_steps_ && !stop_) {
+  while (state_.step < total_steps_ && stop.empty()) {
     if (state_.batch_in_epoch >= static_cast<int64_t>(order.size())) {
       ++state_.epoch;
       state_.batch_in_epoch = 0;
@@ -295,91 +195,40 @@ TrainResult Trainer::run() {
     const Batch batch = train_->batch(order[static_cast<size_t>(state_.batch_in_epoch)]);
     ++state_.batch_in_epoch;
     ++state_.step;
-    const double lr = learning_rate(schedule, state_.step);
-
-    const auto outcome = train_step(model_, *optimizer_, batch.src, batch.tgt, lr, step_options);
-    const double loss_value = outcome.loss, grad_norm = outcome.grad_norm;
+    const double lr = learning_rate(schedule_, state_.step);
+    const auto outcome = train_step(model_, *optimizer_, batch.src, batch.tgt, lr, step_options_);
     if (!outcome.applied) {
       ++result_.skipped_steps;
-      ++consecutive_nonfinite;
-      spdlog::warn("[train] step={} non-finite loss={} grad_norm={}: step skipped ({} in a row)",
-                   state_.step, loss_value, grad_norm, consecutive_nonfinite);
-      write_metrics(JsonWriter().field("kind", "skipped").field("step", state_.step)
-                        .field("loss", loss_value).field("grad_norm", grad_norm).str());
-      if (consecutive_nonfinite >= config_.train.max_nonfinite_steps) {
-        progress.clear();
+      log.skipped_step(state_.step, outcome, ++nonfinite_in_a_row);
+      if (nonfinite_in_a_row >= config_.train.max_nonfinite_steps)
         throw TrainingError(fmt::format(
             "training diverged: {} consecutive steps with a non-finite loss or gradient norm "
             "(train.max_nonfinite_steps={}); last good checkpoint: {}/last.pt",
-            consecutive_nonfinite, config_.train.max_nonfinite_steps, run_dir_));
-      }
+            nonfinite_in_a_row, config_.train.max_nonfinite_steps, run_dir_));
       continue;
     }
-    consecutive_nonfinite = 0;
-    const auto& logits = outcome.logits;
-
-    {
-      torch::NoGradGuard no_grad;
-      const auto predicted = predict_ids(logits.detach());
-      const auto correct =
-          vocabs_.task == TaskKind::kTransduction
-              ? predicted.eq(batch.tgt).logical_and(batch.tgt.ne(Vocab::kPadId)).sum()
-              : predicted.eq(batch.tgt).sum();
-      interval_correct += correct.item<double>();
-    }
-    const int64_t units = vocabs_.task == TaskKind::kTransduction ? batch.num_tokens
-                                                                  : batch.src.size(0);
-    interval_loss += loss_value * static_cast<double>(units);
-    interval_count += static_cast<double>(units);
-    interval_tokens += batch.src.numel();
+    nonfinite_in_a_row = 0;
     state_.tokens_seen += batch.num_tokens;
-    ++interval_steps;
-    last_grad_norm = grad_norm;
-    last_loss = loss_value;
-
-    const double elapsed = now_s() - session_start_;
-    progress.update(state_.step, total_steps_, elapsed, loss_value);
+    log.add_step(batch, outcome);
+    log.progress(state_.step, total_steps_, now_s() - session_start_, outcome.loss);
     const bool last = state_.step >= total_steps_;
-    if (state_.step % config_.log.interval == 0 || last) {
-      const double dt = std::max(1e-9, now_s() - interval_start);
-      const double tok_s = static_cast<double>(interval_tokens) / dt;
-      const double mean_loss = interval_loss / std::max(1.0, interval_count);
-      const double accuracy = interval_correct / std::max(1.0, interval_count);
-      progress.clear();
-      spdlog::info("[train] step={} epoch={} loss={:.4f} acc={:.4f} lr={:.2e} gnorm={:.3f} "
-                   "tok/s={:.0f} elapsed={}",
-                   state_.step, state_.epoch, mean_loss, accuracy, lr, last_grad_norm, tok_s,
-                   format_duration(state_.elapsed_s + elapsed));
-      write_metrics(JsonWriter().field("kind", "train").field("step", state_.step)
-                        .field("epoch", state_.epoch).field("loss", mean_loss)
-                        .field("last_loss", last_loss).field("accuracy", accuracy)
-                        .field("lr", lr).field("grad_norm", last_grad_norm)
-                        .field("tokens_per_s", tok_s).field("steps", interval_steps)
-                        .field("elapsed_s", state_.elapsed_s + elapsed).str());
-      interval_loss = interval_correct = interval_count = 0.0;
-      interval_tokens = interval_steps = 0;
-      interval_start = now_s();
-    }
-    if (state_.step % config_.train.eval_interval == 0 || last) {
-      progress.clear();
-      validate();
-    }
-    if (signals.received() && !stop_) {
-      progress.clear();
+    log.end_of_step(state_, lr, elapsed_s(), last);
+    if (state_.step % config_.train.eval_interval == 0 || last) stop = validate(log);
+    if (signals.received() && stop.empty()) {
+      log.clear_progress();
       spdlog::warn("[train] received signal {}: stopping after step {}", signals.received(),
                    state_.step);
-      result_.stop_reason = "interrupted";
-      stop_ = true;
+      stop = "interrupted";
     }
-    if (hook_) hook_(model_, state_.step, last || stop_);
+    if (hook_) hook_(model_, state_.step, last || !stop.empty());
     if (state_.step % config_.train.checkpoint_interval == 0) {
       save(fmt::format("step_{:08d}.pt", state_.step));
       prune_periodic_checkpoints();
     }
   }
-  progress.clear();
+  log.clear_progress();
   save("last.pt");
-  if (result_.stop_reason.empty()) result_.stop_reason = "finished";
+  result_.stop_reason = stop.empty() ? "finished" : stop;
   result_.steps = state_.step;
   result_.best_metric = state_.best_metric;
   result_.best_step = state_.best_step;

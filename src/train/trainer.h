@@ -1,5 +1,8 @@
 #pragma once
-// The training loop: data order, steps, validation, checkpoints, early stopping, signals.
+// The training loop: data order, steps, checkpoints and signals. Validation and the decisions
+// that follow it are the Validator's (train/validator.h); what the run reports is the
+// TrainingLog's (train/training_log.h); what a checkpoint carries of the run's position is a
+// TrainingState (train/training_state.h).
 
 #include <cstdint>
 #include <functional>
@@ -15,6 +18,10 @@
 #include "train/evaluator.h"
 #include "train/optimizer.h"
 #include "train/run_data.h"
+#include "train/schedule.h"
+#include "train/training_log.h"
+#include "train/training_state.h"
+#include "train/validator.h"
 
 namespace attnlab {
 
@@ -43,7 +50,6 @@ class Trainer {
   // A new run from a validated config, or a resumed one from a checkpoint (whose config, with
   // `config` overrides already applied by the caller, is passed in).
   Trainer(Config config, std::optional<Checkpoint> resume_from = std::nullopt);
-  ~Trainer();
 
   TrainResult run();
 
@@ -53,16 +59,18 @@ class Trainer {
   const Dataset& valid_data() const { return *valid_; }
   void set_step_hook(StepHook hook) { hook_ = std::move(hook); }
 
-  // The best metric's resolved name (auto -> exact_match or accuracy) and direction.
-  std::string best_metric_name() const;
+  // The best metric's resolved name (auto -> exact_match or accuracy).
+  std::string best_metric_name() const { return name_of(validator_->metric()); }
 
  private:
   std::vector<std::vector<int64_t>> epoch_batches(int64_t epoch) const;
   Checkpoint make_checkpoint() const;
   void save(const std::string& file_name);
   void prune_periodic_checkpoints();
-  void validate();
-  void write_metrics(const std::string& json_line);
+  void log_start(int64_t threads) const;
+  // Validates, writes best.pt on a new best; returns the stop reason ("" to go on).
+  std::string validate(TrainingLog& log);
+  double elapsed_s() const;  // training time of the run so far, all sessions
 
   Config config_;
   std::string run_dir_;
@@ -71,18 +79,16 @@ class Trainer {
   std::unique_ptr<Dataset> valid_;
   EncoderModel model_{nullptr};
   std::unique_ptr<FlatAdamW> optimizer_;
+  std::unique_ptr<Validator> validator_;
   StepHook hook_;
-  Precision precision_ = Precision::kFp32;
+  ScheduleOptions schedule_;
+  StepOptions step_options_;
   int64_t total_steps_ = 0;
   int64_t batches_per_epoch_ = 0;
 
-  TrainingState state_;            // saved in checkpoints; elapsed_s as of this session's start
-
-  // This session.
-  TrainResult result_;
+  TrainingState state_;         // saved in checkpoints; elapsed_s as of this session's start
+  TrainResult result_;          // this session
   double session_start_ = 0.0;
-  bool stop_ = false;
-  std::FILE* metrics_file_ = nullptr;
 };
 
 // Directory of a run: <run.out_dir>/<run.name>.

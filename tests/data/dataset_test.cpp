@@ -188,12 +188,5 @@ TEST(MakeBatchesTest, BucketsSortWithinChunksOnly) {
   EXPECT_EQ(batches[3], (Ids{4}));
 }
 
-TEST(DatasetTest, ParsesTaskKinds) {
-  EXPECT_EQ(parse_task_kind("transduction"), TaskKind::kTransduction);
-  EXPECT_EQ(parse_task_kind("classification"), TaskKind::kClassification);
-  EXPECT_THROW(parse_task_kind("regression"), std::invalid_argument);
-  EXPECT_EQ(to_string(TaskKind::kClassification), "classification");
-}
-
 }  // namespace
 }  // namespace attnlab

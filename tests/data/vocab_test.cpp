@@ -30,13 +30,6 @@ TEST(TokenizeTest, RejectsInvalidUtf8) {
   EXPECT_THROW(tokenize("a\xFF", Tokenization::kChar), std::invalid_argument);
 }
 
-TEST(TokenizeTest, ParsesNames) {
-  EXPECT_EQ(parse_tokenization("char"), Tokenization::kChar);
-  EXPECT_EQ(parse_tokenization("word"), Tokenization::kWord);
-  EXPECT_THROW(parse_tokenization("bpe"), std::invalid_argument);
-  EXPECT_EQ(to_string(Tokenization::kWord), "word");
-}
-
 TEST(VocabTest, SpecialsComeFirst) {
   const Vocab vocab;
   EXPECT_EQ(vocab.size(), 3);

@@ -144,12 +144,5 @@ TEST(Embedding, RejectsBadInput) {
   EXPECT_THROW(Embedding{options}, c10::Error);
 }
 
-TEST(Embedding, ParsesPositionKindNames) {
-  EXPECT_EQ(parse_position_kind("sinusoidal"), PositionKind::kSinusoidal);
-  EXPECT_EQ(parse_position_kind("learned"), PositionKind::kLearned);
-  EXPECT_EQ(position_kind_name(PositionKind::kLearned), "learned");
-  EXPECT_THROW(parse_position_kind("rotary"), std::invalid_argument);
-}
-
 }  // namespace
 }  // namespace attnlab

@@ -81,7 +81,7 @@ TEST(EncoderLayer, PostLnGeluMatchesLibTorchTransformerEncoderLayer) {
 
 TEST(EncoderLayer, PreLnMatchesHandComposedReference) {
   for (Activation activation : {Activation::kGelu, Activation::kRelu}) {
-    SCOPED_TRACE(activation_name(activation));
+    SCOPED_TRACE(name_of(activation));
     torch::manual_seed(3);
     auto layer = make_layer(/*norm_first=*/true, activation);
     layer->eval();

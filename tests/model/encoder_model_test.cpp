@@ -140,7 +140,7 @@ TEST(EncoderModel, AppendedPadTokensDoNotChangeTransductionOutputs) {
 
 TEST(EncoderModel, AppendedPadTokensDoNotChangeClassificationLogits) {
   for (Pooling pooling : {Pooling::kMean, Pooling::kCls}) {
-    SCOPED_TRACE(pooling_name(pooling));
+    SCOPED_TRACE(name_of(pooling));
     torch::manual_seed(2);
     auto options = model_options(TaskKind::kClassification, /*norm_first=*/true);
     options.pooling = pooling;

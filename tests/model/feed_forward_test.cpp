@@ -33,7 +33,7 @@ TEST(FeedForward, MatchesHandComposedReluAndExactGelu) {
   torch::manual_seed(1);
   auto x = torch::randn({kB, kT, kC}) * 2.0;
   for (Activation activation : {Activation::kRelu, Activation::kGelu}) {
-    SCOPED_TRACE(activation_name(activation));
+    SCOPED_TRACE(name_of(activation));
     auto ff = make_feed_forward(activation);
     auto pre = torch::matmul(x, ff->linear1->weight.t()) + ff->linear1->bias;  // (B, T, d_ff)
     auto act = activation == Activation::kRelu
@@ -71,14 +71,6 @@ TEST(FeedForward, DropoutAfterActivationOnlyInTraining) {
   auto dropped = attnlab::dropout(hidden, 0.5, /*training=*/true);
   EXPECT_LT(max_abs_diff(trained, ff->linear2(dropped)), 1e-6);
   EXPECT_GT(max_abs_diff(trained, ff->forward(x)), 0.0);
-}
-
-TEST(FeedForward, ParsesActivationNames) {
-  EXPECT_EQ(parse_activation("relu"), Activation::kRelu);
-  EXPECT_EQ(parse_activation("gelu"), Activation::kGelu);
-  EXPECT_EQ(activation_name(Activation::kRelu), "relu");
-  EXPECT_EQ(activation_name(Activation::kGelu), "gelu");
-  EXPECT_THROW(parse_activation("tanh"), std::invalid_argument);
 }
 
 TEST(FeedForward, RejectsBadOptions) {

@@ -81,12 +81,5 @@ TEST(TokenHead, ProjectsEveryPosition) {
   EXPECT_THROW(TokenHead(TokenHeadOptions{2, 0}), c10::Error);
 }
 
-TEST(Pool, ParsesPoolingNames) {
-  EXPECT_EQ(parse_pooling("cls"), Pooling::kCls);
-  EXPECT_EQ(parse_pooling("mean"), Pooling::kMean);
-  EXPECT_EQ(pooling_name(Pooling::kMean), "mean");
-  EXPECT_THROW(parse_pooling("max"), std::invalid_argument);
-}
-
 }  // namespace
 }  // namespace attnlab

@@ -123,13 +123,13 @@ EvalResult classification_result() {
 TEST(EvalResult, MetricsByName) {
   const auto t = transduction_result();
   EXPECT_DOUBLE_EQ(t.accuracy(), 0.75);
-  EXPECT_DOUBLE_EQ(t.metric("accuracy"), 0.75);
-  EXPECT_DOUBLE_EQ(t.metric("exact_match"), 0.5);
-  EXPECT_DOUBLE_EQ(t.metric("loss"), 0.5);
-  EXPECT_THROW(t.metric("f1"), std::invalid_argument);
+  EXPECT_DOUBLE_EQ(t.metric(BestMetric::kAccuracy), 0.75);
+  EXPECT_DOUBLE_EQ(t.metric(BestMetric::kExactMatch), 0.5);
+  EXPECT_DOUBLE_EQ(t.metric(BestMetric::kLoss), 0.5);
+  EXPECT_THROW(t.metric(BestMetric::kAuto), std::invalid_argument);
   const auto c = classification_result();
-  EXPECT_DOUBLE_EQ(c.metric("accuracy"), 0.75);
-  EXPECT_THROW(c.metric("exact_match"), std::invalid_argument);
+  EXPECT_DOUBLE_EQ(c.metric(BestMetric::kAccuracy), 0.75);
+  EXPECT_THROW(c.metric(BestMetric::kExactMatch), std::invalid_argument);
 }
 
 TEST(EvalResult, JsonHasTheDocumentedKeys) {

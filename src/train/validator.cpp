@@ -1,0 +1,45 @@
+#include "train/validator.h"
+
+#include <cmath>
+
+namespace attnlab {
+
+BestMetric resolve_best_metric(BestMetric configured, TaskKind task) {
+  if (configured != BestMetric::kAuto) return configured;
+  return task == TaskKind::kTransduction ? BestMetric::kExactMatch : BestMetric::kAccuracy;
+}
+
+Validator::Validator(const Dataset& data, const TaskSpec& spec, ValidatorOptions options)
+    : data_(data), spec_(spec), options_(options) {
+  TORCH_CHECK(options_.metric != BestMetric::kAuto, "Validator: resolve train.best_metric first");
+}
+
+double Validator::initial_best() const { return lower_is_better() ? INFINITY : -INFINITY; }
+
+Validation Validator::validate(EncoderModel& model, Precision precision, TrainingState& state) const {
+  Validation v;
+  v.eval = evaluate(model, data_, spec_, options_.batch_size, precision, /*num_samples=*/0);
+  v.value = v.eval.metric(options_.metric);
+  v.improved = lower_is_better() ? v.value < state.best_metric : v.value > state.best_metric;
+  if (v.improved) {
+    state.best_metric = v.value;
+    state.best_step = state.step;
+    state.evals_without_improvement = 0;
+  } else {
+    ++state.evals_without_improvement;
+  }
+  const double stop_at = options_.stop_at;
+  v.reached_stop_at =
+      stop_at > 0.0 && (lower_is_better() ? v.value <= stop_at : v.value >= stop_at);
+  v.out_of_patience =
+      options_.patience > 0 && state.evals_without_improvement >= options_.patience;
+  return v;
+}
+
+std::string Validation::stop_reason() const {
+  if (out_of_patience) return "early_stopping";
+  if (reached_stop_at) return "stop_at";
+  return "";
+}
+
+}  // namespace attnlab
