@@ -41,12 +41,6 @@ std::string rstrip(std::string s) {
   return s;
 }
 
-std::string format_weight(double w) {
-  if (std::isnan(w)) return "nan";
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.2f", w);
-  return buf;
-}
 
 }  // namespace
 
@@ -199,7 +193,7 @@ std::string render_heatmap(const at::Tensor& weights, const std::vector<std::str
     line += "│";
     if (style.show_argmax && best >= 0)
       line += " → " + std::to_string(best) + " " + k_labels[static_cast<size_t>(best)] + " " +
-              format_weight(acc[i][best]);
+              format_weight(acc[i][best], 2);
     out += line + "\n";
   }
   if (key_tokens != query_tokens) {
@@ -232,6 +226,13 @@ std::string xml_escape(const std::string& text) {
     }
   }
   return out;
+}
+
+std::string format_weight(double w, int decimals) {
+  if (std::isnan(w)) return "nan";
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%.*f", decimals, w);
+  return buf;
 }
 
 }  // namespace attnlab

@@ -64,4 +64,7 @@ std::string truncate_label(const std::string& token, int64_t width);
 // Escapes & < > " ' for text and attribute values in the SVG and HTML renderers.
 std::string xml_escape(const std::string& text);
 
+// A weight as text with `decimals` decimals, "nan" for NaN (heatmap legends, SVG titles).
+std::string format_weight(double w, int decimals);
+
 }  // namespace attnlab

@@ -28,12 +28,6 @@ std::string hex(Rgb c) {
   return buf;
 }
 
-std::string weight_text(double w) {
-  if (std::isnan(w)) return "nan";
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.3f", w);
-  return buf;
-}
 
 void check_matrix(const at::Tensor& weights, const char* who) {
   TORCH_CHECK(weights.defined() && weights.dim() == 2 && weights.size(0) > 0 && weights.size(1) > 0,
@@ -111,7 +105,7 @@ std::string render_svg(const at::Tensor& weights, const std::vector<std::string>
       s += "<rect x=\"" + n(left + j * kSvgCell) + "\" y=\"" + n(top + i * kSvgCell) + "\" width=\"" +
            n(kSvgCell) + "\" height=\"" + n(kSvgCell) + "\" fill=\"" + hex(heat_color(v)) +
            "\"><title>" + xml_escape(q_labels[static_cast<size_t>(i)]) + " (" + n(i) + ") → " +
-           xml_escape(k_labels[static_cast<size_t>(j)]) + " (" + n(j) + "): " + weight_text(v) +
+           xml_escape(k_labels[static_cast<size_t>(j)]) + " (" + n(j) + "): " + format_weight(v, 3) +
            "</title></rect>\n";
     }
   s += "</g>\n";
@@ -119,7 +113,7 @@ std::string render_svg(const at::Tensor& weights, const std::vector<std::string>
   s += "<defs><linearGradient id=\"scale\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">";
   const auto& stops = heat_color_stops();
   for (size_t k = 0; k < stops.size(); ++k)
-    s += "<stop offset=\"" + weight_text(static_cast<double>(k) / static_cast<double>(stops.size() - 1)) +
+    s += "<stop offset=\"" + format_weight(static_cast<double>(k) / static_cast<double>(stops.size() - 1), 3) +
          "\" stop-color=\"" + hex(stops[k]) + "\"/>";
   s += "</linearGradient></defs>\n";
   s += "<rect x=\"" + n(bar_x) + "\" y=\"" + n(top) + "\" width=\"14\" height=\"120\" fill=\"url(#scale)\"/>\n";
