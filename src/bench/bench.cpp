@@ -38,9 +38,8 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-// Untimed calls of f for at least a quarter of a second: on these VMs a kernel's first ~0.2 s
-// run up to 1.5x slower than its steady state (a dW GEMM: 17 ms for its first ten calls, then
-// 12 ms), which one untimed call did not cover.
+// Untimed calls of f for at least a quarter of a second: a kernel's first calls in a process run
+// slower than its steady state for longer than one untimed call covers (docs/benchmark.md).
 template <typename F>
 void warm_up(F&& f) {
   for (const double start = now_s(); now_s() - start < 0.25;) f();

@@ -31,8 +31,8 @@ struct Dims {
 
 // ---- Element loops on (T, T) blocks and (T, D) products --------------------------------------
 // Each loop is an inline template (`*_impl`) behind non-template entry points: the float ones
-// are compiled for several x86-64 levels (kernels/simd.h; ~10x faster than the baseline build
-// for the softmax), the double ones plainly (gradient checks).
+// are compiled for several x86-64 levels (kernels/simd.h: the baseline x86-64 build does not
+// vectorise the softmax), the double ones plainly (gradient checks).
 
 // dst[j] = src[j] * (kept ? keep_scale : 0) for the n elements whose flat index in the
 // (B, H, T, T) probabilities starts at `first` (the same mask as dropout_with_seed), or just
