@@ -70,13 +70,7 @@ AttentionRecord record_from_ivalue(const c10::IValue& root, const std::string& w
   record.source = dict.string("source");
   const auto examples = dict.list("tokens");
   for (size_t n = 0; n < examples.size(); ++n) {
-    const auto key = "tokens[" + std::to_string(n) + "]";
-    std::vector<std::string> tokens;
-    for (const auto& t : list_items(examples[n], key, where)) {
-      if (!t.isString()) fail(where, key + " holds a " + std::string(t.tagKind()) + ", expected str");
-      tokens.push_back(t.toStringRef());
-    }
-    record.tokens.push_back(std::move(tokens));
+    record.tokens.push_back(list_of<std::string>(examples[n], "tokens[" + std::to_string(n) + "]", where));
   }
   record.lengths = dict.integers("lengths");
   record.layer_ids = dict.integers("layer_ids");

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <type_traits>
 
 #include <caffe2/serialize/inline_container.h>
 #include <caffe2/serialize/read_adapter_interface.h>
@@ -154,6 +155,26 @@ std::vector<c10::IValue> list_items(const c10::IValue& value, const std::string&
   return items;
 }
 
+template <typename T>
+std::vector<T> list_of(const c10::IValue& value, const std::string& key, const std::string& where) {
+  constexpr bool is_int = std::is_same_v<T, int64_t>;
+  std::vector<T> out;
+  const auto items = list_items(value, key, where);
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (is_int ? !items[i].isInt() : !items[i].isString())
+      fail(where, "key '" + key + "'[" + std::to_string(i) + "] is a " + type_name(items[i]) +
+                      (is_int ? ", expected an int" : ", expected a str"));
+    if constexpr (is_int)
+      out.push_back(items[i].toInt());
+    else
+      out.push_back(items[i].toStringRef());
+  }
+  return out;
+}
+
+template std::vector<int64_t> list_of(const c10::IValue&, const std::string&, const std::string&);
+template std::vector<std::string> list_of(const c10::IValue&, const std::string&, const std::string&);
+
 PickleDict::PickleDict(const c10::IValue& value, std::string where, const std::string& what)
     : dict_(c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get())),
       where_(std::move(where)) {
@@ -201,25 +222,11 @@ std::vector<c10::IValue> PickleDict::list(const std::string& key) const {
 }
 
 std::vector<int64_t> PickleDict::integers(const std::string& key) const {
-  std::vector<int64_t> out;
-  const auto items = list(key);
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (!items[i].isInt())
-      fail("key '" + key + "'[" + std::to_string(i) + "] is a " + type_name(items[i]) + ", expected an int");
-    out.push_back(items[i].toInt());
-  }
-  return out;
+  return list_of<int64_t>(at(key), key, where_);
 }
 
 std::vector<std::string> PickleDict::strings(const std::string& key) const {
-  std::vector<std::string> out;
-  const auto items = list(key);
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (!items[i].isString())
-      fail("key '" + key + "'[" + std::to_string(i) + "] is a " + type_name(items[i]) + ", expected a str");
-    out.push_back(items[i].toStringRef());
-  }
-  return out;
+  return list_of<std::string>(at(key), key, where_);
 }
 
 std::map<std::string, at::Tensor> PickleDict::tensors(const std::string& key) const {

@@ -75,4 +75,8 @@ class PickleDict {
 std::vector<c10::IValue> list_items(const c10::IValue& value, const std::string& key,
                                     const std::string& where);
 
+// A list of ints (T = int64_t) or strs (T = std::string); throws naming `key`[i] otherwise.
+template <typename T>
+std::vector<T> list_of(const c10::IValue& value, const std::string& key, const std::string& where);
+
 }  // namespace attnlab

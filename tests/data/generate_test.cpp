@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "data/vocab.h"
+#include "support/common.h"
 
 namespace attnlab {
 namespace {
@@ -24,12 +25,6 @@ using Words = std::vector<std::string>;
 
 Words words_of(const std::string& text) { return tokenize(text, Tokenization::kWord); }
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
 
 // Shared across tests: generating the default sizes takes a moment.
 const TaskSplits& shipped(const std::string& task) {
@@ -274,7 +269,7 @@ TEST(GenerateTest, ShippedFilesAreReproducedByteForByte) {
     for (const char* name : {"train.tsv", "valid.tsv", "test.tsv"}) {
       const fs::path committed = data_dir / task / name;
       ASSERT_TRUE(fs::exists(committed)) << committed;
-      EXPECT_TRUE(read_file(committed) == read_file(out / task / name))
+      EXPECT_TRUE(test::read_text(committed) == test::read_text(out / task / name))
           << committed << " differs from a fresh `attnlab data --task " << task << " --seed 1`";
       folder_bytes += fs::file_size(committed);
     }
