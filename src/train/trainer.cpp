@@ -145,8 +145,7 @@ double Trainer::elapsed_s() const { return state_.elapsed_s + (now_s() - session
 
 std::string Trainer::validate(TrainingLog& log) {
   const auto v = validator_->validate(model_, config_.train.precision, state_);
-  log.validation(state_, v, validator_->metric(), config_.train.stop_at,
-                 config_.train.early_stopping_patience, elapsed_s());
+  log.validation(state_, v, validator_->options(), elapsed_s());
   if (v.improved) {
     save("best.pt");
     result_.best_checkpoint = (fs::path(run_dir_) / "best.pt").string();

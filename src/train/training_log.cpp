@@ -96,8 +96,9 @@ void TrainingLog::end_of_step(const TrainingState& state, double lr, double elap
   interval_start_ = now_s();
 }
 
-void TrainingLog::validation(const TrainingState& state, const Validation& v, BestMetric metric,
-                             double stop_at, int64_t patience, double elapsed_s) {
+void TrainingLog::validation(const TrainingState& state, const Validation& v,
+                             const ValidatorOptions& rules, double elapsed_s) {
+  const char* metric = name_of(rules.metric);
   clear_progress();
   const bool transduction = options_.task == TaskKind::kTransduction;
   JsonWriter line;
@@ -114,13 +115,13 @@ void TrainingLog::validation(const TrainingState& state, const Validation& v, Be
                v.eval.accuracy(),
                transduction ? fmt::format(" exact={:.4f}", v.eval.transduction.exact_match())
                             : std::string(),
-               name_of(metric), state.best_metric, v.improved ? " (new best)" : "");
+               metric, state.best_metric, v.improved ? " (new best)" : "");
   if (v.reached_stop_at)
     spdlog::info("[train] valid {}={:.4f} reached train.stop_at={} after {:.1f} s of training",
-                 name_of(metric), v.value, stop_at, elapsed_s);
+                 metric, v.value, rules.stop_at, elapsed_s);
   if (v.out_of_patience)
-    spdlog::info("[train] early stopping: no improvement of {} in {} evaluations", name_of(metric),
-                 patience);
+    spdlog::info("[train] early stopping: no improvement of {} in {} evaluations", metric,
+                 rules.patience);
 }
 
 void TrainingLog::progress(int64_t step, int64_t total, double session_s, double loss) {

@@ -38,8 +38,8 @@ class TrainingLog {
   // the interval, then a new interval. `elapsed_s` is the run's training time so far.
   void end_of_step(const TrainingState& state, double lr, double elapsed_s, bool last);
   // A validation's console line and JSONL object, and the stop it asks for, if any.
-  void validation(const TrainingState& state, const Validation& v, BestMetric metric,
-                  double stop_at, int64_t patience, double elapsed_s);
+  void validation(const TrainingState& state, const Validation& v, const ValidatorOptions& rules,
+                  double elapsed_s);
 
   // Redraws the progress bar at most ~10 times a second; `session_s` is this session's time.
   void progress(int64_t step, int64_t total, double session_s, double loss);

@@ -45,6 +45,7 @@ class Validator {
   // count of evaluations without improvement in `state`.
   Validation validate(EncoderModel& model, Precision precision, TrainingState& state) const;
 
+  const ValidatorOptions& options() const { return options_; }
   BestMetric metric() const { return options_.metric; }
   bool lower_is_better() const { return options_.metric == BestMetric::kLoss; }
   // The best value a run starts from: +inf for a loss, -inf otherwise.
