@@ -71,6 +71,12 @@ mkdir -p "$(dirname "$out")"
 say "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; threads=$threads;" \
     "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
 say "results -> $out"
+# What oneDNN sees on this CPU and which GEMM each precision runs (from attnlab bench itself).
+if [ -x build/attnlab ]; then
+  build/attnlab bench --steps 1 --warmup-steps 0 --eval-steps 1 --vocab 16 --seq 8 --batch 2 \
+      --d-model 16 --heads 2 --layers 1 --d-ff 32 --threads 1 2>/dev/null \
+    | sed -n 's/^  cpu  *\(.*\)/[bench_peers] cpu: \1/p; s/^  GEMMs  *\(.*\)/[bench_peers] GEMMs: \1/p' >&2 || true
+fi
 
 # Runs one peer once; appends its JSON line to $out, or a failure record.
 run_peer() {

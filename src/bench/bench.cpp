@@ -24,6 +24,7 @@
 #include "model/encoder_model.h"
 #include "model/linear.h"
 #include "runtime/clock.h"
+#include "runtime/cpu.h"
 #include "runtime/threads.h"
 #include "train/optimizer.h"
 #include "train/train_step.h"
@@ -345,12 +346,21 @@ KernelBenchResult run_kernel_benchmarks(const KernelBenchOptions& o) {
   return result;
 }
 
+std::string gemm_used(Precision precision) {
+  if (precision == Precision::kFp32) return "oneDNN sgemm (fp32)";
+  return cpu_info().native_bf16 ? "oneDNN bf16 matmul (native bf16 instructions)"
+                                : "oneDNN bf16 matmul (emulated: no native bf16 on this CPU)";
+}
+
 std::string BenchResult::to_json(const BenchOptions& o) const {
   return JsonWriter()
       .field("impl", "attnlab")
       .field("size", o.size)
-      .field("precision", o.precision == Precision::kBf16 ? "bf16" : "fp32")
+      .field("precision", name_of(o.precision))
       .field("threads", threads)
+      .field("cpu", cpu_info().model).field("onednn_isa", cpu_info().onednn_isa)
+      .field("native_bf16", cpu_info().native_bf16)
+      .field("gemm_fp32", gemm_used(Precision::kFp32)).field("gemm_bf16", gemm_used(Precision::kBf16))
       .field("vocab", o.vocab).field("seq", o.seq_len).field("batch", o.batch)
       .field("d_model", o.d_model).field("heads", o.num_heads).field("layers", o.num_layers)
       .field("d_ff", o.d_ff)

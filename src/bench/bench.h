@@ -90,4 +90,7 @@ BenchResult run_benchmark(const BenchOptions& options);
 // Peak GEMM throughput (GFLOP/s) of an n x n x n matmul in the given dtype.
 double measure_gemm_gflops(int64_t n, bool bf16);
 
+// Which GEMM a training linear of `precision` runs on this CPU, in words (bench output, JSON).
+std::string gemm_used(Precision precision);
+
 }  // namespace attnlab

@@ -4,6 +4,8 @@
 #include "bench/bench.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/precision_option.h"
+#include "runtime/cpu.h"
 
 namespace attnlab::cli {
 
@@ -19,7 +21,8 @@ int bench_command(const Args& args) {
                    "forward; N = weights of every Linear), MFU against the fp32/bf16 GEMM peaks\n"
                    "measured in the same run, and peak RSS.");
   parser.option("size", &size, "preset: small (default) or medium; other flags override it");
-  parser.option("precision", &precision, "fp32 (default) or bf16 (bf16 matmuls, fp32 master weights)");
+  parser.option("precision", &precision, "fp32 (default), bf16 (bf16 matmuls, fp32 master weights) or auto (bf16 where\n"
+                "this CPU does bf16 natively, else fp32)");
   parser.option("vocab", &vocab, "vocabulary size");
   parser.option("seq", &seq, "sequence length T");
   parser.option("batch", &batch, "batch size B");
@@ -63,10 +66,7 @@ int bench_command(const Args& args) {
   BenchOptions o;
   try {
     apply_size_preset(size, o);
-    const auto parsed = enum_from_name<Precision>(precision);
-    if (!parsed)
-      throw std::invalid_argument("--precision '" + precision + "': expected fp32 or bf16");
-    o.precision = *parsed;
+    o.precision = precision_from_option(precision);
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
@@ -96,9 +96,13 @@ int bench_command(const Args& args) {
     return kExitOk;
   }
   std::printf("attnlab bench: size=%s precision=%s threads=%ld  (V=%ld T=%ld B=%ld d=%ld H=%ld L=%ld d_ff=%ld)\n",
-              o.size.c_str(), precision.c_str(), static_cast<long>(r.threads), static_cast<long>(o.vocab),
+              o.size.c_str(), name_of(o.precision), static_cast<long>(r.threads), static_cast<long>(o.vocab),
               static_cast<long>(o.seq_len), static_cast<long>(o.batch), static_cast<long>(o.d_model),
               static_cast<long>(o.num_heads), static_cast<long>(o.num_layers), static_cast<long>(o.d_ff));
+  std::printf("  cpu                %s, oneDNN ISA %s\n", cpu_info().model.c_str(),
+              cpu_info().onednn_isa.c_str());
+  std::printf("  GEMMs              fp32: %s; bf16: %s\n", gemm_used(Precision::kFp32).c_str(),
+              gemm_used(Precision::kBf16).c_str());
   std::printf("  parameters         %ld (matmul weights N = %ld)\n", static_cast<long>(r.parameters),
               static_cast<long>(r.matmul_parameters));
   std::printf("  train              %.1f ms/step   %.0f tokens/s   %.1f GFLOP/s   MFU %.1f%%\n",

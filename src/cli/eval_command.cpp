@@ -7,6 +7,7 @@
 #include "attention_log/probe.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/precision_option.h"
 #include "data/tsv.h"
 #include "train/evaluator.h"
 #include "train/trained_model.h"
@@ -47,7 +48,7 @@ void print_report(const EvalResult& r, const TaskSpec& vocabs) {
 }  // namespace
 
 int eval_command(const Args& args) {
-  std::string checkpoint, split = "test", data_file, json_out, attention_out;
+  std::string checkpoint, split = "test", data_file, json_out, attention_out, precision_name = "auto";
   int64_t samples = 5, batch_size = 128, threads = 0;
   ArgParser parser("eval", "attnlab eval --checkpoint FILE [--split test|valid|train | --data FILE] [options]",
                    "Rebuilds the model from the checkpoint alone and reports loss, token accuracy and\n"
@@ -60,6 +61,7 @@ int eval_command(const Args& args) {
   parser.option("samples", &samples, "sample predictions to show (default 5)");
   parser.option("batch-size", &batch_size, "evaluation batch size (default 128)");
   parser.option("threads", &threads, "intra-op threads (default: all cores)");
+  parser.option("precision", &precision_name, kPrecisionHelp);
   parser.option("attention", &attention_out,
                 "write an attention record of the shown samples to this file (see attnlab attn)");
   if (!parser.parse(args)) return kExitOk;
@@ -67,6 +69,7 @@ int eval_command(const Args& args) {
   if (samples < 0 || batch_size <= 0 || threads < 0)
     throw UsageError("--samples, --batch-size and --threads must be non-negative (batch size positive)");
 
+  const Precision precision = precision_from_option(precision_name);
   auto trained = load_trained_model(checkpoint);
   std::string path = data_file;
   if (path.empty()) {
@@ -81,9 +84,10 @@ int eval_command(const Args& args) {
   const Dataset data = load_split(path, trained.vocabs);
   const int64_t used_threads = configure_threads(threads);
   const auto result = evaluate(trained.model, data, trained.vocabs, batch_size,
-                               trained.config.train.precision, samples);
-  std::printf("checkpoint %s (step %ld), data %s, threads %ld\n", checkpoint.c_str(),
-              static_cast<long>(trained.step), path.c_str(), static_cast<long>(used_threads));
+                               precision, samples);
+  std::printf("checkpoint %s (step %ld), data %s, threads %ld, precision %s\n", checkpoint.c_str(),
+              static_cast<long>(trained.step), path.c_str(), static_cast<long>(used_threads),
+              name_of(precision));
   print_report(result, trained.vocabs);
   if (!json_out.empty()) {
     const auto json = result.to_json(trained.vocabs.labels.labels());

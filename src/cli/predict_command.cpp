@@ -9,6 +9,7 @@
 #include "attention_log/probe.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/precision_option.h"
 #include "io/json.h"
 #include "train/evaluator.h"
 #include "train/trained_model.h"
@@ -32,7 +33,7 @@ std::string json_matrix(const at::Tensor& m) {  // (R, C) float -> [[...], ...]
 }  // namespace
 
 int predict_command(const Args& args) {
-  std::string checkpoint, attention_out;
+  std::string checkpoint, attention_out, precision_name = "auto";
   std::vector<std::string> inputs;
   bool logits = false;
   int64_t threads = 0;
@@ -44,12 +45,14 @@ int predict_command(const Args& args) {
               "print one JSON object per input with the raw output scores (per token for "
               "transduction, per class for classification)");
   parser.option("threads", &threads, "intra-op threads (default: all cores)");
+  parser.option("precision", &precision_name, kPrecisionHelp);
   parser.option("attention", &attention_out,
                 "write an attention record of these inputs to this file (see attnlab attn)");
   parser.positionals("TEXT", &inputs, "input texts; stdin lines when none are given");
   if (!parser.parse(args)) return kExitOk;
   if (checkpoint.empty()) throw UsageError("--checkpoint FILE is required");
 
+  const Precision precision = precision_from_option(precision_name);
   auto trained = load_trained_model(checkpoint);
   if (inputs.empty()) {
     std::string line;
@@ -65,7 +68,7 @@ int predict_command(const Args& args) {
   at::Tensor scores;
   {
     torch::NoGradGuard no_grad;
-    AutocastGuard autocast(trained.config.train.precision);
+    AutocastGuard autocast(precision);
     scores = trained.model->forward(tokens).logits.to(at::kFloat);
   }
   const auto predicted = predict_ids(scores);

@@ -62,7 +62,9 @@ struct TrainConfig {
   double min_lr_ratio = 0.0;            // cosine/linear decay floor, as a fraction of lr
   double grad_clip = 1.0;               // max global gradient L2 norm; 0 disables
   double label_smoothing = 0.0;         // cross-entropy label smoothing in [0, 1)
-  Precision precision = Precision::kFp32;         // fp32 | bf16 (bf16 matmuls, fp32 master weights)
+  Precision precision = Precision::kAuto;  // auto | fp32 | bf16 (bf16 matmuls, fp32 master weights);
+                                           // auto: bf16 where the CPU does bf16 natively
+                                           // (train/precision.h), resolved before training
   int64_t eval_interval = 200;          // validate every N steps (and at the end)
   int64_t checkpoint_interval = 500;    // write a periodic checkpoint every N steps
   int64_t keep_last = 3;                // periodic checkpoints kept (last.pt and best.pt always)

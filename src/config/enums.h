@@ -19,7 +19,7 @@ enum class Activation { kGelu, kRelu };                                 // model
 enum class PositionKind { kSinusoidal, kLearned };                      // model.positions
 enum class Pooling { kCls, kMean };                                     // model.pooling
 enum class ScheduleKind { kCosine, kLinear, kInverseSqrt, kConstant };  // train.schedule
-enum class Precision { kFp32, kBf16 };                                  // train.precision
+enum class Precision { kAuto, kFp32, kBf16 };                           // train.precision
 enum class BestMetric { kAuto, kLoss, kAccuracy, kExactMatch };         // train.best_metric
 
 // EnumNames<E>::table lists every value of E with its YAML name, in the order error messages
@@ -68,8 +68,8 @@ struct EnumNames<ScheduleKind> {
 };
 template <>
 struct EnumNames<Precision> {
-  static constexpr NameTable<Precision, 2> table{
-      {{Precision::kFp32, "fp32"}, {Precision::kBf16, "bf16"}}};
+  static constexpr NameTable<Precision, 3> table{
+      {{Precision::kAuto, "auto"}, {Precision::kFp32, "fp32"}, {Precision::kBf16, "bf16"}}};
 };
 template <>
 struct EnumNames<BestMetric> {

@@ -17,7 +17,9 @@
 
 #include "data/tsv.h"
 #include "io/json.h"
+#include "train/precision.h"
 #include "runtime/clock.h"
+#include "runtime/cpu.h"
 #include "runtime/stop_signals.h"
 
 namespace attnlab {
@@ -33,6 +35,12 @@ std::string run_directory(const Config& config) {
 
 Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from)
     : config_(std::move(config)), run_dir_(run_directory(config_)) {
+  // train.precision: auto becomes fp32 or bf16 here, so config.yaml and every checkpoint record
+  // what ran.
+  const auto precision = choose_precision(config_.train.precision, cpu_info());
+  config_.train.precision = precision.precision;
+  precision_reason_ = precision.reason;
+  precision_warning_ = precision.warning;
   torch::manual_seed(config_.run.seed);
 
   // Data and vocabularies: from the training split for a new run, from the checkpoint when
@@ -158,9 +166,11 @@ void Trainer::log_start(int64_t threads) const {
   spdlog::info("[train] run_dir={} task={} train={} valid={} vocab={} outputs={}", run_dir_,
                name_of(config_.data.task), train_->size(), valid_->size(), vocabs_.source.size(),
                vocabs_.num_outputs());
-  spdlog::info("[train] params={} layers={} d_model={} heads={} precision={} threads={}",
+  spdlog::info("[train] params={} layers={} d_model={} heads={} threads={}",
                count_parameters(*model_), config_.model.num_layers, config_.model.d_model,
-               config_.model.num_heads, name_of(config_.train.precision), threads);
+               config_.model.num_heads, threads);
+  spdlog::info("[train] precision={} ({})", name_of(config_.train.precision), precision_reason_);
+  if (!precision_warning_.empty()) spdlog::warn("[train] precision: {}", precision_warning_);
   spdlog::info("[train] steps={} ({} batches/epoch, batch_size={}){}", total_steps_,
                batches_per_epoch_, config_.train.batch_size,
                state_.step > 0 ? fmt::format(", resuming at step {}", state_.step) : std::string());

@@ -85,6 +85,8 @@ class Trainer {
   StepOptions step_options_;
   int64_t total_steps_ = 0;
   int64_t batches_per_epoch_ = 0;
+  std::string precision_reason_;   // why train.precision is what it is (for the log)
+  std::string precision_warning_;  // "" or why it will be slow on this CPU
 
   TrainingState state_;         // saved in checkpoints; elapsed_s as of this session's start
   TrainResult result_;          // this session

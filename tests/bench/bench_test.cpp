@@ -111,9 +111,10 @@ print("keys=" + ",".join(sorted(d)))
   const auto out = test::run_python(dir.file("check.py"), dir.file("b.json"), ok);
   ASSERT_TRUE(ok) << out;
   EXPECT_EQ(test::line_value(out, "keys"),
-            "batch,bf16_peak_gflops,d_ff,d_model,eval_gflops,eval_tokens_per_s,final_loss,"
-            "fp32_peak_gflops,heads,impl,layers,matmul_parameters,mfu,parameters,peak_rss_mb,"
-            "precision,seq,size,step_ms,steps,threads,train_gflops,train_tokens_per_s,vocab");
+            "batch,bf16_peak_gflops,cpu,d_ff,d_model,eval_gflops,eval_tokens_per_s,"
+            "final_loss,fp32_peak_gflops,gemm_bf16,gemm_fp32,heads,impl,layers,"
+            "matmul_parameters,mfu,native_bf16,onednn_isa,parameters,peak_rss_mb,precision,"
+            "seq,size,step_ms,steps,threads,train_gflops,train_tokens_per_s,vocab");
 }
 
 TEST(Bench, RejectsBadSizes) {

@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "data/tsv.h"
+#include "support/common.h"
 #include "support/tiny_task.h"
 #include "train/checkpoint.h"
 
@@ -30,8 +31,9 @@ struct Run {
   std::string output;  // stdout and stderr
 };
 
-Run run(const std::string& args) {
-  const std::string command = std::string(ATTNLAB_BINARY) + " " + args + " 2>&1";
+// Runs attnlab with `args`; `env` ("NAME=value ") goes before it on the shell line.
+Run run(const std::string& args, const std::string& env = "") {
+  const std::string command = env + std::string(ATTNLAB_BINARY) + " " + args + " 2>&1";
   FILE* pipe = ::popen(command.c_str(), "r");
   std::string out;
   char buf[4096];
@@ -64,6 +66,20 @@ class CliTest : public ::testing::Test {
   static fs::path root_;
 };
 fs::path CliTest::root_;
+
+// Whether /proc/cpuinfo lists a bf16 matmul instruction set (the independent reference for
+// what train.precision: auto should pick when oneDNN is not capped).
+bool cpuinfo_has_native_bf16() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line);
+    for (std::string w; words >> w;)
+      if (w == "avx512_bf16" || w == "amx_bf16") return true;
+    return false;
+  }
+  return false;
+}
 
 TEST_F(CliTest, UsageErrorsExitTwo) {
   EXPECT_EQ(run("").exit_code, 2);
@@ -248,6 +264,46 @@ std::string read_text(const fs::path& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+TEST_F(CliTest, PrecisionAutoFollowsTheCpuAndTheOneDnnCap) {
+  if (std::getenv("ONEDNN_MAX_CPU_ISA")) GTEST_SKIP() << "ONEDNN_MAX_CPU_ISA is set for the tests";
+  const std::string base = "train --config " + path("tiny.yaml") +
+                           " --set train.max_steps=6 --set train.eval_interval=6 --overwrite" +
+                           " --set log.attention.enabled=false --set train.precision=";
+  // Uncapped: what /proc/cpuinfo says the CPU can do.
+  const auto native = run(base + "auto --set run.name=auto_native");
+  ASSERT_EQ(native.exit_code, 0) << native.output;
+  const bool bf16 = cpuinfo_has_native_bf16();
+  attnlab::test::expect_contains(native.output, bf16 ? "precision=bf16 (auto: native bf16 matmuls on this CPU"
+                                            : "precision=fp32 (auto: no native bf16 on this CPU");
+
+  // Capped at AVX512_CORE (no bf16), as on an Intel Xeon before Cooper Lake: fp32, recorded in
+  // the run's config.yaml and in the checkpoint.
+  const std::string cap = "ONEDNN_MAX_CPU_ISA=AVX512_CORE ";
+  const auto capped = run(base + "auto --set run.name=auto_capped", cap);
+  ASSERT_EQ(capped.exit_code, 0) << capped.output;
+  attnlab::test::expect_contains(capped.output,
+                        "precision=fp32 (auto: no native bf16 on this CPU (oneDNN ISA avx512_core))");
+  attnlab::test::expect_contains(attnlab::test::read_text(path("runs/auto_capped/config.yaml")), "  precision: fp32\n");
+  attnlab::test::expect_contains(attnlab::load_checkpoint(path("runs/auto_capped/last.pt")).config_yaml,
+                        "  precision: fp32\n");
+
+  // An explicit bf16 on that CPU still runs, with a warning.
+  const auto explicit_bf16 = run(base + "bf16 --set run.name=bf16_capped", cap);
+  ASSERT_EQ(explicit_bf16.exit_code, 0) << explicit_bf16.output;
+  attnlab::test::expect_contains(explicit_bf16.output, "precision=bf16 (set explicitly)");
+  attnlab::test::expect_contains(explicit_bf16.output, "slower than fp32");
+
+  // eval and predict pick again for the CPU they run on, whatever the run was trained with.
+  const auto eval_native = run("eval --checkpoint " + path("runs/auto_capped/last.pt"));
+  ASSERT_EQ(eval_native.exit_code, 0) << eval_native.output;
+  attnlab::test::expect_contains(eval_native.output, bf16 ? "precision bf16" : "precision fp32");
+  const auto eval_capped = run("eval --checkpoint " + path("runs/auto_native/last.pt"), cap);
+  ASSERT_EQ(eval_capped.exit_code, 0) << eval_capped.output;
+  attnlab::test::expect_contains(eval_capped.output, "precision fp32");
+  EXPECT_EQ(run("predict --precision fp16 --checkpoint " + path("runs/auto_native/last.pt") + " 'a b'")
+                .exit_code, 2);
+}
+
 }  // namespace
 
 // Checkpoints written by attnlab before issue 11's restructuring (fp32, 2 layers, d_model 32;
@@ -256,7 +312,7 @@ TEST(OldCheckpoints, LoadAndPredictWhatTheBuildThatWroteThemPrinted) {
   const fs::path fixtures = fs::path(ATTNLAB_SOURCE_DIR) / "tests" / "fixtures";
   for (const std::string name : {"reverse_before_issue11", "classify_before_issue11"}) {
     SCOPED_TRACE(name);
-    const auto predicted = run("predict --threads 1 --logits --checkpoint " + (fixtures / (name + ".pt")).string() +
+    const auto predicted = run("predict --threads 1 --precision fp32 --logits --checkpoint " + (fixtures / (name + ".pt")).string() +
                                " < " + (fixtures / (name + ".inputs.txt")).string());
     ASSERT_EQ(predicted.exit_code, 0) << predicted.output;
     const auto got = lines_of(predicted.output);

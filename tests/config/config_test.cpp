@@ -101,7 +101,7 @@ TEST_F(ConfigTest, DefaultsForEveryUnsetKey) {
   EXPECT_DOUBLE_EQ(c.train.min_lr_ratio, 0.0);
   EXPECT_DOUBLE_EQ(c.train.grad_clip, 1.0);
   EXPECT_DOUBLE_EQ(c.train.label_smoothing, 0.0);
-  EXPECT_EQ(c.train.precision, Precision::kFp32);
+  EXPECT_EQ(c.train.precision, Precision::kAuto);
   EXPECT_EQ(c.train.eval_interval, 200);
   EXPECT_EQ(c.train.checkpoint_interval, 500);
   EXPECT_EQ(c.train.keep_last, 3);
@@ -333,7 +333,7 @@ TEST_F(ConfigTest, EnumsListAllowedValues) {
       {"model", "positions", "rotary", "sinusoidal|learned"},
       {"model", "pooling", "max", "cls|mean"},
       {"train", "schedule", "step", "cosine|linear|inverse_sqrt|constant"},
-      {"train", "precision", "fp16", "fp32|bf16"},
+      {"train", "precision", "fp16", "auto|fp32|bf16"},
       {"train", "best_metric", "f1", "auto|loss|accuracy|exact_match"},
   };
   for (const auto& c : cases) {
@@ -541,7 +541,7 @@ TEST_F(ConfigTest, ToYamlWritesEveryKeyInOrder) {
       "  min_lr_ratio: 0.0\n"
       "  grad_clip: 1.0\n"
       "  label_smoothing: 0.0\n"
-      "  precision: fp32\n"
+      "  precision: auto\n"
       "  eval_interval: 200\n"
       "  checkpoint_interval: 500\n"
       "  keep_last: 3\n"

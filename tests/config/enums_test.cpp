@@ -34,7 +34,8 @@ TEST(ConfigEnums, NameTablesAreTheDocumentedValues) {
   expect_table<ScheduleKind>({"cosine", "linear", "inverse_sqrt", "constant"},
                              {ScheduleKind::kCosine, ScheduleKind::kLinear,
                               ScheduleKind::kInverseSqrt, ScheduleKind::kConstant});
-  expect_table<Precision>({"fp32", "bf16"}, {Precision::kFp32, Precision::kBf16});
+  expect_table<Precision>({"auto", "fp32", "bf16"},
+                          {Precision::kAuto, Precision::kFp32, Precision::kBf16});
   expect_table<BestMetric>({"auto", "loss", "accuracy", "exact_match"},
                            {BestMetric::kAuto, BestMetric::kLoss, BestMetric::kAccuracy,
                             BestMetric::kExactMatch});

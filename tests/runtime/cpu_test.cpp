@@ -1,0 +1,44 @@
+#include "runtime/cpu.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "support/common.h"
+
+namespace attnlab {
+namespace {
+
+// The CPU flags the kernel reports (the reference: independent of oneDNN).
+std::string cpu_flags() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("flags", 0) == 0) return " " + line.substr(line.find(':') + 1) + " ";
+  return "";
+}
+
+TEST(CpuInfo, NativeBf16AgreesWithTheKernelsCpuFlags) {
+  if (std::getenv("ONEDNN_MAX_CPU_ISA")) GTEST_SKIP() << "oneDNN is capped by ONEDNN_MAX_CPU_ISA";
+  const auto flags = cpu_flags();
+  if (flags.empty()) GTEST_SKIP() << "no /proc/cpuinfo flags";
+  const bool bf16 = flags.find(" avx512_bf16 ") != std::string::npos ||
+                    flags.find(" amx_bf16 ") != std::string::npos;
+  const auto& info = cpu_info();
+  EXPECT_EQ(info.native_bf16, bf16) << "oneDNN ISA " << info.onednn_isa << ", flags:" << flags;
+  if (flags.find(" avx512f ") != std::string::npos)
+    EXPECT_EQ(info.onednn_isa.rfind("avx512_core", 0), 0u) << info.onednn_isa;
+  else if (flags.find(" avx2 ") != std::string::npos)
+    EXPECT_EQ(info.onednn_isa.rfind("avx2", 0), 0u) << info.onednn_isa;
+}
+
+TEST(CpuInfo, ModelIsWhatLscpuReports) {
+  const auto lscpu = test::run_shell("LC_ALL=C lscpu 2>/dev/null | sed -n 's/^Model name: *//p'");
+  if (lscpu.rc != 0 || lscpu.out.empty()) GTEST_SKIP() << "no lscpu";
+  EXPECT_EQ(cpu_info().model + "\n", lscpu.out);
+}
+
+}  // namespace
+}  // namespace attnlab
