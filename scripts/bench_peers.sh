@@ -22,6 +22,11 @@
 #                               [--precision fp32,bf16] [--out build/bench_results.jsonl]
 #                               [--peers attnlab,pytorch,libtorch] [--no-build]
 #                               [-- extra args passed to every peer, e.g. --steps 5]
+#
+# Where OPENBLAS_CORETYPE or OPENBLAS_L2_SIZE is set (some machines set them on purpose, e.g.
+# OPENBLAS_CORETYPE=Haswell holds OpenBLAS to AVX2 kernels), the two peers that compute on
+# OpenBLAS are run a second time with both variables unset for the peer's process alone:
+# rows "pytorch-unpinned" and "libtorch-unpinned". attnlab and the pinned peers keep them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,7 +51,7 @@ while [ $# -gt 0 ]; do
     --peers) peers="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
@@ -66,10 +71,19 @@ if [ "$build" = 1 ]; then
   done
 fi
 
+openblas_pinned=0
+if [ -n "${OPENBLAS_CORETYPE:-}" ] || [ -n "${OPENBLAS_L2_SIZE:-}" ]; then
+  openblas_pinned=1
+  case ",$peers," in *,pytorch,*) peers="$peers,pytorch-unpinned" ;; esac
+  case ",$peers," in *,libtorch,*) peers="$peers,libtorch-unpinned" ;; esac
+fi
+
 mkdir -p "$(dirname "$out")"
 : >"$out"
 say "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; threads=$threads;" \
-    "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
+    "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-unset}"
+[ "$openblas_pinned" = 1 ] &&
+  say "OpenBLAS is pinned by the environment: *-unpinned rows run the peer with both variables unset"
 say "results -> $out"
 # What oneDNN sees on this CPU and which GEMM each precision runs (from attnlab bench itself).
 if [ -x build/attnlab ]; then
@@ -82,20 +96,26 @@ fi
 run_peer() {
   local peer=$1 size=$2 precision=$3 line rc=0 log
   log=$(mktemp)
-  local cmd=()
+  local cmd=() env_cmd=()
   case "$peer" in
+    *-unpinned) env_cmd=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE) ;;
+  esac
+  case "${peer%-unpinned}" in
     attnlab) cmd=(build/attnlab bench) ;;
     pytorch) cmd=("$PYTHON" scripts/bench_pytorch.py) ;;
     libtorch) cmd=(build/libtorch_peer) ;;
+    *) die "unknown peer '$peer' (attnlab, pytorch, libtorch)" ;;
   esac
-  if [ "$peer" != pytorch ] && [ ! -x "${cmd[0]}" ]; then
+  if [ "${peer%-unpinned}" != pytorch ] && [ ! -x "${cmd[0]}" ]; then
     say "$peer: ${cmd[0]} not built"
     rc=127
   else
-    "${cmd[@]}" --size "$size" --threads "$threads" --precision "$precision" --json \
-      "${extra[@]}" >"$log" 2>"$log.err" || rc=$?
+    "${env_cmd[@]}" "${cmd[@]}" --size "$size" --threads "$threads" --precision "$precision" \
+      --json "${extra[@]}" >"$log" 2>"$log.err" || rc=$?
   fi
   line=$(grep '^{' "$log" | tail -n 1 || true)
+  # The table keys on this label (a peer's own JSON says which program it is, not how it ran).
+  [ -n "$line" ] && line="{\"label\": \"$peer\", ${line#\{}"
   if [ "$rc" = 0 ] && [ -n "$line" ]; then
     printf '%s\n' "$line" >>"$out"
     say "$peer $size $precision: $(printf '%s' "$line" | cut -c1-160)"
@@ -129,7 +149,7 @@ rows = defaultdict(list)
 order = []
 for line in open(sys.argv[1]):
     r = json.loads(line)
-    r["peer"] = r.get("peer") or r.get("impl")  # attnlab bench says "impl"
+    r["peer"] = r.get("label") or r.get("peer") or r.get("impl")  # attnlab bench says "impl"
     if "train_gflops" in r and "train_gflops_per_s" not in r:
         r["train_gflops_per_s"] = r["train_gflops"]
     key = (r["size"], r["precision"], r["peer"])
@@ -154,7 +174,7 @@ for key in order:
     our_train, our_eval = med(ours, "train_tokens_per_s"), med(ours, "eval_tokens_per_s")
     ratio = lambda a, b: "n/a" if a is None or b is None or peer == "attnlab" else f"{a / b:.2f}x"
     ok = sum(1 for r in runs if not r.get("failed"))
-    label = peer + (" (post-LN)" if peer == "libtorch" else "")
+    label = peer + (" (post-LN)" if peer.startswith("libtorch") else "")
     print(f"| {size} | {precision} | {label} | {fmt(train)} | {fmt(evals)} | "
           f"{fmt(med(runs, 'step_ms'), 1)} | {fmt(med(runs, 'train_gflops_per_s'), 1)} | "
           f"{fmt(med(runs, 'peak_rss_mb'))} | {ratio(our_train, train)} | "

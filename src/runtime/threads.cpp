@@ -1,10 +1,11 @@
 #include "runtime/threads.h"
 
+#include <dlfcn.h>
 #include <malloc.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <cstdlib>
-#include <thread>
 
 #include <ATen/Parallel.h>
 
@@ -12,10 +13,21 @@
 
 namespace attnlab {
 
+int64_t available_cores() {
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  if (sched_getaffinity(0, sizeof(mask), &mask) != 0) return 1;
+  return std::max(1, CPU_COUNT(&mask));
+}
+
 int64_t configure_threads(int64_t requested) {
-  const int64_t available = std::max<int64_t>(1, std::thread::hardware_concurrency());
-  const int64_t threads = requested > 0 ? requested : available;
+  const int64_t threads = requested > 0 ? requested : available_cores();
   at::set_num_threads(static_cast<int>(threads));
+  // OpenBLAS (LibTorch's double and some float BLAS calls) keeps a count of its own; it is
+  // looked up at run time because libblas.so.3 may be another BLAS.
+  using SetThreads = void (*)(int);
+  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    set(static_cast<int>(threads));
   return threads;
 }
 

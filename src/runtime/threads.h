@@ -4,8 +4,15 @@
 
 namespace attnlab {
 
-// Applies a thread count (0 = all available cores) to LibTorch's intra-op pool and returns
-// the count used. LibTorch picks 1 thread by default on small machines: always call this.
+// The cores this process may run on (its CPU affinity mask, which taskset and cgroup cpusets
+// narrow; std::thread::hardware_concurrency counts every core of the machine).
+int64_t available_cores();
+
+// Applies a thread count (0 = available_cores()) to LibTorch's intra-op pool and returns the
+// count used. LibTorch picks 1 thread by default on small machines: always call this. The one
+// count serves every pool that computes: LibTorch's OpenMP team (at::parallel_for, our kernels),
+// oneDNN (built on the same OpenMP) and OpenBLAS (set through openblas_set_num_threads when
+// libblas.so.3 is OpenBLAS: it keeps a count of its own). Call from the main thread.
 int64_t configure_threads(int64_t requested);
 
 // Keeps freed memory for reuse instead of faulting fresh pages in every step (page faults are

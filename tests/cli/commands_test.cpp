@@ -259,11 +259,6 @@ std::vector<std::string> lines_of(const std::string& text) {
   return lines;
 }
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 TEST_F(CliTest, PrecisionAutoFollowsTheCpuAndTheOneDnnCap) {
   if (std::getenv("ONEDNN_MAX_CPU_ISA")) GTEST_SKIP() << "ONEDNN_MAX_CPU_ISA is set for the tests";
   const std::string base = "train --config " + path("tiny.yaml") +
@@ -316,7 +311,7 @@ TEST(OldCheckpoints, LoadAndPredictWhatTheBuildThatWroteThemPrinted) {
                                " < " + (fixtures / (name + ".inputs.txt")).string());
     ASSERT_EQ(predicted.exit_code, 0) << predicted.output;
     const auto got = lines_of(predicted.output);
-    const auto want = lines_of(read_text(fixtures / (name + ".logits.jsonl")));
+    const auto want = lines_of(attnlab::test::read_text((fixtures / (name + ".logits.jsonl")).string()));
     ASSERT_EQ(want.size(), 3u);
     ASSERT_EQ(got.size(), want.size()) << predicted.output;
     for (size_t i = 0; i < want.size(); ++i) {

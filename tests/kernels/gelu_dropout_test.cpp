@@ -54,7 +54,9 @@ TEST(GeluDropout, FloatMatchesAtGeluThenDropoutWithTheSameSeed) {
     auto kept_nonzero = dropped.logical_not() & (x != 0);
     EXPECT_EQ((ours.output.masked_select(dropped) != 0).sum().item<int64_t>(), 0);
     EXPECT_EQ((ours.output.masked_select(kept_nonzero) == 0).sum().item<int64_t>(), 0);
-    if (p > 0) EXPECT_GT(dropped.sum().item<int64_t>(), 0);
+    if (p > 0) {
+      EXPECT_GT(dropped.sum().item<int64_t>(), 0);
+    }
   }
 }
 

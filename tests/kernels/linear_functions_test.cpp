@@ -54,7 +54,9 @@ void expect_matches_float64_reference(bool with_bias) {
   EXPECT_LT(max_abs_diff(ours.output, ref.output), 1e-5);
   EXPECT_LT(max_abs_diff(ours.x, ref.x), 1e-5);
   EXPECT_LT(max_abs_diff(ours.weight, ref.weight), 1e-4);  // sums over 51 rows
-  if (with_bias) EXPECT_LT(max_abs_diff(ours.bias, ref.bias), 1e-4);
+  if (with_bias) {
+    EXPECT_LT(max_abs_diff(ours.bias, ref.bias), 1e-4);
+  }
 }
 
 TEST(LinearFunctions, FloatMatchesAtLinearInFloat64WithAndWithoutBias) {

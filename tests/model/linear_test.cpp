@@ -32,7 +32,9 @@ TEST(LinearModule, InitialisesAndNamesParametersLikeTorchLinear) {
     EXPECT_EQ(parameter_names(*ours), parameter_names(*theirs));
     EXPECT_TRUE(torch::equal(ours->weight, theirs->weight));
     EXPECT_EQ(ours->bias.defined(), theirs->bias.defined());
-    if (with_bias) EXPECT_TRUE(torch::equal(ours->bias, theirs->bias));
+    if (with_bias) {
+      EXPECT_TRUE(torch::equal(ours->bias, theirs->bias));
+    }
     EXPECT_TRUE(ours->weight.requires_grad());
   }
 }

@@ -28,10 +28,11 @@ TEST(CpuInfo, NativeBf16AgreesWithTheKernelsCpuFlags) {
                     flags.find(" amx_bf16 ") != std::string::npos;
   const auto& info = cpu_info();
   EXPECT_EQ(info.native_bf16, bf16) << "oneDNN ISA " << info.onednn_isa << ", flags:" << flags;
-  if (flags.find(" avx512f ") != std::string::npos)
+  if (flags.find(" avx512f ") != std::string::npos) {
     EXPECT_EQ(info.onednn_isa.rfind("avx512_core", 0), 0u) << info.onednn_isa;
-  else if (flags.find(" avx2 ") != std::string::npos)
+  } else if (flags.find(" avx2 ") != std::string::npos) {
     EXPECT_EQ(info.onednn_isa.rfind("avx2", 0), 0u) << info.onednn_isa;
+  }
 }
 
 TEST(CpuInfo, ModelIsWhatLscpuReports) {
