@@ -17,10 +17,10 @@
 
 #include "data/tsv.h"
 #include "io/json.h"
-#include "train/precision.h"
 #include "runtime/clock.h"
 #include "runtime/cpu.h"
 #include "runtime/stop_signals.h"
+#include "train/precision.h"
 
 namespace attnlab {
 namespace {

@@ -67,20 +67,6 @@ class CliTest : public ::testing::Test {
 };
 fs::path CliTest::root_;
 
-// Whether /proc/cpuinfo lists a bf16 matmul instruction set (the independent reference for
-// what train.precision: auto should pick when oneDNN is not capped).
-bool cpuinfo_has_native_bf16() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("flags", 0) != 0) continue;
-    std::istringstream words(line);
-    for (std::string w; words >> w;)
-      if (w == "avx512_bf16" || w == "amx_bf16") return true;
-    return false;
-  }
-  return false;
-}
-
 TEST_F(CliTest, UsageErrorsExitTwo) {
   EXPECT_EQ(run("").exit_code, 2);
   EXPECT_EQ(run("frobnicate").exit_code, 2);
@@ -267,7 +253,7 @@ TEST_F(CliTest, PrecisionAutoFollowsTheCpuAndTheOneDnnCap) {
   // Uncapped: what /proc/cpuinfo says the CPU can do.
   const auto native = run(base + "auto --set run.name=auto_native");
   ASSERT_EQ(native.exit_code, 0) << native.output;
-  const bool bf16 = cpuinfo_has_native_bf16();
+  const bool bf16 = attnlab::test::cpuinfo_has_native_bf16();
   attnlab::test::expect_contains(native.output, bf16 ? "precision=bf16 (auto: native bf16 matmuls on this CPU"
                                             : "precision=fp32 (auto: no native bf16 on this CPU");
 

@@ -1,8 +1,6 @@
 #include "runtime/cpu.h"
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -12,20 +10,11 @@
 namespace attnlab {
 namespace {
 
-// The CPU flags the kernel reports (the reference: independent of oneDNN).
-std::string cpu_flags() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("flags", 0) == 0) return " " + line.substr(line.find(':') + 1) + " ";
-  return "";
-}
-
 TEST(CpuInfo, NativeBf16AgreesWithTheKernelsCpuFlags) {
   if (std::getenv("ONEDNN_MAX_CPU_ISA")) GTEST_SKIP() << "oneDNN is capped by ONEDNN_MAX_CPU_ISA";
-  const auto flags = cpu_flags();
+  const auto flags = test::cpuinfo_flags();
   if (flags.empty()) GTEST_SKIP() << "no /proc/cpuinfo flags";
-  const bool bf16 = flags.find(" avx512_bf16 ") != std::string::npos ||
-                    flags.find(" amx_bf16 ") != std::string::npos;
+  const bool bf16 = test::cpuinfo_has_native_bf16();
   const auto& info = cpu_info();
   EXPECT_EQ(info.native_bf16, bf16) << "oneDNN ISA " << info.onednn_isa << ", flags:" << flags;
   if (flags.find(" avx512f ") != std::string::npos) {

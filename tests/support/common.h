@@ -111,6 +111,22 @@ inline CommandResult run_shell(const std::string& command) {
   return r;
 }
 
+// The CPU flags line of /proc/cpuinfo, space-padded (" avx512f avx512_bf16 ... "), or "" when
+// absent: the kernel's view of the CPU, independent of oneDNN.
+inline std::string cpuinfo_flags() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("flags", 0) == 0) return " " + line.substr(line.find(':') + 1) + " ";
+  return "";
+}
+
+// Whether the kernel lists a bf16 matmul instruction set (AVX512_BF16 or AMX-BF16).
+inline bool cpuinfo_has_native_bf16() {
+  const auto flags = cpuinfo_flags();
+  return flags.find(" avx512_bf16 ") != std::string::npos ||
+         flags.find(" amx_bf16 ") != std::string::npos;
+}
+
 // The reference interpreter: Debian's python3 with python3-torch, never a virtualenv's.
 constexpr const char* kPython = "/usr/bin/python3";
 
