@@ -15,10 +15,22 @@
 namespace attnlab {
 namespace {
 
-std::vector<std::string> display_tokens(const TaskSpec& spec, const std::string& text) {
+// The positions the layers attend over. Translation split before the layers: every source
+// token's k states, shown as "token:1" .. "token:k".
+bool attends_over_upsampled(const EncoderModel& model) {
+  return model->options.task == TaskKind::kTranslation &&
+         model->options.ctc_split_at == CtcSplitAt::kEmbedding;
+}
+
+std::vector<std::string> display_tokens(const TaskSpec& spec, const std::string& text,
+                                        int64_t upsample) {
   auto tokens = tokenize(text, spec.tokenization);
   if (spec.task == TaskKind::kClassification) tokens.insert(tokens.begin(), "<cls>");
-  return tokens;
+  if (upsample <= 1) return tokens;
+  std::vector<std::string> states;
+  for (const auto& t : tokens)
+    for (int64_t j = 1; j <= upsample; ++j) states.push_back(t + ":" + std::to_string(j));
+  return states;
 }
 
 void check_indices(const std::vector<int64_t>& chosen, int64_t available, const char* what) {
@@ -40,7 +52,9 @@ AttentionRecord record_attention(EncoderModel& model, const TaskSpec& spec,
   for (const auto& text : texts) {
     Example e;
     e.source = text;
-    e.target = spec.task == TaskKind::kTransduction ? text : spec.labels.label(0);
+    e.target = spec.task == TaskKind::kTransduction   ? text
+               : spec.task == TaskKind::kTranslation ? std::string("x")  // one token fits any source
+                                                     : spec.labels.label(0);
     e.line = static_cast<int64_t>(examples.size()) + 1;
     examples.push_back(std::move(e));
   }
@@ -57,9 +71,10 @@ AttentionRecord record_attention(EncoderModel& model, const TaskSpec& spec,
   AttentionRecord record;
   record.step = step;
   record.source = source;
+  const int64_t upsample = attends_over_upsampled(model) ? model->options.ctc_upsample : 1;
   for (int64_t i = 0; i < data.size(); ++i) {
-    record.tokens.push_back(display_tokens(spec, data.example(i).source));
-    record.lengths.push_back(data.lengths()[static_cast<size_t>(i)]);
+    record.tokens.push_back(display_tokens(spec, data.example(i).source, upsample));
+    record.lengths.push_back(data.lengths()[static_cast<size_t>(i)] * upsample);
   }
   if (layers.empty()) {
     for (int64_t l = 0; l < num_layers; ++l) record.layer_ids.push_back(l);
@@ -81,7 +96,8 @@ AttentionRecord record_attention(EncoderModel& model, const TaskSpec& spec,
   }
   if (was_training) model->train();
 
-  const auto valid = tokens.ne(Vocab::kPadId).to(at::kFloat);            // (N, T)
+  auto valid = tokens.ne(Vocab::kPadId).to(at::kFloat);                  // (N, T)
+  if (upsample > 1) valid = valid.repeat_interleave(upsample, /*dim=*/1);   // (N, T*k)
   const auto keep = valid.unsqueeze(1).unsqueeze(-1) * valid.unsqueeze(1).unsqueeze(2);  // (N, 1, T, T)
   const auto head_index = at::tensor(record.head_ids, at::kLong);
   for (auto l : record.layer_ids) {

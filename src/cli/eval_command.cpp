@@ -21,6 +21,16 @@ void print_report(const EvalResult& r, const TaskSpec& vocabs) {
     std::printf("loss %.4f   token accuracy %.4f   exact match %.4f   (%ld examples, %ld tokens)\n",
                 r.loss, r.transduction.token_accuracy(), r.transduction.exact_match(),
                 static_cast<long>(r.examples), static_cast<long>(r.transduction.tokens));
+  } else if (r.task == TaskKind::kTranslation) {
+    const auto& t = r.translation;
+    std::printf("loss %.4f   exact match %.4f   BLEU %.2f   chrF %.2f   (%ld examples; greedy CTC)\n",
+                r.loss, t.exact_match(), t.bleu(), t.chrf(), static_cast<long>(r.examples));
+    std::printf("BLEU: brevity penalty %.4f, hypothesis/reference tokens %ld/%ld, n-gram precisions",
+                t.brevity_penalty(), static_cast<long>(t.hypothesis_tokens),
+                static_cast<long>(t.reference_tokens));
+    for (int n = 0; n < TranslationMetrics::kBleuOrder; ++n)
+      std::printf(" %.1f", t.totals[n] ? 100.0 * t.matches[n] / t.totals[n] : 0.0);
+    std::printf("\n%s\n", TranslationMetrics::signature().c_str());
   } else {
     const auto& c = *r.classification;
     std::printf("loss %.4f   accuracy %.4f   macro F1 %.4f   (%ld examples)\n\n", r.loss,
@@ -52,8 +62,9 @@ int eval_command(const Args& args) {
   int64_t samples = 5, batch_size = 128, threads = 0;
   ArgParser parser("eval", "attnlab eval --checkpoint FILE [--split test|valid|train | --data FILE] [options]",
                    "Rebuilds the model from the checkpoint alone and reports loss, token accuracy and\n"
-                   "exact match (transduction) or accuracy, per-class precision/recall/F1 and a\n"
-                   "confusion matrix (classification), plus a few sample predictions.");
+                   "exact match (transduction), exact match, BLEU and chrF (translation), or\n"
+                   "accuracy, per-class precision/recall/F1 and a confusion matrix\n"
+                   "(classification), plus a few sample predictions.");
   parser.option("checkpoint", &checkpoint, "checkpoint file (e.g. runs/reverse/best.pt)");
   parser.option("split", &split, "split of the checkpoint's config to evaluate: test (default), valid, train");
   parser.option("data", &data_file, "evaluate this TSV file instead of a split");

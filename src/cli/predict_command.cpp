@@ -11,6 +11,8 @@
 #include "cli/commands.h"
 #include "cli/precision_option.h"
 #include "io/json.h"
+#include "data/vocab.h"
+#include "train/ctc.h"
 #include "train/evaluator.h"
 #include "train/trained_model.h"
 #include "train/trainer.h"
@@ -35,15 +37,21 @@ std::string json_matrix(const at::Tensor& m) {  // (R, C) float -> [[...], ...]
 int predict_command(const Args& args) {
   std::string checkpoint, attention_out, precision_name = "auto";
   std::vector<std::string> inputs;
-  bool logits = false;
+  bool logits = false, alignment = false;
   int64_t threads = 0;
-  ArgParser parser("predict", "attnlab predict --checkpoint FILE [--logits] [TEXT...]",
+  ArgParser parser("predict", "attnlab predict --checkpoint FILE [--logits] [--alignment] [TEXT...]",
                    "Prints one prediction per input: input<TAB>prediction. Inputs are the TEXT\n"
-                   "arguments or, without any, the lines of stdin.");
+                   "arguments or, without any, the lines of stdin. Translation decodes greedily\n"
+                   "(argmax per output position, repeats merged, blanks dropped).");
   parser.option("checkpoint", &checkpoint, "checkpoint file (e.g. runs/reverse/best.pt)");
   parser.flag("logits", &logits,
               "print one JSON object per input with the raw output scores (per token for "
-              "transduction, per class for classification)");
+              "transduction, per output position for translation with <blank> first, per class for "
+              "classification)");
+  parser.flag("alignment", &alignment,
+              "translation: also print, for each output token, the source token that the position "
+              "emitting it attends to most in the last layer, heads averaged "
+              "(input<TAB>prediction<TAB>token<-source[index] ...)");
   parser.option("threads", &threads, "intra-op threads (default: all cores)");
   parser.option("precision", &precision_name, kPrecisionHelp);
   parser.option("attention", &attention_out,
@@ -64,15 +72,21 @@ int predict_command(const Args& args) {
   if (inputs.empty()) throw UsageError("no input: give TEXT arguments or lines on stdin");
   configure_threads(threads);
 
+  const auto& vocabs = trained.vocabs;
+  if (alignment && vocabs.task != TaskKind::kTranslation)
+    throw UsageError(std::string("--alignment is for translation checkpoints; this one is ") +
+                     name_of(vocabs.task));
   const auto tokens = encode_inputs(trained, inputs);  // (B, T)
-  at::Tensor scores;
+  ModelOutput output;
   {
     torch::NoGradGuard no_grad;
     AutocastGuard autocast(precision);
-    scores = trained.model->forward(tokens).logits.to(at::kFloat);
+    output = trained.model->forward(tokens, /*need_weights=*/alignment);
   }
+  const auto scores = output.logits.to(at::kFloat);
   const auto predicted = predict_ids(scores);
-  const auto& vocabs = trained.vocabs;
+  std::vector<CtcDecoded> decoded;
+  if (vocabs.task == TaskKind::kTranslation) decoded = ctc_greedy_decode(predicted, output.lengths);
   for (size_t i = 0; i < inputs.size(); ++i) {
     const auto row = static_cast<int64_t>(i);
     std::string prediction;
@@ -83,6 +97,9 @@ int predict_command(const Args& args) {
       prediction = decode(std::vector<int64_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + length),
                           vocabs.target, vocabs.tokenization);
       row_scores = scores[row].slice(0, 0, length);  // (T, V)
+    } else if (vocabs.task == TaskKind::kTranslation) {
+      prediction = detokenize(vocabs.target.decode(decoded[i].tokens), vocabs.tokenization);
+      row_scores = scores[row].slice(0, 0, output.lengths[row].item<int64_t>());  // (T*k, V)
     } else {
       prediction = vocabs.labels.label(predicted[row].item<int64_t>());
       row_scores = scores[row].unsqueeze(0);  // (1, K)
@@ -91,12 +108,33 @@ int predict_command(const Args& args) {
       JsonWriter j;
       j.field("input", inputs[i]).field("prediction", prediction);
       std::vector<std::string> names;
-      const auto& outputs = vocabs.task == TaskKind::kTransduction ? vocabs.target.tokens()
-                                                                   : vocabs.labels.labels();
+      const auto& outputs = has_target_sequence(vocabs.task) ? vocabs.target.tokens()
+                                                             : vocabs.labels.labels();
       for (const auto& n : outputs) names.push_back(json_string(n));
+      if (vocabs.task == TaskKind::kTranslation) names[kCtcBlank] = json_string("<blank>");
       j.raw("outputs", "[" + join(names, ", ") + "]");
       j.raw("logits", json_matrix(row_scores));
       std::printf("%s\n", j.str().c_str());
+    } else if (alignment) {
+      // The source token the emitting position attends to most in the last layer (mean over
+      // heads). Split after the encoder, output position p is a slice of state p / k, whose
+      // attention row is over the T source tokens; split before it, row p is over the k*T
+      // states, and key q belongs to source token q / k.
+      const auto source_tokens = tokenize(inputs[i], vocabs.tokenization);
+      const int64_t k = vocabs.ctc_upsample;
+      const bool split_after = trained.model->options.ctc_split_at == CtcSplitAt::kEncoder;
+      const auto weights = output.weights.back()[row].to(at::kFloat).mean(0);  // (T', T')
+      std::string pairs;
+      for (size_t j = 0; j < decoded[i].tokens.size(); ++j) {
+        const int64_t p = decoded[i].positions[j];
+        const int64_t key = weights[split_after ? p / k : p].argmax().item<int64_t>();
+        const int64_t s = split_after ? key : key / k;
+        pairs += (j ? " " : "") + vocabs.target.token(decoded[i].tokens[j]) + "<-" +
+                 (s < static_cast<int64_t>(source_tokens.size()) ? source_tokens[static_cast<size_t>(s)]
+                                                                 : std::string("?")) +
+                 "[" + std::to_string(s) + "]";
+      }
+      std::printf("%s\t%s\t%s\n", inputs[i].c_str(), prediction.c_str(), pairs.c_str());
     } else {
       std::printf("%s\t%s\n", inputs[i].c_str(), prediction.c_str());
     }

@@ -97,6 +97,8 @@ class Checker {
     one_of<Activation>("model.activation");
     one_of<PositionKind>("model.positions");
     one_of<Pooling>("model.pooling");
+    positive("model.ctc.upsample", m.ctc.upsample);
+    one_of<CtcSplitAt>("model.ctc.split_at");
     if (r_.usable({"model.d_model", "model.num_heads"}) && m.d_model > 0 && m.num_heads > 0 &&
         m.d_model % m.num_heads != 0) {
       r_.key_error("model.num_heads", r_.where_any({"model.num_heads", "model.d_model"}),
@@ -141,11 +143,18 @@ class Checker {
     positive("train.checkpoint_interval", t.checkpoint_interval);
     non_negative("train.keep_last", t.keep_last);
     one_of<BestMetric>("train.best_metric");
-    if (r_.usable({"train.best_metric", "data.task"}) && t.best_metric == BestMetric::kExactMatch &&
-        c_.data.task != TaskKind::kTransduction) {
-      r_.key_error("train.best_metric", r_.where_any({"train.best_metric", "data.task"}),
-                   std::string("exact_match needs data.task=transduction, got data.task=") +
-                       name_of(c_.data.task));
+    if (r_.usable({"train.best_metric", "data.task"})) {
+      const auto task = c_.data.task;
+      const char* needs = nullptr;
+      if (t.best_metric == BestMetric::kExactMatch && task == TaskKind::kClassification)
+        needs = "data.task=transduction or translation";
+      if ((t.best_metric == BestMetric::kBleu || t.best_metric == BestMetric::kChrf) &&
+          task != TaskKind::kTranslation)
+        needs = "data.task=translation";
+      if (needs != nullptr)
+        r_.key_error("train.best_metric", r_.where_any({"train.best_metric", "data.task"}),
+                     std::string(name_of(t.best_metric)) + " needs " + needs +
+                         ", got data.task=" + name_of(task));
     }
     non_negative("train.early_stopping_patience", t.early_stopping_patience);
     non_negative("train.stop_at", t.stop_at);

@@ -26,12 +26,20 @@ struct RunConfig {
 };
 
 struct DataConfig {
-  TaskKind task = TaskKind::kTransduction;  // transduction (src<TAB>tgt) | classification (text<TAB>label)
+  TaskKind task = TaskKind::kTransduction;  // transduction (src<TAB>tgt, equal lengths) |
+                                            // classification (text<TAB>label) |
+                                            // translation (src<TAB>tgt, any lengths; CTC)
   std::string train;                  // TSV path (relative to the config file); required
   std::string valid;                  // TSV path; required
   std::string test;                   // TSV path; optional
   Tokenization tokenization = Tokenization::kChar;  // char | word (split on whitespace)
   int64_t max_len = 64;               // longest tokenized sequence accepted (incl. <cls>)
+};
+
+// Translation only: how the encoder's states are stretched for CTC (docs/model.md, "CTC").
+struct CtcConfig {
+  int64_t upsample = 2;                      // k: every position split into k output positions
+  CtcSplitAt split_at = CtcSplitAt::kEncoder;  // encoder (after the layers) | embedding (before)
 };
 
 struct ModelConfig {
@@ -45,6 +53,7 @@ struct ModelConfig {
   Activation activation = Activation::kGelu;         // gelu | relu
   PositionKind positions = PositionKind::kSinusoidal;  // sinusoidal | learned
   Pooling pooling = Pooling::kCls;                   // cls | mean (classification only)
+  CtcConfig ctc;                                     // translation only
 };
 
 struct TrainConfig {
@@ -68,7 +77,8 @@ struct TrainConfig {
   int64_t eval_interval = 200;          // validate every N steps (and at the end)
   int64_t checkpoint_interval = 500;    // write a periodic checkpoint every N steps
   int64_t keep_last = 3;                // periodic checkpoints kept (last.pt and best.pt always)
-  BestMetric best_metric = BestMetric::kAuto;     // auto | loss | accuracy | exact_match (on valid)
+  BestMetric best_metric = BestMetric::kAuto;     // auto | loss | accuracy | exact_match | bleu | chrf
+                                                  // (on valid)
   int64_t early_stopping_patience = 0;  // stop after N evals without improvement; 0 = off
   double stop_at = 0.0;                 // stop once valid best_metric reaches this; 0 = off
   int64_t max_nonfinite_steps = 5;      // consecutive non-finite steps before the run fails

@@ -12,7 +12,7 @@
 
 namespace attnlab {
 
-enum class TaskKind { kTransduction, kClassification };                // data.task
+enum class TaskKind { kTransduction, kClassification, kTranslation };  // data.task
 enum class Tokenization { kChar, kWord };                               // data.tokenization
 enum class NormPlacement { kPre, kPost };                               // model.norm
 enum class Activation { kGelu, kRelu };                                 // model.activation
@@ -20,7 +20,8 @@ enum class PositionKind { kSinusoidal, kLearned };                      // model
 enum class Pooling { kCls, kMean };                                     // model.pooling
 enum class ScheduleKind { kCosine, kLinear, kInverseSqrt, kConstant };  // train.schedule
 enum class Precision { kAuto, kFp32, kBf16 };                           // train.precision
-enum class BestMetric { kAuto, kLoss, kAccuracy, kExactMatch };         // train.best_metric
+enum class BestMetric { kAuto, kLoss, kAccuracy, kExactMatch, kBleu, kChrf };  // train.best_metric
+enum class CtcSplitAt { kEmbedding, kEncoder };                        // model.ctc.split_at
 
 // EnumNames<E>::table lists every value of E with its YAML name, in the order error messages
 // list them ("'fp16' is not one of fp32|bf16").
@@ -32,8 +33,9 @@ using NameTable = std::array<std::pair<E, const char*>, N>;
 
 template <>
 struct EnumNames<TaskKind> {
-  static constexpr NameTable<TaskKind, 2> table{
-      {{TaskKind::kTransduction, "transduction"}, {TaskKind::kClassification, "classification"}}};
+  static constexpr NameTable<TaskKind, 3> table{{{TaskKind::kTransduction, "transduction"},
+                                                 {TaskKind::kClassification, "classification"},
+                                                 {TaskKind::kTranslation, "translation"}}};
 };
 template <>
 struct EnumNames<Tokenization> {
@@ -73,10 +75,17 @@ struct EnumNames<Precision> {
 };
 template <>
 struct EnumNames<BestMetric> {
-  static constexpr NameTable<BestMetric, 4> table{{{BestMetric::kAuto, "auto"},
+  static constexpr NameTable<BestMetric, 6> table{{{BestMetric::kAuto, "auto"},
                                                    {BestMetric::kLoss, "loss"},
                                                    {BestMetric::kAccuracy, "accuracy"},
-                                                   {BestMetric::kExactMatch, "exact_match"}}};
+                                                   {BestMetric::kExactMatch, "exact_match"},
+                                                   {BestMetric::kBleu, "bleu"},
+                                                   {BestMetric::kChrf, "chrf"}}};
+};
+template <>
+struct EnumNames<CtcSplitAt> {
+  static constexpr NameTable<CtcSplitAt, 2> table{
+      {{CtcSplitAt::kEmbedding, "embedding"}, {CtcSplitAt::kEncoder, "encoder"}}};
 };
 
 // The YAML name of `value`.

@@ -26,6 +26,8 @@ std::vector<Field> fields_of(Config& c) {
       {"model.activation", &c.model.activation},
       {"model.positions", &c.model.positions},
       {"model.pooling", &c.model.pooling},
+      {"model.ctc.upsample", &c.model.ctc.upsample},
+      {"model.ctc.split_at", &c.model.ctc.split_at},
       {"train.batch_size", &c.train.batch_size},
       {"train.bucket_batches", &c.train.bucket_batches},
       {"train.max_steps", &c.train.max_steps},

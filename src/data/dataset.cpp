@@ -19,6 +19,12 @@ DataError line_error(const std::string& path, int64_t line, const std::string& w
 
 }  // namespace
 
+int64_t ctc_min_positions(const std::vector<int64_t>& target) {
+  int64_t n = static_cast<int64_t>(target.size());
+  for (size_t i = 1; i < target.size(); ++i) n += target[i] == target[i - 1] ? 1 : 0;
+  return n;
+}
+
 Vocabularies build_vocabularies(const std::vector<Example>& train, const DatasetOptions& options,
                                 const std::string& path) {
   if (train.empty()) throw DataError(path + ": no examples");
@@ -27,7 +33,7 @@ Vocabularies build_vocabularies(const std::vector<Example>& train, const Dataset
   for (const auto& e : train) sources.push_back(tokenize(e.source, options.tokenization));
   Vocabularies vocabs;
   vocabs.source = Vocab::build(sources);
-  if (options.task == TaskKind::kTransduction) {
+  if (has_target_sequence(options.task)) {
     std::vector<std::vector<std::string>> targets;
     targets.reserve(train.size());
     for (const auto& e : train) targets.push_back(tokenize(e.target, options.tokenization));
@@ -45,9 +51,12 @@ Dataset::Dataset(std::vector<Example> examples, const DatasetOptions& options, c
                  std::string path)
     : options_(options), path_(std::move(path)), examples_(std::move(examples)) {
   TORCH_CHECK(options_.max_len > 0, "max_len must be positive, got ", options_.max_len);
+  const bool sequence = has_target_sequence(options_.task);
   const bool transduction = options_.task == TaskKind::kTransduction;
-  TORCH_CHECK(!transduction || vocabs.target.has_value(), "a transduction dataset needs a target vocabulary");
-  TORCH_CHECK(transduction || vocabs.labels.has_value(), "a classification dataset needs a label set");
+  TORCH_CHECK(!sequence || vocabs.target.has_value(), "a ", name_of(options_.task),
+              " dataset needs a target vocabulary");
+  TORCH_CHECK(sequence || vocabs.labels.has_value(), "a classification dataset needs a label set");
+  TORCH_CHECK(options_.ctc_upsample > 0, "ctc_upsample must be positive, got ", options_.ctc_upsample);
   if (examples_.empty()) throw DataError(path_ + ": no examples");
 
   for (size_t i = 0; i < examples_.size(); ++i) {
@@ -56,12 +65,12 @@ Dataset::Dataset(std::vector<Example> examples, const DatasetOptions& options, c
     const auto source_tokens = tokenize(e.source, options_.tokenization);
     if (source_tokens.empty()) throw line_error(path_, line, "source has no tokens");
     std::vector<int64_t> ids;
-    if (!transduction) ids.push_back(Vocab::kClsId);
+    if (!sequence) ids.push_back(Vocab::kClsId);
     for (const auto& token : source_tokens) ids.push_back(vocabs.source.id(token));
     const auto length = static_cast<int64_t>(ids.size());
     if (length > options_.max_len) {
       throw line_error(path_, line,
-                       "source has " + std::to_string(length) + " tokens" + (transduction ? "" : " (with <cls>)") +
+                       "source has " + std::to_string(length) + " tokens" + (sequence ? "" : " (with <cls>)") +
                            ", more than max_len=" + std::to_string(options_.max_len));
     }
     if (transduction) {
@@ -72,6 +81,25 @@ Dataset::Dataset(std::vector<Example> examples, const DatasetOptions& options, c
                              std::to_string(source_tokens.size()) + "; transduction needs equal lengths");
       }
       targets_.push_back(vocabs.target->encode(target_tokens));
+    } else if (sequence) {
+      const auto target_tokens = tokenize(e.target, options_.tokenization);
+      if (target_tokens.empty()) throw line_error(path_, line, "target has no tokens");
+      auto target = vocabs.target->encode(target_tokens);
+      const int64_t needed = ctc_min_positions(target);
+      const int64_t available = options_.ctc_upsample * length;
+      if (needed > available) {
+        const int64_t repeats = needed - static_cast<int64_t>(target.size());
+        throw line_error(
+            path_, line,
+            "target needs " + std::to_string(needed) + " CTC positions (" +
+                std::to_string(target.size()) + " tokens" +
+                (repeats > 0 ? " + " + std::to_string(repeats) + " blanks between repeats" : "") +
+                ") but the source gives " + std::to_string(options_.ctc_upsample) + " x " +
+                std::to_string(length) + " = " + std::to_string(available) +
+                " (model.ctc.upsample=" + std::to_string(options_.ctc_upsample) +
+                "); raise model.ctc.upsample or drop the pair");
+      }
+      targets_.push_back(std::move(target));
     } else {
       const int64_t label = vocabs.labels->find(e.target);
       if (label < 0) {
@@ -95,7 +123,7 @@ const std::vector<int64_t>& Dataset::source(int64_t i) const {
 }
 
 const std::vector<int64_t>& Dataset::target(int64_t i) const {
-  TORCH_CHECK(options_.task == TaskKind::kTransduction, "target() is for transduction datasets");
+  TORCH_CHECK(has_target_sequence(options_.task), "target() is for transduction and translation datasets");
   TORCH_CHECK(i >= 0 && i < size(), "example index ", i, " out of range for ", size(), " examples");
   return targets_[static_cast<size_t>(i)];
 }
@@ -109,22 +137,23 @@ int64_t Dataset::label(int64_t i) const {
 Batch Dataset::batch(const std::vector<int64_t>& indices) const {
   TORCH_CHECK(!indices.empty(), "a batch needs at least one example");
   const auto B = static_cast<int64_t>(indices.size());
-  int64_t T = 0;
+  int64_t T = 0, S = 0;
+  const bool sequence = has_target_sequence(options_.task);
   for (const int64_t i : indices) {
     TORCH_CHECK(i >= 0 && i < size(), "example index ", i, " out of range for ", size(), " examples");
     T = std::max(T, lengths_[static_cast<size_t>(i)]);
+    if (sequence) S = std::max(S, static_cast<int64_t>(targets_[static_cast<size_t>(i)].size()));
   }
-  const bool transduction = options_.task == TaskKind::kTransduction;
-  auto src = torch::full({B, T}, Vocab::kPadId, torch::kLong);                       // (B, T)
-  auto tgt = transduction ? torch::full({B, T}, Vocab::kPadId, torch::kLong)          // (B, T)
-                          : torch::empty({B}, torch::kLong);                          // (B)
+  auto src = torch::full({B, T}, Vocab::kPadId, torch::kLong);                    // (B, T)
+  auto tgt = sequence ? torch::full({B, S}, Vocab::kPadId, torch::kLong)           // (B, S)
+                      : torch::empty({B}, torch::kLong);                           // (B)
   auto src_a = src.accessor<int64_t, 2>();
   int64_t num_tokens = 0;
   for (int64_t b = 0; b < B; ++b) {
     const auto i = static_cast<size_t>(indices[static_cast<size_t>(b)]);
     const auto& ids = sources_[i];
     for (size_t t = 0; t < ids.size(); ++t) src_a[b][static_cast<int64_t>(t)] = ids[t];
-    if (transduction) {
+    if (sequence) {
       auto tgt_a = tgt.accessor<int64_t, 2>();
       for (size_t t = 0; t < targets_[i].size(); ++t) {
         tgt_a[b][static_cast<int64_t>(t)] = targets_[i][t];
@@ -134,7 +163,7 @@ Batch Dataset::batch(const std::vector<int64_t>& indices) const {
       tgt.accessor<int64_t, 1>()[b] = labels_[i];
     }
   }
-  if (!transduction) num_tokens = B;
+  if (!sequence) num_tokens = B;
   return Batch{src, tgt, num_tokens};
 }
 

@@ -4,6 +4,8 @@
 // Transduction: source ids and target ids of exactly the same length (the encoder predicts
 //   one target token per source position), no <cls>.
 // Classification: <cls> followed by the text ids, and one label id.
+// Translation: source ids and target ids of any lengths (CTC: the model emits
+//   ctc_upsample positions per source token, and the target must fit in them).
 
 #include <cstdint>
 #include <optional>
@@ -22,12 +24,20 @@ struct DatasetOptions {
   TaskKind task = TaskKind::kTransduction;        // per-token targets, or one label per example
   Tokenization tokenization = Tokenization::kChar;  // how source (and target) text is split
   int64_t max_len = 64;                           // longest encoded source accepted (<cls> counts)
+  int64_t ctc_upsample = 2;                       // translation: output positions per source token
 };
+
+// True for the tasks that produce a token sequence (transduction, translation).
+inline bool has_target_sequence(TaskKind task) { return task != TaskKind::kClassification; }
+
+// The fewest CTC positions that can emit `target`: one per token, plus one blank between
+// each pair of equal neighbours (CTC merges repeats that no blank separates).
+int64_t ctc_min_positions(const std::vector<int64_t>& target);
 
 // What a run learns from its training split and keeps in its checkpoint.
 struct Vocabularies {
   Vocab source;                   // input tokens
-  std::optional<Vocab> target;    // output tokens; transduction only
+  std::optional<Vocab> target;    // output tokens; transduction and translation
   std::optional<LabelSet> labels; // classes; classification only
 };
 
@@ -38,15 +48,17 @@ Vocabularies build_vocabularies(const std::vector<Example>& train, const Dataset
 
 struct Batch {
   torch::Tensor src;   // (B, T) int64, T = longest source in the batch, padded with kPadId
-  torch::Tensor tgt;   // (B, T) int64 padded with kPadId (transduction) or (B) int64 labels
-  int64_t num_tokens;  // non-pad target tokens (transduction) or B (classification)
+  torch::Tensor tgt;   // (B, T) int64 padded with kPadId (transduction), (B, S) padded,
+                       // S = longest target (translation), or (B) int64 labels
+  int64_t num_tokens;  // non-pad target tokens (transduction, translation) or B (classification)
 };
 
 class Dataset {
  public:
   // Tokenizes and encodes every example. Throws DataError naming path:line for a field with
-  // no tokens, a transduction target whose length differs from its source, a source longer
-  // than options.max_len, or a label missing from vocabs.labels; "path: no examples" if
+  // no tokens, a transduction target whose length differs from its source, a translation
+  // target that needs more CTC positions than ctc_upsample x its source length gives, a source
+  // longer than options.max_len, or a label missing from vocabs.labels; "path: no examples" if
   // examples is empty. Tokens unseen in the vocabularies become <unk>.
   Dataset(std::vector<Example> examples, const DatasetOptions& options, const Vocabularies& vocabs,
           std::string path);
@@ -58,7 +70,7 @@ class Dataset {
 
   const Example& example(int64_t i) const;            // the text as read
   const std::vector<int64_t>& source(int64_t i) const;  // encoded source (<cls> first for classification)
-  const std::vector<int64_t>& target(int64_t i) const;  // encoded target; transduction only
+  const std::vector<int64_t>& target(int64_t i) const;  // encoded target; token-sequence tasks
   int64_t label(int64_t i) const;                       // label id; classification only
   const std::vector<int64_t>& lengths() const { return lengths_; }  // encoded source lengths
 
@@ -70,7 +82,7 @@ class Dataset {
   std::string path_;
   std::vector<Example> examples_;
   std::vector<std::vector<int64_t>> sources_;
-  std::vector<std::vector<int64_t>> targets_;  // transduction
+  std::vector<std::vector<int64_t>> targets_;  // transduction, translation
   std::vector<int64_t> labels_;                // classification
   std::vector<int64_t> lengths_;
 };

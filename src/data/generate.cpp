@@ -51,6 +51,17 @@ Example reverse_example(std::mt19937_64& rng, int64_t /*index*/) {
 }
 
 // ---------------------------------------------------------------- translate
+//
+// An English-like SVO source and a toy target whose lengths differ both ways, for reasons that
+// need attention: the definite article becomes a suffix of its noun that agrees with the noun's
+// gender ("the dog" -> "kanolo", "the cat" -> "felila"); the indefinite one agrees too before
+// an animate noun ("a cat" -> "una felia") and vanishes before an inanimate one ("a ball" ->
+// "balo"); "very" + adjective becomes one word ("very big" -> "grandega" before a feminine
+// noun); some words become two ("happy" -> "bon humora", "again" -> "ree fojo", "follows" ->
+// "iras post" for an animate object), fixed phrases become one ("every day" -> "cotidie", "in
+// the morning" -> "matene"), an animate object is marked with "al"; the order is SOV with
+// adjectives after their noun, adjectives agree with the noun's gender and the verb's form
+// depends on the object's animacy.
 
 struct Noun {
   const char* source;
@@ -59,10 +70,21 @@ struct Noun {
   bool animate;   // decides the verb form
 };
 
-struct Inflected {
+struct Adjective {
   const char* source;
-  const char* first;   // masculine (adjectives, articles) or animate-object form (verbs)
-  const char* second;  // feminine or inanimate-object form
+  const char* prefix;  // a separate target word before the inflected one, or ""
+  const char* stem;    // + "o" / "a" (masculine / feminine), + "ego" / "ega" after "very"
+};
+
+struct Verb {
+  const char* source;
+  const char* animate;    // form for an animate object (may be two words)
+  const char* inanimate;  // form for an inanimate object
+};
+
+struct Adverb {
+  const char* source;  // one to three words
+  const char* target;  // one or two words
 };
 
 const std::vector<Noun>& nouns() {
@@ -77,72 +99,82 @@ const std::vector<Noun>& nouns() {
   return kNouns;
 }
 
-const std::vector<Inflected>& articles() {
-  static const std::vector<Inflected> kArticles = {{"the", "lo", "la"}, {"a", "un", "una"}};
-  return kArticles;
-}
-
-const std::vector<Inflected>& adjectives() {
-  static const std::vector<Inflected> kAdjectives = {
-      {"big", "grando", "granda"}, {"small", "pikolo", "pikola"}, {"red", "ruxo", "ruxa"},
-      {"old", "vetulo", "vetula"}, {"green", "verdo", "verda"},   {"happy", "felico", "felica"},
+const std::vector<Adjective>& adjectives() {
+  static const std::vector<Adjective> kAdjectives = {
+      {"big", "", "grand"},  {"small", "", "pikol"}, {"red", "", "rux"},
+      {"old", "", "vetul"},  {"green", "", "verd"},  {"happy", "bon", "humor"},
   };
   return kAdjectives;
 }
 
-const std::vector<Inflected>& verbs() {
-  static const std::vector<Inflected> kVerbs = {
-      {"sees", "vidas", "miras"},      {"likes", "amas", "satas"},   {"finds", "trovas", "hallas"},
-      {"follows", "sekvas", "persas"}, {"holds", "tenas", "portas"}, {"wants", "volas", "dezas"},
+const std::vector<Verb>& verbs() {
+  static const std::vector<Verb> kVerbs = {
+      {"sees", "vidas", "miras"},          {"likes", "amas", "satas"},   {"finds", "trovas", "hallas"},
+      {"follows", "iras post", "persas"},  {"holds", "tenas", "portas"}, {"wants", "volas", "dezir havi"},
   };
   return kVerbs;
 }
 
-const std::vector<Inflected>& adverbs() {
-  // Adverbs do not inflect: both forms are the same.
-  static const std::vector<Inflected> kAdverbs = {
-      {"today", "hodie", "hodie"}, {"again", "denove", "denove"}, {"often", "ofte", "ofte"}, {"now", "nun", "nun"}};
+const std::vector<Adverb>& adverbs() {
+  static const std::vector<Adverb> kAdverbs = {
+      {"today", "hodie"},      {"again", "ree fojo"}, {"often", "ofte"},           {"now", "nun"},
+      {"every day", "cotidie"}, {"right now", "tuj"},  {"in the morning", "matene"},
+  };
   return kAdverbs;
 }
 
-template <typename T>
-const T* find_word(const std::vector<T>& words, const std::string& source) {
-  for (const auto& w : words) {
-    if (source == w.source) return &w;
-  }
-  return nullptr;
-}
+struct AdjectiveUse {
+  const Adjective* adjective = nullptr;
+  bool very = false;
+};
 
 struct NounPhrase {
-  const Inflected* article = nullptr;
-  std::vector<const Inflected*> adjectives;
+  bool definite = false;
+  std::vector<AdjectiveUse> adjectives;
   const Noun* noun = nullptr;
 };
 
 struct Sentence {
   NounPhrase subject;
-  const Inflected* verb = nullptr;
+  const Verb* verb = nullptr;
   NounPhrase object;
-  const Inflected* adverb = nullptr;  // optional
+  const Adverb* adverb = nullptr;  // optional
 };
 
 bool starts_with_vowel(const char* word) { return std::string("aeiou").find(word[0]) != std::string::npos; }
 
-// "a" is spelled "an" before a vowel ("an old cat", "an apple").
+void append_words(const std::string& text, std::vector<std::string>& words) {
+  for (auto& w : split_words(text)) words.push_back(std::move(w));
+}
+
+// "a" is spelled "an" before a vowel ("an old cat", "an apple"; "a very old cat").
 void append_source(const NounPhrase& np, std::vector<std::string>& words) {
-  const char* next = np.adjectives.empty() ? np.noun->source : np.adjectives.front()->source;
-  const bool an = std::string(np.article->source) == "a" && starts_with_vowel(next);
-  words.emplace_back(an ? "an" : np.article->source);
-  for (const auto* adjective : np.adjectives) words.emplace_back(adjective->source);
+  if (np.definite) {
+    words.emplace_back("the");
+  } else {
+    const char* next = np.adjectives.empty()        ? np.noun->source
+                       : np.adjectives.front().very ? "very"
+                                                    : np.adjectives.front().adjective->source;
+    words.emplace_back(starts_with_vowel(next) ? "an" : "a");
+  }
+  for (const auto& use : np.adjectives) {
+    if (use.very) words.emplace_back("very");
+    words.emplace_back(use.adjective->source);
+  }
   words.emplace_back(np.noun->source);
 }
 
-// Article and noun first, then the adjectives in source order, all agreeing with the noun.
+// "un"/"una" for an indefinite animate noun, the noun (with "lo"/"la" fused on when
+// definite), then the adjectives in source order, all
+// agreeing with the noun.
 void append_target(const NounPhrase& np, std::vector<std::string>& words) {
   const bool f = np.noun->feminine;
-  words.emplace_back(f ? np.article->second : np.article->first);
-  words.emplace_back(np.noun->target);
-  for (const auto* adjective : np.adjectives) words.emplace_back(f ? adjective->second : adjective->first);
+  if (!np.definite && np.noun->animate) words.emplace_back(f ? "una" : "un");
+  words.emplace_back(std::string(np.noun->target) + (np.definite ? (f ? "la" : "lo") : ""));
+  for (const auto& use : np.adjectives) {
+    if (*use.adjective->prefix != '\0') words.emplace_back(use.adjective->prefix);
+    words.emplace_back(std::string(use.adjective->stem) + (use.very ? "eg" : "") + (f ? "a" : "o"));
+  }
 }
 
 std::string source_text(const Sentence& s) {
@@ -150,31 +182,33 @@ std::string source_text(const Sentence& s) {
   append_source(s.subject, words);
   words.emplace_back(s.verb->source);
   append_source(s.object, words);
-  if (s.adverb != nullptr) words.emplace_back(s.adverb->source);
+  if (s.adverb != nullptr) append_words(s.adverb->source, words);
   return join_words(words);
 }
 
-// Subject, object, verb (SOV); the verb form depends on whether the object is animate.
+// Subject, object, verb (SOV); "al" before an animate object, whose animacy also picks the
+// verb form.
 std::string target_text(const Sentence& s) {
   std::vector<std::string> words;
   append_target(s.subject, words);
+  if (s.object.noun->animate) words.emplace_back("al");  // marks an animate object
   append_target(s.object, words);
-  words.emplace_back(s.object.noun->animate ? s.verb->first : s.verb->second);
-  if (s.adverb != nullptr) words.emplace_back(s.adverb->first);
+  append_words(s.object.noun->animate ? s.verb->animate : s.verb->inanimate, words);
+  if (s.adverb != nullptr) append_words(s.adverb->target, words);
   return join_words(words);
 }
 
 NounPhrase random_noun_phrase(std::mt19937_64& rng) {
   NounPhrase np;
-  np.article = &pick(rng, articles());
-  // 0, 1 or 2 distinct adjectives with weights 2:2:1.
+  np.definite = uniform_below(rng, 2) == 1;
+  // 0, 1 or 2 distinct adjectives with weights 2:2:1, each after "very" one time in three.
   const uint64_t r = uniform_below(rng, 5);
   const int count = r < 2 ? 0 : r < 4 ? 1 : 2;
   while (static_cast<int>(np.adjectives.size()) < count) {
-    const Inflected* adjective = &pick(rng, adjectives());
-    if (std::find(np.adjectives.begin(), np.adjectives.end(), adjective) == np.adjectives.end()) {
-      np.adjectives.push_back(adjective);
-    }
+    const Adjective* adjective = &pick(rng, adjectives());
+    const bool seen = std::any_of(np.adjectives.begin(), np.adjectives.end(),
+                                  [&](const AdjectiveUse& u) { return u.adjective == adjective; });
+    if (!seen) np.adjectives.push_back(AdjectiveUse{adjective, uniform_below(rng, 3) == 0});
   }
   np.noun = &pick(rng, nouns());
   return np;
@@ -189,26 +223,34 @@ Example translate_example(std::mt19937_64& rng, int64_t /*index*/) {
   return Example{source_text(s), target_text(s), 0};
 }
 
-// Parses "article adjective* noun" starting at words[pos]; advances pos.
+std::invalid_argument translate_error(const std::string& what, const std::string& text) {
+  return std::invalid_argument("translate: " + what + " in '" + text + "'");
+}
+
+// Parses "article (very? adjective)* noun" starting at words[pos]; advances pos.
 NounPhrase parse_noun_phrase(const std::vector<std::string>& words, size_t& pos, const std::string& text) {
-  const auto fail = [&](const std::string& what) {
-    return std::invalid_argument("translate: " + what + " in '" + text + "'");
-  };
   NounPhrase np;
-  const std::string article = pos < words.size() && words[pos] == "an" ? "a" : pos < words.size() ? words[pos] : "";
-  if ((np.article = find_word(articles(), article)) == nullptr) {
-    throw fail("expected an article at word " + std::to_string(pos + 1));
-  }
+  const std::string article = pos < words.size() ? words[pos] : "";
+  if (article != "the" && article != "a" && article != "an")
+    throw translate_error("expected an article at word " + std::to_string(pos + 1), text);
+  np.definite = article == "the";
   ++pos;
   while (pos < words.size()) {
-    const Inflected* adjective = find_word(adjectives(), words[pos]);
-    if (adjective == nullptr) break;
-    np.adjectives.push_back(adjective);
-    ++pos;
+    const bool very = words[pos] == "very";
+    const size_t at = very ? pos + 1 : pos;
+    const Adjective* adjective = nullptr;
+    for (const auto& a : adjectives())
+      if (at < words.size() && words[at] == a.source) adjective = &a;
+    if (adjective == nullptr) {
+      if (very) throw translate_error("expected an adjective at word " + std::to_string(at + 1), text);
+      break;
+    }
+    np.adjectives.push_back(AdjectiveUse{adjective, very});
+    pos = at + 1;
   }
-  if (pos >= words.size() || (np.noun = find_word(nouns(), words[pos])) == nullptr) {
-    throw fail("expected a noun at word " + std::to_string(pos + 1));
-  }
+  for (const auto& n : nouns())
+    if (pos < words.size() && words[pos] == n.source) np.noun = &n;
+  if (np.noun == nullptr) throw translate_error("expected a noun at word " + std::to_string(pos + 1), text);
   ++pos;
   return np;
 }
@@ -434,17 +476,18 @@ std::string translate_sentence(const std::string& source) {
   size_t pos = 0;
   Sentence s;
   s.subject = parse_noun_phrase(words, pos, source);
-  if (pos >= words.size() || (s.verb = find_word(verbs(), words[pos])) == nullptr) {
-    throw std::invalid_argument("translate: expected a verb at word " + std::to_string(pos + 1) + " in '" +
-                                source + "'");
-  }
+  for (const auto& v : verbs())
+    if (pos < words.size() && words[pos] == v.source) s.verb = &v;
+  if (s.verb == nullptr) throw translate_error("expected a verb at word " + std::to_string(pos + 1), source);
   ++pos;
   s.object = parse_noun_phrase(words, pos, source);
   if (pos < words.size()) {
-    if ((s.adverb = find_word(adverbs(), words[pos])) == nullptr || pos + 1 != words.size()) {
-      throw std::invalid_argument("translate: unexpected '" + words[pos] + "' at word " + std::to_string(pos + 1) +
-                                  " in '" + source + "'");
-    }
+    std::vector<std::string> rest(words.begin() + static_cast<std::ptrdiff_t>(pos), words.end());
+    const std::string tail = join_words(rest);
+    for (const auto& a : adverbs())
+      if (tail == a.source) s.adverb = &a;
+    if (s.adverb == nullptr)
+      throw translate_error("unexpected '" + tail + "' from word " + std::to_string(pos + 1), source);
   }
   return target_text(s);
 }

@@ -2,9 +2,11 @@
 // Deterministic generators for the three toy tasks shipped in data/ (see docs/data.md).
 //
 //   reverse    transduction  "c a t" -> "t a c"; letters a-t, 4..24 of them
-//   translate  transduction  SVO English-like words -> SOV toy language, nouns before their
-//                            adjectives, articles/adjectives agreeing with the noun's gender,
-//                            verb form chosen by the object's animacy
+//   translate  translation   SVO English-like words -> SOV toy language whose lengths differ:
+//                            definite articles fused onto the noun, indefinite ones dropped,
+//                            "very big" -> one word, "happy" -> two, multi-word adverbs -> one;
+//                            adjectives after the noun and agreeing with its gender, "al" and
+//                            the verb form chosen by the object's animacy
 //   classify   classification  3-way sentiment with negation, intensifiers, "but" and "and"
 //
 // Every task draws from std::mt19937_64 through the portable helpers in data/random.h, so a

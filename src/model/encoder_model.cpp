@@ -10,7 +10,11 @@ EncoderModelImpl::EncoderModelImpl(const ModelOptions& options_) : options(optio
               " differs from encoder.layer.d_model=", options.encoder.layer.d_model);
   embedding = register_module("embedding", Embedding(options.embedding));
   encoder = register_module("encoder", Encoder(options.encoder));
-  if (options.task == TaskKind::kTransduction) {
+  if (options.task == TaskKind::kTranslation) {
+    ctc_upsample = register_module(
+        "ctc_upsample", CtcUpsample(CtcUpsampleOptions{options.embedding.d_model, options.ctc_upsample}));
+  }
+  if (options.task != TaskKind::kClassification) {
     token_head = register_module(
         "token_head", TokenHead(TokenHeadOptions{options.embedding.d_model, options.num_outputs}));
   } else {
@@ -27,8 +31,18 @@ ModelOutput EncoderModelImpl::forward(const torch::Tensor& tokens, bool need_wei
               tokens.scalar_type());
   auto padding_mask = tokens.eq(options.pad_id);  // (B, T), true = padding
   auto x = embedding(tokens);                     // (B, T, C)
-  auto encoded = encoder->forward(x, padding_mask, torch::Tensor(), need_weights);
   ModelOutput result;
+  if (ctc_upsample) {
+    result.lengths = padding_mask.logical_not().sum(1) * options.ctc_upsample;  // (B)
+    if (options.ctc_split_at == CtcSplitAt::kEmbedding) {
+      x = ctc_upsample(x);                                   // (B, T*k, C)
+      padding_mask = ctc_upsample->upsample_mask(padding_mask);  // (B, T*k)
+    }
+  }
+  auto encoded = encoder->forward(x, padding_mask, torch::Tensor(), need_weights);
+  if (ctc_upsample && options.ctc_split_at == CtcSplitAt::kEncoder) {
+    encoded.hidden = ctc_upsample(encoded.hidden);             // (B, T*k, C)
+  }
   result.weights = std::move(encoded.weights);
   result.logits = token_head ? token_head(encoded.hidden)
                              : classification_head(encoded.hidden, padding_mask);

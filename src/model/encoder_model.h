@@ -7,6 +7,7 @@
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 
+#include "model/ctc_upsample.h"
 #include "model/embedding.h"
 #include "model/encoder.h"
 #include "model/heads.h"
@@ -21,14 +22,21 @@ struct ModelOptions {
   int64_t num_outputs = 64;                      // target vocabulary size or number of classes
   Pooling pooling = Pooling::kCls;               // classification only
   int64_t pad_id = 0;                            // token id that marks padding
+  int64_t ctc_upsample = 2;                      // translation: k output positions per token
+  CtcSplitAt ctc_split_at = CtcSplitAt::kEncoder;  // translation: split after or before the layers
 };
 
 struct ModelOutput {
-  torch::Tensor logits;                // (B, T, V) transduction or (B, K) classification
-  std::vector<torch::Tensor> weights;  // per layer (B, H, T, T) when asked
+  torch::Tensor logits;                // (B, T, V) transduction, (B, T*k, V) translation (id 0 =
+                                       // blank), or (B, K) classification
+  std::vector<torch::Tensor> weights;  // per layer (B, H, T', T') when asked; T' = T*k in
+                                       // translation with ctc_split_at = embedding
+  torch::Tensor lengths;               // translation: (B) int64 valid output positions (k x
+                                       // source length); undefined for the other tasks
 };
 
-// Parameters: embedding.*, encoder.*, and token_head.* or classification_head.*.
+// Parameters: embedding.*, encoder.*, ctc_upsample.* (translation), and token_head.* or
+// classification_head.*.
 class EncoderModelImpl : public torch::nn::Module {
  public:
   explicit EncoderModelImpl(const ModelOptions& options);
@@ -39,7 +47,8 @@ class EncoderModelImpl : public torch::nn::Module {
   ModelOptions options;
   Embedding embedding{nullptr};
   Encoder encoder{nullptr};
-  TokenHead token_head{nullptr};                    // transduction only
+  CtcUpsample ctc_upsample{nullptr};                // translation only
+  TokenHead token_head{nullptr};                    // transduction and translation
   ClassificationHead classification_head{nullptr};  // classification only
 };
 TORCH_MODULE(EncoderModel);

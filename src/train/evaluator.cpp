@@ -9,11 +9,16 @@
 #include <torch/nn/functional/loss.h>
 
 #include "io/json.h"
+#include "train/ctc.h"
 
 namespace attnlab {
 
 at::Tensor task_loss(const at::Tensor& logits, const at::Tensor& target, TaskKind task,
-                     double label_smoothing) {
+                     double label_smoothing, const at::Tensor& output_lengths) {
+  if (task == TaskKind::kTranslation) {
+    TORCH_CHECK(output_lengths.defined(), "task_loss: translation needs the output lengths");
+    return ctc_loss_per_token(logits, output_lengths, target);
+  }
   namespace F = torch::nn::functional;
   auto options = F::CrossEntropyFuncOptions().label_smoothing(label_smoothing);
   if (task == TaskKind::kTransduction) {
@@ -28,18 +33,30 @@ at::Tensor task_loss(const at::Tensor& logits, const at::Tensor& target, TaskKin
 at::Tensor predict_ids(const at::Tensor& logits) { return logits.argmax(-1); }
 
 double EvalResult::accuracy() const {
-  return task == TaskKind::kTransduction ? transduction.token_accuracy()
-                                         : classification->accuracy();
+  switch (task) {
+    case TaskKind::kTransduction: return transduction.token_accuracy();
+    case TaskKind::kTranslation: return translation.exact_match();
+    case TaskKind::kClassification: break;
+  }
+  return classification->accuracy();
+}
+
+double EvalResult::exact_match() const {
+  if (task == TaskKind::kTransduction) return transduction.exact_match();
+  if (task == TaskKind::kTranslation) return translation.exact_match();
+  throw std::invalid_argument("exact_match is defined for transduction and translation only");
 }
 
 double EvalResult::metric(BestMetric metric) const {
   switch (metric) {
     case BestMetric::kLoss: return loss;
     case BestMetric::kAccuracy: return accuracy();
-    case BestMetric::kExactMatch:
-      if (task != TaskKind::kTransduction)
-        throw std::invalid_argument("exact_match is defined for transduction only");
-      return transduction.exact_match();
+    case BestMetric::kExactMatch: return exact_match();
+    case BestMetric::kBleu:
+    case BestMetric::kChrf:
+      if (task != TaskKind::kTranslation)
+        throw std::invalid_argument("bleu and chrf are defined for translation only");
+      return metric == BestMetric::kBleu ? translation.bleu() : translation.chrf();
     case BestMetric::kAuto: break;
   }
   throw std::invalid_argument("metric 'auto' has no value: resolve it for the task first");
@@ -52,6 +69,14 @@ std::string EvalResult::to_json(const std::vector<std::string>& labels) const {
     j.field("token_accuracy", transduction.token_accuracy())
         .field("exact_match", transduction.exact_match())
         .field("tokens", transduction.tokens);
+  } else if (task == TaskKind::kTranslation) {
+    j.field("exact_match", translation.exact_match())
+        .field("bleu", translation.bleu())
+        .field("chrf", translation.chrf())
+        .field("brevity_penalty", translation.brevity_penalty())
+        .field("hypothesis_tokens", translation.hypothesis_tokens)
+        .field("reference_tokens", translation.reference_tokens)
+        .field("signature", TranslationMetrics::signature());
   } else {
     j.field("macro_f1", classification->macro_f1());
     std::ostringstream per_class;
@@ -126,22 +151,31 @@ EvalResult evaluate(EncoderModel& model, const Dataset& data, const TaskSpec& vo
     std::vector<int64_t> indices(static_cast<size_t>(std::min(batch_size, n - start)));
     std::iota(indices.begin(), indices.end(), start);
     const Batch batch = data.batch(indices);
-    at::Tensor logits;
+    ModelOutput output;
     {
       AutocastGuard autocast(precision);
-      logits = model->forward(batch.src).logits;
+      output = model->forward(batch.src);
     }
-    logits = logits.to(at::kFloat);
-    const auto loss = task_loss(logits, batch.tgt, vocabs.task).item<double>();
-    const int64_t count = vocabs.task == TaskKind::kTransduction ? batch.num_tokens
-                                                                 : batch.src.size(0);
+    const auto logits = output.logits.to(at::kFloat);
+    const auto loss = task_loss(logits, batch.tgt, vocabs.task, 0.0, output.lengths).item<double>();
+    const int64_t count = has_target_sequence(vocabs.task) ? batch.num_tokens : batch.src.size(0);
     loss_sum += loss * static_cast<double>(count);
     loss_count += count;
     const auto predicted = predict_ids(logits);
-    if (vocabs.task == TaskKind::kTransduction)
+    std::vector<std::string> hypotheses;  // translation: detokenized greedy decodes
+    if (vocabs.task == TaskKind::kTransduction) {
       result.transduction.add(predicted, batch.tgt, Vocab::kPadId);
-    else
+    } else if (vocabs.task == TaskKind::kTranslation) {
+      const auto decoded = ctc_greedy_decode(predicted, output.lengths);
+      for (size_t i = 0; i < indices.size(); ++i) {
+        hypotheses.push_back(detokenize(vocabs.target.decode(decoded[i].tokens), vocabs.tokenization));
+        const auto& reference = data.example(indices[i]).target;
+        result.translation.add(hypotheses.back(),
+                               detokenize(tokenize(reference, vocabs.tokenization), vocabs.tokenization));
+      }
+    } else {
       result.classification->add(predicted, batch.tgt);
+    }
 
     for (size_t i = 0; i < indices.size() && static_cast<int64_t>(result.samples.size()) < num_samples; ++i) {
       const auto& example = data.example(indices[i]);
@@ -155,6 +189,9 @@ EvalResult evaluate(EncoderModel& model, const Dataset& data, const TaskSpec& vo
         s.predicted = decode(std::vector<int64_t>(ids.data_ptr<int64_t>(),
                                                   ids.data_ptr<int64_t>() + length),
                              vocabs.target, vocabs.tokenization);
+      } else if (vocabs.task == TaskKind::kTranslation) {
+        s.predicted = hypotheses[i];
+        s.target = detokenize(tokenize(example.target, vocabs.tokenization), vocabs.tokenization);
       } else {
         s.predicted = vocabs.labels.label(predicted[static_cast<int64_t>(i)].item<int64_t>());
       }

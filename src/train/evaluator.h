@@ -1,6 +1,7 @@
 #pragma once
 // Loss and evaluation of a model on a dataset: loss, token accuracy and exact match
-// (transduction) or accuracy, per-class P/R/F1 and confusion matrix (classification).
+// (transduction), exact match, BLEU and chrF of greedy CTC decoding (translation), or
+// accuracy, per-class P/R/F1 and confusion matrix (classification).
 
 #include <optional>
 #include <string>
@@ -13,13 +14,16 @@
 #include "train/metrics.h"
 #include "train/precision.h"
 #include "train/run_data.h"
+#include "train/translation_metrics.h"
 
 namespace attnlab {
 
-// Mean cross-entropy in fp32. Transduction: logits (B, T, V), target (B, T), pad ignored.
-// Classification: logits (B, K), target (B).
+// The training loss in fp32. Transduction: cross-entropy, logits (B, T, V), target (B, T),
+// pad ignored. Classification: cross-entropy, logits (B, K), target (B). Translation: CTC
+// (train/ctc.h) per target token, logits (B, T', V), target (B, S), output_lengths (B) from
+// ModelOutput::lengths; label smoothing does not apply to it.
 at::Tensor task_loss(const at::Tensor& logits, const at::Tensor& target, TaskKind task,
-                     double label_smoothing = 0.0);
+                     double label_smoothing = 0.0, const at::Tensor& output_lengths = {});
 
 struct SamplePrediction {
   std::string input;
@@ -33,11 +37,16 @@ struct EvalResult {
   int64_t examples = 0;
   double loss = 0.0;                                   // mean per target token / example
   TransductionMetrics transduction;                    // transduction only
+  TranslationMetrics translation;                      // translation only
   std::optional<ClassificationMetrics> classification;  // classification only
   std::vector<SamplePrediction> samples;               // first few examples
 
-  double accuracy() const;  // token accuracy or classification accuracy
-  // Value of a resolved train.best_metric (not kAuto): loss, accuracy or exact_match.
+  // Token accuracy (transduction), exact match (translation: its outputs have no per-token
+  // alignment to score) or classification accuracy.
+  double accuracy() const;
+  double exact_match() const;  // transduction and translation; throws for classification
+  // Value of a resolved train.best_metric (not kAuto): loss, accuracy, exact_match, or (for
+  // translation) bleu and chrf on their 0..100 scale.
   double metric(BestMetric metric) const;
   // {"loss":..,"accuracy":..,"exact_match":..} or with per_class and confusion.
   std::string to_json(const std::vector<std::string>& labels) const;

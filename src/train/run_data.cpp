@@ -5,7 +5,7 @@
 namespace attnlab {
 
 int64_t TaskSpec::num_outputs() const {
-  return task == TaskKind::kTransduction ? target.size() : labels.size();
+  return has_target_sequence(task) ? target.size() : labels.size();
 }
 
 DatasetOptions TaskSpec::dataset_options() const {
@@ -13,13 +13,14 @@ DatasetOptions TaskSpec::dataset_options() const {
   o.task = task;
   o.tokenization = tokenization;
   o.max_len = max_len;
+  o.ctc_upsample = ctc_upsample;
   return o;
 }
 
 Vocabularies TaskSpec::vocabularies() const {
   Vocabularies v;
   v.source = source;
-  if (task == TaskKind::kTransduction)
+  if (has_target_sequence(task))
     v.target = target;
   else
     v.labels = labels;
@@ -27,30 +28,31 @@ Vocabularies TaskSpec::vocabularies() const {
 }
 
 namespace {
-TaskSpec spec_shell(const DataConfig& data) {
+TaskSpec spec_shell(const Config& config) {
   TaskSpec spec;
-  spec.task = data.task;
-  spec.tokenization = data.tokenization;
-  spec.max_len = data.max_len;
+  spec.task = config.data.task;
+  spec.tokenization = config.data.tokenization;
+  spec.max_len = config.data.max_len;
+  spec.ctc_upsample = config.model.ctc.upsample;
   return spec;
 }
 }  // namespace
 
-TaskSpec build_task_spec(const DataConfig& data, const std::vector<Example>& train) {
-  TaskSpec spec = spec_shell(data);
-  auto vocabs = build_vocabularies(train, spec.dataset_options(), data.train);
+TaskSpec build_task_spec(const Config& config, const std::vector<Example>& train) {
+  TaskSpec spec = spec_shell(config);
+  auto vocabs = build_vocabularies(train, spec.dataset_options(), config.data.train);
   spec.source = std::move(vocabs.source);
   if (vocabs.target) spec.target = std::move(*vocabs.target);
   if (vocabs.labels) spec.labels = std::move(*vocabs.labels);
   return spec;
 }
 
-TaskSpec task_spec_from_lists(const DataConfig& data, const std::vector<std::string>& source,
+TaskSpec task_spec_from_lists(const Config& config, const std::vector<std::string>& source,
                               const std::vector<std::string>& target,
                               const std::vector<std::string>& labels) {
-  TaskSpec spec = spec_shell(data);
+  TaskSpec spec = spec_shell(config);
   spec.source = Vocab::from_tokens(source);
-  if (spec.task == TaskKind::kTransduction)
+  if (has_target_sequence(spec.task))
     spec.target = Vocab::from_tokens(target);
   else
     spec.labels = LabelSet::from_labels(labels);
@@ -85,6 +87,10 @@ ModelOptions make_model_options(const Config& config, const TaskSpec& spec) {
   o.task = spec.task;
   o.num_outputs = spec.num_outputs();
   o.pooling = m.pooling;
+  if (spec.task == TaskKind::kTranslation) {
+    o.ctc_upsample = m.ctc.upsample;
+    o.ctc_split_at = m.ctc.split_at;
+  }
   o.pad_id = Vocab::kPadId;
   return o;
 }

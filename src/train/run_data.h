@@ -17,8 +17,10 @@ struct TaskSpec {
   TaskKind task = TaskKind::kTransduction;
   Tokenization tokenization = Tokenization::kChar;
   int64_t max_len = 64;  // longest encoded input (incl. <cls>)
+  int64_t ctc_upsample = 2;  // output positions per source token (translation only)
   Vocab source;          // input tokens
-  Vocab target;          // output tokens (transduction only)
+  Vocab target;          // output tokens (transduction, translation); in translation id 0
+                         // (<pad>, never a target token) is also CTC's blank
   LabelSet labels;       // classes (classification only)
 
   int64_t num_outputs() const;  // width of the output layer
@@ -26,11 +28,12 @@ struct TaskSpec {
   Vocabularies vocabularies() const;  // in the form Dataset takes
 };
 
-// Builds the spec from the training split (throws DataError).
-TaskSpec build_task_spec(const DataConfig& data, const std::vector<Example>& train);
+// Builds the spec from the config's data section (and model.ctc) and the training split
+// (throws DataError).
+TaskSpec build_task_spec(const Config& config, const std::vector<Example>& train);
 
 // Rebuilds the spec from vocabularies saved in a checkpoint.
-TaskSpec task_spec_from_lists(const DataConfig& data, const std::vector<std::string>& source,
+TaskSpec task_spec_from_lists(const Config& config, const std::vector<std::string>& source,
                               const std::vector<std::string>& target,
                               const std::vector<std::string>& labels);
 

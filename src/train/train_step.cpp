@@ -13,8 +13,9 @@ StepResult train_step(EncoderModel& model, FlatAdamW& optimizer, const at::Tenso
   at::Tensor logits, loss;
   {
     AutocastGuard autocast(options.precision);
-    logits = model->forward(src).logits;
-    loss = task_loss(logits, tgt, options.task, options.label_smoothing);
+    auto output = model->forward(src);
+    logits = output.logits;
+    loss = task_loss(logits, tgt, options.task, options.label_smoothing, output.lengths);
   }
   loss.backward();
   StepResult result;

@@ -12,7 +12,7 @@ TrainedModel load_trained_model(const std::string& path) {
   t.step = checkpoint.state.step;
   try {
     t.config = parse_config(checkpoint.config_yaml, path + " (stored config)");
-    t.vocabs = task_spec_from_lists(t.config.data, checkpoint.src_vocab, checkpoint.tgt_vocab,
+    t.vocabs = task_spec_from_lists(t.config, checkpoint.src_vocab, checkpoint.tgt_vocab,
                                        checkpoint.labels);
     t.model = EncoderModel(make_model_options(t.config, t.vocabs));
   } catch (const CheckpointError&) {
@@ -42,9 +42,12 @@ at::Tensor encode_inputs(const TrainedModel& trained, const std::vector<std::str
   for (const auto& text : texts) {
     Example e;
     e.source = text;
-    // Targets are unknown: a placeholder of the right shape (same length / a known label).
+    // Targets are unknown: a placeholder of the right shape (same length, one token that any
+    // source has room for, or a known label).
     if (trained.vocabs.task == TaskKind::kTransduction)
       e.target = text;
+    else if (trained.vocabs.task == TaskKind::kTranslation)
+      e.target = "x";
     else
       e.target = trained.vocabs.labels.label(0);
     e.line = static_cast<int64_t>(examples.size()) + 1;

@@ -46,9 +46,9 @@ Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from)
   // Data and vocabularies: from the training split for a new run, from the checkpoint when
   // resuming (so ids never shift under a trained model).
   auto train_examples = read_tsv(config_.data.train);
-  vocabs_ = resume_from ? task_spec_from_lists(config_.data, resume_from->src_vocab,
+  vocabs_ = resume_from ? task_spec_from_lists(config_, resume_from->src_vocab,
                                                   resume_from->tgt_vocab, resume_from->labels)
-                        : build_task_spec(config_.data, train_examples);
+                        : build_task_spec(config_, train_examples);
   train_ = std::make_unique<Dataset>(
       make_dataset(std::move(train_examples), config_.data.train, vocabs_));
   valid_ = std::make_unique<Dataset>(load_split(config_.data.valid, vocabs_));
@@ -123,7 +123,7 @@ Checkpoint Trainer::make_checkpoint() const {
   c.state.rng_state = at::detail::getDefaultCPUGenerator().get_state();
   c.state.elapsed_s = elapsed_s();
   c.src_vocab = vocabs_.source.tokens();
-  if (vocabs_.task == TaskKind::kTransduction)
+  if (has_target_sequence(vocabs_.task))
     c.tgt_vocab = vocabs_.target.tokens();
   else
     c.labels = vocabs_.labels.labels();

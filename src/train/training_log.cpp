@@ -11,6 +11,7 @@
 
 #include "data/vocab.h"
 #include "io/json.h"
+#include "train/ctc.h"
 #include "runtime/clock.h"
 #include "train/evaluator.h"
 
@@ -50,18 +51,38 @@ void TrainingLog::write(const std::string& json_line) {
 
 void TrainingLog::add_step(const Batch& batch, const StepResult& step) {
   const bool transduction = options_.task == TaskKind::kTransduction;
+  const bool translation = options_.task == TaskKind::kTranslation;
   {
     torch::NoGradGuard no_grad;
     const auto predicted = predict_ids(step.logits.detach());
-    const auto correct = transduction
-                             ? predicted.eq(batch.tgt).logical_and(batch.tgt.ne(Vocab::kPadId)).sum()
-                             : predicted.eq(batch.tgt).sum();
-    correct_ += correct.item<double>();
+    if (translation) {
+      // Exact match of the greedy decode; logits are (B, T*k, V) for src (B, T).
+      const int64_t k = step.logits.size(1) / batch.src.size(1);
+      const auto lengths = batch.src.ne(Vocab::kPadId).sum(1) * k;  // (B)
+      const auto decoded = ctc_greedy_decode(predicted, lengths);
+      for (int64_t b = 0; b < batch.tgt.size(0); ++b) {
+        const auto row = batch.tgt[b];
+        const auto n = row.ne(Vocab::kPadId).sum().item<int64_t>();
+        const auto ids = row.slice(0, 0, n).contiguous();
+        correct_ += std::vector<int64_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + n) ==
+                            decoded[static_cast<size_t>(b)].tokens
+                        ? 1.0
+                        : 0.0;
+      }
+    } else {
+      const auto correct = transduction
+                               ? predicted.eq(batch.tgt).logical_and(batch.tgt.ne(Vocab::kPadId)).sum()
+                               : predicted.eq(batch.tgt).sum();
+      correct_ += correct.item<double>();
+    }
   }
-  // Loss and accuracy are per target token (transduction) or per example (classification).
-  const auto units = static_cast<double>(transduction ? batch.num_tokens : batch.src.size(0));
+  // Loss is per target token (transduction, translation) or per example (classification);
+  // accuracy per target token (transduction) or per example (exact match in translation).
+  const auto units = static_cast<double>(transduction || translation ? batch.num_tokens
+                                                                     : batch.src.size(0));
   loss_sum_ += step.loss * units;
   units_ += units;
+  accuracy_units_ += static_cast<double>(transduction ? batch.num_tokens : batch.src.size(0));
   tokens_ += batch.src.numel();
   ++steps_;
   last_loss_ = step.loss;
@@ -81,7 +102,7 @@ void TrainingLog::end_of_step(const TrainingState& state, double lr, double elap
   const double dt = std::max(1e-9, now_s() - interval_start_);
   const double tok_s = static_cast<double>(tokens_) / dt;
   const double mean_loss = loss_sum_ / std::max(1.0, units_);
-  const double accuracy = correct_ / std::max(1.0, units_);
+  const double accuracy = correct_ / std::max(1.0, accuracy_units_);
   clear_progress();
   spdlog::info("[train] step={} epoch={} loss={:.4f} acc={:.4f} lr={:.2e} gnorm={:.3f} "
                "tok/s={:.0f} elapsed={}",
@@ -91,7 +112,7 @@ void TrainingLog::end_of_step(const TrainingState& state, double lr, double elap
             .field("loss", mean_loss).field("last_loss", last_loss_).field("accuracy", accuracy)
             .field("lr", lr).field("grad_norm", last_grad_norm_).field("tokens_per_s", tok_s)
             .field("steps", steps_).field("elapsed_s", elapsed_s).str());
-  loss_sum_ = correct_ = units_ = 0.0;
+  loss_sum_ = correct_ = units_ = accuracy_units_ = 0.0;
   tokens_ = steps_ = 0;
   interval_start_ = now_s();
 }
@@ -100,22 +121,28 @@ void TrainingLog::validation(const TrainingState& state, const Validation& v,
                              const ValidatorOptions& rules, double elapsed_s) {
   const char* metric = name_of(rules.metric);
   clear_progress();
-  const bool transduction = options_.task == TaskKind::kTransduction;
+  const bool translation = options_.task == TaskKind::kTranslation;
+  const bool sequence = has_target_sequence(options_.task);
   JsonWriter line;
   line.field("kind", "valid").field("step", state.step).field("epoch", state.epoch)
       .field("loss", v.eval.loss).field("accuracy", v.eval.accuracy()).field("elapsed_s", elapsed_s);
-  if (transduction)
-    line.field("exact_match", v.eval.transduction.exact_match());
+  if (sequence)
+    line.field("exact_match", v.eval.exact_match());
   else
     line.field("macro_f1", v.eval.classification->macro_f1());
+  if (translation)
+    line.field("bleu", v.eval.translation.bleu()).field("chrf", v.eval.translation.chrf());
   write(line.str());
 
   // `state` already holds the new best when v.improved.
+  std::string extra;
+  if (translation)
+    extra = fmt::format(" exact={:.4f} bleu={:.2f} chrf={:.2f}", v.eval.exact_match(),
+                        v.eval.translation.bleu(), v.eval.translation.chrf());
+  else if (sequence)
+    extra = fmt::format(" exact={:.4f}", v.eval.exact_match());
   spdlog::info("[valid] step={} loss={:.4f} acc={:.4f}{} best_{}={:.4f}{}", state.step, v.eval.loss,
-               v.eval.accuracy(),
-               transduction ? fmt::format(" exact={:.4f}", v.eval.transduction.exact_match())
-                            : std::string(),
-               metric, state.best_metric, v.improved ? " (new best)" : "");
+               v.eval.accuracy(), extra, metric, state.best_metric, v.improved ? " (new best)" : "");
   if (v.reached_stop_at)
     spdlog::info("[train] valid {}={:.4f} reached train.stop_at={} after {:.1f} s of training",
                  metric, v.value, rules.stop_at, elapsed_s);

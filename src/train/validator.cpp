@@ -6,7 +6,12 @@ namespace attnlab {
 
 BestMetric resolve_best_metric(BestMetric configured, TaskKind task) {
   if (configured != BestMetric::kAuto) return configured;
-  return task == TaskKind::kTransduction ? BestMetric::kExactMatch : BestMetric::kAccuracy;
+  switch (task) {
+    case TaskKind::kTransduction: return BestMetric::kExactMatch;
+    case TaskKind::kTranslation: return BestMetric::kBleu;
+    case TaskKind::kClassification: break;
+  }
+  return BestMetric::kAccuracy;
 }
 
 Validator::Validator(const Dataset& data, const TaskSpec& spec, ValidatorOptions options)

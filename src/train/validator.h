@@ -15,8 +15,8 @@
 
 namespace attnlab {
 
-// train.best_metric with `auto` resolved for the task: exact_match for transduction, accuracy
-// for classification.
+// train.best_metric with `auto` resolved for the task: exact_match for transduction, bleu for
+// translation, accuracy for classification.
 BestMetric resolve_best_metric(BestMetric configured, TaskKind task);
 
 struct ValidatorOptions {

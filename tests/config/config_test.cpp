@@ -326,7 +326,7 @@ TEST_F(ConfigTest, EnumsListAllowedValues) {
     std::string section, key, bad, allowed;
   };
   const std::vector<Case> cases = {
-      {"data", "task", "regression", "transduction|classification"},
+      {"data", "task", "regression", "transduction|classification|translation"},
       {"data", "tokenization", "bpe", "char|word"},
       {"model", "norm", "sandwich", "pre|post"},
       {"model", "activation", "swish", "gelu|relu"},
@@ -334,7 +334,8 @@ TEST_F(ConfigTest, EnumsListAllowedValues) {
       {"model", "pooling", "max", "cls|mean"},
       {"train", "schedule", "step", "cosine|linear|inverse_sqrt|constant"},
       {"train", "precision", "fp16", "auto|fp32|bf16"},
-      {"train", "best_metric", "f1", "auto|loss|accuracy|exact_match"},
+      {"train", "best_metric", "f1", "auto|loss|accuracy|exact_match|bleu|chrf"},
+      {"model.ctc", "split_at", "middle", "embedding|encoder"},
   };
   for (const auto& c : cases) {
     const std::string message = error_of(kMinimal, {c.section + "." + c.key + "=" + c.bad});
@@ -385,8 +386,25 @@ TEST_F(ConfigTest, ExactMatchOnlyForTransduction) {
       "  max_steps: 1000\n"
       "  best_metric: exact_match\n");
   EXPECT_EQ(message, "train.best_metric (" + path_ +
-                         ":4): exact_match needs data.task=transduction, got "
+                         ":4): exact_match needs data.task=transduction or translation, got "
                          "data.task=classification");
+}
+
+TEST_F(ConfigTest, BleuAndChrfOnlyForTranslation) {
+  const std::string bleu_message = error_of("data: {task: transduction, train: a, valid: b}\n"
+                                            "train:\n"
+                                            "  max_steps: 1000\n"
+                                            "  best_metric: bleu\n");
+  EXPECT_EQ(bleu_message,
+            "train.best_metric (" + path_ +
+                ":4): bleu needs data.task=translation, got data.task=transduction");
+  EXPECT_EQ(error_of("data: {task: translation, train: a, valid: b}\n"
+                     "train: {max_steps: 1000, best_metric: chrf}\n"),
+            "");
+  const std::string upsample_message = error_of("data: {task: translation, train: a, valid: b}\n"
+                                                "model: {ctc: {upsample: 0}}\n"
+                                                "train: {max_steps: 1000}\n");
+  EXPECT_EQ(upsample_message, "model.ctc.upsample (" + path_ + ":2): must be > 0, got 0");
 }
 
 TEST_F(ConfigTest, AttentionIndicesChecked) {
@@ -526,6 +544,9 @@ TEST_F(ConfigTest, ToYamlWritesEveryKeyInOrder) {
       "  activation: gelu\n"
       "  positions: sinusoidal\n"
       "  pooling: cls\n"
+      "  ctc:\n"
+      "    upsample: 2\n"
+      "    split_at: encoder\n"
       "train:\n"
       "  batch_size: 64\n"
       "  bucket_batches: 0\n"

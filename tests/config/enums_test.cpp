@@ -23,8 +23,9 @@ void expect_table(const std::vector<std::string>& names, const std::vector<E>& v
 }
 
 TEST(ConfigEnums, NameTablesAreTheDocumentedValues) {
-  expect_table<TaskKind>({"transduction", "classification"},
-                         {TaskKind::kTransduction, TaskKind::kClassification});
+  expect_table<TaskKind>({"transduction", "classification", "translation"},
+                         {TaskKind::kTransduction, TaskKind::kClassification,
+                          TaskKind::kTranslation});
   expect_table<Tokenization>({"char", "word"}, {Tokenization::kChar, Tokenization::kWord});
   expect_table<NormPlacement>({"pre", "post"}, {NormPlacement::kPre, NormPlacement::kPost});
   expect_table<Activation>({"gelu", "relu"}, {Activation::kGelu, Activation::kRelu});
@@ -36,9 +37,10 @@ TEST(ConfigEnums, NameTablesAreTheDocumentedValues) {
                               ScheduleKind::kInverseSqrt, ScheduleKind::kConstant});
   expect_table<Precision>({"auto", "fp32", "bf16"},
                           {Precision::kAuto, Precision::kFp32, Precision::kBf16});
-  expect_table<BestMetric>({"auto", "loss", "accuracy", "exact_match"},
+  expect_table<BestMetric>({"auto", "loss", "accuracy", "exact_match", "bleu", "chrf"},
                            {BestMetric::kAuto, BestMetric::kLoss, BestMetric::kAccuracy,
-                            BestMetric::kExactMatch});
+                            BestMetric::kExactMatch, BestMetric::kBleu, BestMetric::kChrf});
+  expect_table<CtcSplitAt>({"embedding", "encoder"}, {CtcSplitAt::kEmbedding, CtcSplitAt::kEncoder});
 }
 
 TEST(ConfigEnums, UnknownNamesAreRejectedExactly) {

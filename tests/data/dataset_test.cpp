@@ -110,6 +110,38 @@ TEST(DatasetTest, LengthMismatchNamesLine) {
             "split.tsv:7: target has 2 tokens but source has 3; transduction needs equal lengths");
 }
 
+DatasetOptions translation_words(int64_t upsample) {
+  DatasetOptions o{TaskKind::kTranslation, Tokenization::kWord, 16};
+  o.ctc_upsample = upsample;
+  return o;
+}
+
+TEST(DatasetTest, TranslationTargetsOfAnyLengthArePaddedToTheLongest) {
+  const auto options = translation_words(2);
+  const std::vector<Example> train = {{"a b c", "x", 1}, {"a", "y x", 2}};
+  const auto vocabs = build_vocabularies(train, options, "train.tsv");
+  const Dataset data(train, options, vocabs, "train.tsv");
+  const auto batch = data.batch({0, 1});
+  // Target vocab: <pad> <unk> <cls>, then x (2 uses), y.
+  EXPECT_TRUE(batch.src.equal(torch::tensor({{3, 4, 5}, {3, 0, 0}}, torch::kLong)));
+  EXPECT_TRUE(batch.tgt.equal(torch::tensor({{3, 0}, {4, 3}}, torch::kLong)));
+  EXPECT_EQ(batch.num_tokens, 3);
+}
+
+TEST(DatasetTest, TranslationPairCtcCannotRepresentNamesLineAndNumbers) {
+  const auto vocabs = build_vocabularies({{"a b", "x y", 1}}, translation_words(2), "train.tsv");
+  // 5 target tokens from 2 source tokens: 4 positions with k = 2.
+  EXPECT_EQ(error_of({{"a b", "x y", 1}, {"a b", "x y x y x", 9}}, translation_words(2), vocabs),
+            "split.tsv:9: target needs 5 CTC positions (5 tokens) but the source gives 2 x 2 = 4 "
+            "(model.ctc.upsample=2); raise model.ctc.upsample or drop the pair");
+  // Repeats need a blank between them: "x x y" needs 4 positions, more than 1 x 3.
+  EXPECT_EQ(error_of({{"a b c", "x x y", 3}}, translation_words(1), vocabs),
+            "split.tsv:3: target needs 4 CTC positions (3 tokens + 1 blanks between repeats) but the "
+            "source gives 1 x 3 = 3 (model.ctc.upsample=1); raise model.ctc.upsample or drop the pair");
+  EXPECT_EQ(error_of({{"a b", "x y x y", 1}}, translation_words(2), vocabs), "");  // exactly fits
+  EXPECT_EQ(ctc_min_positions({1, 1, 1, 2, 2}), 8);  // 5 tokens + 3 equal neighbours
+}
+
 TEST(DatasetTest, MaxLenNamesLineAndLength) {
   const auto vocabs = build_vocabularies({{"a b", "x y", 1}}, transduction_words(), "train.tsv");
   EXPECT_EQ(error_of({{"a b", "x y", 1}, {"a a a", "x x x", 2}}, transduction_words(2), vocabs),

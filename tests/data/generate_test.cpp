@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "data/vocab.h"
+#include "train/translation_metrics.h"
 #include "support/common.h"
 
 namespace attnlab {
@@ -115,67 +117,85 @@ TEST(GenerateTest, ReverseTargetsAreReversedSources) {
 }
 
 TEST(GenerateTest, TranslateRuleByHand) {
-  EXPECT_EQ(translate_sentence("the big dog sees a small cat"), "lo kano grando una felia pikola vidas");
-  EXPECT_EQ(translate_sentence("a cat likes the red ball today"), "una felia lo balo ruxo satas hodie");
-  EXPECT_EQ(translate_sentence("the old green house holds a happy queen"),
-            "la doma vetula verda una rega felica tenas");
-  EXPECT_EQ(translate_sentence("a girl follows a box"), "una pika una kesta persas");
-  EXPECT_EQ(translate_sentence("an old farmer wants an apple now"), "un agro vetulo un pomo dezas nun");
+  // Worked out by hand from the rules in generate.cpp: definite article -> gendered noun suffix,
+  // indefinite -> un/una (animate) or nothing, "al" before an animate object, "very" + adjective -> one word, SOV, adjectives after their noun.
+  EXPECT_EQ(translate_sentence("the big dog sees a small cat"), "kanolo grando al una felia pikola vidas");
+  EXPECT_EQ(translate_sentence("a cat likes the red ball today"), "una felia balolo ruxo satas hodie");
+  EXPECT_EQ(translate_sentence("the very old green house holds a happy queen"),
+            "domala vetulega verda al una rega bon humora tenas");
+  EXPECT_EQ(translate_sentence("a girl follows a box every day"), "una pika kesta persas cotidie");
+  EXPECT_EQ(translate_sentence("an old farmer follows the bird in the morning"),
+            "un agro vetulo al aviolo iras post matene");
+  EXPECT_EQ(translate_sentence("a very happy boy wants an apple again"),
+            "un puero bon humorego pomo dezir havi ree fojo");
   EXPECT_THROW(translate_sentence("the dog sees"), std::invalid_argument);
   EXPECT_THROW(translate_sentence("dog sees the cat"), std::invalid_argument);
   EXPECT_THROW(translate_sentence("the dog sees the cat today again"), std::invalid_argument);
+  EXPECT_THROW(translate_sentence("the very dog sees a cat"), std::invalid_argument);
+  EXPECT_THROW(translate_sentence("the dog sees a cat every"), std::invalid_argument);
 }
 
-TEST(GenerateTest, TranslateExamplesFollowTheRuleAndKeepLength) {
+TEST(GenerateTest, TranslateExamplesFollowTheRuleAndLengthsDifferBothWays) {
   const auto& splits = shipped("translate");
   std::set<std::string> source_words;
+  int64_t longer = 0, shorter = 0, equal = 0;
   for (const auto* split : {&splits.train, &splits.valid, &splits.test}) {
     for (const auto& e : *split) {
       ASSERT_EQ(translate_sentence(e.source), e.target) << e.source;
-      ASSERT_EQ(words_of(e.source).size(), words_of(e.target).size()) << e.source;
+      const auto s = words_of(e.source).size(), t = words_of(e.target).size();
+      longer += t > s ? 1 : 0;
+      shorter += t < s ? 1 : 0;
+      equal += t == s ? 1 : 0;
+      // model.ctc.upsample = 1 would not do for every pair, 2 does (the shipped config's k).
+      ASSERT_LE(t, 2 * s) << e.source;
       for (const auto& w : words_of(e.source)) source_words.insert(w);
     }
   }
+  const auto total = static_cast<double>(longer + shorter + equal);
+  EXPECT_GT(longer / total, 0.02) << longer;
+  EXPECT_GT(shorter / total, 0.5) << shorter;
   EXPECT_GE(source_words.size(), 30u);
   EXPECT_LE(source_words.size(), 60u);
 }
 
-// The best position-wise word-by-word translation learned from train: for each (position,
-// source word), or for each source word alone, the most frequent target word in train at the
-// same position. Returns its exact-match rate on test.
-double word_by_word_exact_match(const TaskSplits& splits, bool key_on_position) {
-  std::map<std::pair<size_t, std::string>, std::map<std::string, int64_t>> counts;
-  for (const auto& e : splits.train) {
-    const auto source = words_of(e.source), target = words_of(e.target);
-    for (size_t i = 0; i < source.size(); ++i) ++counts[{key_on_position ? i : 0, source[i]}][target[i]];
-  }
-  int64_t exact = 0;
-  for (const auto& e : splits.test) {
-    const auto source = words_of(e.source), target = words_of(e.target);
-    bool all = true;
-    for (size_t i = 0; i < source.size() && all; ++i) {
-      const auto it = counts.find({key_on_position ? i : 0, source[i]});
-      if (it == counts.end()) {
-        all = false;
-        break;
-      }
-      const auto best = std::max_element(it->second.begin(), it->second.end(),
-                                         [](const auto& a, const auto& b) { return a.second < b.second; });
-      all = best->first == target[i];
+// Two baselines that need no attention, scored with TranslationMetrics (itself tested against
+// NLTK): copying the source, and a monotonic word-by-word lookup with the task's own lexicon
+// (every source word replaced by its target word in base form, articles and "very" dropped,
+// source order kept). Both must stay far below what the shipped config reaches (exact >= 98%,
+// BLEU >= 97); README.md quotes these figures.
+TEST(GenerateTest, TranslateDefeatsCopyAndWordByWordBaselines) {
+  const std::map<std::string, std::string> lexicon = {
+      {"dog", "kano"},    {"cat", "felia"},   {"bird", "avio"},    {"horse", "kaba"},
+      {"boy", "puero"},   {"girl", "pika"},   {"farmer", "agro"},  {"queen", "rega"},
+      {"ball", "balo"},   {"book", "libra"},  {"tree", "arbo"},    {"house", "doma"},
+      {"apple", "pomo"},  {"cup", "taza"},    {"stone", "petro"},  {"box", "kesta"},
+      {"big", "grando"},  {"small", "pikolo"}, {"red", "ruxo"},    {"old", "vetulo"},
+      {"green", "verdo"}, {"happy", "bon humoro"}, {"sees", "vidas"}, {"likes", "amas"},
+      {"finds", "trovas"}, {"follows", "iras post"}, {"holds", "tenas"}, {"wants", "volas"},
+      {"today", "hodie"}, {"again", "ree fojo"}, {"often", "ofte"}, {"now", "nun"},
+      {"day", "cotidie"}, {"morning", "matene"}};
+  TranslationMetrics copy, word_by_word;
+  for (const auto& e : shipped("translate").test) {
+    copy.add(e.source, e.target);
+    Words out;
+    for (const auto& w : words_of(e.source)) {
+      const auto it = lexicon.find(w);
+      if (it != lexicon.end())
+        for (const auto& piece : words_of(it->second)) out.push_back(piece);
     }
-    exact += all ? 1 : 0;
+    word_by_word.add(detokenize(out, Tokenization::kWord), e.target);
   }
-  return static_cast<double>(exact) / static_cast<double>(splits.test.size());
-}
-
-TEST(GenerateTest, TranslateDefeatsWordByWordBaseline) {
-  const auto& splits = shipped("translate");
-  const double by_position = word_by_word_exact_match(splits, /*key_on_position=*/true);
-  const double by_word = word_by_word_exact_match(splits, /*key_on_position=*/false);
-  RecordProperty("word_by_word_exact_match_by_position", std::to_string(by_position));
-  RecordProperty("word_by_word_exact_match_by_word", std::to_string(by_word));
-  EXPECT_LT(by_position, 0.5);
-  EXPECT_LT(by_word, 0.5);
+  RecordProperty("copy_bleu", std::to_string(copy.bleu()));
+  RecordProperty("word_by_word_bleu", std::to_string(word_by_word.bleu()));
+  RecordProperty("word_by_word_exact_match", std::to_string(word_by_word.exact_match()));
+  std::printf("baselines on data/translate/test.tsv: copy BLEU %.2f chrF %.2f exact %.4f; "
+              "word-by-word BLEU %.2f chrF %.2f exact %.4f\n",
+              copy.bleu(), copy.chrf(), copy.exact_match(), word_by_word.bleu(), word_by_word.chrf(),
+              word_by_word.exact_match());
+  EXPECT_LT(copy.bleu(), 5.0);
+  EXPECT_LT(copy.exact_match(), 0.01);
+  EXPECT_LT(word_by_word.bleu(), 40.0);
+  EXPECT_LT(word_by_word.exact_match(), 0.10);
 }
 
 TEST(GenerateTest, ClassifyRuleByHand) {

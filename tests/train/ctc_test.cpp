@@ -1,0 +1,111 @@
+#include "train/ctc.h"
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "support/common.h"
+
+namespace attnlab {
+namespace {
+
+std::string numbers(const torch::Tensor& t) {
+  std::ostringstream out;
+  out.precision(17);
+  const auto c = t.to(torch::kDouble).contiguous();
+  for (int64_t i = 0; i < c.numel(); ++i) out << (i ? " " : "") << c.data_ptr<double>()[i];
+  return out.str();
+}
+
+// Against PyTorch from Python: F.ctc_loss(log_softmax(logits), reduction="sum") divided by
+// the number of target tokens, and its gradient with respect to the logits.
+TEST(Ctc, LossAndGradientEqualPytorchs) {
+  if (!test::python_has("torch")) GTEST_SKIP() << "python3-torch is not installed (scripts/setup.sh)";
+  torch::manual_seed(7);
+  const int64_t B = 4, T = 14, V = 7, S = 6;
+  auto logits = torch::randn({B, T, V}, torch::kDouble).mul(2.0).to(torch::kFloat).requires_grad_(true);
+  const auto lengths = torch::tensor({14, 11, 9, 6}, torch::kLong);
+  // Targets with repeats (need a blank between them) and different lengths; 0 = blank/pad.
+  const auto targets = torch::tensor({{1, 2, 2, 3, 4, 5},
+                                      {3, 3, 3, 1, 0, 0},
+                                      {6, 5, 4, 0, 0, 0},
+                                      {2, 0, 0, 0, 0, 0}}, torch::kLong);
+  ASSERT_EQ(targets.size(1), S);
+  const auto loss = ctc_loss_per_token(logits, lengths, targets);
+  loss.backward();
+
+  test::ScratchDir dir;
+  test::write_text(dir.file("inputs.txt"), numbers(logits.detach()) + "\n" + numbers(lengths) + "\n" +
+                                               numbers(targets) + "\n");
+  const auto r = test::run_python(dir, R"(
+import torch, torch.nn.functional as F
+rows = [l.split() for l in open(")" + dir.file("inputs.txt") + R"(")]
+B, T, V, S = 4, 14, 7, 6
+logits = torch.tensor([float(x) for x in rows[0]], dtype=torch.float32).view(B, T, V).requires_grad_(True)
+lengths = torch.tensor([int(float(x)) for x in rows[1]])
+targets = torch.tensor([int(float(x)) for x in rows[2]]).view(B, S)
+target_lengths = (targets != 0).sum(1)
+loss = F.ctc_loss(logits.log_softmax(-1).transpose(0, 1), targets, lengths, target_lengths,
+                  blank=0, reduction="sum") / target_lengths.sum()
+loss.backward()
+print("%.12g" % loss.item())
+print(" ".join("%.12g" % g for g in logits.grad.flatten().tolist()))
+)");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  std::istringstream in(r.out);
+  double reference_loss = 0;
+  in >> reference_loss;
+  std::vector<float> grad;
+  for (float g; in >> g;) grad.push_back(g);
+  ASSERT_EQ(static_cast<int64_t>(grad.size()), B * T * V) << r.out;
+  const auto reference_grad = torch::from_blob(grad.data(), {B, T, V}, torch::kFloat).clone();
+  EXPECT_NEAR(loss.item<double>(), reference_loss, 1e-5 * std::abs(reference_loss));
+  EXPECT_LT(test::max_abs_diff(logits.grad(), reference_grad), 1e-6);
+  // Positions past a row's length get no gradient.
+  EXPECT_EQ(logits.grad()[3].slice(0, 6).abs().max().item<float>(), 0.0f);
+}
+
+TEST(Ctc, LossIsTheNegativeLogOfTheOnlyPathWhenTheTargetFillsEveryPosition) {
+  // T = 3 positions, target "1 2 3": the only alignment is 1 2 3 itself, so the loss is
+  // -(log p(1|t0) + log p(2|t1) + log p(3|t2)) / 3 (hand-computed from the log-softmax).
+  const auto logits = torch::tensor({{{0.0, 2.0, 0.5, -1.0},
+                                      {1.0, 0.0, 3.0, 0.0},
+                                      {0.0, 0.0, 0.0, 1.5}}});  // (1, 3, 4)
+  const auto lp = torch::log_softmax(logits, -1);
+  const double expected =
+      -(lp[0][0][1].item<double>() + lp[0][1][2].item<double>() + lp[0][2][3].item<double>()) / 3.0;
+  const auto loss = ctc_loss_per_token(logits, torch::tensor({3}, torch::kLong),
+                                       torch::tensor({{1, 2, 3}}, torch::kLong));
+  EXPECT_NEAR(loss.item<double>(), expected, 1e-6);
+}
+
+TEST(Ctc, GreedyDecodeMergesRepeatsAndDropsBlanks) {
+  // Hand-made best paths (0 = blank), with the positions that emit each token.
+  const auto ids = torch::tensor({{1, 1, 0, 1, 2, 2, 0, 0},    // "1 1 2": a blank splits the 1s
+                                  {0, 0, 0, 0, 0, 0, 0, 0},    // all blank: empty output
+                                  {3, 0, 3, 3, 0, 4, 4, 4},    // "3 3 4"
+                                  {5, 6, 5, 6, 9, 9, 9, 9}},   // length 4: "5 6 5 6", rest ignored
+                                 torch::kLong);
+  const auto decoded = ctc_greedy_decode(ids, torch::tensor({8, 8, 8, 4}, torch::kLong));
+  ASSERT_EQ(decoded.size(), 4u);
+  EXPECT_EQ(decoded[0].tokens, (std::vector<int64_t>{1, 1, 2}));
+  EXPECT_EQ(decoded[0].positions, (std::vector<int64_t>{0, 3, 4}));
+  EXPECT_TRUE(decoded[1].tokens.empty());
+  EXPECT_EQ(decoded[2].tokens, (std::vector<int64_t>{3, 3, 4}));
+  EXPECT_EQ(decoded[2].positions, (std::vector<int64_t>{0, 2, 5}));
+  EXPECT_EQ(decoded[3].tokens, (std::vector<int64_t>{5, 6, 5, 6}));
+  // From logits: the argmax per position is taken first.
+  auto logits = torch::zeros({1, 3, 4});
+  logits[0][0][2] = 1.0;
+  logits[0][1][0] = 1.0;
+  logits[0][2][2] = 1.0;
+  EXPECT_EQ(ctc_greedy_decode(logits, torch::tensor({3}, torch::kLong))[0].tokens,
+            (std::vector<int64_t>{2, 2}));
+  EXPECT_THROW(ctc_greedy_decode(ids, torch::tensor({9, 8, 8, 8}, torch::kLong)), c10::Error);
+}
+
+}  // namespace
+}  // namespace attnlab
