@@ -2,12 +2,17 @@
 // and chrF, a checkpoint rebuilds the model alone, and a resumed run repeats the loss curve.
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <regex>
 #include <string>
 
 #include <gtest/gtest.h>
 
+#include "attention_log/probe.h"
+#include "attention_log/record.h"
 #include "data/tsv.h"
 #include "support/tiny_task.h"
+#include "train/checkpoint.h"
 #include "train/evaluator.h"
 #include "train/trained_model.h"
 #include "train/trainer.h"
@@ -65,6 +70,18 @@ TEST_F(TranslationTaskTest, TinyTaskOverfitsAndTheCheckpointRebuildsTheModel) {
   EXPECT_GE(eval.translation.chrf(), 60.0);
   ASSERT_EQ(eval.samples.size(), 3u);
   EXPECT_EQ(eval.samples[0].target, train.example(0).target);
+  // Attention records: split after the encoder, the layers attend over the source tokens;
+  // split before it, over k states per token, shown as "token:j".
+  const auto record = record_attention(model, trained.vocabs, {"a b c", "d e"}, 400, "predict");
+  validate_record(record, "after the encoder");
+  EXPECT_EQ(record.lengths, (std::vector<int64_t>{3, 2}));
+  auto split_first = config("split_first", {"model.ctc.split_at=embedding"});
+  EncoderModel before(make_model_options(split_first, trained.vocabs));
+  const auto stretched = record_attention(before, trained.vocabs, {"a b c", "d e"}, 0, "predict");
+  validate_record(stretched, "before the encoder");
+  EXPECT_EQ(stretched.lengths, (std::vector<int64_t>{6, 4}));
+  EXPECT_EQ(stretched.tokens[1], (std::vector<std::string>{"d:1", "d:2", "e:1", "e:2"}));
+  EXPECT_EQ(stretched.layers[0].size(2), 6);
   // A model that has not trained is far from it: the metric measures something.
   Trainer fresh(config("fresh", {"train.max_steps=2", "train.warmup_steps=1"}));
   auto untrained = fresh.model();
@@ -81,6 +98,38 @@ TEST_F(TranslationTaskTest, ValidationLinesCarryBleuAndChrf) {
   EXPECT_NE(last_valid.find("\"bleu\": "), std::string::npos) << last_valid;
   EXPECT_NE(last_valid.find("\"chrf\": "), std::string::npos) << last_valid;
   EXPECT_NE(last_valid.find("\"exact_match\": "), std::string::npos) << last_valid;
+}
+
+// step -> last_loss as written in metrics.jsonl's "train" lines.
+std::map<int64_t, std::string> losses(const fs::path& run) {
+  std::ifstream in(run / "metrics.jsonl");
+  std::map<int64_t, std::string> out;
+  static const std::regex kLine(R"re("kind": "train", "step": (\d+),.*"last_loss": ([^,]+),)re");
+  std::string line;
+  std::smatch m;
+  while (std::getline(in, line))
+    if (std::regex_search(line, m, kLine)) out[std::stoll(m[1])] = m[2];
+  return out;
+}
+
+TEST_F(TranslationTaskTest, ResumedRunRepeatsTheLossCurveInBothPrecisions) {
+  for (const std::string precision : {"fp32", "bf16"}) {
+    const std::vector<std::string> o = {"train.precision=" + precision, "train.max_steps=20",
+                                        "train.warmup_steps=4", "train.checkpoint_interval=10",
+                                        "train.keep_last=2", "log.interval=1", "model.dropout=0.1"};
+    Trainer(config("full_" + precision, o)).run();
+    const auto full = losses(root_ / ("full_" + precision));
+    ASSERT_EQ(full.size(), 20u);
+    const auto resumed_dir = root_ / ("resumed_" + precision);
+    fs::create_directories(resumed_dir);
+    fs::copy_file(root_ / ("full_" + precision) / "step_00000010.pt", resumed_dir / "step_00000010.pt");
+    auto checkpoint = load_checkpoint((resumed_dir / "step_00000010.pt").string());
+    Trainer(config("resumed_" + precision, o), checkpoint).run();
+    const auto tail = losses(resumed_dir);
+    ASSERT_EQ(tail.size(), 10u);
+    for (const auto& [step, loss] : tail) EXPECT_EQ(loss, full.at(step)) << precision << " step " << step;
+    EXPECT_NE(full.at(11), full.at(12));
+  }
 }
 
 TEST_F(TranslationTaskTest, AnInfeasiblePairStopsTheRunBeforeTrainingNamingTheLine) {
