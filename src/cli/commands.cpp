@@ -29,6 +29,7 @@ constexpr Command kCommands[] = {
     {"attn", attn_command, "inspect attention logs: terminal heatmaps, summaries, HTML"},
     {"data", data_command, "generate the toy datasets (reverse, translate, classify)"},
     {"bench", bench_command, "benchmark training and inference throughput"},
+    {"average", average_command, "average the parameters of checkpoints into a new checkpoint"},
 };
 
 void print_usage(std::FILE* out) {

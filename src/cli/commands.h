@@ -29,5 +29,6 @@ int predict_command(const Args& args);
 int data_command(const Args& args);
 int attn_command(const Args& args);
 int bench_command(const Args& args);
+int average_command(const Args& args);
 
 }  // namespace attnlab::cli

@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "data/tsv.h"
+#include "data/vocab.h"
 #include "support/common.h"
 #include "support/tiny_task.h"
 #include "train/checkpoint.h"
@@ -71,7 +72,7 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
   EXPECT_EQ(run("").exit_code, 2);
   EXPECT_EQ(run("frobnicate").exit_code, 2);
   EXPECT_EQ(run("--help").exit_code, 0);
-  for (const char* command : {"train", "eval", "predict", "attn", "data", "bench"})
+  for (const char* command : {"train", "eval", "predict", "attn", "data", "bench", "average"})
     EXPECT_EQ(run(std::string(command) + " --help").exit_code, 0) << command;
   const auto r = run("eval --bogus");
   EXPECT_EQ(r.exit_code, 2);
@@ -120,6 +121,61 @@ TEST_F(CliTest, EvalPredictAndAttnUseTheCheckpointAlone) {
   EXPECT_EQ(attn.exit_code, 0) << attn.output;
   const auto listing = run("attn --no-color " + path("runs/tiny"));
   EXPECT_EQ(listing.exit_code, 0) << listing.output;
+}
+
+TEST_F(CliTest, AverageWritesACheckpointThatEvalReads) {
+  const auto avg = run("average --out " + path("avg.pt") + " --last 2 " + path("runs/tiny"));
+  ASSERT_EQ(avg.exit_code, 0) << avg.output;
+  EXPECT_NE(avg.output.find("averaged 2 checkpoints"), std::string::npos) << avg.output;
+  EXPECT_NE(avg.output.find("step_00000060.pt"), std::string::npos) << avg.output;
+  const auto eval = run("eval --checkpoint " + path("avg.pt"));
+  EXPECT_EQ(eval.exit_code, 0) << eval.output;
+  EXPECT_EQ(run("average --out " + path("x.pt")).exit_code, 2);
+  EXPECT_EQ(run("average " + path("runs/tiny/last.pt")).exit_code, 2);  // no --out
+  const auto too_many = run("average --out " + path("x.pt") + " --last 9 " + path("runs/tiny"));
+  EXPECT_EQ(too_many.exit_code, 2);
+  EXPECT_NE(too_many.output.find("fewer than --last 9"), std::string::npos) << too_many.output;
+  // --alignment is for translation checkpoints.
+  EXPECT_EQ(run("predict --alignment --checkpoint " + path("runs/tiny/best.pt") + " 'a b'").exit_code, 2);
+}
+
+TEST_F(CliTest, TranslationRunEvalPredictAndAttn) {
+  const auto examples = attnlab::fixtures::tiny_translation_examples(64);
+  attnlab::write_tsv(path("tr_train.tsv"), examples);
+  attnlab::write_tsv(path("tr_valid.tsv"), {examples.begin(), examples.begin() + 16});
+  std::ofstream(root_ / "tr.yaml") << "run: {name: tr, out_dir: runs, threads: 1}\n"
+                                      "data: {task: translation, train: tr_train.tsv, valid: tr_valid.tsv,\n"
+                                      "       test: tr_valid.tsv, tokenization: word, max_len: 16}\n"
+                                      "model: {d_model: 32, num_heads: 2, num_layers: 2, d_ff: 64, dropout: 0.0}\n"
+                                      "train: {batch_size: 16, max_steps: 300, warmup_steps: 20, lr: 3.0e-3,\n"
+                                      "        eval_interval: 100, checkpoint_interval: 100}\n"
+                                      "log: {interval: 50, attention: {enabled: true, every: 100, num_examples: 2}}\n";
+  const auto trained = run("train --config " + path("tr.yaml"));
+  ASSERT_EQ(trained.exit_code, 0) << trained.output;
+  EXPECT_NE(trained.output.find(" bleu="), std::string::npos) << trained.output;
+  const auto ckpt = path("runs/tr/best.pt");
+  const auto eval = run("eval --checkpoint " + ckpt);
+  EXPECT_EQ(eval.exit_code, 0) << eval.output;
+  EXPECT_NE(eval.output.find("BLEU: nrefs:1|case:mixed|tok:13a"), std::string::npos) << eval.output;
+  // input<TAB>prediction<TAB>one token<-source[i] per predicted token.
+  const auto predict = run("predict --alignment --checkpoint " + ckpt + " 'a b c c'");
+  EXPECT_EQ(predict.exit_code, 0) << predict.output;
+  const auto line = predict.output.substr(predict.output.rfind("a b c c\t"));
+  const auto tab1 = line.find('\t'), tab2 = line.find('\t', tab1 + 1);
+  ASSERT_NE(tab2, std::string::npos) << predict.output;
+  const std::string prediction = line.substr(tab1 + 1, tab2 - tab1 - 1);
+  const std::string pairs = line.substr(tab2 + 1);
+  size_t arrows = 0;
+  for (size_t at = pairs.find("<-"); at != std::string::npos; at = pairs.find("<-", at + 2)) ++arrows;
+  EXPECT_EQ(arrows, attnlab::tokenize(prediction, attnlab::Tokenization::kWord).size()) << line;
+  const auto logits = run("predict --logits --checkpoint " + ckpt + " 'a b'");
+  EXPECT_EQ(logits.exit_code, 0) << logits.output;
+  EXPECT_NE(logits.output.find("\"outputs\": [\"\\u003cblank\\u003e\""), std::string::npos) << logits.output;
+  const auto attn = run("attn --no-color --checkpoint " + ckpt + " 'a b c d'");
+  EXPECT_EQ(attn.exit_code, 0) << attn.output;
+  EXPECT_EQ(run("attn --no-color " + path("runs/tr")).exit_code, 0);
+  const auto html = run("attn " + path("runs/tr") + " --html " + path("tr.html"));
+  EXPECT_EQ(html.exit_code, 0) << html.output;
 }
 
 TEST_F(CliTest, BrokenCheckpointsExitTwoNamingTheFile) {
