@@ -16,15 +16,16 @@
 namespace attnlab::cli {
 namespace {
 
-void print_report(const EvalResult& r, const TaskSpec& vocabs) {
+void print_report(const EvalResult& r, const TaskSpec& vocabs, int64_t beam) {
   if (r.task == TaskKind::kTransduction) {
     std::printf("loss %.4f   token accuracy %.4f   exact match %.4f   (%ld examples, %ld tokens)\n",
                 r.loss, r.transduction.token_accuracy(), r.transduction.exact_match(),
                 static_cast<long>(r.examples), static_cast<long>(r.transduction.tokens));
   } else if (r.task == TaskKind::kTranslation) {
     const auto& t = r.translation;
-    std::printf("loss %.4f   exact match %.4f   BLEU %.2f   chrF %.2f   (%ld examples; greedy CTC)\n",
-                r.loss, t.exact_match(), t.bleu(), t.chrf(), static_cast<long>(r.examples));
+    std::printf("loss %.4f   exact match %.4f   BLEU %.2f   chrF %.2f   (%ld examples; %s)\n",
+                r.loss, t.exact_match(), t.bleu(), t.chrf(), static_cast<long>(r.examples),
+                beam > 1 ? ("CTC beam " + std::to_string(beam)).c_str() : "greedy CTC");
     std::printf("BLEU: brevity penalty %.4f, hypothesis/reference tokens %ld/%ld, n-gram precisions",
                 t.brevity_penalty(), static_cast<long>(t.hypothesis_tokens),
                 static_cast<long>(t.reference_tokens));
@@ -59,7 +60,7 @@ void print_report(const EvalResult& r, const TaskSpec& vocabs) {
 
 int eval_command(const Args& args) {
   std::string checkpoint, split = "test", data_file, json_out, attention_out, precision_name = "auto";
-  int64_t samples = 5, batch_size = 128, threads = 0;
+  int64_t samples = 5, batch_size = 128, threads = 0, beam = 1;
   ArgParser parser("eval", "attnlab eval --checkpoint FILE [--split test|valid|train | --data FILE] [options]",
                    "Rebuilds the model from the checkpoint alone and reports loss, token accuracy and\n"
                    "exact match (transduction), exact match, BLEU and chrF (translation), or\n"
@@ -71,12 +72,14 @@ int eval_command(const Args& args) {
   parser.option("json", &json_out, "also write the metrics as JSON to this file ('-' for stdout)");
   parser.option("samples", &samples, "sample predictions to show (default 5)");
   parser.option("batch-size", &batch_size, "evaluation batch size (default 128)");
+  parser.option("beam", &beam, "translation: CTC prefix beam search of this width (default 1: greedy)");
   parser.option("threads", &threads, "intra-op threads (default: all cores)");
   parser.option("precision", &precision_name, kPrecisionHelp);
   parser.option("attention", &attention_out,
                 "write an attention record of the shown samples to this file (see attnlab attn)");
   if (!parser.parse(args)) return kExitOk;
   if (checkpoint.empty()) throw UsageError("--checkpoint FILE is required");
+  if (beam < 1) throw UsageError("--beam must be >= 1, got " + std::to_string(beam));
   if (samples < 0 || batch_size <= 0 || threads < 0)
     throw UsageError("--samples, --batch-size and --threads must be non-negative (batch size positive)");
 
@@ -95,11 +98,11 @@ int eval_command(const Args& args) {
   const Dataset data = load_split(path, trained.vocabs);
   const int64_t used_threads = configure_threads(threads);
   const auto result = evaluate(trained.model, data, trained.vocabs, batch_size,
-                               precision, samples);
+                               precision, samples, beam);
   std::printf("checkpoint %s (step %ld), data %s, threads %ld, precision %s\n", checkpoint.c_str(),
               static_cast<long>(trained.step), path.c_str(), static_cast<long>(used_threads),
               name_of(precision));
-  print_report(result, trained.vocabs);
+  print_report(result, trained.vocabs, beam);
   if (!json_out.empty()) {
     const auto json = result.to_json(trained.vocabs.labels.labels());
     if (json_out == "-") {

@@ -38,7 +38,7 @@ int predict_command(const Args& args) {
   std::string checkpoint, attention_out, precision_name = "auto";
   std::vector<std::string> inputs;
   bool logits = false, alignment = false;
-  int64_t threads = 0;
+  int64_t threads = 0, beam = 1;
   ArgParser parser("predict", "attnlab predict --checkpoint FILE [--logits] [--alignment] [TEXT...]",
                    "Prints one prediction per input: input<TAB>prediction. Inputs are the TEXT\n"
                    "arguments or, without any, the lines of stdin. Translation decodes greedily\n"
@@ -53,6 +53,7 @@ int predict_command(const Args& args) {
               "emitting it attends to most in the last layer, heads averaged "
               "(input<TAB>prediction<TAB>token<-source[index] ...)");
   parser.option("threads", &threads, "intra-op threads (default: all cores)");
+  parser.option("beam", &beam, "translation: CTC prefix beam search of this width (default 1: greedy)");
   parser.option("precision", &precision_name, kPrecisionHelp);
   parser.option("attention", &attention_out,
                 "write an attention record of these inputs to this file (see attnlab attn)");
@@ -73,6 +74,8 @@ int predict_command(const Args& args) {
   configure_threads(threads);
 
   const auto& vocabs = trained.vocabs;
+  if (beam < 1) throw UsageError("--beam must be >= 1, got " + std::to_string(beam));
+  if (beam > 1 && alignment) throw UsageError("--alignment follows the greedy path; use it without --beam");
   if (alignment && vocabs.task != TaskKind::kTranslation)
     throw UsageError(std::string("--alignment is for translation checkpoints; this one is ") +
                      name_of(vocabs.task));
@@ -98,7 +101,11 @@ int predict_command(const Args& args) {
                           vocabs.target, vocabs.tokenization);
       row_scores = scores[row].slice(0, 0, length);  // (T, V)
     } else if (vocabs.task == TaskKind::kTranslation) {
-      prediction = detokenize(vocabs.target.decode(decoded[i].tokens), vocabs.tokenization);
+      const auto length = output.lengths[row].item<int64_t>();
+      prediction = detokenize(
+          vocabs.target.decode(beam > 1 ? ctc_prefix_beam_search(scores[row].slice(0, 0, length), beam)
+                                        : decoded[i].tokens),
+          vocabs.tokenization);
       row_scores = scores[row].slice(0, 0, output.lengths[row].item<int64_t>());  // (T*k, V)
     } else {
       prediction = vocabs.labels.label(predicted[row].item<int64_t>());

@@ -1,5 +1,11 @@
 #include "train/ctc.h"
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <utility>
+
 #include <ATen/ATen.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 
@@ -49,6 +55,106 @@ std::vector<CtcDecoded> ctc_greedy_decode(const at::Tensor& ids_or_logits, const
     }
   }
   return out;
+}
+
+namespace {
+
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+
+double log_add(double a, double b) {
+  if (a == kNegInf) return b;
+  if (b == kNegInf) return a;
+  const double m = std::max(a, b);
+  return m + std::log1p(std::exp(-std::abs(a - b)));
+}
+
+int64_t ctc_min_positions_of(const std::vector<int64_t>& labeling) {
+  int64_t n = static_cast<int64_t>(labeling.size());
+  for (size_t i = 1; i < labeling.size(); ++i) n += labeling[i] == labeling[i - 1] ? 1 : 0;
+  return n;
+}
+
+struct PrefixScore {
+  double blank = kNegInf;      // log p(prefix, path ends in a blank)
+  double non_blank = kNegInf;  // log p(prefix, path ends in its last token)
+  double total() const { return log_add(blank, non_blank); }
+};
+
+}  // namespace
+
+std::vector<int64_t> ctc_prefix_beam_search(const at::Tensor& logits, int64_t beam) {
+  TORCH_CHECK(logits.dim() == 2, "ctc_prefix_beam_search: logits must be (T, V), got ", logits.sizes());
+  TORCH_CHECK(beam >= 1, "ctc_prefix_beam_search: beam must be >= 1, got ", beam);
+  const auto log_probs = at::log_softmax(logits.to(at::kDouble), -1).contiguous();  // (T, V)
+  const int64_t T = log_probs.size(0), V = log_probs.size(1);
+  const int64_t extend = std::min<int64_t>(V, 16);
+  const auto top = std::get<1>(log_probs.topk(extend, -1)).contiguous();  // (T, extend) ids
+  const double* lp = log_probs.data_ptr<double>();
+  const int64_t* candidates = top.data_ptr<int64_t>();
+
+  using Prefix = std::vector<int64_t>;
+  std::map<Prefix, PrefixScore> beams;
+  beams[Prefix{}].blank = 0.0;
+  for (int64_t t = 0; t < T; ++t) {
+    const double* row = lp + t * V;
+    std::map<Prefix, PrefixScore> next;
+    for (const auto& [prefix, score] : beams) {
+      // The blank: the labeling stays, its path now ends in a blank.
+      auto& same = next[prefix];
+      same.blank = log_add(same.blank, score.total() + row[kCtcBlank]);
+      for (int64_t i = 0; i < extend; ++i) {
+        const int64_t c = candidates[t * extend + i];
+        if (c == kCtcBlank) continue;
+        const double p = row[c];
+        Prefix longer = prefix;
+        longer.push_back(c);
+        auto& grown = next[longer];
+        if (!prefix.empty() && prefix.back() == c) {
+          // A repeat extends the labeling only after a blank; without one it merges.
+          grown.non_blank = log_add(grown.non_blank, score.blank + p);
+          auto& merged = next[prefix];
+          merged.non_blank = log_add(merged.non_blank, score.non_blank + p);
+        } else {
+          grown.non_blank = log_add(grown.non_blank, score.total() + p);
+        }
+      }
+    }
+    std::vector<std::pair<double, Prefix>> ranked;
+    ranked.reserve(next.size());
+    for (auto& [prefix, score] : next) ranked.emplace_back(score.total(), prefix);
+    const auto keep = std::min<size_t>(ranked.size(), static_cast<size_t>(beam));
+    std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(keep), ranked.end(),
+                      [](const auto& a, const auto& b) { return a.first > b.first; });
+    beams.clear();
+    for (size_t i = 0; i < keep; ++i) beams[ranked[i].second] = next[ranked[i].second];
+  }
+  // Pruning can drop the greedy labeling's paths; score it and the survivors exactly (the sum
+  // over all their paths, by ctc_loss) and return the most probable, so the result is never
+  // less probable than greedy decoding's.
+  std::vector<Prefix> finalists;
+  for (const auto& entry : beams) finalists.push_back(entry.first);
+  const auto greedy = ctc_greedy_decode(log_probs.argmax(-1).unsqueeze(0),
+                                        at::full({1}, T, at::kLong))[0].tokens;
+  if (beams.count(greedy) == 0) finalists.push_back(greedy);
+  const auto exact = [&](const Prefix& labeling) {
+    if (labeling.empty()) return log_probs.select(1, kCtcBlank).sum().item<double>();
+    if (ctc_min_positions_of(labeling) > T) return kNegInf;
+    const auto target = at::tensor(labeling, at::kLong).unsqueeze(0);  // (1, S)
+    return -at::ctc_loss(log_probs.unsqueeze(1), target, at::full({1}, T, at::kLong),
+                         at::full({1}, static_cast<int64_t>(labeling.size()), at::kLong), kCtcBlank,
+                         at::Reduction::Sum, /*zero_infinity=*/false)
+                .item<double>();
+  };
+  Prefix best;
+  double best_score = kNegInf;
+  for (const auto& labeling : finalists) {
+    const double score = exact(labeling);
+    if (score > best_score) {
+      best_score = score;
+      best = labeling;
+    }
+  }
+  return best;
 }
 
 }  // namespace attnlab

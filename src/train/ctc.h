@@ -30,4 +30,13 @@ struct CtcDecoded {
 // runs of the same id, drop blanks. ids: (B, T) int64 argmax ids, or logits (B, T, V).
 std::vector<CtcDecoded> ctc_greedy_decode(const at::Tensor& ids_or_logits, const at::Tensor& lengths);
 
+// CTC prefix beam search (Hannun et al., 2014): keeps the `beam` most probable labelings
+// (prefixes, each with its probability of ending in a blank and in a non-blank) through the
+// positions, summing over every path that collapses to the same labeling, so it can find a
+// labeling more probable than the greedy path's. logits (T, V) of one row, already cut to its
+// length; at each position only the 16 most probable tokens (and the blank) are extended.
+// The survivors and the greedy labeling are then scored exactly (ctc_loss) and the most
+// probable returned: never less probable than greedy decoding.
+std::vector<int64_t> ctc_prefix_beam_search(const at::Tensor& logits, int64_t beam);
+
 }  // namespace attnlab

@@ -134,7 +134,7 @@ std::string decode(const std::vector<int64_t>& ids, const Vocab& vocab, Tokeniza
 }
 
 EvalResult evaluate(EncoderModel& model, const Dataset& data, const TaskSpec& vocabs,
-                    int64_t batch_size, Precision precision, int64_t num_samples) {
+                    int64_t batch_size, Precision precision, int64_t num_samples, int64_t beam) {
   TORCH_CHECK(batch_size > 0, "evaluate: batch_size must be positive");
   const bool was_training = model->is_training();
   model->eval();
@@ -168,7 +168,12 @@ EvalResult evaluate(EncoderModel& model, const Dataset& data, const TaskSpec& vo
     } else if (vocabs.task == TaskKind::kTranslation) {
       const auto decoded = ctc_greedy_decode(predicted, output.lengths);
       for (size_t i = 0; i < indices.size(); ++i) {
-        hypotheses.push_back(detokenize(vocabs.target.decode(decoded[i].tokens), vocabs.tokenization));
+        const auto row = static_cast<int64_t>(i);
+        const auto tokens =
+            beam > 1 ? ctc_prefix_beam_search(
+                           logits[row].slice(0, 0, output.lengths[row].item<int64_t>()), beam)
+                     : decoded[i].tokens;
+        hypotheses.push_back(detokenize(vocabs.target.decode(tokens), vocabs.tokenization));
         const auto& reference = data.example(indices[i]).target;
         result.translation.add(hypotheses.back(),
                                detokenize(tokenize(reference, vocabs.tokenization), vocabs.tokenization));

@@ -55,9 +55,11 @@ struct EvalResult {
 // Decodes output ids to text: joined with spaces for word tokenization, nothing for char.
 std::string decode(const std::vector<int64_t>& ids, const Vocab& vocab, Tokenization t);
 
-// Runs the model in eval mode under NoGradGuard (restoring train mode after).
+// Runs the model in eval mode under NoGradGuard (restoring train mode after). Translation
+// decodes greedily, or with a CTC prefix beam search of width `beam` when beam > 1.
 EvalResult evaluate(EncoderModel& model, const Dataset& data, const TaskSpec& vocabs,
-                    int64_t batch_size, Precision precision, int64_t num_samples);
+                    int64_t batch_size, Precision precision, int64_t num_samples,
+                    int64_t beam = 1);
 
 // Argmax predictions: (B, T) for transduction, (B) for classification.
 at::Tensor predict_ids(const at::Tensor& logits);

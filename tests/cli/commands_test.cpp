@@ -157,6 +157,11 @@ TEST_F(CliTest, TranslationRunEvalPredictAndAttn) {
   const auto eval = run("eval --checkpoint " + ckpt);
   EXPECT_EQ(eval.exit_code, 0) << eval.output;
   EXPECT_NE(eval.output.find("BLEU: nrefs:1|case:mixed|tok:13a"), std::string::npos) << eval.output;
+  const auto beam = run("eval --beam 4 --checkpoint " + ckpt);
+  EXPECT_EQ(beam.exit_code, 0) << beam.output;
+  EXPECT_NE(beam.output.find("CTC beam 4"), std::string::npos) << beam.output;
+  EXPECT_EQ(run("eval --beam 0 --checkpoint " + ckpt).exit_code, 2);
+  EXPECT_EQ(run("predict --beam 2 --alignment --checkpoint " + ckpt + " 'a b'").exit_code, 2);
   // input<TAB>prediction<TAB>one token<-source[i] per predicted token.
   const auto predict = run("predict --alignment --checkpoint " + ckpt + " 'a b c c'");
   EXPECT_EQ(predict.exit_code, 0) << predict.output;

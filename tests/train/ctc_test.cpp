@@ -107,5 +107,44 @@ TEST(Ctc, GreedyDecodeMergesRepeatsAndDropsBlanks) {
   EXPECT_THROW(ctc_greedy_decode(ids, torch::tensor({9, 8, 8, 8}, torch::kLong)), c10::Error);
 }
 
+// -log p(labeling | logits) from LibTorch's ctc_loss (the sum over all its paths): the oracle
+// the beam search is judged by.
+double neg_log_prob(const torch::Tensor& logits, const std::vector<int64_t>& labeling) {
+  if (labeling.empty()) {  // only the all-blank path
+    return -torch::log_softmax(logits.to(torch::kDouble), -1).select(1, kCtcBlank).sum().item<double>();
+  }
+  const auto lp = torch::log_softmax(logits.to(torch::kDouble), -1).unsqueeze(1);  // (T, 1, V)
+  const auto target = torch::tensor(labeling, torch::kLong).unsqueeze(0);
+  return torch::ctc_loss(lp, target, torch::tensor({logits.size(0)}, torch::kLong),
+                         torch::tensor({static_cast<int64_t>(labeling.size())}, torch::kLong), kCtcBlank,
+                         at::Reduction::Sum, false)
+      .item<double>();
+}
+
+TEST(Ctc, BeamSearchFindsTheLabelingGreedyMisses) {
+  // Two positions, each blank 0.5, a 0.4, b 0.1 (hand-computed): greedy takes blank, blank ->
+  // "" with p 0.25; "a" has p 0.4*0.4 + 0.4*0.5 + 0.5*0.4 = 0.56.
+  const auto logits = torch::log(torch::tensor({{0.5, 0.4, 0.1}, {0.5, 0.4, 0.1}}));
+  EXPECT_TRUE(ctc_greedy_decode(logits.unsqueeze(0), torch::tensor({2}, torch::kLong))[0].tokens.empty());
+  EXPECT_EQ(ctc_prefix_beam_search(logits, 4), (std::vector<int64_t>{1}));
+  EXPECT_NEAR(std::exp(-neg_log_prob(logits, {1})), 0.56, 1e-6);  // float32 logits
+}
+
+TEST(Ctc, BeamSearchIsNeverLessProbableThanGreedyOnRandomRows) {
+  torch::manual_seed(5);
+  int better = 0;
+  for (int trial = 0; trial < 40; ++trial) {
+    const int64_t T = 4 + trial % 9, V = 3 + trial % 5;
+    // Flat-ish distributions, so that many paths share each labeling.
+    const auto logits = torch::randn({T, V}, torch::kDouble) * 0.8;
+    const auto greedy = ctc_greedy_decode(logits.unsqueeze(0), torch::tensor({T}, torch::kLong))[0].tokens;
+    const auto beam = ctc_prefix_beam_search(logits, 8);
+    const double g = neg_log_prob(logits, greedy), b = neg_log_prob(logits, beam);
+    EXPECT_LE(b, g + 1e-9) << "trial " << trial;
+    better += b < g - 1e-9 ? 1 : 0;
+  }
+  EXPECT_GT(better, 0) << "the fixture should have rows where the beam finds more";
+}
+
 }  // namespace
 }  // namespace attnlab
