@@ -16,6 +16,7 @@
 
 #include <ATen/ATen.h>
 
+#include "attention_log/alignment.h"
 #include "attention_log/head_stats.h"
 #include "attention_log/heatmap.h"
 #include "attention_log/html_report.h"
@@ -205,6 +206,7 @@ AttnArgs parse_attn_args(const std::vector<std::string>& args) {
     else if (arg == "--svg") a.svg = take();
     else if (arg == "--png") a.png = take();
     else if (arg == "--no-color") { no_value(); a.no_color = true; }
+    else if (arg == "--alignment") { no_value(); a.alignment = true; }
     else if (arg == "--checkpoint") a.checkpoint = take();
     else if (arg.size() > 1 && arg[0] == '-') throw UsageError("unknown option " + arg);
     else positionals.push_back(arg);
@@ -212,6 +214,8 @@ AttnArgs parse_attn_args(const std::vector<std::string>& args) {
   if (a.help) return a;
   if (a.head && a.average_heads) throw UsageError("--head and --average-heads exclude each other");
   if (a.step && *a.step != "last") parse_int("--step", *a.step);
+  if (a.alignment && a.checkpoint.empty())
+    throw UsageError("--alignment needs --checkpoint F \"input text\" (a translation checkpoint)");
   if (!a.checkpoint.empty()) {
     if (positionals.size() != 1)
       throw UsageError("--checkpoint F takes exactly one input text, e.g. attnlab attn --checkpoint F \"a b c\"");
@@ -248,6 +252,9 @@ options:
   --png OUT.png      write the selected heatmap as PNG
   --no-color         no ANSI colour (also when NO_COLOR is set or stdout is not a terminal)
   --checkpoint FILE  compute the record of "input text" with a checkpoint instead of a log
+  --alignment        with --checkpoint of a translation model: output tokens (rows) against
+                     source tokens (columns), each row the last layer's attention (heads
+                     averaged) of the position that emitted that output token
   -h, --help         this help
 )";
 }
@@ -347,6 +354,19 @@ int run_attn_command(const std::vector<std::string>& args, std::ostream& out, bo
     return kExitOk;
   }
   const bool color = color_allowed && !parsed.no_color;
+  if (parsed.alignment) {
+    auto trained = load_trained_model(parsed.checkpoint);
+    if (trained.vocabs.task != TaskKind::kTranslation)
+      throw UsageError("--alignment is for translation checkpoints; " + parsed.checkpoint + " is " +
+                       name_of(trained.vocabs.task));
+    const auto a = align_translation(trained.model, trained.vocabs, parsed.input);
+    out << parsed.checkpoint << ": alignment of \"" << parsed.input << "\" -> \"" << a.translation
+        << "\" (rows: output tokens; columns: source tokens; last layer, heads averaged)\n";
+    HeatmapStyle style;
+    style.color = color;
+    out << render_heatmap(a.weights, a.output_tokens, a.source_tokens, style);
+    return kExitOk;
+  }
   if (!parsed.checkpoint.empty()) {
     auto record = attention_from_checkpoint(parsed.checkpoint, parsed.input);
     return show_attention(source_from_record(std::move(record), parsed.checkpoint), parsed, out, color);

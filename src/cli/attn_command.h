@@ -26,6 +26,7 @@ struct AttnArgs {
   bool summary = false;                // --summary: per-head statistics over steps
   std::string html, svg, png;          // --html/--svg/--png OUT: write these files
   bool no_color = false;               // --no-color
+  bool alignment = false;              // --alignment (translation, with --checkpoint)
   bool help = false;                   // --help / -h
 };
 

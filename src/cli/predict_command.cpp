@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 #include <torch/utils.h>
 
+#include "attention_log/alignment.h"
 #include "attention_log/probe.h"
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -84,7 +85,7 @@ int predict_command(const Args& args) {
   {
     torch::NoGradGuard no_grad;
     AutocastGuard autocast(precision);
-    output = trained.model->forward(tokens, /*need_weights=*/alignment);
+    output = trained.model->forward(tokens);
   }
   const auto scores = output.logits.to(at::kFloat);
   const auto predicted = predict_ids(scores);
@@ -123,25 +124,14 @@ int predict_command(const Args& args) {
       j.raw("logits", json_matrix(row_scores));
       std::printf("%s\n", j.str().c_str());
     } else if (alignment) {
-      // The source token the emitting position attends to most in the last layer (mean over
-      // heads). Split after the encoder, output position p is a slice of state p / k, whose
-      // attention row is over the T source tokens; split before it, row p is over the k*T
-      // states, and key q belongs to source token q / k.
-      const auto source_tokens = tokenize(inputs[i], vocabs.tokenization);
-      const int64_t k = vocabs.ctc_upsample;
-      const bool split_after = trained.model->options.ctc_split_at == CtcSplitAt::kEncoder;
-      const auto weights = output.weights.back()[row].to(at::kFloat).mean(0);  // (T', T')
+      const auto a = align_translation(trained.model, vocabs, inputs[i]);
       std::string pairs;
-      for (size_t j = 0; j < decoded[i].tokens.size(); ++j) {
-        const int64_t p = decoded[i].positions[j];
-        const int64_t key = weights[split_after ? p / k : p].argmax().item<int64_t>();
-        const int64_t s = split_after ? key : key / k;
-        pairs += (j ? " " : "") + vocabs.target.token(decoded[i].tokens[j]) + "<-" +
-                 (s < static_cast<int64_t>(source_tokens.size()) ? source_tokens[static_cast<size_t>(s)]
-                                                                 : std::string("?")) +
+      for (size_t j = 0; j < a.output_tokens.size(); ++j) {
+        const int64_t s = a.source_of(j);
+        pairs += (j ? " " : "") + a.output_tokens[j] + "<-" + a.source_tokens[static_cast<size_t>(s)] +
                  "[" + std::to_string(s) + "]";
       }
-      std::printf("%s\t%s\t%s\n", inputs[i].c_str(), prediction.c_str(), pairs.c_str());
+      std::printf("%s\t%s\t%s\n", inputs[i].c_str(), a.translation.c_str(), pairs.c_str());
     } else {
       std::printf("%s\t%s\n", inputs[i].c_str(), prediction.c_str());
     }

@@ -179,6 +179,11 @@ TEST_F(CliTest, TranslationRunEvalPredictAndAttn) {
   const auto attn = run("attn --no-color --checkpoint " + ckpt + " 'a b c d'");
   EXPECT_EQ(attn.exit_code, 0) << attn.output;
   EXPECT_EQ(run("attn --no-color " + path("runs/tr")).exit_code, 0);
+  const auto alignment = run("attn --no-color --alignment --checkpoint " + ckpt + " 'a b c c'");
+  EXPECT_EQ(alignment.exit_code, 0) << alignment.output;
+  EXPECT_NE(alignment.output.find("keys: 0 a 1 b 2 c 3 c"), std::string::npos) << alignment.output;
+  EXPECT_EQ(run("attn --alignment " + path("runs/tr")).exit_code, 2);
+  EXPECT_EQ(run("attn --alignment --checkpoint " + path("runs/tiny/best.pt") + " 'a b'").exit_code, 2);
   const auto html = run("attn " + path("runs/tr") + " --html " + path("tr.html"));
   EXPECT_EQ(html.exit_code, 0) << html.output;
 }
