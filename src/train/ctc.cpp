@@ -9,6 +9,8 @@
 #include <ATen/ATen.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 
+#include "data/dataset.h"
+
 namespace attnlab {
 
 at::Tensor ctc_loss_per_token(const at::Tensor& logits, const at::Tensor& lengths,
@@ -66,12 +68,6 @@ double log_add(double a, double b) {
   if (b == kNegInf) return a;
   const double m = std::max(a, b);
   return m + std::log1p(std::exp(-std::abs(a - b)));
-}
-
-int64_t ctc_min_positions_of(const std::vector<int64_t>& labeling) {
-  int64_t n = static_cast<int64_t>(labeling.size());
-  for (size_t i = 1; i < labeling.size(); ++i) n += labeling[i] == labeling[i - 1] ? 1 : 0;
-  return n;
 }
 
 struct PrefixScore {
@@ -138,7 +134,7 @@ std::vector<int64_t> ctc_prefix_beam_search(const at::Tensor& logits, int64_t be
   if (beams.count(greedy) == 0) finalists.push_back(greedy);
   const auto exact = [&](const Prefix& labeling) {
     if (labeling.empty()) return log_probs.select(1, kCtcBlank).sum().item<double>();
-    if (ctc_min_positions_of(labeling) > T) return kNegInf;
+    if (ctc_min_positions(labeling) > T) return kNegInf;
     const auto target = at::tensor(labeling, at::kLong).unsqueeze(0);  // (1, S)
     return -at::ctc_loss(log_probs.unsqueeze(1), target, at::full({1}, T, at::kLong),
                          at::full({1}, static_cast<int64_t>(labeling.size()), at::kLong), kCtcBlank,

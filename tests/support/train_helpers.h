@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,18 @@ inline void copy_state(torch::nn::Module& from, torch::nn::Module& to) {
   for (const auto& p : from.named_parameters()) params[p.key()].copy_(p.value());
   auto buffers = to.named_buffers();
   for (const auto& b : from.named_buffers()) buffers[b.key()].copy_(b.value());
+}
+
+// step -> last_loss as written (exact text) in the "train" lines of run_dir/metrics.jsonl.
+inline std::map<int64_t, std::string> logged_losses(const std::filesystem::path& run_dir) {
+  std::ifstream in(run_dir / "metrics.jsonl");
+  std::map<int64_t, std::string> out;
+  static const std::regex kLine(R"re("kind": "train", "step": (\d+),.*"last_loss": ([^,]+),)re");
+  std::string line;
+  std::smatch m;
+  while (std::getline(in, line))
+    if (std::regex_search(line, m, kLine)) out[std::stoll(m[1])] = m[2];
+  return out;
 }
 
 // Value of a "key=value" line in `text`, or "" when there is none.

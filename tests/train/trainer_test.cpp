@@ -4,13 +4,13 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <string>
 
 #include <gtest/gtest.h>
 
 #include "data/tsv.h"
 #include "support/tiny_task.h"
+#include "support/train_helpers.h"
 
 namespace attnlab {
 namespace {
@@ -45,17 +45,7 @@ class TrainerTest : public ::testing::Test {
     return parse_config("{}", "test", base);
   }
 
-  // step -> last_loss as written (exact text) from metrics.jsonl "train" lines.
-  std::map<int64_t, std::string> losses(const std::string& run) {
-    std::ifstream in(root_ / run / "metrics.jsonl");
-    std::map<int64_t, std::string> out;
-    static const std::regex kLine(R"re("kind": "train", "step": (\d+),.*"last_loss": ([^,]+),)re");
-    std::string line;
-    std::smatch m;
-    while (std::getline(in, line))
-      if (std::regex_search(line, m, kLine)) out[std::stoll(m[1])] = m[2];
-    return out;
-  }
+  std::map<int64_t, std::string> losses(const std::string& run) { return test::logged_losses(root_ / run); }
 
   fs::path root_;
 };

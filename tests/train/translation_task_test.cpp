@@ -12,6 +12,7 @@
 #include "attention_log/record.h"
 #include "data/tsv.h"
 #include "support/tiny_task.h"
+#include "support/train_helpers.h"
 #include "train/checkpoint.h"
 #include "train/evaluator.h"
 #include "train/trained_model.h"
@@ -100,32 +101,20 @@ TEST_F(TranslationTaskTest, ValidationLinesCarryBleuAndChrf) {
   EXPECT_NE(last_valid.find("\"exact_match\": "), std::string::npos) << last_valid;
 }
 
-// step -> last_loss as written in metrics.jsonl's "train" lines.
-std::map<int64_t, std::string> losses(const fs::path& run) {
-  std::ifstream in(run / "metrics.jsonl");
-  std::map<int64_t, std::string> out;
-  static const std::regex kLine(R"re("kind": "train", "step": (\d+),.*"last_loss": ([^,]+),)re");
-  std::string line;
-  std::smatch m;
-  while (std::getline(in, line))
-    if (std::regex_search(line, m, kLine)) out[std::stoll(m[1])] = m[2];
-  return out;
-}
-
 TEST_F(TranslationTaskTest, ResumedRunRepeatsTheLossCurveInBothPrecisions) {
   for (const std::string precision : {"fp32", "bf16"}) {
     const std::vector<std::string> o = {"train.precision=" + precision, "train.max_steps=20",
                                         "train.warmup_steps=4", "train.checkpoint_interval=10",
                                         "train.keep_last=2", "log.interval=1", "model.dropout=0.1"};
     Trainer(config("full_" + precision, o)).run();
-    const auto full = losses(root_ / ("full_" + precision));
+    const auto full = test::logged_losses(root_ / ("full_" + precision));
     ASSERT_EQ(full.size(), 20u);
     const auto resumed_dir = root_ / ("resumed_" + precision);
     fs::create_directories(resumed_dir);
     fs::copy_file(root_ / ("full_" + precision) / "step_00000010.pt", resumed_dir / "step_00000010.pt");
     auto checkpoint = load_checkpoint((resumed_dir / "step_00000010.pt").string());
     Trainer(config("resumed_" + precision, o), checkpoint).run();
-    const auto tail = losses(resumed_dir);
+    const auto tail = test::logged_losses(resumed_dir);
     ASSERT_EQ(tail.size(), 10u);
     for (const auto& [step, loss] : tail) EXPECT_EQ(loss, full.at(step)) << precision << " step " << step;
     EXPECT_NE(full.at(11), full.at(12));
