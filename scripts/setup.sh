@@ -12,9 +12,12 @@ die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 # libblas.so.3 is Debian's reference BLAS, ~20x slower), python3-torch (the reference peer in
 # tests and benchmarks), chromium (renders the attention HTML report in tests), libdnnl-dev
 # (the header of oneDNN, whose GEMMs attnlab calls; the library comes with libtorch-dev),
-# python3-nltk (the reference BLEU and chrF the translation metrics are tested against).
+# python3-nltk (the reference BLEU and chrF the translation metrics are tested against),
+# libsentencepiece-dev (data.tokenization=sentencepiece), python3-sentencepiece (reads the
+# SentencePiece model a checkpoint holds: the reference its tests compare pieces against).
 PACKAGES=(g++ cmake make pkg-config libtorch-dev libspdlog-dev libyaml-cpp-dev libgtest-dev
-          libopenblas0-openmp libdnnl-dev python3 python3-torch python3-nltk chromium)
+          libopenblas0-openmp libdnnl-dev libsentencepiece-dev python3 python3-torch python3-nltk
+          python3-sentencepiece chromium)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -30,22 +30,35 @@ TranslationAlignment align_translation(EncoderModel& model, const TaskSpec& spec
     output = model->forward(tokens, /*need_weights=*/true);
   }
   if (was_training) model->train();
-  const int64_t k = model->options.ctc_upsample;
-  const int64_t T = tokens.size(1);
-  const auto decoded = ctc_greedy_decode(output.logits.argmax(-1), output.lengths)[0];
-  // Last layer, heads averaged: (T', T') with T' = T (split after the layers) or k*T.
-  auto attention = output.weights.back()[0].to(at::kFloat).mean(0);
-  const bool split_after = model->options.ctc_split_at == CtcSplitAt::kEncoder;
-  if (!split_after) attention = attention.reshape({k * T, T, k}).sum(-1);  // (k*T, T): a token's k states summed
+  return alignment_from_output(model, output, 0, spec.tokenizer.tokenize(text), spec);
+}
 
+TranslationAlignment alignment_from_output(const EncoderModel& model, const ModelOutput& output,
+                                           int64_t row, std::vector<std::string> source_tokens,
+                                           const TaskSpec& spec) {
+  TORCH_CHECK(!output.weights.empty() && output.lengths.defined(),
+              "alignment_from_output: the forward pass returned no attention weights or lengths");
+  const int64_t k = model->options.ctc_upsample;
+  const auto S = static_cast<int64_t>(source_tokens.size());
+  const auto decoded = ctc_greedy_decode(output.logits.narrow(0, row, 1).argmax(-1),
+                                         output.lengths.narrow(0, row, 1))[0];
+  // Last layer, heads averaged: (T', T') with T' = T (split after the layers) or k*T, T the
+  // batch's padded source length.
+  auto attention = output.weights.back()[row].to(at::kFloat).mean(0);
+  const bool split_after = model->options.ctc_split_at == CtcSplitAt::kEncoder;
+  if (!split_after) {
+    const int64_t T = attention.size(1) / k;
+    attention = attention.reshape({k * T, T, k}).sum(-1);  // (k*T, T): a token's k states summed
+  }
   TranslationAlignment a;
-  a.source_tokens = tokenize(text, spec.tokenization);
+  a.source_tokens = std::move(source_tokens);
   a.output_tokens = spec.target.decode(decoded.tokens);
   a.positions = decoded.positions;
-  a.translation = detokenize(a.output_tokens, spec.tokenization);
+  a.translation = spec.tokenizer.detokenize(a.output_tokens);
   std::vector<at::Tensor> rows;
-  for (const int64_t p : decoded.positions) rows.push_back(attention[split_after ? p / k : p]);
-  a.weights = rows.empty() ? at::zeros({0, T}) : at::stack(rows);  // (J, T)
+  for (const int64_t p : decoded.positions)
+    rows.push_back(attention[split_after ? p / k : p].slice(0, 0, S));  // padded keys carry 0
+  a.weights = rows.empty() ? at::zeros({0, S}) : at::stack(rows).contiguous();  // (J, S)
   return a;
 }
 

@@ -26,6 +26,12 @@ struct TranslationAlignment {
   int64_t source_of(size_t j) const;
 };
 
+// The alignment of batch row `row` of a forward pass that returned attention weights, whose
+// source has `source_tokens` (padding-free). `model` gives k and where the split is.
+TranslationAlignment alignment_from_output(const EncoderModel& model, const ModelOutput& output,
+                                           int64_t row, std::vector<std::string> source_tokens,
+                                           const TaskSpec& spec);
+
 // Runs the model (eval mode, no grad) on one input. Throws std::invalid_argument unless the
 // model is a translation model.
 TranslationAlignment align_translation(EncoderModel& model, const TaskSpec& spec, const std::string& text);

@@ -38,6 +38,7 @@ section { background: #fff; border: 1px solid var(--line); border-radius: 8px; p
 #main { display: block; }
 #tip { position: absolute; pointer-events: none; background: rgba(20, 24, 33, 0.92); color: #fff; padding: 4px 8px; border-radius: 4px; font: 12px/1.35 ui-monospace, monospace; white-space: pre; display: none; }
 #legend { display: flex; align-items: center; gap: 6px; font-size: 12px; color: var(--muted); margin-top: 8px; }
+#alignOut { font: 13px ui-monospace, monospace; color: var(--muted); margin: 8px 0 0 0; }
 #sentence { font: 13px ui-monospace, monospace; color: var(--muted); max-width: 760px; overflow-wrap: anywhere; margin: 8px 0 0 0; }
 )CSS";
 
@@ -160,6 +161,40 @@ constexpr const char* kScript = R"JS(
     $("sentence").textContent = toks.join(" ");
   }
 
+  // Translation: output tokens (rows) against source tokens (columns) of the selected example.
+  function drawAlign(rec) {
+    const section = $("alignSection"), a = rec.align ? rec.align[st.n] : null;
+    section.hidden = !a;
+    if (!a) return;
+    const J = a.out.length, S = a.src.length, canvas = $("align");
+    const cell = Math.max(10, Math.min(32, Math.floor(480 / Math.max(S, J, 1))));
+    const g0 = canvas.getContext("2d");
+    g0.font = "12px ui-monospace, monospace";
+    let left = 0, top = 0;
+    a.out.forEach(function (t) { left = Math.max(left, g0.measureText(t).width); });
+    a.src.forEach(function (t) { top = Math.max(top, g0.measureText(t).width); });
+    left = Math.ceil(left) + 12; top = Math.ceil(top) + 12;
+    const W = left + S * cell + 8, Hh = top + Math.max(J, 1) * cell + 8, dpr = window.devicePixelRatio || 1;
+    canvas.width = Math.round(W * dpr); canvas.height = Math.round(Hh * dpr);
+    canvas.style.width = W + "px"; canvas.style.height = Hh + "px";
+    const g = canvas.getContext("2d");
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.fillStyle = "#fff"; g.fillRect(0, 0, W, Hh);
+    for (let i = 0; i < J; i++) for (let j = 0; j < S; j++) {
+      const v = a.w[i * S + j];
+      g.fillStyle = color(v === null ? NaN : v / SCALE); g.fillRect(left + j * cell, top + i * cell, cell, cell);
+    }
+    g.font = "12px ui-monospace, monospace"; g.textBaseline = "middle"; g.fillStyle = "#1d2330";
+    for (let i = 0; i < J; i++) { g.textAlign = "right"; g.fillText(a.out[i], left - 6, top + i * cell + cell / 2); }
+    for (let j = 0; j < S; j++) {
+      g.save(); g.translate(left + j * cell + cell / 2, top - 6); g.rotate(-Math.PI / 2);
+      g.textAlign = "left"; g.fillText(a.src[j], 0, 0); g.restore();
+    }
+    $("alignTitle").textContent = "alignment · step " + rec.step + " · example " + st.n + ": " +
+      (J ? J + " output tokens" : "no output yet") + " (rows) from the source (columns)";
+    $("alignOut").textContent = a.out.join(" ");
+  }
+
   function render() {
     const rec = R[st.s];
     st.l = clamp(st.l, rec.layer_ids.length); st.h = clamp(st.h, rec.head_ids.length);
@@ -175,6 +210,7 @@ constexpr const char* kScript = R"JS(
     $("avg").checked = st.avg;
     drawGrid(rec);
     drawMain(rec);
+    drawAlign(rec);
     $("tip").style.display = "none";
   }
 
@@ -225,6 +261,12 @@ constexpr const char* kScript = R"JS(
     tiles[tiles.length - 1].click();
     if (!st.avg || st.l !== R[st.s].layer_ids.length - 1) throw new Error("grid click did not select");
     tiles[0].click();
+    R.forEach(function (rec, s) {
+      if (!rec.align) return;
+      $("step").value = String(s); $("step").dispatchEvent(new Event("input"));
+      if ($("alignSection").hidden || $("align").width <= 10) throw new Error("alignment not drawn at step " + rec.step);
+      body.setAttribute("data-alignment", "ok");
+    });
     $("layer").value = "0"; $("layer").dispatchEvent(new Event("change"));
     $("example").value = "0"; $("example").dispatchEvent(new Event("change"));
     body.setAttribute("data-selftest", "ok");
@@ -273,7 +315,28 @@ std::string record_json(const AttentionRecord& r, double scale) {
     }
     s += "]";
   }
-  return s + "]}";
+  s += "]";
+  if (!r.alignments.empty()) {
+    // "align": per example {"src":[S], "out":[J], "pos":[J], "w": flat (J*S) weight*scale}
+    s += ",\"align\":[";
+    for (size_t n = 0; n < r.alignments.size(); ++n) {
+      const auto& a = r.alignments[n];
+      auto strings = [](const std::vector<std::string>& items) {
+        std::string out = "[";
+        for (size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + json_string(printable_token(items[i]));
+        return out + "]";
+      };
+      s += (n ? ",{" : "{") + std::string("\"src\":") + strings(a.source) + ",\"out\":" + strings(a.outputs) +
+           ",\"pos\":" + int_array(a.positions) + ",\"w\":[";
+      const auto w = a.weights.to(at::kDouble).contiguous();  // (J, S)
+      const auto* p = w.data_ptr<double>();
+      for (int64_t i = 0; i < w.numel(); ++i)
+        s += (i ? "," : "") + (std::isnan(p[i]) ? std::string("null") : std::to_string(std::lround(p[i] * scale)));
+      s += "]}";
+    }
+    s += "]";
+  }
+  return s + "}";
 }
 
 }  // namespace
@@ -322,7 +385,9 @@ std::string render_html(const std::vector<AttentionRecord>& records, const HtmlO
           "<div id=\"tip\"></div></div>\n";
   html += "<div id=\"legend\"><span>0</span><canvas id=\"bar\" width=\"200\" height=\"12\"></canvas><span>1</span>"
           "<span>rows: queries, columns: keys</span></div>\n";
-  html += "<p id=\"sentence\"></p></section>\n</main>\n";
+  html += "<p id=\"sentence\"></p></section>\n";
+  html += "<section id=\"alignSection\" hidden><h2 id=\"alignTitle\"></h2><canvas id=\"align\" width=\"10\" "
+          "height=\"10\"></canvas><p id=\"alignOut\"></p></section>\n</main>\n";
   html += "<script type=\"application/json\" id=\"attn-data\">" + data + "</script>\n";
   html += "<script>" + std::string(kScript) + "</script>\n</body>\n</html>\n";
   return html;

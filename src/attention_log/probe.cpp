@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/utils.h>
 
+#include "attention_log/alignment.h"
 #include "data/random.h"
 #include "data/tsv.h"
 
@@ -24,7 +25,7 @@ bool attends_over_upsampled(const EncoderModel& model) {
 
 std::vector<std::string> display_tokens(const TaskSpec& spec, const std::string& text,
                                         int64_t upsample) {
-  auto tokens = tokenize(text, spec.tokenization);
+  auto tokens = spec.tokenizer.tokenize(text);
   if (spec.task == TaskKind::kClassification) tokens.insert(tokens.begin(), "<cls>");
   if (upsample <= 1) return tokens;
   std::vector<std::string> states;
@@ -89,12 +90,20 @@ AttentionRecord record_attention(EncoderModel& model, const TaskSpec& spec,
 
   const bool was_training = model->is_training();
   model->eval();
-  std::vector<at::Tensor> weights;
+  ModelOutput output;
   {
     torch::NoGradGuard no_grad;
-    weights = model->forward(tokens, /*need_weights=*/true).weights;  // L x (N, H, T, T)
+    output = model->forward(tokens, /*need_weights=*/true);  // weights: L x (N, H, T, T)
   }
   if (was_training) model->train();
+  const auto& weights = output.weights;
+  if (spec.task == TaskKind::kTranslation) {
+    for (int64_t i = 0; i < data.size(); ++i) {
+      auto a = alignment_from_output(model, output, i, spec.tokenizer.tokenize(data.example(i).source), spec);
+      record.alignments.push_back({std::move(a.source_tokens), std::move(a.output_tokens),
+                                   std::move(a.positions), a.weights});
+    }
+  }
 
   auto valid = tokens.ne(Vocab::kPadId).to(at::kFloat);                  // (N, T)
   if (upsample > 1) valid = valid.repeat_interleave(upsample, /*dim=*/1);   // (N, T*k)

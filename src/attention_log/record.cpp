@@ -51,6 +51,13 @@ c10::List<int64_t> int_list(const std::vector<int64_t>& values) {
   return list;
 }
 
+c10::List<std::string> string_list(const std::vector<std::string>& values) {
+  c10::List<std::string> list;
+  list.reserve(values.size());
+  for (const auto& v : values) list.push_back(v);
+  return list;
+}
+
 // --- reading -------------------------------------------------------------------------------
 
 AttentionRecord record_from_ivalue(const c10::IValue& root, const std::string& where) {
@@ -81,6 +88,19 @@ AttentionRecord record_from_ivalue(const c10::IValue& root, const std::string& w
       fail(where, "layers[" + std::to_string(l) + "] is a " + std::string(layers[l].tagKind()) +
                       ", expected a tensor");
     record.layers.push_back(layers[l].toTensor());
+  }
+  if (dict.has("alignments")) {  // translation records only
+    const auto items = dict.list("alignments");
+    for (size_t n = 0; n < items.size(); ++n) {
+      const std::string key = "alignments[" + std::to_string(n) + "]";
+      const PickleDict a(items[n], where + ": " + key, "a dict");
+      RecordAlignment alignment;
+      alignment.source = a.strings("source");
+      alignment.outputs = a.strings("outputs");
+      alignment.positions = a.integers("positions");
+      alignment.weights = a.tensor("weights");
+      record.alignments.push_back(std::move(alignment));
+    }
   }
   validate_record(record, where);
   return record;
@@ -135,12 +155,37 @@ void validate_record(const AttentionRecord& r, const std::string& where) {
     if (w.lt(0).logical_or(w.gt(1.0 + 1e-3)).any().item<bool>())
       fail(where, name + " has weights outside [0, 1]");
   }
+  if (!r.alignments.empty() && static_cast<int64_t>(r.alignments.size()) != N)
+    fail(where, std::to_string(r.alignments.size()) + " alignments for " + std::to_string(N) + " examples");
+  for (size_t n = 0; n < r.alignments.size(); ++n) {
+    const auto& a = r.alignments[n];
+    const auto name = "alignments[" + std::to_string(n) + "]";
+    const auto J = static_cast<int64_t>(a.outputs.size());
+    const auto S = static_cast<int64_t>(a.source.size());
+    if (S == 0) fail(where, name + " has no source tokens");
+    if (static_cast<int64_t>(a.positions.size()) != J)
+      fail(where, name + " has " + std::to_string(J) + " outputs but " +
+                      std::to_string(a.positions.size()) + " positions");
+    for (auto p : a.positions)
+      if (p < 0) fail(where, name + " holds a negative position " + std::to_string(p));
+    const auto& w = a.weights;
+    if (!w.defined() || w.scalar_type() != at::kFloat || !w.device().is_cpu() || w.dim() != 2 ||
+        w.size(0) != J || w.size(1) != S)
+      fail(where, name + " weights must be a float32 CPU tensor of shape (J=" + std::to_string(J) +
+                      ", S=" + std::to_string(S) + "), got " +
+                      (w.defined() ? shape_string(w) + " " + c10::toString(w.scalar_type()) : "none"));
+    if (w.lt(0).logical_or(w.gt(1.0 + 1e-3)).any().item<bool>())
+      fail(where, name + " has weights outside [0, 1]");
+  }
 }
 
 void save_record(const std::string& path, const AttentionRecord& record) {
   AttentionRecord stored = record;
   for (auto& w : stored.layers)
     if (w.defined() && w.is_floating_point()) w = w.detach().to(at::kCPU, at::kFloat).contiguous();
+  for (auto& a : stored.alignments)
+    if (a.weights.defined() && a.weights.is_floating_point())
+      a.weights = a.weights.detach().to(at::kCPU, at::kFloat).contiguous();
   validate_record(stored, path);
 
   c10::impl::GenericDict dict(c10::StringType::get(), c10::AnyType::get());
@@ -149,11 +194,7 @@ void save_record(const std::string& path, const AttentionRecord& record) {
   dict.insert(std::string("step"), stored.step);
   dict.insert(std::string("source"), stored.source);
   c10::List<c10::List<std::string>> tokens;
-  for (const auto& example : stored.tokens) {
-    c10::List<std::string> list;
-    for (const auto& t : example) list.push_back(t);
-    tokens.push_back(std::move(list));
-  }
+  for (const auto& example : stored.tokens) tokens.push_back(string_list(example));
   dict.insert(std::string("tokens"), tokens);
   dict.insert(std::string("lengths"), int_list(stored.lengths));
   dict.insert(std::string("layer_ids"), int_list(stored.layer_ids));
@@ -161,6 +202,18 @@ void save_record(const std::string& path, const AttentionRecord& record) {
   c10::List<at::Tensor> layers;
   for (const auto& w : stored.layers) layers.push_back(w);
   dict.insert(std::string("layers"), layers);
+  if (!stored.alignments.empty()) {
+    c10::impl::GenericList alignments(c10::AnyType::get());
+    for (const auto& a : stored.alignments) {
+      c10::impl::GenericDict entry(c10::StringType::get(), c10::AnyType::get());
+      entry.insert(std::string("source"), string_list(a.source));
+      entry.insert(std::string("outputs"), string_list(a.outputs));
+      entry.insert(std::string("positions"), int_list(a.positions));
+      entry.insert(std::string("weights"), a.weights);
+      alignments.push_back(c10::IValue(std::move(entry)));
+    }
+    dict.insert(std::string("alignments"), alignments);
+  }
 
   std::vector<char> bytes;
   try {

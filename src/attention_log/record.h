@@ -5,7 +5,8 @@
 // A record file is a torch pickle (torch::pickle_save) of a plain dict, so Python reads it with
 // `torch.load(path)`. Keys: "format" = "attnlab.attention", "version" = 1, "step", "source",
 // "tokens" (list of list of str), "lengths", "layer_ids", "head_ids", "layers" (list of
-// (N, H', T, T) float32 tensors). See docs/attention.md.
+// (N, H', T, T) float32 tensors) and, for translation, "alignments" (list of dicts with
+// "source", "outputs", "positions", "weights"). See docs/attention.md.
 
 #include <cstddef>
 #include <cstdint>
@@ -27,6 +28,16 @@ class AttentionLogError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Translation records only, one per example: what the model emitted at that step and where
+// each emitting position attended (attention_log/alignment.h has the rule). Stored under the
+// optional "alignments" key; records without it (other tasks, older files) load as before.
+struct RecordAlignment {
+  std::vector<std::string> source;   // S source tokens: the columns
+  std::vector<std::string> outputs;  // J output tokens of the greedy CTC decode: the rows
+  std::vector<int64_t> positions;    // J emitting output positions (0 .. k*S-1)
+  at::Tensor weights;                // (J, S) float32, rows summing to 1 (J may be 0)
+};
+
 struct AttentionRecord {
   int64_t step = 0;                              // training step the weights come from
   std::string source;                            // "train" | "eval" | "predict"
@@ -37,6 +48,7 @@ struct AttentionRecord {
   // One per layer id: (N, H', T, T) float32, T = max length; query rows and key columns at or
   // beyond an example's length are zero. NaN is allowed (a diverged run still logs).
   std::vector<at::Tensor> layers;
+  std::vector<RecordAlignment> alignments;  // translation: one per example; else empty
 
   int64_t num_examples() const { return static_cast<int64_t>(tokens.size()); }
   int64_t num_layers() const { return static_cast<int64_t>(layer_ids.size()); }
@@ -46,7 +58,8 @@ struct AttentionRecord {
 // Throws AttentionLogError("<where>: ...") unless the record is consistent: known source,
 // N >= 1 examples with 1 <= length == tokens, unique non-negative layer and head ids, one
 // float32 CPU tensor (N, H', T, T) per layer with T >= max length, values in [0, 1] (or NaN)
-// and zero outside each example's length.
+// and zero outside each example's length; alignments, when present, one per example with J
+// outputs, J positions and (J, S) float32 weights in [0, 1], S source tokens.
 void validate_record(const AttentionRecord& record, const std::string& where);
 
 // Writes `record` (validated first) to `path` atomically: path.tmp, fsync, rename. Creates the

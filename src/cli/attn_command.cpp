@@ -214,8 +214,6 @@ AttnArgs parse_attn_args(const std::vector<std::string>& args) {
   if (a.help) return a;
   if (a.head && a.average_heads) throw UsageError("--head and --average-heads exclude each other");
   if (a.step && *a.step != "last") parse_int("--step", *a.step);
-  if (a.alignment && a.checkpoint.empty())
-    throw UsageError("--alignment needs --checkpoint F \"input text\" (a translation checkpoint)");
   if (!a.checkpoint.empty()) {
     if (positionals.size() != 1)
       throw UsageError("--checkpoint F takes exactly one input text, e.g. attnlab attn --checkpoint F \"a b c\"");
@@ -252,9 +250,10 @@ options:
   --png OUT.png      write the selected heatmap as PNG
   --no-color         no ANSI colour (also when NO_COLOR is set or stdout is not a terminal)
   --checkpoint FILE  compute the record of "input text" with a checkpoint instead of a log
-  --alignment        with --checkpoint of a translation model: output tokens (rows) against
-                     source tokens (columns), each row the last layer's attention (heads
-                     averaged) of the position that emitted that output token
+  --alignment        translation: output tokens (rows) against source tokens (columns), each
+                     row the last layer's attention (heads averaged) of the position that
+                     emitted that output token; of a logged step (--step, --example) or,
+                     with --checkpoint, of "input text"
   -h, --help         this help
 )";
 }
@@ -347,6 +346,30 @@ AttentionRecord attention_from_checkpoint(const std::string& checkpoint, const s
   return record_attention(trained.model, trained.vocabs, {input}, trained.step, "predict");
 }
 
+// attn --alignment RUN_DIR: the alignment a translation run logged with its attention.
+int show_logged_alignment(const AttentionLog& log, const AttnArgs& args, std::ostream& out, bool color) {
+  const auto source = source_from_log(log);
+  const size_t step_index = resolve_step(source, args);
+  const auto record = source.load(step_index);
+  if (record.alignments.empty())
+    throw UsageError("--alignment: the record of step " + std::to_string(record.step) + " in " +
+                     log.location + " holds no alignments (translation runs log them)");
+  const Selection sel = resolve(record, step_index, args);
+  const auto& a = record.alignments[static_cast<size_t>(sel.example)];
+  out << log.location << ": step " << record.step << ", example " << sel.example
+      << ": alignment -> \"";
+  for (size_t j = 0; j < a.outputs.size(); ++j) out << (j ? " " : "") << printable_token(a.outputs[j]);
+  out << "\" (rows: output tokens; columns: source tokens; last layer, heads averaged)\n";
+  if (a.outputs.empty()) {
+    out << "(the model emitted nothing at this step)\n";
+    return kExitOk;
+  }
+  HeatmapStyle style;
+  style.color = color;
+  out << render_heatmap(a.weights, a.outputs, a.source, style);
+  return kExitOk;
+}
+
 int run_attn_command(const std::vector<std::string>& args, std::ostream& out, bool color_allowed) {
   const auto parsed = parse_attn_args(args);
   if (parsed.help) {
@@ -354,7 +377,7 @@ int run_attn_command(const std::vector<std::string>& args, std::ostream& out, bo
     return kExitOk;
   }
   const bool color = color_allowed && !parsed.no_color;
-  if (parsed.alignment) {
+  if (parsed.alignment && !parsed.checkpoint.empty()) {
     auto trained = load_trained_model(parsed.checkpoint);
     if (trained.vocabs.task != TaskKind::kTranslation)
       throw UsageError("--alignment is for translation checkpoints; " + parsed.checkpoint + " is " +
@@ -367,6 +390,7 @@ int run_attn_command(const std::vector<std::string>& args, std::ostream& out, bo
     out << render_heatmap(a.weights, a.output_tokens, a.source_tokens, style);
     return kExitOk;
   }
+  if (parsed.alignment) return show_logged_alignment(load_log(parsed.location), parsed, out, color);
   if (!parsed.checkpoint.empty()) {
     auto record = attention_from_checkpoint(parsed.checkpoint, parsed.input);
     return show_attention(source_from_record(std::move(record), parsed.checkpoint), parsed, out, color);

@@ -26,7 +26,7 @@ struct AttnArgs {
   bool summary = false;                // --summary: per-head statistics over steps
   std::string html, svg, png;          // --html/--svg/--png OUT: write these files
   bool no_color = false;               // --no-color
-  bool alignment = false;              // --alignment (translation, with --checkpoint)
+  bool alignment = false;              // --alignment (translation: a logged step or --checkpoint)
   bool help = false;                   // --help / -h
 };
 

@@ -32,6 +32,8 @@ void print_report(const EvalResult& r, const TaskSpec& vocabs, int64_t beam) {
     for (int n = 0; n < TranslationMetrics::kBleuOrder; ++n)
       std::printf(" %.1f", t.totals[n] ? 100.0 * t.matches[n] / t.totals[n] : 0.0);
     std::printf("\n%s\n", TranslationMetrics::signature().c_str());
+    std::printf("scored on detokenized text; the model's tokenization: %s\n",
+                vocabs.tokenizer.describe().c_str());
   } else {
     const auto& c = *r.classification;
     std::printf("loss %.4f   accuracy %.4f   macro F1 %.4f   (%ld examples)\n\n", r.loss,
@@ -102,6 +104,11 @@ int eval_command(const Args& args) {
   std::printf("checkpoint %s (step %ld), data %s, threads %ld, precision %s\n", checkpoint.c_str(),
               static_cast<long>(trained.step), path.c_str(), static_cast<long>(used_threads),
               name_of(precision));
+  if (data.skipped() > 0)
+    std::printf("skipped %ld pairs of %s that do not fit (data.skip_unfit; first: %s); scored the "
+                "other %ld\n",
+                static_cast<long>(data.skipped()), path.c_str(), data.first_skipped().c_str(),
+                static_cast<long>(data.size()));
   print_report(result, trained.vocabs, beam);
   if (!json_out.empty()) {
     const auto json = result.to_json(trained.vocabs.labels.labels());

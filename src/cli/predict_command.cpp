@@ -99,14 +99,13 @@ int predict_command(const Args& args) {
       const auto length = tokens[row].ne(Vocab::kPadId).sum().item<int64_t>();
       auto ids = predicted[row].slice(0, 0, length).contiguous();
       prediction = decode(std::vector<int64_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + length),
-                          vocabs.target, vocabs.tokenization);
+                          vocabs.target, vocabs.tokenizer);
       row_scores = scores[row].slice(0, 0, length);  // (T, V)
     } else if (vocabs.task == TaskKind::kTranslation) {
       const auto length = output.lengths[row].item<int64_t>();
-      prediction = detokenize(
+      prediction = vocabs.tokenizer.detokenize(
           vocabs.target.decode(beam > 1 ? ctc_prefix_beam_search(scores[row].slice(0, 0, length), beam)
-                                        : decoded[i].tokens),
-          vocabs.tokenization);
+                                        : decoded[i].tokens));
       row_scores = scores[row].slice(0, 0, output.lengths[row].item<int64_t>());  // (T*k, V)
     } else {
       prediction = vocabs.labels.label(predicted[row].item<int64_t>());

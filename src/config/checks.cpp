@@ -83,6 +83,22 @@ class Checker {
     not_empty("data.valid", c_.data.valid, "is required (path of the validation TSV)");
     one_of<Tokenization>("data.tokenization");
     positive("data.max_len", c_.data.max_len);
+    if (r_.usable({"data.tokenization", "data.task"}) &&
+        c_.data.tokenization == Tokenization::kSentencepiece &&
+        c_.data.task == TaskKind::kTransduction) {
+      r_.key_error("data.tokenization", r_.where_any({"data.tokenization", "data.task"}),
+                   "sentencepiece segments source and target independently, so their lengths "
+                   "differ; data.task=transduction needs one target token per source token (use "
+                   "data.task=translation, or char|word)");
+    }
+    const auto& spm = c_.data.spm;
+    if (r_.usable({"data.spm.vocab_size"}) && spm.vocab_size < 2)
+      r_.key_error("data.spm.vocab_size", "must be >= 2, got " + str(spm.vocab_size));
+    one_of<SpmModelType>("data.spm.model_type");
+    if (r_.usable({"data.spm.character_coverage"}) &&
+        !(spm.character_coverage > 0.0 && spm.character_coverage <= 1.0))
+      r_.key_error("data.spm.character_coverage",
+                   "must be in (0, 1], got " + str(spm.character_coverage));
   }
 
   void check_model() {

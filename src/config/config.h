@@ -25,6 +25,16 @@ struct RunConfig {
   int64_t threads = 0;            // intra-op threads; 0 = all available cores
 };
 
+// data.tokenization=sentencepiece only: one SentencePiece model for source and target, trained
+// on the training split when a run starts, or read from `model` (docs/data.md, "SentencePiece").
+struct SpmConfig {
+  int64_t vocab_size = 1000;                         // pieces, including <unk>
+  SpmModelType model_type = SpmModelType::kUnigram;  // unigram | bpe
+  double character_coverage = 1.0;  // in (0, 1]; below 1 the rarest characters become <unk>
+  std::string model;                // a trained .model file (relative to the config file);
+                                    // empty: train one on the training split
+};
+
 struct DataConfig {
   TaskKind task = TaskKind::kTransduction;  // transduction (src<TAB>tgt, equal lengths) |
                                             // classification (text<TAB>label) |
@@ -32,8 +42,12 @@ struct DataConfig {
   std::string train;                  // TSV path (relative to the config file); required
   std::string valid;                  // TSV path; required
   std::string test;                   // TSV path; optional
-  Tokenization tokenization = Tokenization::kChar;  // char | word (split on whitespace)
+  Tokenization tokenization = Tokenization::kChar;  // char | word (split on whitespace) |
+                                                    // sentencepiece (subword pieces; spm below)
   int64_t max_len = 64;               // longest tokenized sequence accepted (incl. <cls>)
+  SpmConfig spm;                      // sentencepiece only
+  bool skip_unfit = false;            // drop pairs that do not fit (source over max_len, a
+                                      // translation target CTC cannot emit) instead of failing
 };
 
 // Translation only: how the encoder's states are stretched for CTC (docs/model.md, "CTC").

@@ -13,7 +13,8 @@
 namespace attnlab {
 
 enum class TaskKind { kTransduction, kClassification, kTranslation };  // data.task
-enum class Tokenization { kChar, kWord };                               // data.tokenization
+enum class Tokenization { kChar, kWord, kSentencepiece };               // data.tokenization
+enum class SpmModelType { kUnigram, kBpe };                            // data.spm.model_type
 enum class NormPlacement { kPre, kPost };                               // model.norm
 enum class Activation { kGelu, kRelu };                                 // model.activation
 enum class PositionKind { kSinusoidal, kLearned };                      // model.positions
@@ -39,8 +40,14 @@ struct EnumNames<TaskKind> {
 };
 template <>
 struct EnumNames<Tokenization> {
-  static constexpr NameTable<Tokenization, 2> table{
-      {{Tokenization::kChar, "char"}, {Tokenization::kWord, "word"}}};
+  static constexpr NameTable<Tokenization, 3> table{{{Tokenization::kChar, "char"},
+                                                     {Tokenization::kWord, "word"},
+                                                     {Tokenization::kSentencepiece, "sentencepiece"}}};
+};
+template <>
+struct EnumNames<SpmModelType> {
+  static constexpr NameTable<SpmModelType, 2> table{
+      {{SpmModelType::kUnigram, "unigram"}, {SpmModelType::kBpe, "bpe"}}};
 };
 template <>
 struct EnumNames<NormPlacement> {

@@ -14,7 +14,8 @@
 namespace attnlab::config_detail {
 
 using FieldRef = std::variant<int64_t*, uint64_t*, double*, bool*, std::string*,
-                              std::vector<std::string>*, std::vector<int64_t>*, TaskKind*, Tokenization*, NormPlacement*, Activation*, PositionKind*, Pooling*, ScheduleKind*, Precision*, BestMetric*, CtcSplitAt*>;
+                              std::vector<std::string>*, std::vector<int64_t>*, TaskKind*, Tokenization*, NormPlacement*, Activation*, PositionKind*, Pooling*, ScheduleKind*, Precision*, BestMetric*, CtcSplitAt*,
+                              SpmModelType*>;
 
 struct Field {
   const char* path;  // "log.attention.layers"; every proper prefix is a section

@@ -30,13 +30,13 @@ Vocabularies build_vocabularies(const std::vector<Example>& train, const Dataset
   if (train.empty()) throw DataError(path + ": no examples");
   std::vector<std::vector<std::string>> sources;
   sources.reserve(train.size());
-  for (const auto& e : train) sources.push_back(tokenize(e.source, options.tokenization));
+  for (const auto& e : train) sources.push_back(options.tokenizer.tokenize(e.source));
   Vocabularies vocabs;
   vocabs.source = Vocab::build(sources);
   if (has_target_sequence(options.task)) {
     std::vector<std::vector<std::string>> targets;
     targets.reserve(train.size());
-    for (const auto& e : train) targets.push_back(tokenize(e.target, options.tokenization));
+    for (const auto& e : train) targets.push_back(options.tokenizer.tokenize(e.target));
     vocabs.target = Vocab::build(targets);
   } else {
     std::vector<std::string> labels;
@@ -59,22 +59,30 @@ Dataset::Dataset(std::vector<Example> examples, const DatasetOptions& options, c
   TORCH_CHECK(options_.ctc_upsample > 0, "ctc_upsample must be positive, got ", options_.ctc_upsample);
   if (examples_.empty()) throw DataError(path_ + ": no examples");
 
+  // data.skip_unfit: drop the pair instead of failing; keeps the count and the first reason.
+  auto skip = [&](int64_t line, const char* why) {
+    if (!options_.skip_unfit) return false;
+    if (skipped_++ == 0) first_skipped_ = "line " + std::to_string(line) + ": " + why;
+    return true;
+  };
+  std::vector<Example> kept;
   for (size_t i = 0; i < examples_.size(); ++i) {
-    const Example& e = examples_[i];
+    Example& e = examples_[i];
     const int64_t line = e.line > 0 ? e.line : static_cast<int64_t>(i) + 1;
-    const auto source_tokens = tokenize(e.source, options_.tokenization);
+    const auto source_tokens = options_.tokenizer.tokenize(e.source);
     if (source_tokens.empty()) throw line_error(path_, line, "source has no tokens");
     std::vector<int64_t> ids;
     if (!sequence) ids.push_back(Vocab::kClsId);
     for (const auto& token : source_tokens) ids.push_back(vocabs.source.id(token));
     const auto length = static_cast<int64_t>(ids.size());
     if (length > options_.max_len) {
+      if (skip(line, "source longer than max_len")) continue;
       throw line_error(path_, line,
                        "source has " + std::to_string(length) + " tokens" + (sequence ? "" : " (with <cls>)") +
                            ", more than max_len=" + std::to_string(options_.max_len));
     }
     if (transduction) {
-      const auto target_tokens = tokenize(e.target, options_.tokenization);
+      const auto target_tokens = options_.tokenizer.tokenize(e.target);
       if (target_tokens.size() != source_tokens.size()) {
         throw line_error(path_, line,
                          "target has " + std::to_string(target_tokens.size()) + " tokens but source has " +
@@ -82,12 +90,13 @@ Dataset::Dataset(std::vector<Example> examples, const DatasetOptions& options, c
       }
       targets_.push_back(vocabs.target->encode(target_tokens));
     } else if (sequence) {
-      const auto target_tokens = tokenize(e.target, options_.tokenization);
+      const auto target_tokens = options_.tokenizer.tokenize(e.target);
       if (target_tokens.empty()) throw line_error(path_, line, "target has no tokens");
       auto target = vocabs.target->encode(target_tokens);
       const int64_t needed = ctc_min_positions(target);
       const int64_t available = options_.ctc_upsample * length;
       if (needed > available) {
+        if (skip(line, "target needs more CTC positions than the source gives")) continue;
         const int64_t repeats = needed - static_cast<int64_t>(target.size());
         throw line_error(
             path_, line,
@@ -109,7 +118,13 @@ Dataset::Dataset(std::vector<Example> examples, const DatasetOptions& options, c
     }
     sources_.push_back(std::move(ids));
     lengths_.push_back(length);
+    kept.push_back(std::move(e));
   }
+  if (kept.empty()) {
+    throw DataError(path_ + ": none of its " + std::to_string(examples_.size()) +
+                    " examples fits (data.skip_unfit dropped them all; first: " + first_skipped_ + ")");
+  }
+  examples_ = std::move(kept);
 }
 
 const Example& Dataset::example(int64_t i) const {

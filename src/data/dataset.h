@@ -14,6 +14,7 @@
 
 #include <torch/types.h>
 
+#include "data/tokenizer.h"
 #include "data/tsv.h"
 #include "data/vocab.h"
 #include "config/enums.h"
@@ -22,9 +23,11 @@ namespace attnlab {
 
 struct DatasetOptions {
   TaskKind task = TaskKind::kTransduction;        // per-token targets, or one label per example
-  Tokenization tokenization = Tokenization::kChar;  // how source (and target) text is split
+  Tokenizer tokenizer = Tokenization::kChar;      // how source (and target) text is split
   int64_t max_len = 64;                           // longest encoded source accepted (<cls> counts)
   int64_t ctc_upsample = 2;                       // translation: output positions per source token
+  bool skip_unfit = false;  // drop (and count) pairs that do not fit: a source longer than
+                            // max_len, a translation target CTC cannot emit; else a DataError
 };
 
 // True for the tasks that produce a token sequence (transduction, translation).
@@ -59,7 +62,8 @@ class Dataset {
   // no tokens, a transduction target whose length differs from its source, a translation
   // target that needs more CTC positions than ctc_upsample x its source length gives, a source
   // longer than options.max_len, or a label missing from vocabs.labels; "path: no examples" if
-  // examples is empty. Tokens unseen in the vocabularies become <unk>.
+  // examples is empty. With options.skip_unfit the too-long and CTC-infeasible pairs are dropped
+  // instead (skipped()); a file of which none fits is still a DataError. Tokens unseen in the vocabularies become <unk>.
   Dataset(std::vector<Example> examples, const DatasetOptions& options, const Vocabularies& vocabs,
           std::string path);
 
@@ -73,6 +77,10 @@ class Dataset {
   const std::vector<int64_t>& target(int64_t i) const;  // encoded target; token-sequence tasks
   int64_t label(int64_t i) const;                       // label id; classification only
   const std::vector<int64_t>& lengths() const { return lengths_; }  // encoded source lengths
+  // Pairs dropped by DatasetOptions::skip_unfit (not in size()), and the first one's reason
+  // ("line 17: source longer than max_len"; "" when none).
+  int64_t skipped() const { return skipped_; }
+  const std::string& first_skipped() const { return first_skipped_; }
 
   // Stacks the given examples (in that order) into padded tensors on the CPU.
   Batch batch(const std::vector<int64_t>& indices) const;
@@ -85,6 +93,8 @@ class Dataset {
   std::vector<std::vector<int64_t>> targets_;  // transduction, translation
   std::vector<int64_t> labels_;                // classification
   std::vector<int64_t> lengths_;
+  int64_t skipped_ = 0;
+  std::string first_skipped_;
 };
 
 // A permutation of 0..n-1 that depends only on (seed, epoch): std::mt19937_64 and a portable

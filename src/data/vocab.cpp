@@ -29,6 +29,8 @@ size_t utf8_length(unsigned char c) {
 std::vector<std::string> tokenize(const std::string& text, Tokenization tokenization) {
   const int64_t bad = find_invalid_utf8(text);
   if (bad >= 0) throw std::invalid_argument("tokenize: invalid UTF-8 at byte " + std::to_string(bad + 1));
+  if (tokenization == Tokenization::kSentencepiece)
+    throw std::invalid_argument("tokenize: sentencepiece needs its model (data/tokenizer.h)");
   std::vector<std::string> tokens;
   if (tokenization == Tokenization::kChar) {
     for (size_t i = 0; i < text.size();) {

@@ -15,7 +15,8 @@
 namespace attnlab {
 
 // Splits valid UTF-8 text into tokens (see above). Throws std::invalid_argument on
-// invalid UTF-8 (read_tsv has already rejected it for data read from files).
+// invalid UTF-8 (read_tsv has already rejected it for data read from files) and for
+// kSentencepiece, which needs a model: data/tokenizer.h covers all three.
 std::vector<std::string> tokenize(const std::string& text, Tokenization tokenization);
 
 // Inverse of tokenize for display: kChar concatenates, kWord joins with single spaces.

@@ -4,6 +4,8 @@
 #include <ATen/core/ivalue.h>
 #include <torch/serialize.h>
 
+#include <cstring>
+
 #include "io/atomic_file.h"
 #include "io/torch_file.h"
 
@@ -55,6 +57,17 @@ Checkpoint read_checkpoint(const std::string& path) {
   c.src_vocab = dict.strings("src_vocab");
   c.tgt_vocab = dict.strings("tgt_vocab");
   c.labels = dict.strings("labels");
+  // Optional (checkpoints written before SentencePiece have no such key): a uint8 tensor of the
+  // .model file's bytes, since a pickled str must be UTF-8 for Python to read it.
+  if (dict.has("spm_model")) {
+    const auto bytes = dict.tensor("spm_model");
+    if (bytes.scalar_type() != at::kByte || bytes.dim() != 1)
+      dict.fail("'spm_model' must be a 1-D uint8 tensor");
+    const auto contiguous = bytes.contiguous();
+    if (contiguous.numel() > 0)
+      c.spm_model.assign(reinterpret_cast<const char*>(contiguous.data_ptr<uint8_t>()),
+                       static_cast<size_t>(contiguous.numel()));
+  }
   return c;
 }
 
@@ -84,6 +97,10 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
   dict.insert("src_vocab", string_list(c.src_vocab));
   dict.insert("tgt_vocab", string_list(c.tgt_vocab));
   dict.insert("labels", string_list(c.labels));
+  auto spm_bytes = at::empty({static_cast<int64_t>(c.spm_model.size())}, at::kByte);
+  if (!c.spm_model.empty())
+    std::memcpy(spm_bytes.data_ptr<uint8_t>(), c.spm_model.data(), c.spm_model.size());
+  dict.insert("spm_model", spm_bytes);
   try {
     write_file_atomically(path, torch::pickle_save(dict));
   } catch (const std::exception& e) {

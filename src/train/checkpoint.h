@@ -33,6 +33,8 @@ struct Checkpoint {
   std::vector<std::string> src_vocab;             // source tokens, id order
   std::vector<std::string> tgt_vocab;             // target tokens (transduction), id order
   std::vector<std::string> labels;                // class labels (classification), id order
+  std::string spm_model;                          // serialized SentencePiece model; "" unless
+                                                  // data.tokenization=sentencepiece
 };
 
 // Writes atomically (io/atomic_file.h): a crash at any moment leaves any previous file at

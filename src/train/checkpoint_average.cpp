@@ -21,8 +21,9 @@ Checkpoint average_checkpoints(const std::vector<std::string>& paths) {
     const auto mismatch = [&](const std::string& what) {
       return CheckpointError("average: " + paths[i] + " does not match " + paths[0] + ": " + what);
     };
-    if (c.src_vocab != first.src_vocab || c.tgt_vocab != first.tgt_vocab || c.labels != first.labels)
-      throw mismatch("different vocabularies or labels (checkpoints of another run?)");
+    if (c.src_vocab != first.src_vocab || c.tgt_vocab != first.tgt_vocab || c.labels != first.labels ||
+        c.spm_model != first.spm_model)
+      throw mismatch("different vocabularies, labels or SentencePiece models (checkpoints of another run?)");
     if (c.model.size() != first.model.size())
       throw mismatch(std::to_string(c.model.size()) + " tensors against " +
                      std::to_string(first.model.size()));

@@ -124,13 +124,8 @@ std::string EvalResult::to_json(const std::vector<std::string>& labels) const {
   return j.str();
 }
 
-std::string decode(const std::vector<int64_t>& ids, const Vocab& vocab, Tokenization t) {
-  std::string out;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (t == Tokenization::kWord && i > 0) out += ' ';
-    out += vocab.token(ids[i]);
-  }
-  return out;
+std::string decode(const std::vector<int64_t>& ids, const Vocab& vocab, const Tokenizer& tokenizer) {
+  return tokenizer.detokenize(vocab.decode(ids));
 }
 
 EvalResult evaluate(EncoderModel& model, const Dataset& data, const TaskSpec& vocabs,
@@ -173,10 +168,10 @@ EvalResult evaluate(EncoderModel& model, const Dataset& data, const TaskSpec& vo
             beam > 1 ? ctc_prefix_beam_search(
                            logits[row].slice(0, 0, output.lengths[row].item<int64_t>()), beam)
                      : decoded[i].tokens;
-        hypotheses.push_back(detokenize(vocabs.target.decode(tokens), vocabs.tokenization));
+        hypotheses.push_back(vocabs.tokenizer.detokenize(vocabs.target.decode(tokens)));
         const auto& reference = data.example(indices[i]).target;
         result.translation.add(hypotheses.back(),
-                               detokenize(tokenize(reference, vocabs.tokenization), vocabs.tokenization));
+                               vocabs.tokenizer.detokenize(vocabs.tokenizer.tokenize(reference)));
       }
     } else {
       result.classification->add(predicted, batch.tgt);
@@ -193,10 +188,10 @@ EvalResult evaluate(EncoderModel& model, const Dataset& data, const TaskSpec& vo
         auto ids = predicted[static_cast<int64_t>(i)].slice(0, 0, length).contiguous();
         s.predicted = decode(std::vector<int64_t>(ids.data_ptr<int64_t>(),
                                                   ids.data_ptr<int64_t>() + length),
-                             vocabs.target, vocabs.tokenization);
+                             vocabs.target, vocabs.tokenizer);
       } else if (vocabs.task == TaskKind::kTranslation) {
         s.predicted = hypotheses[i];
-        s.target = detokenize(tokenize(example.target, vocabs.tokenization), vocabs.tokenization);
+        s.target = vocabs.tokenizer.detokenize(vocabs.tokenizer.tokenize(example.target));
       } else {
         s.predicted = vocabs.labels.label(predicted[static_cast<int64_t>(i)].item<int64_t>());
       }

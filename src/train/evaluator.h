@@ -52,8 +52,8 @@ struct EvalResult {
   std::string to_json(const std::vector<std::string>& labels) const;
 };
 
-// Decodes output ids to text: joined with spaces for word tokenization, nothing for char.
-std::string decode(const std::vector<int64_t>& ids, const Vocab& vocab, Tokenization t);
+// Decodes output ids to text with the run's tokenizer (Tokenizer::detokenize).
+std::string decode(const std::vector<int64_t>& ids, const Vocab& vocab, const Tokenizer& tokenizer);
 
 // Runs the model in eval mode under NoGradGuard (restoring train mode after). Translation
 // decodes greedily, or with a CTC prefix beam search of width `beam` when beam > 1.

@@ -1,6 +1,14 @@
 #include "train/run_data.h"
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
 #include "data/tsv.h"
+#include "runtime/threads.h"
 
 namespace attnlab {
 
@@ -11,9 +19,10 @@ int64_t TaskSpec::num_outputs() const {
 DatasetOptions TaskSpec::dataset_options() const {
   DatasetOptions o;
   o.task = task;
-  o.tokenization = tokenization;
+  o.tokenizer = tokenizer;
   o.max_len = max_len;
   o.ctc_upsample = ctc_upsample;
+  o.skip_unfit = skip_unfit;
   return o;
 }
 
@@ -31,15 +40,56 @@ namespace {
 TaskSpec spec_shell(const Config& config) {
   TaskSpec spec;
   spec.task = config.data.task;
-  spec.tokenization = config.data.tokenization;
   spec.max_len = config.data.max_len;
   spec.ctc_upsample = config.model.ctc.upsample;
+  spec.skip_unfit = config.data.skip_unfit;
   return spec;
 }
 }  // namespace
 
+std::string read_spm_model(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw DataError("data.spm.model: cannot read " + path + ": " + std::strerror(errno));
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  if (in.bad()) throw DataError("data.spm.model: cannot read " + path + ": read failed");
+  return bytes.str();
+}
+
+Tokenizer make_tokenizer(const Config& config, const std::vector<Example>& train) {
+  const auto& data = config.data;
+  if (data.tokenization != Tokenization::kSentencepiece) return Tokenizer(data.tokenization);
+  if (!data.spm.model.empty()) {
+    try {
+      return Tokenizer::load_sentencepiece(read_spm_model(data.spm.model));
+    } catch (const std::invalid_argument& e) {
+      throw DataError("data.spm.model: " + data.spm.model + ": " + e.what());
+    }
+  }
+  // One model for both sides: names, numbers and shared words get the same pieces.
+  std::vector<std::string> texts;
+  texts.reserve(train.size() * 2);
+  for (const auto& e : train) {
+    texts.push_back(e.source);
+    if (has_target_sequence(data.task)) texts.push_back(e.target);
+  }
+  SentencePieceOptions options;
+  options.vocab_size = data.spm.vocab_size;
+  options.model_type = data.spm.model_type;
+  options.character_coverage = data.spm.character_coverage;
+  options.threads = config.run.threads > 0 ? config.run.threads : available_cores();
+  try {
+    return Tokenizer::train_sentencepiece(texts, options);
+  } catch (const std::invalid_argument& e) {
+    throw DataError(data.train + ": " + e.what() + " (data.spm.vocab_size=" +
+                    std::to_string(data.spm.vocab_size) + ")");
+  }
+}
+
 TaskSpec build_task_spec(const Config& config, const std::vector<Example>& train) {
   TaskSpec spec = spec_shell(config);
+  if (train.empty()) throw DataError(config.data.train + ": no examples");
+  spec.tokenizer = make_tokenizer(config, train);
   auto vocabs = build_vocabularies(train, spec.dataset_options(), config.data.train);
   spec.source = std::move(vocabs.source);
   if (vocabs.target) spec.target = std::move(*vocabs.target);
@@ -49,8 +99,16 @@ TaskSpec build_task_spec(const Config& config, const std::vector<Example>& train
 
 TaskSpec task_spec_from_lists(const Config& config, const std::vector<std::string>& source,
                               const std::vector<std::string>& target,
-                              const std::vector<std::string>& labels) {
+                              const std::vector<std::string>& labels,
+                              const std::string& spm_model) {
   TaskSpec spec = spec_shell(config);
+  if (config.data.tokenization == Tokenization::kSentencepiece) {
+    if (spm_model.empty())
+      throw std::invalid_argument("data.tokenization=sentencepiece but no SentencePiece model is stored");
+    spec.tokenizer = Tokenizer::load_sentencepiece(spm_model);
+  } else {
+    spec.tokenizer = Tokenizer(config.data.tokenization);
+  }
   spec.source = Vocab::from_tokens(source);
   if (has_target_sequence(spec.task))
     spec.target = Vocab::from_tokens(target);

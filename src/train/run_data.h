@@ -8,6 +8,7 @@
 
 #include "config/config.h"
 #include "data/dataset.h"
+#include "data/tokenizer.h"
 #include "data/vocab.h"
 #include "model/encoder_model.h"
 
@@ -15,9 +16,10 @@ namespace attnlab {
 
 struct TaskSpec {
   TaskKind task = TaskKind::kTransduction;
-  Tokenization tokenization = Tokenization::kChar;
+  Tokenizer tokenizer;   // char | word | a SentencePiece model
   int64_t max_len = 64;  // longest encoded input (incl. <cls>)
   int64_t ctc_upsample = 2;  // output positions per source token (translation only)
+  bool skip_unfit = false;   // data.skip_unfit
   Vocab source;          // input tokens
   Vocab target;          // output tokens (transduction, translation); in translation id 0
                          // (<pad>, never a target token) is also CTC's blank
@@ -29,13 +31,16 @@ struct TaskSpec {
 };
 
 // Builds the spec from the config's data section (and model.ctc) and the training split
-// (throws DataError).
+// (throws DataError). With data.tokenization=sentencepiece it reads data.spm.model, or trains a
+// model on the training split's sources and targets (on run.threads threads).
 TaskSpec build_task_spec(const Config& config, const std::vector<Example>& train);
 
-// Rebuilds the spec from vocabularies saved in a checkpoint.
+// Rebuilds the spec from vocabularies (and the serialized SentencePiece model, "" for char and
+// word) saved in a checkpoint. Throws std::invalid_argument when they do not fit the config.
 TaskSpec task_spec_from_lists(const Config& config, const std::vector<std::string>& source,
                               const std::vector<std::string>& target,
-                              const std::vector<std::string>& labels);
+                              const std::vector<std::string>& labels,
+                              const std::string& spm_model);
 
 // Encodes examples / one TSV split with the spec's vocabularies (throws DataError).
 Dataset make_dataset(std::vector<Example> examples, const std::string& path_for_errors,

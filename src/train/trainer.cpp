@@ -16,6 +16,7 @@
 #include <torch/utils.h>
 
 #include "data/tsv.h"
+#include "io/atomic_file.h"
 #include "io/json.h"
 #include "runtime/clock.h"
 #include "runtime/cpu.h"
@@ -46,9 +47,16 @@ Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from)
   // Data and vocabularies: from the training split for a new run, from the checkpoint when
   // resuming (so ids never shift under a trained model).
   auto train_examples = read_tsv(config_.data.train);
+  const double tokenizer_start = now_s();
   vocabs_ = resume_from ? task_spec_from_lists(config_, resume_from->src_vocab,
-                                                  resume_from->tgt_vocab, resume_from->labels)
+                                                  resume_from->tgt_vocab, resume_from->labels,
+                                                  resume_from->spm_model)
                         : build_task_spec(config_, train_examples);
+  if (!resume_from && config_.data.tokenization == Tokenization::kSentencepiece)
+    tokenizer_note_ = config_.data.spm.model.empty()
+                          ? fmt::format(", trained on {} in {:.1f} s", config_.data.train,
+                                        now_s() - tokenizer_start)
+                          : ", from " + config_.data.spm.model;
   train_ = std::make_unique<Dataset>(
       make_dataset(std::move(train_examples), config_.data.train, vocabs_));
   valid_ = std::make_unique<Dataset>(load_split(config_.data.valid, vocabs_));
@@ -123,6 +131,7 @@ Checkpoint Trainer::make_checkpoint() const {
   c.state.rng_state = at::detail::getDefaultCPUGenerator().get_state();
   c.state.elapsed_s = elapsed_s();
   c.src_vocab = vocabs_.source.tokens();
+  c.spm_model = vocabs_.tokenizer.sentencepiece_model();
   if (has_target_sequence(vocabs_.task))
     c.tgt_vocab = vocabs_.target.tokens();
   else
@@ -166,6 +175,11 @@ void Trainer::log_start(int64_t threads) const {
   spdlog::info("[train] run_dir={} task={} train={} valid={} vocab={} outputs={}", run_dir_,
                name_of(config_.data.task), train_->size(), valid_->size(), vocabs_.source.size(),
                vocabs_.num_outputs());
+  spdlog::info("[train] tokenization={}{}", vocabs_.tokenizer.describe(), tokenizer_note_);
+  for (const Dataset* d : {train_.get(), valid_.get()})
+    if (d->skipped() > 0)
+      spdlog::warn("[train] skipped {} pairs of {} that do not fit (data.skip_unfit; first: {})",
+                   d->skipped(), d->path(), d->first_skipped());
   spdlog::info("[train] params={} layers={} d_model={} heads={} threads={}",
                count_parameters(*model_), config_.model.num_layers, config_.model.d_model,
                config_.model.num_heads, threads);
@@ -179,6 +193,11 @@ void Trainer::log_start(int64_t threads) const {
 TrainResult Trainer::run() {
   fs::create_directories(run_dir_);
   std::ofstream(fs::path(run_dir_) / "config.yaml") << to_yaml(config_);
+  // The SentencePiece model, as its own file too (Python's sentencepiece opens it directly).
+  if (!vocabs_.tokenizer.sentencepiece_model().empty())
+    write_file_atomically((fs::path(run_dir_) / "spm.model").string(),
+                          std::vector<char>(vocabs_.tokenizer.sentencepiece_model().begin(),
+                                            vocabs_.tokenizer.sentencepiece_model().end()));
   TrainingLogOptions log_options;
   log_options.metrics_path = (fs::path(run_dir_) / "metrics.jsonl").string();
   log_options.task = vocabs_.task;

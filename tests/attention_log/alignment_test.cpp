@@ -56,6 +56,30 @@ TEST(TranslationAlignment, RowsAreTheEmittingPositionsAttentionOverTheSource) {
   }
 }
 
+// A padded batch (what the training probe runs) gives each row the alignment of that example
+// alone, which the test above checks against the forward pass by hand.
+TEST(TranslationAlignment, ABatchRowEqualsTheExampleAlone) {
+  torch::manual_seed(3);
+  const auto config = translation_config("embedding");
+  const auto spec = build_task_spec(config, fixtures::tiny_translation_examples(32));
+  EncoderModel model(make_model_options(config, spec));
+  model->eval();
+  const std::vector<std::string> texts = {"a b c d e f", "c a"};
+  torch::NoGradGuard no_grad;
+  const auto id = [&](const char* t) { return spec.source.id(t); };
+  const auto tokens = torch::tensor({{id("a"), id("b"), id("c"), id("d"), id("e"), id("f")},
+                                     {id("c"), id("a"), 0L, 0L, 0L, 0L}});
+  const auto out = model->forward(tokens, true);
+  for (int64_t row = 0; row < 2; ++row) {
+    const auto alone = align_translation(model, spec, texts[static_cast<size_t>(row)]);
+    const auto batched = alignment_from_output(model, out, row, alone.source_tokens, spec);
+    EXPECT_EQ(batched.output_tokens, alone.output_tokens) << row;
+    EXPECT_EQ(batched.positions, alone.positions) << row;
+    ASSERT_EQ(batched.weights.sizes(), alone.weights.sizes()) << row;
+    EXPECT_TRUE(torch::allclose(batched.weights, alone.weights, 1e-5, 1e-6)) << row;
+  }
+}
+
 TEST(TranslationAlignment, OtherTasksAreRefused) {
   const auto config = parse_config("{}", "test", {"data.train=t.tsv", "data.valid=v.tsv", "train.max_steps=1000",
                                                   "data.tokenization=word"});

@@ -68,6 +68,11 @@ TEST(HtmlReport, SelfContainedWithRoundedWeights) {
   EXPECT_NE(thin.find("{\"step\":50,"), std::string::npos);
   EXPECT_NE(thin.find("{\"step\":90,"), std::string::npos);
   EXPECT_EQ(thin.find("{\"step\":10,"), std::string::npos);
+  // Alignments: per example source, outputs, positions and the (J*S) weights x 1000.
+  const auto aligned = render_html({test::make_translation_record(3)}, HtmlOptions{});
+  EXPECT_NE(aligned.find("\"align\":[{\"src\":[\"the\",\"cat\",\"sat\"],\"out\":[\"gato\",\"sidis\"],"
+                         "\"pos\":[1,4],\"w\":[200,700,100,0,250,750]},{\"src\":[\"a\",\"dog\"],\"out\":[],"
+                         "\"pos\":[],\"w\":[]}]"), std::string::npos);
 }
 
 TEST(HtmlReport, RendersInHeadlessChromiumWithoutErrors) {
@@ -94,6 +99,18 @@ TEST(HtmlReport, RendersInHeadlessChromiumWithoutErrors) {
   EXPECT_EQ(log.find("CONSOLE"), std::string::npos) << log;
   // Tokens arrive intact (escaped in the JSON, unescaped by the browser into the picker).
   EXPECT_NE(dom.out.find("&lt;/script&gt; &lt;b&gt;&amp;amp;"), std::string::npos);
+  EXPECT_EQ(body.find("data-alignment"), std::string::npos) << "no translation, no alignment panel";
+
+  // A translation log: the alignment panel is drawn at every step (one with no output yet).
+  const auto translation_page = dir.file("translation.html");
+  test::write_text(translation_page, render_html({test::make_translation_record(10), test::make_translation_record(20)}, options));
+  const auto tdom = test::run_shell(chromium_command(dir, "--dump-dom", "file://" + translation_page + "#selftest"));
+  const auto tbody_at = tdom.out.find("<body");
+  ASSERT_NE(tbody_at, std::string::npos) << tdom.out.substr(0, 2000);
+  const auto tbody = tdom.out.substr(tbody_at, tdom.out.find('>', tbody_at) - tbody_at + 1);
+  EXPECT_NE(tbody.find("data-selftest=\"ok\""), std::string::npos) << tbody;
+  EXPECT_NE(tbody.find("data-alignment=\"ok\""), std::string::npos) << tbody;
+  EXPECT_EQ(tbody.find("data-error"), std::string::npos) << tbody;
 
   // 2. A screenshot that is not blank: many distinct colours, a good share of non-white pixels.
   const auto shot = dir.file("shot.png");

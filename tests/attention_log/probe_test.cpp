@@ -77,7 +77,7 @@ TEST(AttentionProbe, OutOfRangeLayerOrHeadNamesWhatExists) {
   o.encoder.num_layers = 2;
   EncoderModel model(o);
   TaskSpec spec;
-  spec.tokenization = Tokenization::kWord;
+  spec.tokenizer = Tokenizer(Tokenization::kWord);
   spec.source = Vocab::build({{"a", "b"}});
   spec.target = spec.source;
   try {

@@ -23,6 +23,13 @@ void expect_same(const AttentionRecord& a, const AttentionRecord& b) {
   EXPECT_EQ(a.head_ids, b.head_ids);
   ASSERT_EQ(a.layers.size(), b.layers.size());
   for (size_t l = 0; l < a.layers.size(); ++l) EXPECT_TRUE(torch::equal(a.layers[l], b.layers[l]));
+  ASSERT_EQ(a.alignments.size(), b.alignments.size());
+  for (size_t n = 0; n < a.alignments.size(); ++n) {
+    EXPECT_EQ(a.alignments[n].source, b.alignments[n].source);
+    EXPECT_EQ(a.alignments[n].outputs, b.alignments[n].outputs);
+    EXPECT_EQ(a.alignments[n].positions, b.alignments[n].positions);
+    EXPECT_TRUE(torch::equal(a.alignments[n].weights, b.alignments[n].weights));
+  }
 }
 
 // Expects load_record(path) to throw AttentionLogError whose message names the file and says
@@ -67,6 +74,35 @@ TEST(AttentionRecord, SaveLoadRoundTrip) {
   record.step = 7;
   save_record(path, record);
   EXPECT_EQ(load_record(path).step, 7);
+}
+
+TEST(AttentionRecord, TranslationAlignmentsRoundTripAndAreValidated) {
+  ScratchDir dir;
+  const auto record = test::make_translation_record(40);
+  save_record(dir.file("a.pt"), record);
+  expect_same(load_record(dir.file("a.pt")), record);
+  auto bad = record;
+  bad.alignments.pop_back();
+  EXPECT_THROW(save_record(dir.file("b.pt"), bad), AttentionLogError);  // one per example
+  bad = record;
+  bad.alignments[0].positions = {1};
+  try {
+    save_record(dir.file("b.pt"), bad);
+    ADD_FAILURE() << "no error";
+  } catch (const AttentionLogError& e) {
+    EXPECT_NE(std::string(e.what()).find("alignments[0] has 2 outputs but 1 positions"), std::string::npos) << e.what();
+  }
+  bad = record;
+  bad.alignments[0].weights = torch::ones({2, 2});
+  EXPECT_THROW(save_record(dir.file("b.pt"), bad), AttentionLogError);  // (J, S) = (2, 3)
+  if (!test::python_has("torch")) return;
+  const auto py = test::run_python(dir, "import torch\n"
+                                        "d = torch.load('" + dir.file("a.pt") + "')\n"
+                                        "a = d['alignments'][0]\n"
+                                        "print(a['source'], a['outputs'], a['positions'], a['weights'].shape, "
+                                        "len(d['alignments'][1]['outputs']))\n");
+  EXPECT_NE(py.out.find("['the', 'cat', 'sat'] ['gato', 'sidis'] [1, 4] torch.Size([2, 3]) 0"),
+            std::string::npos) << py.out;
 }
 
 TEST(AttentionRecord, SaveConvertsToContiguousFloat32) {

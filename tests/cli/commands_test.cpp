@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -182,10 +183,93 @@ TEST_F(CliTest, TranslationRunEvalPredictAndAttn) {
   const auto alignment = run("attn --no-color --alignment --checkpoint " + ckpt + " 'a b c c'");
   EXPECT_EQ(alignment.exit_code, 0) << alignment.output;
   EXPECT_NE(alignment.output.find("keys: 0 a 1 b 2 c 3 c"), std::string::npos) << alignment.output;
-  EXPECT_EQ(run("attn --alignment " + path("runs/tr")).exit_code, 2);
+  // The alignment logged with the training record of the last step, and its absence elsewhere.
+  const auto logged = run("attn --no-color --alignment --example 1 " + path("runs/tr"));
+  EXPECT_EQ(logged.exit_code, 0) << logged.output;
+  EXPECT_NE(logged.output.find("step 300, example 1: alignment -> \""), std::string::npos) << logged.output;
+  const auto other = run("attn --alignment " + path("runs/tiny"));
+  EXPECT_EQ(other.exit_code, 2) << other.output;
+  EXPECT_NE(other.output.find("holds no alignments"), std::string::npos) << other.output;
   EXPECT_EQ(run("attn --alignment --checkpoint " + path("runs/tiny/best.pt") + " 'a b'").exit_code, 2);
   const auto html = run("attn " + path("runs/tr") + " --html " + path("tr.html"));
   EXPECT_EQ(html.exit_code, 0) << html.output;
+}
+
+// data.tokenization=sentencepiece end to end on the shipped toy pair: the model is trained at
+// the start, stored in the checkpoint (Python reads it there and in spm.model), and eval and
+// predict need nothing else; user errors exit 2 naming the key or file.
+TEST_F(CliTest, SentencePieceTranslationKeepsItsModelInTheCheckpoint) {
+  const auto all = attnlab::read_tsv(std::string(ATTNLAB_SOURCE_DIR) + "/data/translate/train.tsv");
+  attnlab::write_tsv(path("sp_train.tsv"), {all.begin(), all.begin() + 400});
+  attnlab::write_tsv(path("sp_valid.tsv"), {all.begin() + 400, all.begin() + 440});
+  std::ofstream(root_ / "sp.yaml") << "run: {name: sp, out_dir: runs, threads: 1}\n"
+                                      "data: {task: translation, train: sp_train.tsv, valid: sp_valid.tsv,\n"
+                                      "       test: sp_valid.tsv, tokenization: sentencepiece, max_len: 40,\n"
+                                      "       spm: {vocab_size: 120, model_type: bpe}}\n"
+                                      "model: {d_model: 32, num_heads: 2, num_layers: 1, d_ff: 64, dropout: 0.0,\n"
+                                      "        ctc: {upsample: 3}}\n"
+                                      "train: {batch_size: 16, max_steps: 40, warmup_steps: 5, lr: 3.0e-3,\n"
+                                      "        eval_interval: 20, checkpoint_interval: 20}\n"
+                                      "log: {interval: 10, attention: {enabled: true, every: 20, num_examples: 1}}\n";
+  const auto trained = run("train --config " + path("sp.yaml"));
+  ASSERT_EQ(trained.exit_code, 0) << trained.output;
+  EXPECT_NE(trained.output.find("tokenization=sentencepiece (120 pieces), trained on "), std::string::npos)
+      << trained.output;
+  const auto ckpt = path("runs/sp/last.pt");
+  const auto stored = attnlab::load_checkpoint(ckpt);
+  ASSERT_FALSE(stored.spm_model.empty());
+  EXPECT_EQ(stored.spm_model, attnlab::test::read_text(path("runs/sp/spm.model")));
+  EXPECT_NE(std::find(stored.src_vocab.begin(), stored.src_vocab.end(), "▁big"), stored.src_vocab.end())
+      << "the vocabulary holds pieces";
+
+  if (attnlab::test::python_has("sentencepiece") && attnlab::test::python_has("torch")) {
+    attnlab::test::ScratchDir dir;
+    const auto py = attnlab::test::run_python(
+        dir, "import torch, sentencepiece as spm\n"
+             "d = torch.load('" + ckpt + "')\n"
+             "sp = spm.SentencePieceProcessor(model_proto=d['spm_model'].numpy().tobytes())\n"
+             "same = open('" + path("runs/sp/spm.model") + "', 'rb').read() == d['spm_model'].numpy().tobytes()\n"
+             "print('pieces', sp.get_piece_size(), 'same', same, '|'.join(sp.encode('the big stone', out_type=str)))\n");
+    ASSERT_EQ(py.rc, 0) << py.out;
+    EXPECT_NE(py.out.find("pieces 120 same True ▁the|▁big|"), std::string::npos) << py.out;
+  }
+
+  // The checkpoint alone: the training split (SentencePiece's input) is gone.
+  fs::rename(path("sp_train.tsv"), path("sp_train.moved"));
+  fs::rename(path("runs/sp/spm.model"), path("runs/sp/spm.moved"));
+  const auto eval = run("eval --checkpoint " + ckpt);
+  EXPECT_EQ(eval.exit_code, 0) << eval.output;
+  EXPECT_NE(eval.output.find("the model's tokenization: sentencepiece (120 pieces)"), std::string::npos)
+      << eval.output;
+  const auto predict = run("predict --alignment --checkpoint " + ckpt + " 'the big stone finds the girl'");
+  EXPECT_EQ(predict.exit_code, 0) << predict.output;
+  const auto line = predict.output.substr(predict.output.rfind("the big stone finds the girl\t"));
+  EXPECT_EQ(line.find("▁"), std::string::npos) << "predictions are decoded to text: " << line;
+  const auto attn = run("attn --no-color --checkpoint " + ckpt + " 'the big stone'");
+  EXPECT_EQ(attn.exit_code, 0) << attn.output;
+  EXPECT_NE(attn.output.find("▁the ▁big"), std::string::npos) << attn.output;
+  fs::rename(path("sp_train.moved"), path("sp_train.tsv"));
+  fs::rename(path("runs/sp/spm.moved"), path("runs/sp/spm.model"));
+
+  // A given model file: the same pieces, so the same vocabulary.
+  const auto given = run("train --config " + path("sp.yaml") + " --set run.name=sp_given --set train.max_steps=5" +
+                         " --set train.warmup_steps=1" +
+                         " --set data.spm.model=runs/sp/spm.model");
+  ASSERT_EQ(given.exit_code, 0) << given.output;
+  EXPECT_NE(given.output.find("tokenization=sentencepiece (120 pieces), from "), std::string::npos) << given.output;
+  EXPECT_EQ(attnlab::load_checkpoint(path("runs/sp_given/last.pt")).src_vocab, stored.src_vocab);
+
+  const auto too_many = run("train --config " + path("sp.yaml") + " --set run.name=sp_big --set data.spm.vocab_size=100000");
+  EXPECT_EQ(too_many.exit_code, 2) << too_many.output;
+  EXPECT_NE(too_many.output.find("sp_train.tsv: SentencePiece training failed: Vocabulary size too high (100000)"),
+            std::string::npos) << too_many.output;
+  const auto missing = run("train --config " + path("sp.yaml") + " --set run.name=sp_missing --set data.spm.model=nope.model");
+  EXPECT_EQ(missing.exit_code, 2) << missing.output;
+  EXPECT_NE(missing.output.find("data.spm.model: cannot read " + path("nope.model")), std::string::npos) << missing.output;
+  std::ofstream(path("bad.model")) << "not a model";
+  const auto bad = run("train --config " + path("sp.yaml") + " --set run.name=sp_bad --set data.spm.model=bad.model");
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("bad.model: not a SentencePiece model"), std::string::npos) << bad.output;
 }
 
 TEST_F(CliTest, BrokenCheckpointsExitTwoNamingTheFile) {

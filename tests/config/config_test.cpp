@@ -327,7 +327,7 @@ TEST_F(ConfigTest, EnumsListAllowedValues) {
   };
   const std::vector<Case> cases = {
       {"data", "task", "regression", "transduction|classification|translation"},
-      {"data", "tokenization", "bpe", "char|word"},
+      {"data", "tokenization", "bpe", "char|word|sentencepiece"},
       {"model", "norm", "sandwich", "pre|post"},
       {"model", "activation", "swish", "gelu|relu"},
       {"model", "positions", "rotary", "sinusoidal|learned"},
@@ -405,6 +405,37 @@ TEST_F(ConfigTest, BleuAndChrfOnlyForTranslation) {
                                                 "model: {ctc: {upsample: 0}}\n"
                                                 "train: {max_steps: 1000}\n");
   EXPECT_EQ(upsample_message, "model.ctc.upsample (" + path_ + ":2): must be > 0, got 0");
+}
+
+TEST_F(ConfigTest, SentencePieceKeys) {
+  const std::string yaml = "data:\n"
+                           "  task: translation\n"
+                           "  train: a\n"
+                           "  valid: b\n"
+                           "  tokenization: sentencepiece\n"
+                           "  spm: {vocab_size: 800, model_type: bpe, character_coverage: 0.9995, "
+                           "model: sub/m.model}\n"
+                           "train: {max_steps: 1000}\n";
+  const Config c = load_config(write("s.yaml", yaml));
+  EXPECT_EQ(c.data.tokenization, Tokenization::kSentencepiece);
+  EXPECT_EQ(c.data.spm.vocab_size, 800);
+  EXPECT_EQ(c.data.spm.model_type, SpmModelType::kBpe);
+  EXPECT_DOUBLE_EQ(c.data.spm.character_coverage, 0.9995);
+  EXPECT_EQ(c.data.spm.model, (dir_ / "sub/m.model").string());  // relative to the config file
+  const Config defaults = load_config(write("d.yaml", kMinimal));
+  EXPECT_EQ(defaults.data.spm.vocab_size, 1000);
+  EXPECT_EQ(defaults.data.spm.model_type, SpmModelType::kUnigram);
+  EXPECT_DOUBLE_EQ(defaults.data.spm.character_coverage, 1.0);
+  EXPECT_EQ(defaults.data.spm.model, "");
+
+  EXPECT_EQ(error_of(yaml, {"data.spm.vocab_size=1"}),
+            "data.spm.vocab_size (--set data.spm.vocab_size=1): must be >= 2, got 1");
+  EXPECT_EQ(error_of(yaml, {"data.spm.character_coverage=0"}),
+            "data.spm.character_coverage (--set data.spm.character_coverage=0): must be in (0, 1], got 0");
+  EXPECT_HAS(error_of(yaml, {"data.spm.model_type=wordpiece"}), "'wordpiece' is not one of unigram|bpe");
+  const std::string transduction = error_of(yaml, {"data.task=transduction"});
+  EXPECT_HAS(transduction, "data.tokenization (" + path_ + ":5): sentencepiece segments source and target independently");
+  EXPECT_HAS(transduction, "use data.task=translation");
 }
 
 TEST_F(ConfigTest, AttentionIndicesChecked) {
@@ -533,6 +564,12 @@ TEST_F(ConfigTest, ToYamlWritesEveryKeyInOrder) {
       "  test: \"\"\n"
       "  tokenization: char\n"
       "  max_len: 64\n"
+      "  skip_unfit: false\n"
+      "  spm:\n"
+      "    vocab_size: 1000\n"
+      "    model_type: unigram\n"
+      "    character_coverage: 1.0\n"
+      "    model: \"\"\n"
       "model:\n"
       "  d_model: 128\n"
       "  num_heads: 4\n"

@@ -26,7 +26,9 @@ TEST(ConfigEnums, NameTablesAreTheDocumentedValues) {
   expect_table<TaskKind>({"transduction", "classification", "translation"},
                          {TaskKind::kTransduction, TaskKind::kClassification,
                           TaskKind::kTranslation});
-  expect_table<Tokenization>({"char", "word"}, {Tokenization::kChar, Tokenization::kWord});
+  expect_table<Tokenization>({"char", "word", "sentencepiece"},
+                             {Tokenization::kChar, Tokenization::kWord, Tokenization::kSentencepiece});
+  expect_table<SpmModelType>({"unigram", "bpe"}, {SpmModelType::kUnigram, SpmModelType::kBpe});
   expect_table<NormPlacement>({"pre", "post"}, {NormPlacement::kPre, NormPlacement::kPost});
   expect_table<Activation>({"gelu", "relu"}, {Activation::kGelu, Activation::kRelu});
   expect_table<PositionKind>({"sinusoidal", "learned"},

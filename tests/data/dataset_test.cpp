@@ -142,6 +142,30 @@ TEST(DatasetTest, TranslationPairCtcCannotRepresentNamesLineAndNumbers) {
   EXPECT_EQ(ctc_min_positions({1, 1, 1, 2, 2}), 8);  // 5 tokens + 3 equal neighbours
 }
 
+TEST(DatasetTest, SkipUnfitDropsTooLongAndCtcInfeasiblePairsAndCountsThem) {
+  auto options = translation_words(2);
+  options.max_len = 3;
+  options.skip_unfit = true;
+  const auto vocabs = build_vocabularies({{"a b", "x y", 1}}, options, "train.tsv");
+  const std::vector<Example> split = {{"a", "x", 1},
+                                      {"a b", "x y x y x", 2},  // needs 5 > 2 x 2 positions
+                                      {"a b a b", "x", 3},      // 4 tokens > max_len 3
+                                      {"b a", "y y", 4}};       // 3 positions of 4: fits
+  const Dataset data(split, options, vocabs, "split.tsv");
+  ASSERT_EQ(data.size(), 2);
+  EXPECT_EQ(data.skipped(), 2);
+  EXPECT_EQ(data.first_skipped(), "line 2: target needs more CTC positions than the source gives");
+  EXPECT_EQ(data.example(1).line, 4);  // examples, sources and targets stay aligned
+  EXPECT_EQ(data.source(1), (Ids{4, 3}));
+  EXPECT_EQ(data.target(1), (Ids{4, 4}));
+  EXPECT_EQ(error_of({{"a b a b", "x", 7}}, options, vocabs),
+            "split.tsv: none of its 1 examples fits (data.skip_unfit dropped them all; first: line 7: "
+            "source longer than max_len)");
+  options.skip_unfit = false;  // the default: the first unfit pair is an error
+  EXPECT_NE(error_of(split, options, vocabs).find("split.tsv:2: target needs 5 CTC positions"),
+            std::string::npos);
+}
+
 TEST(DatasetTest, MaxLenNamesLineAndLength) {
   const auto vocabs = build_vocabularies({{"a b", "x y", 1}}, transduction_words(), "train.tsv");
   EXPECT_EQ(error_of({{"a b", "x y", 1}, {"a a a", "x x x", 2}}, transduction_words(2), vocabs),

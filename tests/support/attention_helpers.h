@@ -52,4 +52,19 @@ inline AttentionRecord make_record(int64_t step, int64_t num_layers = 2, int64_t
   return r;
 }
 
+// make_record plus translation alignments: example 0 emits 2 tokens, example 1 none yet.
+inline AttentionRecord make_translation_record(int64_t step) {
+  auto r = make_record(step, 1, 1);
+  RecordAlignment first;
+  first.source = {"the", "cat", "sat"};
+  first.outputs = {"gato", "sidis"};
+  first.positions = {1, 4};
+  first.weights = torch::tensor({{0.2f, 0.7f, 0.1f}, {0.0f, 0.25f, 0.75f}});
+  RecordAlignment second;
+  second.source = {"a", "dog"};
+  second.weights = torch::zeros({0, 2});
+  r.alignments = {first, second};
+  return r;
+}
+
 }  // namespace attnlab::test

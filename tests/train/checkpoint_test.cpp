@@ -48,6 +48,7 @@ Checkpoint sample_checkpoint() {
   c.src_vocab = {"<pad>", "<unk>", "<cls>", "a", "é", "hello world"};
   c.tgt_vocab = {"<pad>", "<unk>", "<cls>", "x"};
   c.labels = {};
+  c.spm_model = std::string("spm\0bytes\xff", 10);  // arbitrary bytes, NUL and non-UTF-8 included
   return c;
 }
 
@@ -98,6 +99,7 @@ TEST(Checkpoint, RoundTripsEveryField) {
   EXPECT_EQ(r.state.tokens_seen, 123456789012LL);
   EXPECT_EQ(r.state.elapsed_s, 12.25);
   EXPECT_EQ(r.src_vocab, c.src_vocab);
+  EXPECT_EQ(r.spm_model, c.spm_model);
   EXPECT_EQ(r.tgt_vocab, c.tgt_vocab);
   EXPECT_TRUE(r.labels.empty());
 
@@ -150,6 +152,7 @@ print("m=" + " ".join(repr(x) for x in d["optimizer"]["exp_avg"]["token_head.pro
 print("src_vocab=" + "|".join(d["src_vocab"]))
 print("config_ok=" + str(d["config"] == open(sys.argv[2], encoding="utf-8").read()))
 print("rng=" + str(d["rng_state"].dtype) + ":" + str(d["rng_state"].numel()))
+print("spm=" + str(d["spm_model"].dtype) + ":" + d["spm_model"].numpy().tobytes().hex())
 )");
   const auto expected_config = dir.file("config.yaml");
   test::write_text(expected_config, c.config_yaml);
@@ -161,7 +164,7 @@ print("rng=" + str(d["rng_state"].dtype) + ":" + str(d["rng_state"].numel()))
                                    "step", "epoch", "batch_in_epoch", "rng_state",
                                    "best_metric", "best_step", "evals_without_improvement",
                                    "tokens_seen", "elapsed_s", "src_vocab", "tgt_vocab",
-                                   "labels"};
+                                   "labels", "spm_model"};
   std::sort(keys.begin(), keys.end());
   std::string joined;
   for (const auto& k : keys) joined += (joined.empty() ? "" : ",") + k;
@@ -176,6 +179,9 @@ print("rng=" + str(d["rng_state"].dtype) + ":" + str(d["rng_state"].numel()))
   EXPECT_EQ(test::line_value(out, "w_dtype"), "torch.float32");
   EXPECT_EQ(test::line_value(out, "w_shape"), "5,4");
   EXPECT_EQ(test::line_value(out, "src_vocab"), "<pad>|<unk>|<cls>|a|é|hello world");
+  std::string spm_hex;
+  for (unsigned char b : c.spm_model) spm_hex += "0123456789abcdef"[b >> 4], spm_hex += "0123456789abcdef"[b & 15];
+  EXPECT_EQ(test::line_value(out, "spm"), "torch.uint8:" + spm_hex);  // the model's bytes
   EXPECT_EQ(test::line_value(out, "rng"),
             "torch.uint8:" + std::to_string(c.state.rng_state.numel()));
 

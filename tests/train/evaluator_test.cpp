@@ -180,7 +180,7 @@ TEST(Evaluate, MatchesOneBigBatchAndRestoresTrainMode) {
   torch::manual_seed(4);
   TaskSpec spec;
   spec.task = TaskKind::kTransduction;
-  spec.tokenization = Tokenization::kChar;
+  spec.tokenizer = Tokenizer(Tokenization::kChar);
   spec.max_len = 8;
   spec.source = Vocab::build({{"a", "b", "c"}});
   spec.target = Vocab::build({{"a", "b", "c"}});
