@@ -360,6 +360,11 @@ int show_logged_alignment(const AttentionLog& log, const AttnArgs& args, std::os
       << ": alignment -> \"";
   for (size_t j = 0; j < a.outputs.size(); ++j) out << (j ? " " : "") << printable_token(a.outputs[j]);
   out << "\" (rows: output tokens; columns: source tokens; last layer, heads averaged)\n";
+  if (!a.positions.empty()) {
+    out << "emitted at output positions (k x source length = CTC path):";
+    for (auto p : a.positions) out << " " << p;
+    out << "\n";
+  }
   if (a.outputs.empty()) {
     out << "(the model emitted nothing at this step)\n";
     return kExitOk;

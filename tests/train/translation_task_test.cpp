@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "attention_log/alignment.h"
 #include "attention_log/probe.h"
 #include "attention_log/record.h"
 #include "data/tsv.h"
@@ -75,6 +76,10 @@ TEST_F(TranslationTaskTest, TinyTaskOverfitsAndTheCheckpointRebuildsTheModel) {
   // split before it, over k states per token, shown as "token:j".
   const auto record = record_attention(model, trained.vocabs, {"a b c", "d e"}, 400, "predict");
   validate_record(record, "after the encoder");
+  // Translation records carry each probe's alignment: the decode of that same forward pass.
+  ASSERT_EQ(record.alignments.size(), 2u);
+  EXPECT_EQ(record.alignments[0].source, (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(record.alignments[0].outputs, align_translation(model, trained.vocabs, "a b c").output_tokens);
   EXPECT_EQ(record.lengths, (std::vector<int64_t>{3, 2}));
   auto split_first = config("split_first", {"model.ctc.split_at=embedding"});
   EncoderModel before(make_model_options(split_first, trained.vocabs));
@@ -87,6 +92,23 @@ TEST_F(TranslationTaskTest, TinyTaskOverfitsAndTheCheckpointRebuildsTheModel) {
   Trainer fresh(config("fresh", {"train.max_steps=2", "train.warmup_steps=1"}));
   auto untrained = fresh.model();
   EXPECT_LT(evaluate(untrained, train, trained.vocabs, 32, Precision::kFp32, 0).translation.bleu(), 20.0);
+}
+
+// char tokenization: every character (spaces too) is a CTC output, so targets are ~2x longer
+// than in words and need k = 4; the decode concatenates characters back to the text.
+TEST_F(TranslationTaskTest, CharTokenizationOverfitsToo) {
+  Trainer trainer(config("chars", {"data.tokenization=char", "data.max_len=16", "model.ctc.upsample=4",
+                                   "train.max_steps=500"}));
+  trainer.run();
+  const auto trained = load_trained_model((root_ / "chars" / "best.pt").string());
+  EXPECT_EQ(trained.vocabs.tokenizer.kind(), Tokenization::kChar);
+  EXPECT_TRUE(trained.vocabs.target.contains(" "));  // the space is a token
+  auto model = trained.model;
+  const Dataset train = load_split((root_ / "train.tsv").string(), trained.vocabs);
+  const auto eval = evaluate(model, train, trained.vocabs, 32, Precision::kFp32, 2);
+  EXPECT_GE(eval.exact_match(), 0.9);
+  EXPECT_GE(eval.translation.bleu(), 85.0);
+  EXPECT_EQ(eval.samples[0].target, train.example(0).target);  // "B1 B2 C": spaces kept as written
 }
 
 TEST_F(TranslationTaskTest, ValidationLinesCarryBleuAndChrf) {
