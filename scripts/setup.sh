@@ -14,10 +14,11 @@ die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 # (the header of oneDNN, whose GEMMs attnlab calls; the library comes with libtorch-dev),
 # python3-nltk (the reference BLEU and chrF the translation metrics are tested against),
 # libsentencepiece-dev (data.tokenization=sentencepiece), python3-sentencepiece (reads the
-# SentencePiece model a checkpoint holds: the reference its tests compare pieces against).
+# SentencePiece model a checkpoint holds: the reference its tests compare pieces against),
+# clang (libFuzzer and the sanitizers of scripts/fuzz.sh).
 PACKAGES=(g++ cmake make pkg-config libtorch-dev libspdlog-dev libyaml-cpp-dev libgtest-dev
           libopenblas0-openmp libdnnl-dev libsentencepiece-dev python3 python3-torch python3-nltk
-          python3-sentencepiece chromium)
+          python3-sentencepiece chromium clang)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -8,3 +8,10 @@ echo "[test] running ctest on $(nproc) cores"
 start=$(date +%s)
 ctest --test-dir build --output-on-failure -j "$(nproc)" "$@"
 echo "[test] test suite took $(( $(date +%s) - start )) s"
+# libFuzzer harnesses under ASan + UBSan: replay the committed crash cases and the seeds, then
+# 30 s of new inputs each (docs/development.md, "Fuzzing"). Skip with ATTNLAB_SKIP_FUZZ=1.
+if [ "${ATTNLAB_SKIP_FUZZ:-0}" != 1 ] && [ $# -eq 0 ]; then
+  start=$(date +%s)
+  scripts/fuzz.sh --seconds 30
+  echo "[test] fuzzing took $(( $(date +%s) - start )) s"
+fi

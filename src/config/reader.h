@@ -227,8 +227,12 @@ class Reader {
   void walk(const YAML::Node& map, const std::string& prefix) {
     const Schema& s = schema();
     for (auto it = map.begin(); it != map.end(); ++it) {
-      const YAML::Node& key_node = it->first;
-      const YAML::Node& value = it->second;
+      // Copies, not references: yaml-cpp's iterator-> returns a temporary proxy, so a reference
+      // to its first/second dangles at the end of this statement (ASan: stack-use-after-scope,
+      // found by fuzz/config_fuzzer.cpp; GCC 12 warned of it with -Wdangling-pointer). A Node is
+      // a handle, cheap to copy.
+      const YAML::Node key_node = it->first;
+      const YAML::Node value = it->second;
       const std::string where = at(key_node.Mark());
       if (!key_node.IsScalar()) {
         error(where + ": expected a key name in " + (prefix.empty() ? "the document" : prefix) +

@@ -67,8 +67,9 @@ int64_t find_invalid_utf8(const std::string& text) {
   return -1;
 }
 
-std::vector<Example> read_tsv(const std::string& path) {
-  const std::string content = read_whole_file(path);
+std::vector<Example> read_tsv(const std::string& path) { return parse_tsv(read_whole_file(path), path); }
+
+std::vector<Example> parse_tsv(const std::string& content, const std::string& path) {
   std::vector<Example> examples;
   size_t start = 0;
   int64_t line_no = 0;

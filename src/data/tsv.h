@@ -28,6 +28,9 @@ struct Example {
 // file that cannot be read, and on a file without examples ("path: no examples").
 std::vector<Example> read_tsv(const std::string& path);
 
+// The same rules on the bytes of a file already read; `path` only names it in errors.
+std::vector<Example> parse_tsv(const std::string& content, const std::string& path);
+
 // Writes examples as `source<TAB>target\n` lines. Throws DataError for a field that is empty
 // or holds a TAB, '\r' or '\n' (it could not be read back), or when the file can't be written.
 void write_tsv(const std::string& path, const std::vector<Example>& examples);

@@ -83,7 +83,9 @@ TEST(TokenizerTest, SentencePieceHasTheRequestedPiecesAndBpeKeepsFrequentWordsWh
     // BPE merges the most frequent pairs first, so a word of every line ends up whole. (Unigram
     // on this tiny, repetitive corpus keeps short pieces; its pieces are checked against Python's
     // SentencePiece below.)
-    if (type == SpmModelType::kBpe) EXPECT_EQ(t.tokenize("the elephant"), (Tokens{"▁the", "▁elephant"}));
+    if (type == SpmModelType::kBpe) {
+      EXPECT_EQ(t.tokenize("the elephant"), (Tokens{"▁the", "▁elephant"}));
+    }
   }
 }
 

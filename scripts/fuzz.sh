@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# libFuzzer harnesses (fuzz/*_fuzzer.cpp) for the readers of outside input, built with Debian's
+# clang under ASan + UBSan, each run in two parts:
+#   1. replay: every committed case in fuzz/regressions/NAME/ (crashes found before) and the
+#      seed corpus, once each;
+#   2. search: SECONDS of new inputs mutated from the seeds (the shipped configs and data).
+# A crash, a sanitizer report, a leak or an input slower than 10 s fails the script (exit 1)
+# and leaves the input in build-fuzz/NAME.crash-*; commit it to fuzz/regressions/NAME/.
+#
+#   scripts/fuzz.sh                   # 30 s per harness (what CI runs)
+#   scripts/fuzz.sh --seconds 600     # a longer search during development
+#   scripts/fuzz.sh --only config     # one harness
+# docs/development.md ("Fuzzing") lists the harnesses and what each checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=30
+only=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seconds) seconds="$2"; shift 2 ;;
+    --only) only="$2"; shift 2 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "fuzz.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ missing (scripts/setup.sh installs clang)" >&2; exit 1; }
+
+out=build-fuzz
+mkdir -p "$out"
+flags=(-std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
+       -fno-sanitize-recover=undefined -Isrc -I/usr/include/torch/csrc/api/include)
+
+# name -> sources (besides the harness) and libraries. Objects are built once into
+# build-fuzz/obj/ and shared between harnesses.
+declare -A sources=(
+  [config]="src/config/checks.cpp src/config/config.cpp src/config/reader.cpp src/config/schema.cpp src/config/writer.cpp"
+  [tsv]="src/data/tsv.cpp src/data/vocab.cpp"
+  [checkpoint]="src/train/checkpoint.cpp src/io/torch_file.cpp src/io/atomic_file.cpp src/io/crc32.cpp"
+  [record]="src/attention_log/record.cpp src/io/torch_file.cpp src/io/atomic_file.cpp src/io/crc32.cpp"
+)
+torch_libs="-ltorch_cpu -lc10"
+declare -A libs=([config]="-lyaml-cpp" [tsv]="-lc10" [checkpoint]="$torch_libs" [record]="$torch_libs")
+declare -A max_len=([config]=8192 [tsv]=8192 [checkpoint]=65536 [record]=65536)
+
+object() {  # compiles $1 (instrumented, no fuzzer main) unless up to date; prints the .o path
+  local src="$1" obj="$out/obj/${1//\//_}.o"
+  if [ ! -f "$obj" ] || [ -n "$(find "$src" src -newer "$obj" -name '*.h' -print -quit)" ] || [ "$src" -nt "$obj" ]; then
+    mkdir -p "$out/obj"
+    clang++ "${flags[@]/-fsanitize=fuzzer,/-fsanitize=fuzzer-no-link,}" -c "$src" -o "$obj" >&2
+  fi
+  echo "$obj"
+}
+
+# Checkpoints and attention records to seed from: a few steps of two tiny shipped-config runs.
+seed_runs() {
+  local runs="$PWD/$out/seed_runs"
+  [ -f "$runs/translate/last.pt" ] && return 0
+  [ -x build/attnlab ] || { echo "[fuzz] build/attnlab missing: build first (scripts/setup.sh)" >&2; return 1; }
+  for cfg in reverse translate; do
+    build/attnlab train --config "configs/$cfg.yaml" --overwrite --set run.out_dir="$runs" --set run.name="$cfg" \
+      --set model.d_model=8 --set model.num_heads=2 --set model.num_layers=1 --set model.d_ff=8 \
+      --set train.max_steps=4 --set train.warmup_steps=1 --set train.eval_interval=2 \
+      --set train.checkpoint_interval=2 --set log.attention.every=2 --set log.attention.num_examples=2 \
+      --set log.progress=false --set run.threads=1 > "$out/seed_$cfg.log" 2>&1
+  done
+}
+
+seed() {  # seed corpus of harness $1 into $2, from the shipped files
+  local name="$1" dir="$2"
+  mkdir -p "$dir"
+  case "$name" in
+    config)
+      for f in configs/*.yaml; do cp "$f" "$dir/$(basename "$f")"; done
+      printf 'data: {train: a, valid: b}\ntrain: {max_steps: 10}\n\0train.lr=0.5\nmodel.ctc.upsample=3\n' > "$dir/with_set" ;;
+    tsv)
+      for f in data/*/train.tsv; do
+        head -n 20 "$f" > "$dir/$(basename "$(dirname "$f")")_head.tsv"
+      done
+      printf '\xef\xbb\xbfa b\tc\r\n\nd\te f\n' > "$dir/bom_crlf.tsv" ;;
+    checkpoint)
+      seed_runs
+      for cfg in reverse translate; do cp "$out/seed_runs/$cfg/last.pt" "$dir/$cfg.pt"; done ;;
+    record)
+      seed_runs
+      for cfg in reverse translate; do cp "$out/seed_runs/$cfg/attention/step_00000004.pt" "$dir/$cfg.pt"; done ;;
+  esac
+}
+
+status=0
+for name in config tsv checkpoint record; do
+  [ -n "$only" ] && [ "$only" != "$name" ] && continue
+  bin="$out/${name}_fuzzer"
+  objects=()
+  for src in ${sources[$name]}; do objects+=("$(object "$src")"); done
+  if [ ! -x "$bin" ] || [ "fuzz/${name}_fuzzer.cpp" -nt "$bin" ] || [ "fuzz/fuzz_file.h" -nt "$bin" ] ||
+     [ -n "$(find "${objects[@]}" -newer "$bin" -print -quit)" ]; then
+    echo "[fuzz] building $bin"
+    # shellcheck disable=SC2086
+    clang++ "${flags[@]}" -Ifuzz "fuzz/${name}_fuzzer.cpp" "${objects[@]}" ${libs[$name]} -o "$bin"
+  fi
+  corpus="$out/corpus/$name"
+  seed "$name" "$corpus"
+  inputs=("$corpus")
+  [ -d "fuzz/regressions/$name" ] && inputs+=("fuzz/regressions/$name")
+  log="$out/$name.log"
+  echo "[fuzz] $name: replaying ${inputs[*]}, then ${seconds} s of new inputs"
+  if ASAN_OPTIONS=detect_leaks=1 ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-14/bin/llvm-symbolizer \
+     LSAN_OPTIONS="suppressions=$PWD/fuzz/lsan.supp:fast_unwind_on_malloc=0:print_suppressions=0" \
+     UBSAN_OPTIONS=print_stacktrace=1 \
+     "$bin" -max_total_time="$seconds" -timeout=10 -max_len="${max_len[$name]}" -print_final_stats=1 \
+            -artifact_prefix="$out/$name." "${inputs[@]}" > "$log" 2>&1; then
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1)
+    first=$(grep -m1 -o 'INITED cov: [0-9]*' "$log" || true)
+    echo "[fuzz] $name: ok, ${runs:-?} executions, ${cov:-cov: ?} edges (after the replay: ${first#INITED })," \
+         "corpus $(ls "$corpus" | wc -l) inputs"
+  else
+    status=1
+    echo "[fuzz] $name: FAILED (log: $log); the input is in $out/$name.crash-* (or .leak-/.timeout-):" >&2
+    grep -m 20 -E 'ERROR|runtime error|SUMMARY|round trip|rejects|abort' "$log" >&2 || tail -n 30 "$log" >&2
+  fi
+done
+exit $status
