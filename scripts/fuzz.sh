@@ -24,6 +24,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ missing (scripts/setup.sh installs clang)" >&2; exit 1; }
+# Frames must be named for fuzz/lsan.supp to match them.
+[ -x /usr/lib/llvm-14/bin/llvm-symbolizer ] || { echo "fuzz.sh: llvm-symbolizer missing (scripts/setup.sh installs llvm-14)" >&2; exit 1; }
 
 out=build-fuzz
 mkdir -p "$out"
