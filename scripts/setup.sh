@@ -15,11 +15,12 @@ die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 # python3-nltk (the reference BLEU and chrF the translation metrics are tested against),
 # libsentencepiece-dev (data.tokenization=sentencepiece), python3-sentencepiece (reads the
 # SentencePiece model a checkpoint holds: the reference its tests compare pieces against),
-# clang (libFuzzer and the sanitizers of scripts/fuzz.sh), llvm-14 (its llvm-symbolizer, which
+# clang and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes of scripts/fuzz.sh; only
+# recommended by clang, and setup installs without recommends), llvm-14 (its llvm-symbolizer, which
 # names the frames that fuzz/lsan.supp matches).
 PACKAGES=(g++ cmake make pkg-config libtorch-dev libspdlog-dev libyaml-cpp-dev libgtest-dev
           libopenblas0-openmp libdnnl-dev libsentencepiece-dev python3 python3-torch python3-nltk
-          python3-sentencepiece chromium clang llvm-14)
+          python3-sentencepiece chromium clang libclang-rt-14-dev llvm-14)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
