@@ -116,6 +116,18 @@ constexpr const char* kScript = R"JS(
     });
   }
 
+  // Sizes `canvas` to W x H CSS pixels at the screen's pixel ratio, clears it to white and
+  // returns its context (drawing in CSS pixels).
+  function blankCanvas(canvas, W, H) {
+    const dpr = window.devicePixelRatio || 1;
+    canvas.width = Math.round(W * dpr); canvas.height = Math.round(H * dpr);
+    canvas.style.width = W + "px"; canvas.style.height = H + "px";
+    const g = canvas.getContext("2d");
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.fillStyle = "#fff"; g.fillRect(0, 0, W, H);
+    return g;
+  }
+
   let view = null;  // geometry of the large heatmap, for hover
   function drawMain(rec) {
     const canvas = $("main"), L = rec.lengths[st.n], toks = rec.tokens[st.n];
@@ -126,12 +138,7 @@ constexpr const char* kScript = R"JS(
     let lab = 0;
     toks.forEach(function (t) { lab = Math.max(lab, g0.measureText(t).width); });
     const left = Math.ceil(lab) + 12, top = Math.ceil(lab) + 12;
-    const W = left + L * cell + 8, Hh = top + L * cell + 8, dpr = window.devicePixelRatio || 1;
-    canvas.width = Math.round(W * dpr); canvas.height = Math.round(Hh * dpr);
-    canvas.style.width = W + "px"; canvas.style.height = Hh + "px";
-    const g = canvas.getContext("2d");
-    g.setTransform(dpr, 0, 0, dpr, 0, 0);
-    g.fillStyle = "#fff"; g.fillRect(0, 0, W, Hh);
+    const g = blankCanvas(canvas, left + L * cell + 8, top + L * cell + 8);
     for (let i = 0; i < L; i++) for (let j = 0; j < L; j++) {
       g.fillStyle = color(m[i * L + j]); g.fillRect(left + j * cell, top + i * cell, cell, cell);
     }
@@ -174,12 +181,7 @@ constexpr const char* kScript = R"JS(
     a.out.forEach(function (t) { left = Math.max(left, g0.measureText(t).width); });
     a.src.forEach(function (t) { top = Math.max(top, g0.measureText(t).width); });
     left = Math.ceil(left) + 12; top = Math.ceil(top) + 12;
-    const W = left + S * cell + 8, Hh = top + Math.max(J, 1) * cell + 8, dpr = window.devicePixelRatio || 1;
-    canvas.width = Math.round(W * dpr); canvas.height = Math.round(Hh * dpr);
-    canvas.style.width = W + "px"; canvas.style.height = Hh + "px";
-    const g = canvas.getContext("2d");
-    g.setTransform(dpr, 0, 0, dpr, 0, 0);
-    g.fillStyle = "#fff"; g.fillRect(0, 0, W, Hh);
+    const g = blankCanvas(canvas, left + S * cell + 8, top + Math.max(J, 1) * cell + 8);
     for (let i = 0; i < J; i++) for (let j = 0; j < S; j++) {
       const v = a.w[i * S + j];
       g.fillStyle = color(v === null ? NaN : v / SCALE); g.fillRect(left + j * cell, top + i * cell, cell, cell);
