@@ -10,6 +10,7 @@
 #include "attention_log/record.h"
 #include "config/config.h"
 #include "data/tsv.h"
+#include "io/directory_lock.h"
 #include "io/text.h"
 #include "train/checkpoint.h"
 
@@ -77,6 +78,9 @@ int run_main(int argc, char** argv) {
     std::fprintf(stderr, "attnlab %s: %s\n", command->name, e.what());
     return kExitUsage;
   } catch (const CheckpointError& e) {
+    std::fprintf(stderr, "attnlab %s: %s\n", command->name, e.what());
+    return kExitUsage;
+  } catch (const DirectoryInUseError& e) {
     std::fprintf(stderr, "attnlab %s: %s\n", command->name, e.what());
     return kExitUsage;
   } catch (const c10::Error& e) {

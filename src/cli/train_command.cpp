@@ -10,6 +10,8 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "config/config.h"
+#include "io/atomic_file.h"
+#include "io/directory_lock.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 
@@ -71,19 +73,28 @@ int train_command(const Args& args) {
     config.run.name = run_dir.filename().string();
   } else {
     config = load_config(config_path, overrides);
-    const fs::path run_dir = run_directory(config);
-    if (has_run_output(run_dir)) {
-      if (!overwrite)
-        throw UsageError("run directory " + run_dir.string() +
-                         " already holds a run; resume it with --resume " +
-                         (run_dir / "last.pt").string() +
-                         ", pick another name with --set run.name=NAME, or pass --overwrite");
-      for (const auto& entry : fs::directory_iterator(run_dir)) fs::remove_all(entry.path());
-    }
   }
-  const auto run_dir = run_directory(config);
+  const std::string run_dir = run_directory(config);
   fs::create_directories(run_dir);
+  // Held until the run ends: a second train into this directory stops here, naming this one.
+  // Everything below that looks at or changes the directory happens under the lock.
+  const DirectoryLock lock(run_dir);
+  if (!checkpoint && has_run_output(run_dir)) {
+    if (!overwrite)
+      throw UsageError("run directory " + run_dir +
+                       " already holds a run; resume it with --resume " +
+                       (fs::path(run_dir) / "last.pt").string() +
+                       ", pick another name with --set run.name=NAME, or pass --overwrite");
+    for (const auto& entry : fs::directory_iterator(run_dir))
+      if (entry.path().filename() != DirectoryLock::kFileName) fs::remove_all(entry.path());
+  }
+  // Saves that a kill interrupted leave ".<name>.tmp.<pid>" files behind (io/atomic_file.h).
+  std::vector<std::string> stale = remove_stale_temporary_files(run_dir);
+  for (auto& path : remove_stale_temporary_files((fs::path(run_dir) / "attention").string()))
+    stale.push_back(std::move(path));
   log_to_run_dir(run_dir);
+  for (const auto& path : stale)
+    spdlog::info("[train] removed {}, left by a save that was interrupted", path);
 
   Trainer trainer(config, std::move(checkpoint));
   std::unique_ptr<AttentionLogger> attention;

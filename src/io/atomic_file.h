@@ -12,4 +12,12 @@ namespace attnlab {
 // and the system error; the temporary file is removed on failure.
 void write_file_atomically(const std::string& path, const std::vector<char>& bytes);
 
+// Removes the temporary files ".<name>.tmp.<pid>" that write_file_atomically left in `directory`
+// (not its subfolders) when its process was killed in the middle of a save, but only those whose
+// pid no longer runs, or is this process's own (a pid reused after a restart: this process has
+// no save under way when it calls this). Returns the paths it removed; a file it cannot remove
+// is left and not reported. Call it while holding the directory's DirectoryLock, so that no
+// other attnlab process can be saving into it.
+std::vector<std::string> remove_stale_temporary_files(const std::string& directory);
+
 }  // namespace attnlab

@@ -9,6 +9,19 @@
 #include <c10/core/CPUAllocator.h>
 #include <c10/util/Exception.h>
 
+// Under AddressSanitizer, ASan knows nothing of memory we map ourselves: a cached block would
+// hide a use after free, and the slack between a request and its block's capacity an overflow.
+// So everything past the request is poisoned while a block is in use, and the
+// whole block while it is cached (no-ops in other builds).
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define ATTNLAB_POISON(address, bytes) ASAN_POISON_MEMORY_REGION(address, bytes)
+#define ATTNLAB_UNPOISON(address, bytes) ASAN_UNPOISON_MEMORY_REGION(address, bytes)
+#else
+#define ATTNLAB_POISON(address, bytes) ((void)(address), (void)(bytes))
+#define ATTNLAB_UNPOISON(address, bytes) ((void)(address), (void)(bytes))
+#endif
+
 namespace attnlab {
 
 // Lives in the first 64 bytes of its own mapping; the tensor's data starts right after it
@@ -70,6 +83,8 @@ c10::DataPtr CachingCpuAllocator::allocate(size_t bytes) const {
   }
   stats_.in_use_bytes += block->capacity;
   stats_.peak_bytes = std::max(stats_.peak_bytes, stats_.in_use_bytes + stats_.cached_bytes);
+  ATTNLAB_UNPOISON(block->data(), bytes);
+  ATTNLAB_POISON(static_cast<char*>(block->data()) + bytes, block->capacity - bytes);
   return {block->data(), block->data(), &CachingCpuAllocator::delete_block,
           c10::Device(c10::kCPU)};
 }
@@ -86,6 +101,7 @@ void CachingCpuAllocator::delete_block(void* data) {
 }
 
 void CachingCpuAllocator::give_back(Block* block) const {
+  ATTNLAB_POISON(block->data(), block->capacity);  // a read of a freed tensor is reported
   std::lock_guard<std::mutex> lock(mutex_);
   stats_.in_use_bytes -= block->capacity;
   stats_.cached_bytes += block->capacity;
@@ -100,6 +116,7 @@ void CachingCpuAllocator::trim_locked(size_t limit) const {
     Block* block = last->second;
     free_.erase(last);
     stats_.cached_bytes -= block->capacity;
+    ATTNLAB_UNPOISON(block, block->capacity + Block::kHeader);  // the pages may be mapped again
     munmap(block, block->capacity + Block::kHeader);
   }
 }

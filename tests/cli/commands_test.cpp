@@ -15,6 +15,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -270,6 +271,107 @@ TEST_F(CliTest, SentencePieceTranslationKeepsItsModelInTheCheckpoint) {
   const auto bad = run("train --config " + path("sp.yaml") + " --set run.name=sp_bad --set data.spm.model=bad.model");
   EXPECT_EQ(bad.exit_code, 2) << bad.output;
   EXPECT_NE(bad.output.find("bad.model: not a SentencePiece model"), std::string::npos) << bad.output;
+}
+
+// Starts `attnlab train ARGS...` as a child process whose output goes to `log`; returns its pid.
+pid_t start_train(const std::vector<std::string>& args, const fs::path& log) {
+  std::vector<std::string> argv = {ATTNLAB_BINARY, "train"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> c_argv;
+  for (auto& a : argv) c_argv.push_back(a.data());
+  c_argv.push_back(nullptr);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    if (!::freopen(log.c_str(), "w", stdout)) ::_exit(126);
+    ::dup2(::fileno(stdout), STDERR_FILENO);
+    ::execv(ATTNLAB_BINARY, c_argv.data());
+    ::_exit(127);
+  }
+  return child;
+}
+
+int exit_code_of(pid_t child) {
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// A run holds a lock on its directory (io/directory_lock.h) from start to end: a second train
+// into it, even with --overwrite, exits 2 naming the holder's pid and touches nothing.
+TEST_F(CliTest, ASecondTrainIntoABusyRunDirectoryExitsTwoNamingTheHolder) {
+  const fs::path run_dir = root_ / "runs" / "busy";
+  const auto first = run("train --config " + path("tiny.yaml") +
+                         " --set run.name=busy --set train.max_steps=20 --set log.attention.enabled=false");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const auto last = (run_dir / "last.pt").string();
+  // The holder: that run resumed for (nearly) ever.
+  const auto holder_log = root_ / "busy_holder.log";
+  const pid_t holder = start_train({"--resume", last, "--set", "train.max_steps=100000", "--set",
+                                    "train.checkpoint_interval=100000"},
+                                   holder_log);
+  ASSERT_GT(holder, 0);
+  for (int i = 0; i < 600; ++i) {
+    if (attnlab::test::read_text(holder_log.string()).find("[train] steps=") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const std::string in_use = run_dir.string() + " is in use by another attnlab process (pid " +
+                             std::to_string(holder) + " on ";
+  const auto second = run("train --config " + path("tiny.yaml") + " --set run.name=busy --overwrite");
+  EXPECT_EQ(second.exit_code, 2) << second.output;
+  EXPECT_NE(second.output.find(in_use), std::string::npos) << second.output;
+  const auto resume = run("train --resume " + last);
+  EXPECT_EQ(resume.exit_code, 2) << resume.output;
+  EXPECT_NE(resume.output.find(in_use), std::string::npos) << resume.output;
+  ::kill(holder, SIGINT);
+  EXPECT_EQ(exit_code_of(holder), 0) << attnlab::test::read_text(holder_log.string());
+  EXPECT_TRUE(fs::exists(run_dir / "step_00000020.pt"));  // --overwrite deleted nothing while refused
+  EXPECT_GT(attnlab::load_checkpoint(last).state.step, 20);
+}
+
+// The race the lock closes: two trains started at the same moment into one new run directory.
+// Exactly one runs; the other exits 2 (the directory is in use, or, when the first has already
+// finished, already holds a run). Before the lock both could pass the existence check and
+// write over each other.
+TEST_F(CliTest, SimultaneousTrainsIntoOneRunDirectoryLeaveOneRun) {
+  for (int round = 0; round < 4; ++round) {
+    const std::string name = "race" + std::to_string(round);
+    const std::vector<std::string> args = {"--config", path("tiny.yaml"), "--set", "run.name=" + name,
+                                           "--set", "log.attention.enabled=false"};
+    const pid_t a = start_train(args, root_ / (name + "_a.log"));
+    const pid_t b = start_train(args, root_ / (name + "_b.log"));
+    const int code_a = exit_code_of(a), code_b = exit_code_of(b);
+    const auto logs = attnlab::test::read_text((root_ / (name + "_a.log")).string()) + "\n----\n" +
+                      attnlab::test::read_text((root_ / (name + "_b.log")).string());
+    EXPECT_EQ(std::min(code_a, code_b), 0) << logs;
+    EXPECT_EQ(std::max(code_a, code_b), 2) << logs;
+    EXPECT_EQ(attnlab::load_checkpoint((root_ / "runs" / name / "last.pt").string()).state.step, 60);
+  }
+}
+
+// A kill during a save leaves ".<name>.tmp.<pid>"; the next run in that directory removes the
+// ones whose process is gone (here: a pid that exited) and says so, and keeps a live one's.
+TEST_F(CliTest, TheNextRunRemovesTemporaryFilesOfKilledSaves) {
+  const fs::path run_dir = root_ / "runs" / "stale";
+  const auto first = run("train --config " + path("tiny.yaml") +
+                         " --set run.name=stale --set train.max_steps=20");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const pid_t gone = ::fork();
+  if (gone == 0) ::_exit(0);
+  exit_code_of(gone);
+  const std::vector<fs::path> stale = {run_dir / (".last.pt.tmp." + std::to_string(gone)),
+                                       run_dir / "attention" / (".step_00000020.pt.tmp." + std::to_string(gone))};
+  const fs::path live = run_dir / (".best.pt.tmp." + std::to_string(::getpid()));
+  for (const auto& f : stale) attnlab::test::write_text(f.string(), "torn");
+  attnlab::test::write_text(live.string(), "a save of a process that still runs");
+  const auto resumed = run("train --resume " + (run_dir / "last.pt").string() + " --set train.max_steps=25");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  for (const auto& f : stale) {
+    EXPECT_FALSE(fs::exists(f)) << f;
+    EXPECT_NE(resumed.output.find("removed " + f.string() + ", left by a save that was interrupted"),
+              std::string::npos)
+        << resumed.output;
+  }
+  EXPECT_TRUE(fs::exists(live));
 }
 
 TEST_F(CliTest, BrokenCheckpointsExitTwoNamingTheFile) {

@@ -1,5 +1,9 @@
 #include "io/atomic_file.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
@@ -50,6 +54,43 @@ TEST(AtomicFile, FailureNamesTheFileAndKeepsTheOldOne) {
   EXPECT_EQ(test::read_text(target + "/kept.txt"), "old");
   for (const auto& entry : fs::directory_iterator(dir.path()))
     EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
+}
+
+// A pid that no process has: a child that has exited and been reaped (the kernel hands pids
+// out in increasing order, so it is not reused within the test).
+pid_t dead_pid() {
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return child;
+}
+
+TEST(AtomicFile, StaleTemporaryFilesOfDeadProcessesAreRemovedAndOnlyThose) {
+  test::ScratchDir dir;
+  const std::string dead = std::to_string(dead_pid());
+  const std::string own = std::to_string(::getpid());
+  const std::string alive = std::to_string(::getppid());  // ctest, or the shell that ran us
+  const std::vector<std::string> stale = {".last.pt.tmp." + dead, ".step_00000020.pt.tmp." + own};
+  const std::vector<std::string> kept = {".best.pt.tmp." + alive, "last.pt",  "notes.tmp." + dead,
+                                         ".x.tmp.12ab",           ".x.tmp.", "..tmp." + dead,
+                                         ".lock"};
+  for (const auto& name : stale) test::write_text(dir.file(name), "torn");
+  for (const auto& name : kept) test::write_text(dir.file(name), "keep");
+  fs::create_directory(dir.file(".attention.tmp." + dead));  // only files are removed
+  fs::create_directory(dir.file("attention"));
+  test::write_text(dir.file("attention/.step_1.pt.tmp." + dead), "subfolders are not searched");
+
+  auto removed = remove_stale_temporary_files(dir.path().string());
+  std::sort(removed.begin(), removed.end());
+  std::vector<std::string> expected = {dir.file(stale[0]), dir.file(stale[1])};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(removed, expected);
+  for (const auto& name : stale) EXPECT_FALSE(fs::exists(dir.file(name))) << name;
+  for (const auto& name : kept) EXPECT_TRUE(fs::exists(dir.file(name))) << name;
+  EXPECT_TRUE(fs::exists(dir.file(".attention.tmp." + dead)));
+  EXPECT_TRUE(fs::exists(dir.file("attention/.step_1.pt.tmp." + dead)));
+  EXPECT_TRUE(remove_stale_temporary_files(dir.file("no_such_folder")).empty());
 }
 
 }  // namespace

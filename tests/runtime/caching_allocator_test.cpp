@@ -71,3 +71,31 @@ TEST(CachingCpuAllocator, InstalledAllocatorServesTensorsCorrectly) {
   const auto after = allocator.stats();
   EXPECT_GT(after.hits, before.hits);  // later iterations reuse the first one's blocks
 }
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
+// In an AddressSanitizer build (docs/development.md, "Sanitizers") ASan must see what the
+// cache hides from it: the slack past a request, and a whole block once it is cached.
+TEST(CachingCpuAllocator, UnderAddressSanitizerFreedAndSlackBytesArePoisoned) {
+#if !defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "not an AddressSanitizer build";
+#else
+  CachingCpuAllocator allocator(/*min_block=*/1 << 20, /*max_cached=*/64 << 20);
+  constexpr size_t kBytes = (size_t(3) << 20) + 13;  // not a multiple of the 64 KiB granule
+  char* data = nullptr;
+  {
+    auto a = allocator.allocate(kBytes);
+    data = static_cast<char*>(a.get());
+    EXPECT_EQ(__asan_region_is_poisoned(data, kBytes), nullptr);  // all of it usable
+    EXPECT_TRUE(__asan_address_is_poisoned(data + kBytes));        // one past the end
+  }
+  EXPECT_TRUE(__asan_address_is_poisoned(data));  // cached: a read would be reported
+  EXPECT_TRUE(__asan_address_is_poisoned(data + kBytes / 2));
+  auto again = allocator.allocate(kBytes - 100);
+  ASSERT_EQ(again.get(), data);  // the same block, usable again up to the new size only
+  EXPECT_EQ(__asan_region_is_poisoned(data, kBytes - 100), nullptr);
+  EXPECT_TRUE(__asan_address_is_poisoned(data + kBytes - 100));
+#endif
+}
