@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ missing (scripts/setup.sh installs clang)" >&2; exit 1; }
-# Frames must be named for fuzz/lsan.supp to match them.
+# Frames must be named for sanitizers/lsan.supp to match them.
 [ -x /usr/lib/llvm-14/bin/llvm-symbolizer ] || { echo "fuzz.sh: llvm-symbolizer missing (scripts/setup.sh installs llvm-14)" >&2; exit 1; }
 
 out=build-fuzz
@@ -107,7 +107,7 @@ for name in config tsv checkpoint record; do
   log="$out/$name.log"
   echo "[fuzz] $name: replaying ${inputs[*]}, then ${seconds} s of new inputs"
   if ASAN_OPTIONS=detect_leaks=1 ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-14/bin/llvm-symbolizer \
-     LSAN_OPTIONS="suppressions=$PWD/fuzz/lsan.supp:fast_unwind_on_malloc=0:print_suppressions=0" \
+     LSAN_OPTIONS="suppressions=$PWD/sanitizers/lsan.supp:fast_unwind_on_malloc=0:print_suppressions=0" \
      UBSAN_OPTIONS=print_stacktrace=1 \
      "$bin" -max_total_time="$seconds" -timeout=10 -max_len="${max_len[$name]}" -print_final_stats=1 \
             -artifact_prefix="$out/$name." "${inputs[@]}" > "$log" 2>&1; then

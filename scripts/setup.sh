@@ -17,10 +17,11 @@ die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 # SentencePiece model a checkpoint holds: the reference its tests compare pieces against),
 # clang and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes of scripts/fuzz.sh; only
 # recommended by clang, and setup installs without recommends), llvm-14 (its llvm-symbolizer, which
-# names the frames that fuzz/lsan.supp matches).
+# names the frames that sanitizers/lsan.supp matches), libgloo-dev (the headers of Gloo, which
+# LibTorch's c10d process groups include; the library itself comes with libtorch).
 PACKAGES=(g++ cmake make pkg-config libtorch-dev libspdlog-dev libyaml-cpp-dev libgtest-dev
           libopenblas0-openmp libdnnl-dev libsentencepiece-dev python3 python3-torch python3-nltk
-          python3-sentencepiece chromium clang libclang-rt-14-dev llvm-14)
+          python3-sentencepiece chromium clang libclang-rt-14-dev llvm-14 libgloo-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -8,6 +8,13 @@ echo "[test] running ctest on $(nproc) cores"
 start=$(date +%s)
 ctest --test-dir build --output-on-failure -j "$(nproc)" "$@"
 echo "[test] test suite took $(( $(date +%s) - start )) s"
+# The suite again under ASan + UBSan, in build-asan/ (all but the benchmark and rendering suites;
+# docs/development.md, "Sanitizers"). Skip with ATTNLAB_SKIP_SANITIZE=1.
+if [ "${ATTNLAB_SKIP_SANITIZE:-0}" != 1 ] && [ $# -eq 0 ]; then
+  start=$(date +%s)
+  scripts/sanitize.sh
+  echo "[test] sanitizer build and suite took $(( $(date +%s) - start )) s"
+fi
 # libFuzzer harnesses under ASan + UBSan: replay the committed crash cases and the seeds, then
 # 30 s of new inputs each (docs/development.md, "Fuzzing"). Skip with ATTNLAB_SKIP_FUZZ=1.
 if [ "${ATTNLAB_SKIP_FUZZ:-0}" != 1 ] && [ $# -eq 0 ]; then

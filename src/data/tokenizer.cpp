@@ -41,6 +41,13 @@ std::string shim_path() {
 }
 
 SentencePieceLibrary open_library() {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // The sanitizer runtimes abort the process on dlopen(RTLD_DEEPBIND) (google/sanitizers#611),
+  // and without it SentencePiece's protobuf clashes with LibTorch's: say so instead.
+  throw std::invalid_argument(
+      "data.tokenization=sentencepiece is not available in a sanitizer build (its module needs "
+      "dlopen with RTLD_DEEPBIND, which the sanitizer runtimes refuse); use a normal build");
+#endif
   const std::string path = shim_path();
   // RTLD_DEEPBIND: SentencePiece's own protobuf copy wins inside it; RTLD_LOCAL: it stays there.
   void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);

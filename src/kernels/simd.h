@@ -64,7 +64,10 @@ ATTNLAB_INLINE float exp_nonpositive(float x) {
   p = p * f + 2.4022650695910071e-1f;
   p = p * f + 6.9314718055994531e-1f;
   p = p * f + 1.0f;
-  const int32_t exponent = (static_cast<int32_t>(n) + 127) << 23;
+  // n is in [-126, 0] for x in [-87, 0]. A NaN x gives a NaN n, whose conversion to int is
+  // undefined (UBSan found it: GELU of NaN); p is NaN already, so 2^0 keeps the result NaN.
+  const float n_defined = n == n ? std::min(n, 0.0f) : 0.0f;
+  const uint32_t exponent = static_cast<uint32_t>(static_cast<int32_t>(n_defined) + 127) << 23;
   float scale;
   std::memcpy(&scale, &exponent, sizeof scale);
   return p * scale;

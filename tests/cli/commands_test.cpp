@@ -200,6 +200,7 @@ TEST_F(CliTest, TranslationRunEvalPredictAndAttn) {
 // the start, stored in the checkpoint (Python reads it there and in spm.model), and eval and
 // predict need nothing else; user errors exit 2 naming the key or file.
 TEST_F(CliTest, SentencePieceTranslationKeepsItsModelInTheCheckpoint) {
+  ATTNLAB_SKIP_WITHOUT_SENTENCEPIECE();
   const auto all = attnlab::read_tsv(std::string(ATTNLAB_SOURCE_DIR) + "/data/translate/train.tsv");
   attnlab::write_tsv(path("sp_train.tsv"), {all.begin(), all.begin() + 400});
   attnlab::write_tsv(path("sp_valid.tsv"), {all.begin() + 400, all.begin() + 440});

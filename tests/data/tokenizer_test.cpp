@@ -74,6 +74,7 @@ TEST(TokenizerTest, CharAndWordAreTokenize) {
 }
 
 TEST(TokenizerTest, SentencePieceHasTheRequestedPiecesAndBpeKeepsFrequentWordsWhole) {
+  ATTNLAB_SKIP_WITHOUT_SENTENCEPIECE();
   for (const auto type : {SpmModelType::kUnigram, SpmModelType::kBpe}) {
     const auto t = Tokenizer::train_sentencepiece(corpus(300), spm_options(80, type));
     SCOPED_TRACE(name_of(type));
@@ -90,6 +91,7 @@ TEST(TokenizerTest, SentencePieceHasTheRequestedPiecesAndBpeKeepsFrequentWordsWh
 }
 
 TEST(TokenizerTest, SentencePieceRoundTripsNormalisedText) {
+  ATTNLAB_SKIP_WITHOUT_SENTENCEPIECE();
   const auto& t = unigram();
   for (const auto& line : corpus(40)) EXPECT_EQ(t.detokenize(t.tokenize(line)), line);
   EXPECT_EQ(t.detokenize(t.tokenize("the bird sleeps 7")), "the bird sleeps 7");  // unseen line
@@ -104,6 +106,7 @@ TEST(TokenizerTest, SentencePieceRoundTripsNormalisedText) {
 }
 
 TEST(TokenizerTest, SentencePieceTrainingIsDeterministicAndTheTypeMatters) {
+  ATTNLAB_SKIP_WITHOUT_SENTENCEPIECE();
   const auto a = Tokenizer::train_sentencepiece(corpus(300), spm_options(60));
   EXPECT_EQ(a.sentencepiece_model(), unigram().sentencepiece_model());
   const auto bpe = Tokenizer::train_sentencepiece(corpus(300), spm_options(60, SpmModelType::kBpe));
@@ -111,6 +114,7 @@ TEST(TokenizerTest, SentencePieceTrainingIsDeterministicAndTheTypeMatters) {
 }
 
 TEST(TokenizerTest, SentencePieceSaysWhenTheVocabularyIsTooLarge) {
+  ATTNLAB_SKIP_WITHOUT_SENTENCEPIECE();
   const auto message =
       invalid_argument_of([] { Tokenizer::train_sentencepiece(corpus(50), spm_options(5000)); });
   test::expect_contains(message, "SentencePiece training failed: Vocabulary size too high (5000)");
@@ -119,6 +123,7 @@ TEST(TokenizerTest, SentencePieceSaysWhenTheVocabularyIsTooLarge) {
 }
 
 TEST(TokenizerTest, LoadsSerializedModelsAndRejectsOtherBytes) {
+  ATTNLAB_SKIP_WITHOUT_SENTENCEPIECE();
   const auto loaded = Tokenizer::load_sentencepiece(unigram().sentencepiece_model());
   EXPECT_EQ(loaded.sentencepiece_model(), unigram().sentencepiece_model());
   for (const auto& line : corpus(20)) EXPECT_EQ(loaded.tokenize(line), unigram().tokenize(line));
@@ -131,6 +136,7 @@ TEST(TokenizerTest, LoadsSerializedModelsAndRejectsOtherBytes) {
 }
 
 TEST(TokenizerTest, CopiesShareTheModelAcrossThreads) {
+  ATTNLAB_SKIP_WITHOUT_SENTENCEPIECE();
   const Tokenizer copy = unigram();
   const auto lines = corpus(200);
   std::vector<Tokens> expected;
@@ -148,6 +154,7 @@ TEST(TokenizerTest, CopiesShareTheModelAcrossThreads) {
 
 // The outside reference: Debian's Python SentencePiece on the very bytes attnlab stores.
 TEST(TokenizerTest, PiecesAndDecodingMatchPythonSentencePiece) {
+  ATTNLAB_SKIP_WITHOUT_SENTENCEPIECE();
   if (!test::python_has("sentencepiece")) GTEST_SKIP() << "python3-sentencepiece missing (scripts/setup.sh installs it)";
   for (const auto type : {SpmModelType::kUnigram, SpmModelType::kBpe}) {
     SCOPED_TRACE(name_of(type));

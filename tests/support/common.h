@@ -127,6 +127,16 @@ inline bool cpuinfo_has_native_bf16() {
          flags.find(" amx_bf16 ") != std::string::npos;
 }
 
+// SentencePiece lives in a module opened with dlopen(RTLD_DEEPBIND) (src/io/sentencepiece_abi.h),
+// which the sanitizer runtimes refuse: in a sanitizer build (scripts/sanitize.sh) the tests that
+// need it skip, saying why.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define ATTNLAB_SKIP_WITHOUT_SENTENCEPIECE() \
+  GTEST_SKIP() << "SentencePiece cannot be loaded in a sanitizer build (dlopen with RTLD_DEEPBIND)"
+#else
+#define ATTNLAB_SKIP_WITHOUT_SENTENCEPIECE() static_cast<void>(0)
+#endif
+
 // The reference interpreter: Debian's python3 with python3-torch, never a virtualenv's.
 constexpr const char* kPython = "/usr/bin/python3";
 
