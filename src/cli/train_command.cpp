@@ -1,7 +1,11 @@
 // attnlab train: launch a run from a YAML config, or resume one from a checkpoint.
+#include <chrono>
+#include <exception>
 #include <filesystem>
 #include <memory>
+#include <stdexcept>
 
+#include <ATen/ATen.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -12,6 +16,7 @@
 #include "config/config.h"
 #include "io/atomic_file.h"
 #include "io/directory_lock.h"
+#include "runtime/process_group.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 
@@ -31,6 +36,16 @@ void log_to_run_dir(const std::string& run_dir) {
   spdlog::set_default_logger(logger);
 }
 
+// A data-parallel rank other than 0: the console only, warnings and errors only (rank 0 speaks
+// for the run; torchrun prefixes each line with the worker).
+void log_as_secondary_rank(int rank) {
+  auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  auto logger = std::make_shared<spdlog::logger>("attnlab", console);
+  logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ [rank " + std::to_string(rank) + "] %v");
+  logger->set_level(spdlog::level::warn);
+  spdlog::set_default_logger(logger);
+}
+
 bool has_run_output(const fs::path& run_dir) {
   std::error_code ec;
   if (!fs::is_directory(run_dir, ec)) return false;
@@ -39,6 +54,31 @@ bool has_run_output(const fs::path& run_dir) {
     if (name == "metrics.jsonl" || entry.path().extension() == ".pt") return true;
   }
   return false;
+}
+
+// Takes the run directory's lock (held until the run ends: a second train into it stops
+// there, naming this one); then, under the lock, refuses or clears an existing run for a new
+// one, removes the temporary files of saves a kill interrupted (".<name>.tmp.<pid>",
+// io/atomic_file.h), and starts train.log.
+std::unique_ptr<DirectoryLock> prepare_run_directory(const std::string& run_dir, bool new_run,
+                                                     bool overwrite) {
+  fs::create_directories(run_dir);
+  auto lock = std::make_unique<DirectoryLock>(run_dir);
+  if (new_run && has_run_output(run_dir)) {
+    if (!overwrite)
+      throw UsageError("run directory " + run_dir + " already holds a run; resume it with --resume " +
+                       (fs::path(run_dir) / "last.pt").string() +
+                       ", pick another name with --set run.name=NAME, or pass --overwrite");
+    for (const auto& entry : fs::directory_iterator(run_dir))
+      if (entry.path().filename() != DirectoryLock::kFileName) fs::remove_all(entry.path());
+  }
+  std::vector<std::string> stale = remove_stale_temporary_files(run_dir);
+  for (auto& path : remove_stale_temporary_files((fs::path(run_dir) / "attention").string()))
+    stale.push_back(std::move(path));
+  log_to_run_dir(run_dir);
+  for (const auto& path : stale)
+    spdlog::info("[train] removed {}, left by a save that was interrupted", path);
+  return lock;
 }
 
 }  // namespace
@@ -74,31 +114,44 @@ int train_command(const Args& args) {
   } else {
     config = load_config(config_path, overrides);
   }
-  const std::string run_dir = run_directory(config);
-  fs::create_directories(run_dir);
-  // Held until the run ends: a second train into this directory stops here, naming this one.
-  // Everything below that looks at or changes the directory happens under the lock.
-  const DirectoryLock lock(run_dir);
-  if (!checkpoint && has_run_output(run_dir)) {
-    if (!overwrite)
-      throw UsageError("run directory " + run_dir +
-                       " already holds a run; resume it with --resume " +
-                       (fs::path(run_dir) / "last.pt").string() +
-                       ", pick another name with --set run.name=NAME, or pass --overwrite");
-    for (const auto& entry : fs::directory_iterator(run_dir))
-      if (entry.path().filename() != DirectoryLock::kFileName) fs::remove_all(entry.path());
+  // Under torchrun: the global batch must split evenly, and the group forms before any work.
+  LaunchEnv launch;
+  try {
+    launch = launch_env_from_environment();
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("torchrun's environment: ") + e.what());
   }
-  // Saves that a kill interrupted leave ".<name>.tmp.<pid>" files behind (io/atomic_file.h).
-  std::vector<std::string> stale = remove_stale_temporary_files(run_dir);
-  for (auto& path : remove_stale_temporary_files((fs::path(run_dir) / "attention").string()))
-    stale.push_back(std::move(path));
-  log_to_run_dir(run_dir);
-  for (const auto& path : stale)
-    spdlog::info("[train] removed {}, left by a save that was interrupted", path);
+  if (launch.distributed() && config.train.batch_size % launch.world_size != 0)
+    throw ConfigError("train.batch_size: " + std::to_string(config.train.batch_size) +
+                      " is not divisible by WORLD_SIZE=" + std::to_string(launch.world_size) +
+                      " (it is the global batch, split evenly over the ranks)");
+  ProcessGroup group(launch, std::chrono::seconds(config.run.dist_timeout_s));
 
-  Trainer trainer(config, std::move(checkpoint));
+  const std::string run_dir = run_directory(config);
+  // Rank 0 alone touches the run directory; the others learn whether it could.
+  std::unique_ptr<DirectoryLock> lock;
+  std::exception_ptr setup_error;
+  if (group.rank() == 0) {
+    try {
+      lock = prepare_run_directory(run_dir, /*new_run=*/!checkpoint, overwrite);
+    } catch (...) {
+      setup_error = std::current_exception();
+    }
+  } else {
+    log_as_secondary_rank(group.rank());
+  }
+  if (launch.distributed()) {
+    auto ready = at::tensor({setup_error ? 0.0 : 1.0}, at::kDouble);  // (1)
+    group.broadcast(ready, /*root=*/0, "whether rank 0 could set up the run directory");
+    if (ready.item<double>() == 0.0 && !setup_error)
+      throw UsageError("rank 0 could not set up the run directory " + run_dir +
+                       " (its message says why)");
+  }
+  if (setup_error) std::rethrow_exception(setup_error);
+
+  Trainer trainer(config, std::move(checkpoint), &group);
   std::unique_ptr<AttentionLogger> attention;
-  if (config.log.attention.enabled) {
+  if (config.log.attention.enabled && group.rank() == 0) {
     attention = std::make_unique<AttentionLogger>(config.log.attention, trainer.task_spec(),
                                                   trainer.valid_data(), run_dir, config.run.seed);
     spdlog::info("[attention] logging {} probe examples every {} steps into {}",

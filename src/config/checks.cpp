@@ -75,6 +75,7 @@ class Checker {
       r_.key_error("run.name", quoted(c_.run.name) + " must be a plain directory name");
     not_empty("run.out_dir", c_.run.out_dir, "must not be empty");
     non_negative("run.threads", c_.run.threads);
+    positive("run.dist_timeout_s", c_.run.dist_timeout_s);
   }
 
   void check_data() {

@@ -22,7 +22,10 @@ struct RunConfig {
   std::string name = "run";       // run directory name under out_dir
   std::string out_dir = "runs";   // parent of the run directory (relative to the config file)
   uint64_t seed = 1234;           // seeds model init, data order, dropout
-  int64_t threads = 0;            // intra-op threads; 0 = all available cores
+  int64_t threads = 0;            // intra-op threads; 0 = all available cores (per rank: cores
+                                  // / processes on the machine, under torchrun)
+  int64_t dist_timeout_s = 300;   // torchrun only: seconds after which joining the group or a
+                                  // collective fails
 };
 
 // data.tokenization=sentencepiece only: one SentencePiece model for source and target, trained

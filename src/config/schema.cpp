@@ -10,6 +10,7 @@ std::vector<Field> fields_of(Config& c) {
       {"run.out_dir", &c.run.out_dir},
       {"run.seed", &c.run.seed},
       {"run.threads", &c.run.threads},
+      {"run.dist_timeout_s", &c.run.dist_timeout_s},
       {"data.task", &c.data.task},
       {"data.train", &c.data.train},
       {"data.valid", &c.data.valid},

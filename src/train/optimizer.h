@@ -33,6 +33,11 @@ class FlatAdamW {
   // One AdamW step at learning rate `lr`.
   void step(double lr);
 
+  // The flat buffers every parameter and gradient is a view of (P): data-parallel training sums
+  // gradients across ranks in place, and makes every rank start from rank 0's parameters.
+  torch::Tensor& flat_params() { return params_; }
+  torch::Tensor& flat_grads() { return grads_; }
+
   int64_t step_count() const { return step_count_; }
   int64_t num_parameters() const { return params_.numel(); }
 

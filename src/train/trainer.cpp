@@ -17,6 +17,7 @@
 
 #include "data/tsv.h"
 #include "io/atomic_file.h"
+#include "io/crc32.h"
 #include "io/json.h"
 #include "runtime/clock.h"
 #include "runtime/cpu.h"
@@ -34,8 +35,8 @@ std::string run_directory(const Config& config) {
   return (fs::path(config.run.out_dir) / config.run.name).string();
 }
 
-Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from)
-    : config_(std::move(config)), run_dir_(run_directory(config_)) {
+Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from, ProcessGroup* group)
+    : config_(std::move(config)), group_(group), run_dir_(run_directory(config_)) {
   // train.precision: auto becomes fp32 or bf16 here, so config.yaml and every checkpoint record
   // what ran.
   const auto precision = choose_precision(config_.train.precision, cpu_info());
@@ -91,6 +92,7 @@ Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from)
   step_options_.precision = config_.train.precision;
   step_options_.grad_clip = config_.train.grad_clip;
   step_options_.label_smoothing = config_.train.label_smoothing;
+  step_options_.group = group_;
 
   if (resume_from) {
     const auto& c = *resume_from;
@@ -109,6 +111,59 @@ Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from)
       generator.set_state(state_.rng_state);
     }
   }
+  if (group_ != nullptr && group_->world_size() > 1) {
+    // Every rank starts from rank 0's parameters (they agree already, from the seed or the
+    // checkpoint: this makes it so whatever happened), and draws its own dropout masks.
+    group_->broadcast(optimizer_->flat_params(), /*root=*/0, "the initial parameters");
+    if (group_->rank() > 0) {
+      auto generator = at::detail::getDefaultCPUGenerator();
+      generator.set_current_seed(
+          config_.run.seed ^ (0x9E3779B97F4A7C15ull * static_cast<uint64_t>(group_->rank())) ^
+          static_cast<uint64_t>(state_.step));
+    }
+  }
+}
+
+Batch Trainer::local_batch(const std::vector<int64_t>& global) const {
+  if (group_ == nullptr || group_->world_size() == 1) return train_->batch(global);
+  // Contiguous shares, the first ones the larger: rank 0's is never empty.
+  const auto n = static_cast<int64_t>(global.size());
+  const int64_t world = group_->world_size(), rank = group_->rank();
+  const int64_t begin = (rank * n + world - 1) / world, end = ((rank + 1) * n + world - 1) / world;
+  if (begin < end)
+    return train_->batch(std::vector<int64_t>(global.begin() + begin, global.begin() + end));
+  Batch empty;  // the rest of a final batch smaller than the world
+  empty.src = at::zeros({0, 1}, at::kLong);  // (0, 1)
+  empty.tgt = vocabs_.task == TaskKind::kClassification ? at::zeros({0}, at::kLong)
+                                                         : at::zeros({0, 1}, at::kLong);
+  empty.num_tokens = 0;
+  return empty;
+}
+
+void Trainer::check_ranks_agree() {
+  if (group_ == nullptr || group_->world_size() == 1) return;
+  // Every rank applied the same summed gradients to the same parameters, so they must be equal
+  // bit for bit: compare the CRC-32 of each rank's parameter bytes with rank 0's.
+  const auto& params = optimizer_->flat_params();
+  const uint32_t crc = crc32(params.data_ptr(), static_cast<size_t>(params.nbytes()));
+  const auto own = at::tensor({static_cast<double>(crc)}, at::kDouble);  // (1)
+  auto rank0 = own.clone();
+  group_->broadcast(rank0, /*root=*/0, "rank 0's parameter checksum");
+  auto differ = at::tensor({at::equal(own, rank0) ? 0.0 : 1.0}, at::kDouble);  // (1)
+  group_->all_reduce_sum(differ, "the parameter check");
+  if (differ.item<double>() > 0.0)
+    throw DistributedError(fmt::format(
+        "rank {}: after step {} the parameters of {} rank(s) differ from rank 0's", group_->rank(),
+        state_.step, static_cast<int64_t>(differ.item<double>())));
+  spdlog::info("[dist] parameters identical on all {} ranks after step {} (CRC-32 {:08x})",
+               group_->world_size(), state_.step, crc);
+}
+
+bool Trainer::any_rank_stops(bool here, int64_t step) {
+  if (group_ == nullptr || group_->world_size() == 1) return here;
+  auto flag = at::tensor({here ? 1.0 : 0.0}, at::kDouble);  // (1)
+  group_->all_reduce_sum(flag, "the stop flag of step " + std::to_string(step));
+  return flag.item<double>() > 0.0;
 }
 
 std::vector<std::vector<int64_t>> Trainer::epoch_batches(int64_t epoch) const {
@@ -140,12 +195,14 @@ Checkpoint Trainer::make_checkpoint() const {
 }
 
 void Trainer::save(const std::string& file_name) {
+  if (!writes_run_dir()) return;
   const auto path = (fs::path(run_dir_) / file_name).string();
   save_checkpoint(path, make_checkpoint());
   spdlog::info("[checkpoint] step={} wrote {}", state_.step, path);
 }
 
 void Trainer::prune_periodic_checkpoints() {
+  if (!writes_run_dir()) return;
   static const std::regex kPeriodic(R"(step_(\d+)\.pt)");
   std::vector<std::pair<int64_t, fs::path>> periodic;
   for (const auto& entry : fs::directory_iterator(run_dir_)) {
@@ -163,7 +220,7 @@ double Trainer::elapsed_s() const { return state_.elapsed_s + (now_s() - session
 std::string Trainer::validate(TrainingLog& log) {
   const auto v = validator_->validate(model_, config_.train.precision, state_);
   log.validation(state_, v, validator_->options(), elapsed_s());
-  if (v.improved) {
+  if (v.improved && writes_run_dir()) {
     save("best.pt");
     result_.best_checkpoint = (fs::path(run_dir_) / "best.pt").string();
   }
@@ -183,6 +240,12 @@ void Trainer::log_start(int64_t threads) const {
   spdlog::info("[train] params={} layers={} d_model={} heads={} threads={}",
                count_parameters(*model_), config_.model.num_layers, config_.model.d_model,
                config_.model.num_heads, threads);
+  if (group_ != nullptr && group_->world_size() > 1)
+    spdlog::info("[dist] rank={} world={} ({} on this machine), gloo, {} threads per rank, "
+                 "timeout {} s; train.batch_size={} is the global batch, {} per rank",
+                 group_->rank(), group_->world_size(), group_->env().local_world_size, threads,
+                 config_.run.dist_timeout_s, config_.train.batch_size,
+                 config_.train.batch_size / group_->world_size());
   spdlog::info("[train] precision={} ({})", name_of(config_.train.precision), precision_reason_);
   if (!precision_warning_.empty()) spdlog::warn("[train] precision: {}", precision_warning_);
   spdlog::info("[train] steps={} ({} batches/epoch, batch_size={}){}", total_steps_,
@@ -191,20 +254,26 @@ void Trainer::log_start(int64_t threads) const {
 }
 
 TrainResult Trainer::run() {
-  fs::create_directories(run_dir_);
-  std::ofstream(fs::path(run_dir_) / "config.yaml") << to_yaml(config_);
+  if (writes_run_dir()) {
+    fs::create_directories(run_dir_);
+    std::ofstream(fs::path(run_dir_) / "config.yaml") << to_yaml(config_);
+  }
   // The SentencePiece model, as its own file too (Python's sentencepiece opens it directly).
-  if (!vocabs_.tokenizer.sentencepiece_model().empty())
+  if (writes_run_dir() && !vocabs_.tokenizer.sentencepiece_model().empty())
     write_file_atomically((fs::path(run_dir_) / "spm.model").string(),
                           std::vector<char>(vocabs_.tokenizer.sentencepiece_model().begin(),
                                             vocabs_.tokenizer.sentencepiece_model().end()));
   TrainingLogOptions log_options;
-  log_options.metrics_path = (fs::path(run_dir_) / "metrics.jsonl").string();
+  if (writes_run_dir()) log_options.metrics_path = (fs::path(run_dir_) / "metrics.jsonl").string();
   log_options.task = vocabs_.task;
   log_options.interval = config_.log.interval;
   log_options.progress = config_.log.progress && ::isatty(STDERR_FILENO);
   TrainingLog log(log_options);
-  log_start(configure_threads(config_.run.threads));
+  // Under torchrun, 0 threads means this machine's cores shared by its ranks.
+  const int64_t local_ranks = group_ != nullptr ? group_->env().local_world_size : 1;
+  log_start(configure_threads(config_.run.threads > 0
+                                  ? config_.run.threads
+                                  : std::max<int64_t>(1, available_cores() / local_ranks)));
 
   StopRequestScope signals;  // SIGINT/SIGTERM: stop after the current step (runtime/stop_signals.h)
   session_start_ = now_s();
@@ -220,11 +289,12 @@ TrainResult Trainer::run() {
       state_.batch_in_epoch = 0;
       order = epoch_batches(state_.epoch);
     }
-    const Batch batch = train_->batch(order[static_cast<size_t>(state_.batch_in_epoch)]);
+    Batch batch = local_batch(order[static_cast<size_t>(state_.batch_in_epoch)]);
     ++state_.batch_in_epoch;
     ++state_.step;
     const double lr = learning_rate(schedule_, state_.step);
-    const auto outcome = train_step(model_, *optimizer_, batch.src, batch.tgt, lr, step_options_);
+    const auto outcome =
+        train_step(model_, *optimizer_, batch.src, batch.tgt, lr, step_options_, state_.step);
     if (!outcome.applied) {
       ++result_.skipped_steps;
       log.skipped_step(state_.step, outcome, ++nonfinite_in_a_row);
@@ -236,15 +306,18 @@ TrainResult Trainer::run() {
       continue;
     }
     nonfinite_in_a_row = 0;
+    batch.num_tokens = outcome.units;  // the global batch's, for tokens/s (this share's otherwise)
     state_.tokens_seen += batch.num_tokens;
-    log.add_step(batch, outcome);
+    if (outcome.logits.defined()) log.add_step(batch, outcome);
     log.progress(state_.step, total_steps_, now_s() - session_start_, outcome.loss);
     const bool last = state_.step >= total_steps_;
     log.end_of_step(state_, lr, elapsed_s(), last);
     if (state_.step % config_.train.eval_interval == 0 || last) stop = validate(log);
-    if (signals.received() && stop.empty()) {
+    if (any_rank_stops(signals.received() != 0, state_.step) && stop.empty()) {
       log.clear_progress();
-      spdlog::warn("[train] received signal {}: stopping after step {}", signals.received(),
+      spdlog::warn("[train] {}: stopping after step {}",
+                   signals.received() ? "received signal " + std::to_string(signals.received())
+                                      : std::string("another rank received a signal"),
                    state_.step);
       stop = "interrupted";
     }
@@ -255,6 +328,7 @@ TrainResult Trainer::run() {
     }
   }
   log.clear_progress();
+  check_ranks_agree();
   save("last.pt");
   result_.stop_reason = stop.empty() ? "finished" : stop;
   result_.steps = state_.step;

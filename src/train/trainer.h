@@ -13,6 +13,7 @@
 
 #include "config/config.h"
 #include "model/encoder_model.h"
+#include "runtime/process_group.h"
 #include "runtime/threads.h"
 #include "train/checkpoint.h"
 #include "train/evaluator.h"
@@ -48,8 +49,11 @@ using StepHook = std::function<void(EncoderModel& model, int64_t step, bool last
 class Trainer {
  public:
   // A new run from a validated config, or a resumed one from a checkpoint (whose config, with
-  // `config` overrides already applied by the caller, is passed in).
-  Trainer(Config config, std::optional<Checkpoint> resume_from = std::nullopt);
+  // `config` overrides already applied by the caller, is passed in). With a `group` of several
+  // ranks (torchrun), every rank runs a Trainer: each trains on its share of every global batch,
+  // and rank 0 alone writes into the run directory.
+  Trainer(Config config, std::optional<Checkpoint> resume_from = std::nullopt,
+          ProcessGroup* group = nullptr);
 
   TrainResult run();
 
@@ -64,6 +68,13 @@ class Trainer {
 
  private:
   std::vector<std::vector<int64_t>> epoch_batches(int64_t epoch) const;
+  // This rank's share of a global batch (all of it in a single process).
+  Batch local_batch(const std::vector<int64_t>& global) const;
+  // Whether any rank received SIGINT/SIGTERM (`here`: this one did), so all stop at one step.
+  bool any_rank_stops(bool here, int64_t step);
+  // Throws DistributedError unless every rank holds rank 0's parameters, bit for bit.
+  void check_ranks_agree();
+  bool writes_run_dir() const { return group_ == nullptr || group_->rank() == 0; }
   Checkpoint make_checkpoint() const;
   void save(const std::string& file_name);
   void prune_periodic_checkpoints();
@@ -73,6 +84,7 @@ class Trainer {
   double elapsed_s() const;  // training time of the run so far, all sessions
 
   Config config_;
+  ProcessGroup* group_ = nullptr;  // null: a single process
   std::string run_dir_;
   TaskSpec vocabs_;
   std::unique_ptr<Dataset> train_;

@@ -33,10 +33,11 @@ std::string format_duration(double s) {
 }  // namespace
 
 TrainingLog::TrainingLog(TrainingLogOptions options) : options_(std::move(options)) {
+  interval_start_ = now_s();
+  if (options_.metrics_path.empty()) return;  // a rank other than 0: the console only
   metrics_ = std::fopen(options_.metrics_path.c_str(), "a");
   if (!metrics_)
     throw std::runtime_error("cannot open " + options_.metrics_path + ": " + std::strerror(errno));
-  interval_start_ = now_s();
 }
 
 TrainingLog::~TrainingLog() {
@@ -45,6 +46,7 @@ TrainingLog::~TrainingLog() {
 }
 
 void TrainingLog::write(const std::string& json_line) {
+  if (!metrics_) return;
   std::fprintf(metrics_, "%s\n", json_line.c_str());
   std::fflush(metrics_);
 }

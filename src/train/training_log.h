@@ -16,7 +16,8 @@
 namespace attnlab {
 
 struct TrainingLogOptions {
-  std::string metrics_path;                 // metrics.jsonl, appended to (a resumed run continues it)
+  std::string metrics_path;                 // metrics.jsonl, appended to (a resumed run continues
+                                            // it); empty: none (data-parallel ranks other than 0)
   TaskKind task = TaskKind::kTransduction;  // what accuracy counts: tokens or examples
   int64_t interval = 50;                    // a train line every N steps (and at the last)
   bool progress = false;                    // draw the progress bar (stderr must be a terminal)

@@ -242,7 +242,7 @@ TEST_F(ConfigTest, KeyInWrongSectionPointsToRightOne) {
 TEST_F(ConfigTest, UnknownKeyWithoutNearMissListsKnownKeys) {
   const std::string message = error_of(std::string(kMinimal) + "run:\n  colour: red\n");
   EXPECT_HAS(message, "run.colour (" + path_ + ":7): unknown key (keys in run are name, out_dir, "
-                      "seed, threads)");
+                      "seed, threads, dist_timeout_s)");
 }
 
 TEST_F(ConfigTest, DuplicateKeyIsAnError) {
@@ -557,6 +557,7 @@ TEST_F(ConfigTest, ToYamlWritesEveryKeyInOrder) {
       "  out_dir: runs\n"
       "  seed: 1234\n"
       "  threads: 0\n"
+      "  dist_timeout_s: 300\n"
       "data:\n"
       "  task: transduction\n"
       "  train: /d/train.tsv\n"

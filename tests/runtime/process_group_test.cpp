@@ -2,10 +2,6 @@
 // launches on loopback (this test binary, re-entered as the workers' `ProcessGroupWorker.*`).
 #include "runtime/process_group.h"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -19,11 +15,10 @@
 #include <torch/torch.h>
 
 #include "support/common.h"
+#include "support/torchrun.h"
 
 namespace attnlab {
 namespace {
-
-constexpr const char* kTorchrun = "/usr/bin/torchrun";
 
 // Sets environment variables for one scope and restores them after.
 class ScopedEnv {
@@ -96,34 +91,16 @@ TEST(LaunchEnv, ReadsWhatTorchrunSetsAndNamesABadVariable) {
                         "MASTER_PORT=70000");
 }
 
-// A TCP port nobody listens on now (the kernel's pick for an ephemeral bind).
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
 // Runs `filter` of this binary as `ranks` torchrun workers on loopback; output and exit status.
-// --redirects 2 --tee 2: torchrun 1.13 on Python 3.11 fails before starting any worker with its
-// default redirects (docs/distributed.md, "torchrun").
-test::CommandResult torchrun_workers(int ranks, const std::string& filter, const std::string& env = "") {
+test::CommandResult torchrun_workers(int ranks, const std::string& filter) {
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-  return test::run_shell("ATTNLAB_TEST_WORKER=1 " + env + " " + kTorchrun + " --nproc_per_node " +
-                         std::to_string(ranks) + " --master_port " + std::to_string(free_port()) +
-                         " --redirects 2 --tee 2 --no_python " + self + " --gtest_filter='" +
-                         filter + "' 2>&1");
+  return test::run_shell("ATTNLAB_TEST_WORKER=1 " + test::torchrun_prefix(ranks, test::free_port()) +
+                         self + " --gtest_filter='" + filter + "' 2>&1");
 }
 
 TEST(ProcessGroup, TwoTorchrunWorkersSumAndBroadcast) {
   if (std::getenv("ATTNLAB_TEST_WORKER")) GTEST_SKIP() << "inside a torchrun worker";
-  if (!std::filesystem::exists(kTorchrun)) GTEST_SKIP() << "torchrun missing (python3-torch)";
+  if (!test::has_torchrun()) GTEST_SKIP() << "torchrun missing (python3-torch)";
   const auto run = torchrun_workers(2, "ProcessGroupWorker.SumsAndBroadcasts");
   EXPECT_EQ(run.rc, 0) << run.out;
   EXPECT_NE(run.out.find("[  PASSED  ] 1 test"), std::string::npos) << run.out;
@@ -131,7 +108,7 @@ TEST(ProcessGroup, TwoTorchrunWorkersSumAndBroadcast) {
 
 TEST(ProcessGroup, ARankThatDiesMakesTheOtherFailWithinTheTimeoutNamingItself) {
   if (std::getenv("ATTNLAB_TEST_WORKER")) GTEST_SKIP() << "inside a torchrun worker";
-  if (!std::filesystem::exists(kTorchrun)) GTEST_SKIP() << "torchrun missing (python3-torch)";
+  if (!test::has_torchrun()) GTEST_SKIP() << "torchrun missing (python3-torch)";
   const auto start = std::chrono::steady_clock::now();
   const auto run = torchrun_workers(2, "ProcessGroupWorker.RankOneDies");
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

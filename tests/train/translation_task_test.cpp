@@ -98,7 +98,7 @@ TEST_F(TranslationTaskTest, TinyTaskOverfitsAndTheCheckpointRebuildsTheModel) {
 // than in words and need k = 4; the decode concatenates characters back to the text.
 TEST_F(TranslationTaskTest, CharTokenizationOverfitsToo) {
   Trainer trainer(config("chars", {"data.tokenization=char", "data.max_len=16", "model.ctc.upsample=4",
-                                   "train.max_steps=500"}));
+                                   "train.max_steps=500", "train.precision=fp32"}));
   trainer.run();
   const auto trained = load_trained_model((root_ / "chars" / "best.pt").string());
   EXPECT_EQ(trained.vocabs.tokenizer.kind(), Tokenization::kChar);
