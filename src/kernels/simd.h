@@ -21,7 +21,9 @@
 
 #include <c10/util/BFloat16.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// Not under ThreadSanitizer: the clones are picked by an ifunc resolver, which the dynamic
+// loader runs before TSan's runtime has started, and TSan instruments it (a crash at load).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define ATTNLAB_VECTOR_CLONES \
   __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
