@@ -62,7 +62,9 @@ if [ "$mode" = address ]; then
   esac
 else
   build build-tsan thread
-  export TSAN_OPTIONS="suppressions=$supp/tsan.supp:halt_on_error=1:second_deadlock_stack=1"
+  # ignore_noninstrumented_modules=1: memcpy and friends called from LibTorch (not instrumented,
+  # its OpenMP workers' copies) are not checked; attnlab's own accesses all are.
+  export TSAN_OPTIONS="suppressions=$supp/tsan.supp:ignore_noninstrumented_modules=1:halt_on_error=1:second_deadlock_stack=1"
   # The threads attnlab starts: the attention-record writer (AttentionProbe, and the CLI runs,
   # which log attention), the stop-signal watcher (StopSignals, the SIGINT and SIGTERM rounds of
   # the real binary), and the allocator every thread frees into. Threads.* is left out: it counts
