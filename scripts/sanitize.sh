@@ -55,9 +55,12 @@ if [ "$mode" = address ]; then
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$supp/ubsan.supp"
   suite() { ASAN_OPTIONS="$asan:fast_unwind_on_malloc=$1" ctest --test-dir build-asan --output-on-failure \
               -j "$jobs" --timeout 1200 "${@:2}"; }
+  # Each pass on its own line: under set -e a failure on the left of && would not stop the script.
   case "$selection" in
-    ci)  suite 1 -E "^($ci_exclude|$readers)\$" && suite 0 -R "^($readers)\$" ;;
-    all) suite 1 -E "^($readers)\$" && suite 0 -R "^($readers)\$" ;;
+    ci)  suite 1 -E "^($ci_exclude|$readers)\$"
+         suite 0 -R "^($readers)\$" ;;
+    all) suite 1 -E "^($readers)\$"
+         suite 0 -R "^($readers)\$" ;;
     *)   suite 0 -R "$selection" ;;
   esac
 else

@@ -289,7 +289,7 @@ TrainResult Trainer::run() {
       state_.batch_in_epoch = 0;
       order = epoch_batches(state_.epoch);
     }
-    Batch batch = local_batch(order[static_cast<size_t>(state_.batch_in_epoch)]);
+    const Batch batch = local_batch(order[static_cast<size_t>(state_.batch_in_epoch)]);
     ++state_.batch_in_epoch;
     ++state_.step;
     const double lr = learning_rate(schedule_, state_.step);
@@ -306,8 +306,8 @@ TrainResult Trainer::run() {
       continue;
     }
     nonfinite_in_a_row = 0;
-    batch.num_tokens = outcome.units;  // the global batch's, for tokens/s (this share's otherwise)
-    state_.tokens_seen += batch.num_tokens;
+    state_.tokens_seen += outcome.units;  // the global batch's
+    // Running accuracy and tokens/s in the log: this rank's share (rank 0's is what is logged).
     if (outcome.logits.defined()) log.add_step(batch, outcome);
     log.progress(state_.step, total_steps_, now_s() - session_start_, outcome.loss);
     const bool last = state_.step >= total_steps_;
@@ -328,8 +328,8 @@ TrainResult Trainer::run() {
     }
   }
   log.clear_progress();
-  check_ranks_agree();
   save("last.pt");
+  check_ranks_agree();  // after the save: a disagreement keeps rank 0's last state
   result_.stop_reason = stop.empty() ? "finished" : stop;
   result_.steps = state_.step;
   result_.best_metric = state_.best_metric;

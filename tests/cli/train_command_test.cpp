@@ -32,9 +32,11 @@ class DataParallelTrain : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!test::has_torchrun()) GTEST_SKIP() << "torchrun missing (python3-torch; scripts/setup.sh)";
-    auto examples = fixtures::tiny_reverse_examples(120, "abcdefgh");
-    write_tsv(dir_.file("train.tsv"), {examples.begin(), examples.begin() + 100});
-    write_tsv(dir_.file("valid.tsv"), {examples.begin() + 100, examples.end()});
+    // 97 training examples: each epoch ends with a batch of one, so with two ranks rank 1's
+    // share of it is empty (train_step's empty-share path).
+    auto examples = fixtures::tiny_reverse_examples(117, "abcdefgh");
+    write_tsv(dir_.file("train.tsv"), {examples.begin(), examples.begin() + 97});
+    write_tsv(dir_.file("valid.tsv"), {examples.begin() + 97, examples.end()});
     // fp32, dropout 0, one thread, a constant learning rate after warmup (so that a run's
     // max_steps does not change its schedule and a shorter run is a prefix of a longer one).
     test::write_text(dir_.file("tiny.yaml"),
@@ -98,9 +100,6 @@ TEST_F(DataParallelTrain, TwoRanksFollowTheOneProcessCurveAndResumeOnOne) {
                                      << ", two ranks (resumed on one after 30) " << data_parallel.at(step);
   }
   std::printf("largest loss difference over 45 steps: %.3g\n", worst);
-  // Rank 1 wrote nothing: one train.log, with rank 0's lines only.
-  const auto log = test::read_text((dir_.path() / "runs/two/train.log").string());
-  EXPECT_EQ(log.find("[rank 1]"), std::string::npos);
   EXPECT_EQ(attnlab::load_checkpoint((dir_.path() / "runs/two/last.pt").string()).state.step, 45);
 }
 
@@ -119,6 +118,7 @@ TEST_F(DataParallelTrain, SigtermToTorchrunLeavesALoadableLastCheckpoint) {
                               " train --config " + dir_.file("tiny.yaml") +
                               " --set run.name=term --set train.max_steps=5000 > " +
                               dir_.file("term.log") + " 2>&1";
+  const std::string shell_command = "exec " + command;  // built before fork: no malloc after it
   const pid_t launcher = ::fork();
   ASSERT_GE(launcher, 0);
   if (launcher == 0) {
@@ -127,7 +127,7 @@ TEST_F(DataParallelTrain, SigtermToTorchrunLeavesALoadableLastCheckpoint) {
     sigset_t none;
     sigemptyset(&none);
     ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
-    ::execl("/bin/sh", "sh", "-c", ("exec " + command).c_str(), static_cast<char*>(nullptr));
+    ::execl("/bin/sh", "sh", "-c", shell_command.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
   for (int i = 0; i < 600; ++i) {  // until the workers train (metrics.jsonl has a step)
