@@ -103,32 +103,34 @@ void ProcessGroup::fail(const std::string& action, const std::exception& error) 
                          std::to_string(timeout_.count() / 1000) + " s): " + first_line(error.what()));
 }
 
-void ProcessGroup::all_reduce_sum(at::Tensor& tensor, const std::string& what) {
+template <typename Collective>
+void ProcessGroup::run(at::Tensor& tensor, const std::string& action, Collective collective) {
   if (!gloo_) return;
   TORCH_CHECK(tensor.is_contiguous() && tensor.device().is_cpu(),
-              "all_reduce_sum needs a contiguous CPU tensor");
+              "ProcessGroup: ", action, " needs a contiguous CPU tensor");
   try {
     std::vector<at::Tensor> tensors{tensor};
-    c10d::AllreduceOptions options;
-    options.reduceOp = c10d::ReduceOp::SUM;
-    gloo_->group->allreduce(tensors, options)->wait();
+    collective(tensors)->wait();
   } catch (const std::exception& e) {
-    fail("summing " + what + " across ranks", e);
+    fail(action, e);
   }
 }
 
+void ProcessGroup::all_reduce_sum(at::Tensor& tensor, const std::string& what) {
+  run(tensor, "summing " + what + " across ranks", [&](std::vector<at::Tensor>& tensors) {
+    c10d::AllreduceOptions options;
+    options.reduceOp = c10d::ReduceOp::SUM;
+    return gloo_->group->allreduce(tensors, options);
+  });
+}
+
 void ProcessGroup::broadcast(at::Tensor& tensor, int root, const std::string& what) {
-  if (!gloo_) return;
-  TORCH_CHECK(tensor.is_contiguous() && tensor.device().is_cpu(),
-              "broadcast needs a contiguous CPU tensor");
-  try {
-    std::vector<at::Tensor> tensors{tensor};
-    c10d::BroadcastOptions options;
-    options.rootRank = root;
-    gloo_->group->broadcast(tensors, options)->wait();
-  } catch (const std::exception& e) {
-    fail("receiving " + what + " from rank " + std::to_string(root), e);
-  }
+  run(tensor, "receiving " + what + " from rank " + std::to_string(root),
+      [&](std::vector<at::Tensor>& tensors) {
+        c10d::BroadcastOptions options;
+        options.rootRank = root;
+        return gloo_->group->broadcast(tensors, options);
+      });
 }
 
 }  // namespace attnlab

@@ -64,6 +64,10 @@ class ProcessGroup {
   struct Gloo;
   std::string who() const;  // "rank R of W"
   [[noreturn]] void fail(const std::string& action, const std::exception& error) const;
+  // Runs `collective` (on a one-tensor vector) and waits; checks the tensor, names `action` in
+  // errors. Nothing in a group of one.
+  template <typename Collective>
+  void run(at::Tensor& tensor, const std::string& action, Collective collective);
 
   LaunchEnv env_;
   std::chrono::milliseconds timeout_;

@@ -30,11 +30,6 @@ at::Tensor task_loss(const at::Tensor& logits, const at::Tensor& target, TaskKin
   return F::cross_entropy(logits.to(at::kFloat), target, options);  // (B, K) vs (B)
 }
 
-int64_t loss_units(const at::Tensor& target, TaskKind task) {
-  if (task == TaskKind::kClassification) return target.size(0);
-  return target.ne(Vocab::kPadId).sum().item<int64_t>();  // kCtcBlank == kPadId for translation
-}
-
 at::Tensor predict_ids(const at::Tensor& logits) { return logits.argmax(-1); }
 
 double EvalResult::accuracy() const {

@@ -25,10 +25,6 @@ namespace attnlab {
 at::Tensor task_loss(const at::Tensor& logits, const at::Tensor& target, TaskKind task,
                      double label_smoothing = 0.0, const at::Tensor& output_lengths = {});
 
-// What task_loss averages over in `target`: its non-pad tokens (transduction, translation) or
-// its examples (classification). Data-parallel training weighs each rank's loss by it.
-int64_t loss_units(const at::Tensor& target, TaskKind task);
-
 struct SamplePrediction {
   std::string input;
   std::string target;

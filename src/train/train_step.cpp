@@ -10,7 +10,8 @@
 namespace attnlab {
 
 StepResult train_step(EncoderModel& model, FlatAdamW& optimizer, const at::Tensor& src,
-                      const at::Tensor& tgt, double lr, const StepOptions& options, int64_t step) {
+                      const at::Tensor& tgt, double lr, const StepOptions& options, int64_t units,
+                      int64_t step) {
   const bool distributed = options.group != nullptr && options.group->world_size() > 1;
   const bool empty_share = src.size(0) == 0;  // a rank's part of a short final batch
   TORCH_CHECK(!empty_share || distributed, "train_step: an empty batch");
@@ -25,10 +26,9 @@ StepResult train_step(EncoderModel& model, FlatAdamW& optimizer, const at::Tenso
   if (!distributed) {
     loss.backward();
     result.loss = loss.item<double>();
-    result.units = loss_units(tgt, options.task);
+    result.units = units;
   } else {
     // This rank's loss sum (mean x units), then the sums over ranks, divided by all the units.
-    const int64_t units = empty_share ? 0 : loss_units(tgt, options.task);
     if (!empty_share) (loss * static_cast<double>(units)).backward();
     const double loss_sum = empty_share ? 0.0 : loss.item<double>() * static_cast<double>(units);
     auto totals = at::tensor({loss_sum, static_cast<double>(units)}, at::kDouble);  // (2)

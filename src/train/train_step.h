@@ -24,7 +24,8 @@ struct StepResult {
   double loss = 0.0;       // mean loss of the (global) batch (may be non-finite)
   double grad_norm = 0.0;  // global gradient norm before clipping (may be non-finite)
   bool applied = false;    // false when loss or norm was non-finite: parameters unchanged
-  int64_t units = 0;       // what the loss averages over in the global batch (loss_units)
+  int64_t units = 0;       // what the loss averages over in the global batch (the given units
+                           // summed over the ranks)
   at::Tensor logits;       // detached model output of this rank's share, for running accuracy
                            // (undefined when the share is empty)
 };
@@ -33,9 +34,10 @@ struct StepResult {
 // rank's share of the global batch (possibly empty: (0, T)); each rank's loss is weighed by its
 // share of the loss units, gradients are summed over the ranks and divided by the global units,
 // so every rank applies the same update, the one one process would apply to the whole batch.
-// `step` names the step in errors.
+// `units`: what the loss averages over in src/tgt (Batch::num_tokens); `step` names the step in
+// errors.
 StepResult train_step(EncoderModel& model, FlatAdamW& optimizer, const at::Tensor& src,
                       const at::Tensor& tgt, double lr, const StepOptions& options,
-                      int64_t step = 0);
+                      int64_t units = 0, int64_t step = 0);
 
 }  // namespace attnlab

@@ -294,7 +294,8 @@ TrainResult Trainer::run() {
     ++state_.step;
     const double lr = learning_rate(schedule_, state_.step);
     const auto outcome =
-        train_step(model_, *optimizer_, batch.src, batch.tgt, lr, step_options_, state_.step);
+        train_step(model_, *optimizer_, batch.src, batch.tgt, lr, step_options_, batch.num_tokens,
+                   state_.step);
     if (!outcome.applied) {
       ++result_.skipped_steps;
       log.skipped_step(state_.step, outcome, ++nonfinite_in_a_row);
