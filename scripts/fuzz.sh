@@ -37,8 +37,8 @@ flags=(-std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undef
 declare -A sources=(
   [config]="src/config/checks.cpp src/config/config.cpp src/config/reader.cpp src/config/schema.cpp src/config/writer.cpp"
   [tsv]="src/data/tsv.cpp src/data/vocab.cpp"
-  [checkpoint]="src/train/checkpoint.cpp src/io/torch_file.cpp src/io/atomic_file.cpp src/io/crc32.cpp"
-  [record]="src/attention_log/record.cpp src/io/torch_file.cpp src/io/atomic_file.cpp src/io/crc32.cpp"
+  [checkpoint]="src/train/checkpoint.cpp src/io/torch_file.cpp src/io/pickle_scan.cpp src/io/atomic_file.cpp src/io/crc32.cpp"
+  [record]="src/attention_log/record.cpp src/io/torch_file.cpp src/io/pickle_scan.cpp src/io/atomic_file.cpp src/io/crc32.cpp"
 )
 torch_libs="-ltorch_cpu -lc10"
 declare -A libs=([config]="-lyaml-cpp" [tsv]="-lc10" [checkpoint]="$torch_libs" [record]="$torch_libs")

@@ -7,13 +7,16 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <set>
+#include <tuple>
 #include <type_traits>
 
 #include <caffe2/serialize/inline_container.h>
 #include <caffe2/serialize/read_adapter_interface.h>
-#include <torch/csrc/jit/serialization/import_read.h>
+#include <torch/csrc/jit/serialization/unpickler.h>
 
 #include "io/crc32.h"
+#include "io/pickle_scan.h"
 #include "io/text.h"
 
 namespace attnlab {
@@ -115,6 +118,84 @@ std::string check_zip(const std::vector<char>& b, const std::string& where) {
 
 std::string type_name(const c10::IValue& v) { return v.tagKind(); }
 
+std::string shape_of(const at::Tensor& t) {
+  std::string s = "[";
+  for (int64_t d = 0; d < t.dim(); ++d) s += (d ? ", " : "") + std::to_string(t.size(d));
+  return s + "]";
+}
+
+// a * b, or `cap` if that is more (no overflow for a, b <= cap).
+uint64_t capped_product(uint64_t a, uint64_t b, uint64_t cap) {
+  if (a == 0 || b == 0) return 0;
+  return a > cap / b ? cap : std::min(a * b, cap);
+}
+
+// LibTorch's unpickler takes a storage's size from the pickle and its bytes from the zip entry,
+// and a tensor's shape, strides and offset from the pickle, checking none against the others:
+// a corrupted file yields tensors that read past their memory, or a 4-byte storage viewed as a
+// billion elements that a later .contiguous() would allocate. Each tensor must lie inside its
+// storage, the storage inside the bytes read for it, and a tensor may hold no more elements
+// than its storage (torch.save keeps an expanded view's stride 0; attnlab never writes one).
+void check_tensor(const at::Tensor& t, const std::map<const void*, size_t>& record_bytes,
+                  const std::string& where) {
+  if (t.layout() != at::kStrided) fail(where, "not supported (a tensor that is not dense)");
+  const std::string what = "a tensor of shape " + shape_of(t);
+  const auto& storage = t.storage();
+  const auto found = record_bytes.find(storage.data());
+  const size_t stored = found == record_bytes.end() ? 0 : found->second;
+  const size_t storage_bytes = storage.nbytes();
+  if (storage_bytes > stored)
+    fail(where, "corrupted (" + what + " has a storage of " + std::to_string(storage_bytes) +
+                    " bytes, the file holds " + std::to_string(stored) + " for it)");
+  const auto capacity = static_cast<uint64_t>(storage_bytes / static_cast<size_t>(t.element_size()));
+  const uint64_t cap = capacity + 1;  // anything at or above it is too many
+  uint64_t elements = 1;              // the tensor's element count, capped
+  uint64_t reach = 0;                 // storage index of its last element, less the offset, capped
+  for (int64_t d = 0; d < t.dim(); ++d) {
+    const int64_t size = t.size(d), stride = t.stride(d);
+    if (size < 0 || stride < 0) fail(where, "corrupted (" + what + " has a negative size or stride)");
+    if (size == 0) return;  // no elements: nothing is read
+    elements = capped_product(elements, static_cast<uint64_t>(size), cap);
+    reach = std::min(cap, reach + capped_product(static_cast<uint64_t>(size - 1),
+                                                 static_cast<uint64_t>(stride), cap));
+  }
+  const int64_t offset = t.storage_offset();
+  if (offset < 0 || static_cast<uint64_t>(offset) >= capacity ||
+      reach >= capacity - static_cast<uint64_t>(offset))
+    fail(where, "corrupted (" + what + " at storage offset " + std::to_string(offset) +
+                    " reaches past its storage of " + std::to_string(capacity) + " elements)");
+  if (elements > capacity)
+    fail(where, "not supported (" + what + " holds more elements than its storage of " +
+                    std::to_string(capacity) + ": an expanded view?)");
+}
+
+// Every tensor in `value`, walked with an explicit stack (a deeply nested pickle is no reason
+// to run out of call stack).
+void check_tensors(const c10::IValue& value, const std::map<const void*, size_t>& record_bytes,
+                   const std::string& where) {
+  std::vector<c10::IValue> pending{value};
+  std::set<const void*> seen;  // containers already walked: a pickle can make a list hold itself
+  while (!pending.empty()) {
+    const c10::IValue v = std::move(pending.back());
+    pending.pop_back();
+    if (v.isPtrType() && !v.isTensor() && !seen.insert(v.internalToPointer()).second) continue;
+    if (v.isTensor()) {
+      check_tensor(v.toTensor(), record_bytes, where);
+    } else if (v.isList()) {
+      for (const auto& item : v.toListRef()) pending.push_back(item);
+    } else if (v.isTuple()) {
+      for (const auto& item : v.toTupleRef().elements()) pending.push_back(item);
+    } else if (v.isGenericDict()) {
+      for (const auto& item : v.toGenericDict()) {
+        pending.push_back(item.key());
+        pending.push_back(item.value());
+      }
+    } else if (v.isObject()) {
+      for (const auto& slot : v.toObjectRef().slots()) pending.push_back(slot);
+    }
+  }
+}
+
 }  // namespace
 
 TorchFile read_torch_file(const std::string& path, const std::string& kind) {
@@ -135,14 +216,47 @@ TorchFile read_torch_file(const std::string& path, const std::string& kind) {
 }
 
 c10::IValue unpickle(const TorchFile& file) {
+  // What torch::pickle_load does (torch::jit::readArchiveAndTensors), with a reader that stays
+  // inside the buffer, a scan of the pickle before it runs, and a note of each storage record's
+  // size, so that the tensors can be checked against what the file holds.
+  std::map<const void*, size_t> record_bytes;  // storage data pointer -> bytes read for it
+  c10::IValue value;
   try {
-    // What torch::pickle_load does, with a reader that stays inside the buffer.
     caffe2::serialize::PyTorchStreamReader reader(std::make_shared<BoundedReader>(file.bytes));
-    return torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"",
-                                             c10::nullopt, c10::nullopt, c10::nullopt, reader);
+    at::DataPtr pickle;
+    size_t pickle_size = 0;
+    std::tie(pickle, pickle_size) = reader.getRecord("data.pkl");
+    const char* pickle_bytes = static_cast<const char*>(pickle.get());
+    try {
+      scan_pickle(pickle_bytes, pickle_size);
+    } catch (const PickleScanError& e) {
+      fail(file.path, std::string("corrupted pickle (data.pkl ") + e.what() + ")");
+    }
+    size_t pickle_read = 0;
+    auto read_pickle = [&](char* buffer, size_t n) -> size_t {
+      n = std::min(n, pickle_size - pickle_read);
+      if (n > 0) std::memcpy(buffer, pickle_bytes + pickle_read, n);
+      pickle_read += n;
+      return n;
+    };
+    auto read_record = [&](const std::string& key) {
+      at::DataPtr data;
+      size_t bytes = 0;
+      std::tie(data, bytes) = reader.getRecord("data/" + key);
+      record_bytes[data.get()] = bytes;
+      return data;
+    };
+    torch::jit::Unpickler unpickler(read_pickle, /*type_resolver=*/nullptr, /*obj_loader=*/nullptr,
+                                    read_record, /*device=*/c10::nullopt);
+    unpickler.set_version(reader.version());
+    value = unpickler.parse_ivalue();
+    check_tensors(value, record_bytes, file.path);
+  } catch (const TorchFileError&) {
+    throw;
   } catch (const std::exception& e) {
     fail(file.path, "cannot unpickle (truncated or corrupted?): " + first_line(e.what()));
   }
+  return value;
 }
 
 std::vector<c10::IValue> list_items(const c10::IValue& value, const std::string& key,

@@ -201,6 +201,125 @@ TEST(TorchFile, Zip64EndRecordIsReadAndItsEntriesChecked) {
   test::expect_contains(error_of(path), "zip64");
 }
 
+// Files that torch.save (Python) writes, and the same files with one field of the pickle
+// changed and the zip rewritten with correct CRCs, as a corrupted or hostile file can be.
+// LibTorch's unpickler checks neither a storage's size against its entry nor a tensor's shape
+// against its storage; unpickle() must, or a later read leaves the tensor's memory.
+TEST(TorchFile, TensorsThatLeaveTheirStorageAreRefused) {
+  if (!test::python_has("torch")) GTEST_SKIP() << "python3-torch missing";
+  test::ScratchDir dir;
+  const auto r = test::run_python(dir, R"(import io, pickletools, struct, sys, torch, zipfile
+d = sys.argv[0].rsplit("/", 1)[0]
+base = torch.arange(20, dtype=torch.float32)
+# Two keys each: Python writes a one-key dict with SETITEM, which LibTorch 1.13 cannot read.
+torch.save({"view": base.reshape(4, 5)[1:, ::2], "n": 1}, d + "/view.pt")  # offset 5, stride (5, 2)
+torch.save({"expanded": torch.ones(1).expand(1000), "n": 1}, d + "/expanded.pt")
+torch.save({"w": torch.zeros(3, 5), "n": 1}, d + "/plain.pt")
+print(base.reshape(4, 5)[1:, ::2].flatten().tolist())
+
+def int_op(v):
+    return b"J" + struct.pack("<i", v)
+
+def patched(name, edit):
+    # Replaces one int of the pickle: the storage's element count (the last int before
+    # BINPERSID) or, from the ints after it, the offset, the second size or the first stride.
+    src = zipfile.ZipFile(d + "/plain.pt")
+    out = zipfile.ZipFile(d + "/" + name + ".pt", "w", zipfile.ZIP_STORED)
+    for entry in src.namelist():
+        data = src.read(entry)
+        if entry.endswith("/data.pkl"):
+            ops = list(pickletools.genops(data))
+            q = [i for i, (op, _, _) in enumerate(ops) if op.name == "BINPERSID"][0]
+            ints = [i for i, (op, _, _) in enumerate(ops) if op.name.startswith("BININT")]
+            after = [i for i in ints if i > q]
+            where = {"numel": [i for i in ints if i < q][-1], "offset": after[0], "size": after[2],
+                     "stride": after[3]}
+            key, value = edit
+            i = where[key]
+            assert ops[i][0].name.startswith("BININT"), ops[i]
+            start, end = ops[i][2], ops[i + 1][2]
+            data = data[:start] + int_op(value) + data[end:]
+        out.writestr(entry, data)
+    out.close()
+
+patched("huge_storage", ("numel", 1 << 28))
+patched("wide", ("size", 50))
+patched("offset", ("offset", 10))
+patched("negative_size", ("size", -1))
+patched("negative_stride", ("stride", -1))
+)");
+  ASSERT_EQ(r.rc, 0) << r.out;
+
+  // A view inside its storage loads, with the values Python sees.
+  const auto view = PickleDict(unpickle(read_torch_file(dir.file("view.pt"), "a test file")),
+                               dir.file("view.pt"), "a dict")
+                        .tensor("view");
+  EXPECT_EQ(view.sizes(), (std::vector<int64_t>{3, 3}));
+  std::string values = "[";
+  for (int64_t i = 0; i < view.numel(); ++i)
+    values += (i ? ", " : "") + std::to_string(view.flatten()[i].item<float>()).substr(0, 4);
+  EXPECT_EQ(values + "]\n", "[5.00, 7.00, 9.00, 10.0, 12.0, 14.0, 15.0, 17.0, 19.0]\n");
+  EXPECT_EQ(r.out, "[5.0, 7.0, 9.0, 10.0, 12.0, 14.0, 15.0, 17.0, 19.0]\n");
+  EXPECT_NO_THROW(unpickle(read_torch_file(dir.file("plain.pt"), "a test file")));
+
+  const auto refusal = [&](const std::string& name) {
+    const auto path = dir.file(name + ".pt");
+    try {
+      unpickle(read_torch_file(path, "a test file"));
+    } catch (const TorchFileError& e) {
+      test::expect_contains(e.what(), path + ": ");
+      return std::string(e.what());
+    }
+    ADD_FAILURE() << name << " was read";
+    return std::string();
+  };
+  test::expect_contains(refusal("huge_storage"),
+                        "corrupted (a tensor of shape [3, 5] has a storage of 1073741824 bytes, "
+                        "the file holds 60 for it)");
+  test::expect_contains(refusal("wide"), "corrupted (a tensor of shape [3, 50] at storage offset 0 "
+                                         "reaches past its storage of 15 elements)");
+  test::expect_contains(refusal("offset"), "corrupted (a tensor of shape [3, 5] at storage offset 10 "
+                                           "reaches past its storage of 15 elements)");
+  // LibTorch refuses a negative size itself, and turns a negative stride into a contiguous one.
+  test::expect_contains(refusal("negative_size"), "cannot unpickle");
+  const auto contiguous = PickleDict(unpickle(read_torch_file(dir.file("negative_stride.pt"), "a test file")),
+                                     dir.file("negative_stride.pt"), "a dict")
+                              .tensor("w");
+  EXPECT_EQ(contiguous.strides(), (std::vector<int64_t>{5, 1}));
+  test::expect_contains(refusal("expanded"), "not supported (a tensor of shape [1000] holds more "
+                                             "elements than its storage of 1: an expanded view?)");
+}
+
+// A pickle whose string claims more bytes than the file holds is refused before LibTorch's
+// unpickler allocates them (it would zero 1.9 GB here).
+TEST(TorchFile, PickleLengthsPastTheEndAreRefusedBeforeUnpickling) {
+  if (!test::python_has("zipfile")) GTEST_SKIP() << "python3 missing";
+  test::ScratchDir dir;
+  const auto bytes = sample_file_bytes();
+  test::write_bytes(dir.file("good.pt"), bytes, bytes.size());
+  const auto r = test::run_python(dir, R"(import struct, sys, zipfile
+d = sys.argv[0].rsplit("/", 1)[0]
+src = zipfile.ZipFile(d + "/good.pt")
+out = zipfile.ZipFile(d + "/long.pt", "w", zipfile.ZIP_STORED)
+for entry in src.namelist():
+    data = src.read(entry)
+    if entry.endswith("/data.pkl"):
+        at = data.index(b"X\x06\x00\x00\x00format")
+        data = data[:at] + b"X" + struct.pack("<I", 1900000000) + data[at + 5:]
+    out.writestr(entry, data)
+out.close()
+)");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  const auto path = dir.file("long.pt");
+  try {
+    unpickle(read_torch_file(path, "a test file"));
+    ADD_FAILURE() << "read";
+  } catch (const TorchFileError& e) {
+    test::expect_contains(e.what(), path + ": corrupted pickle (data.pkl at byte ");
+    test::expect_contains(e.what(), ": BINUNICODE claims 1900000000 bytes, ");
+  }
+}
+
 TEST(TorchFile, ForeignAndMissingFilesAreNamed) {
   test::ScratchDir dir;
   test::expect_contains(error_of(dir.file("missing.pt")), dir.file("missing.pt") + ": no such file");
