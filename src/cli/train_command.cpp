@@ -81,6 +81,25 @@ std::unique_ptr<DirectoryLock> prepare_run_directory(const std::string& run_dir,
   return lock;
 }
 
+// The newest checkpoint of the run in `run_dir` (last.pt or step_N.pt, by the time it was
+// written: saves are atomic renames, so a file's time is when it was complete), or "".
+std::string newest_checkpoint(const fs::path& run_dir) {
+  std::error_code ec;
+  std::string newest;
+  fs::file_time_type newest_time{};
+  for (const auto& entry : fs::directory_iterator(run_dir, ec)) {
+    const auto name = entry.path().filename().string();
+    const bool periodic = name.rfind("step_", 0) == 0 && entry.path().extension() == ".pt";
+    if (name != "last.pt" && !periodic) continue;
+    const auto time = entry.last_write_time(ec);
+    if (!ec && (newest.empty() || time > newest_time)) {
+      newest = entry.path().string();
+      newest_time = time;
+    }
+  }
+  return newest;
+}
+
 }  // namespace
 
 int train_command(const Args& args) {
@@ -98,12 +117,14 @@ int train_command(const Args& args) {
                 "continue the run that wrote this checkpoint (e.g. runs/reverse/last.pt), in its directory");
   parser.flag("overwrite", &overwrite,
               "start afresh even if the run directory already holds checkpoints (they are deleted)");
+  // train.resume: auto (what torchrun --max_restarts needs) is a config key; --resume names one.
   if (!parser.parse(args)) return kExitOk;
   if (config_path.empty() == resume.empty())
     throw UsageError("give exactly one of --config FILE (new run) or --resume CHECKPOINT");
 
   Config config;
   std::optional<Checkpoint> checkpoint;
+  std::string resume_note;  // what train.resume=auto decided, for the log
   if (!resume.empty()) {
     checkpoint = load_checkpoint(resume);
     config = parse_config(checkpoint->config_yaml, resume + " (stored config)", overrides);
@@ -113,6 +134,24 @@ int train_command(const Args& args) {
     config.run.name = run_dir.filename().string();
   } else {
     config = load_config(config_path, overrides);
+    if (config.train.resume == ResumeMode::kAuto) {
+      // Continue the run in the run directory from its newest checkpoint, as if --resume named
+      // it (its stored config, then the --set overrides); with none, start afresh.
+      const auto run_dir = run_directory(config);
+      const auto newest = newest_checkpoint(run_dir);
+      if (!newest.empty()) {
+        resume = newest;
+        checkpoint = load_checkpoint(resume);
+        config = parse_config(checkpoint->config_yaml, resume + " (stored config)", overrides);
+        config.run.out_dir = fs::path(run_dir).parent_path().string();
+        config.run.name = fs::path(run_dir).filename().string();
+        resume_note = "[train] train.resume=auto: resuming from " + resume + " (step " +
+                      std::to_string(checkpoint->state.step) + ")";
+      } else {
+        overwrite = true;  // nothing to resume: whatever a failed start left is cleared
+        resume_note = "[train] train.resume=auto: no checkpoint in " + run_dir + ", starting afresh";
+      }
+    }
   }
   // Under torchrun: the global batch must split evenly, and the group forms before any work.
   LaunchEnv launch;
@@ -148,6 +187,22 @@ int train_command(const Args& args) {
                        " (its message says why)");
   }
   if (setup_error) std::rethrow_exception(setup_error);
+  if (!resume_note.empty()) spdlog::info("{}", resume_note);
+  if (launch.distributed()) {
+    // Every rank read the checkpoint itself (its optimizer moments are not sent): they must have
+    // read the same one, which needs the run directory on a file system all machines share.
+    const double own = checkpoint ? static_cast<double>(checkpoint->state.step) : -1.0;
+    auto step = at::tensor({own}, at::kDouble);  // (1)
+    group.broadcast(step, /*root=*/0, "the step rank 0 resumes from");
+    auto differ = at::tensor({step.item<double>() != own ? 1.0 : 0.0}, at::kDouble);  // (1)
+    group.all_reduce_sum(differ, "whether the ranks resume from the same step");
+    if (differ.item<double>() > 0.0)
+      throw UsageError(
+          "the ranks do not resume from the same checkpoint (rank " + std::to_string(group.rank()) +
+          ": " + (checkpoint ? "step " + std::to_string(checkpoint->state.step) : "none") +
+          ", rank 0: " + (step.item<double>() < 0 ? "none" : "step " + std::to_string(static_cast<int64_t>(step.item<double>()))) +
+          "); every machine must see the run directory " + run_dir + " (a shared file system)");
+  }
 
   Trainer trainer(config, std::move(checkpoint), &group);
   std::unique_ptr<AttentionLogger> attention;

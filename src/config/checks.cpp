@@ -126,6 +126,7 @@ class Checker {
   void check_train() {
     const auto& t = c_.train;
     positive("train.batch_size", t.batch_size);
+    positive("train.grad_accum_steps", t.grad_accum_steps);
     non_negative("train.max_steps", t.max_steps);
     non_negative("train.max_epochs", t.max_epochs);
     if (r_.usable({"train.max_steps", "train.max_epochs"})) {
@@ -176,6 +177,7 @@ class Checker {
     non_negative("train.early_stopping_patience", t.early_stopping_patience);
     non_negative("train.stop_at", t.stop_at);
     positive("train.max_nonfinite_steps", t.max_nonfinite_steps);
+    one_of<ResumeMode>("train.resume");
   }
 
   void check_indices(const char* path, const std::vector<int64_t>& values, int64_t bound,

@@ -74,7 +74,8 @@ struct ModelConfig {
 };
 
 struct TrainConfig {
-  int64_t batch_size = 64;              // sequences per step
+  int64_t batch_size = 64;              // sequences per micro-batch (all ranks together)
+  int64_t grad_accum_steps = 1;         // micro-batches per optimizer step (gradients summed)
   int64_t bucket_batches = 0;           // >0: sort each run of N batches by length (less padding)
   int64_t max_steps = 0;                // stop after this many steps (0 = use max_epochs)
   int64_t max_epochs = 0;               // stop after this many epochs (0 = use max_steps)
@@ -99,6 +100,8 @@ struct TrainConfig {
   int64_t early_stopping_patience = 0;  // stop after N evals without improvement; 0 = off
   double stop_at = 0.0;                 // stop once valid best_metric reaches this; 0 = off
   int64_t max_nonfinite_steps = 5;      // consecutive non-finite steps before the run fails
+  ResumeMode resume = ResumeMode::kNever;  // auto: `train --config` continues the run in the run
+                                           // directory from its newest checkpoint, if any
 };
 
 struct AttentionLogConfig {

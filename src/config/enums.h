@@ -23,6 +23,7 @@ enum class ScheduleKind { kCosine, kLinear, kInverseSqrt, kConstant };  // train
 enum class Precision { kAuto, kFp32, kBf16 };                           // train.precision
 enum class BestMetric { kAuto, kLoss, kAccuracy, kExactMatch, kBleu, kChrf };  // train.best_metric
 enum class CtcSplitAt { kEmbedding, kEncoder };                        // model.ctc.split_at
+enum class ResumeMode { kNever, kAuto };                               // train.resume
 
 // EnumNames<E>::table lists every value of E with its YAML name, in the order error messages
 // list them ("'fp16' is not one of fp32|bf16").
@@ -93,6 +94,12 @@ template <>
 struct EnumNames<CtcSplitAt> {
   static constexpr NameTable<CtcSplitAt, 2> table{
       {{CtcSplitAt::kEmbedding, "embedding"}, {CtcSplitAt::kEncoder, "encoder"}}};
+};
+
+template <>
+struct EnumNames<ResumeMode> {
+  static constexpr NameTable<ResumeMode, 2> table{
+      {{ResumeMode::kNever, "never"}, {ResumeMode::kAuto, "auto"}}};
 };
 
 // The YAML name of `value`.

@@ -2,6 +2,10 @@
 // One optimizer step: forward (under autocast for bf16), loss, backward, clipping, AdamW.
 // Shared by the trainer and `attnlab bench`, so the benchmark measures the real thing.
 
+#include <cstddef>
+#include <functional>
+#include <vector>
+
 #include <ATen/Tensor.h>
 
 #include "model/encoder_model.h"
@@ -25,17 +29,35 @@ struct StepResult {
   double grad_norm = 0.0;  // global gradient norm before clipping (may be non-finite)
   bool applied = false;    // false when loss or norm was non-finite: parameters unchanged
   int64_t units = 0;       // what the loss averages over in the global batch (the given units
-                           // summed over the ranks)
-  at::Tensor logits;       // detached model output of this rank's share, for running accuracy
-                           // (undefined when the share is empty)
+                           // summed over the micro-batches and the ranks)
+  at::Tensor logits;       // one micro-batch: detached model output of this rank's share, for
+                           // running accuracy (undefined when the share is empty); several: the
+                           // sink got them instead
 };
 
-// Gradients are zero on return either way. With a group of several ranks, src/tgt are this
-// rank's share of the global batch (possibly empty: (0, T)); each rank's loss is weighed by its
-// share of the loss units, gradients are summed over the ranks and divided by the global units,
-// so every rank applies the same update, the one one process would apply to the whole batch.
-// `units`: what the loss averages over in src/tgt (Batch::num_tokens); `step` names the step in
-// errors.
+// One micro-batch: this rank's share of a global batch (possibly empty: (0, T), under a group
+// of several ranks), and `units`, what its loss averages over (Batch::num_tokens).
+struct MicroBatch {
+  at::Tensor src;
+  at::Tensor tgt;
+  int64_t units = 0;
+};
+
+// Receives each micro-batch's detached logits as soon as its backward is done (so that K of them
+// are never held at once); not called for an empty share.
+using LogitsSink = std::function<void(size_t micro_batch, const at::Tensor& logits)>;
+
+// One optimizer step over `micro_batches` (train.grad_accum_steps of them). Gradients are zero on
+// return either way. With one micro-batch in one process, the loss is the batch mean, as
+// always. Otherwise each micro-batch's loss is weighed by its units and the gradients summed
+// (over the micro-batches, then over the ranks in one all-reduce), then divided by all the units:
+// every rank applies the update one process would apply to the K-times-larger global batch.
+// `step` names the step in errors.
+StepResult train_step(EncoderModel& model, FlatAdamW& optimizer,
+                      const std::vector<MicroBatch>& micro_batches, double lr,
+                      const StepOptions& options, int64_t step = 0, const LogitsSink& sink = {});
+
+// One micro-batch (src/tgt), as the benchmark and the tests take a step.
 StepResult train_step(EncoderModel& model, FlatAdamW& optimizer, const at::Tensor& src,
                       const at::Tensor& tgt, double lr, const StepOptions& options,
                       int64_t units = 0, int64_t step = 0);

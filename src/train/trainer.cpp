@@ -72,8 +72,12 @@ Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from, ProcessGr
   optimizer_ = std::make_unique<FlatAdamW>(*model_, adamw);
 
   batches_per_epoch_ = (train_->size() + config_.train.batch_size - 1) / config_.train.batch_size;
+  // A step takes train.grad_accum_steps batches, never across the end of an epoch (its last step
+  // may take fewer), so that K batches of B/K make the same steps as batches of B.
+  const int64_t accum = config_.train.grad_accum_steps;
+  steps_per_epoch_ = (batches_per_epoch_ + accum - 1) / accum;
   total_steps_ = config_.train.max_steps > 0 ? config_.train.max_steps
-                                             : config_.train.max_epochs * batches_per_epoch_;
+                                             : config_.train.max_epochs * steps_per_epoch_;
 
   ValidatorOptions validation;
   validation.metric = resolve_best_metric(config_.train.best_metric, vocabs_.task);
@@ -248,8 +252,12 @@ void Trainer::log_start(int64_t threads) const {
                  config_.train.batch_size / group_->world_size());
   spdlog::info("[train] precision={} ({})", name_of(config_.train.precision), precision_reason_);
   if (!precision_warning_.empty()) spdlog::warn("[train] precision: {}", precision_warning_);
-  spdlog::info("[train] steps={} ({} batches/epoch, batch_size={}){}", total_steps_,
+  const int64_t accum = config_.train.grad_accum_steps;
+  spdlog::info("[train] steps={} ({} batches/epoch, batch_size={}{}){}", total_steps_,
                batches_per_epoch_, config_.train.batch_size,
+               accum > 1 ? fmt::format(", grad_accum_steps={}: {} sequences per step, {} steps/epoch",
+                                       accum, accum * config_.train.batch_size, steps_per_epoch_)
+                         : std::string(),
                state_.step > 0 ? fmt::format(", resuming at step {}", state_.step) : std::string());
 }
 
@@ -289,13 +297,20 @@ TrainResult Trainer::run() {
       state_.batch_in_epoch = 0;
       order = epoch_batches(state_.epoch);
     }
-    const Batch batch = local_batch(order[static_cast<size_t>(state_.batch_in_epoch)]);
-    ++state_.batch_in_epoch;
+    // This step's batches (this rank's shares): up to train.grad_accum_steps, within the epoch.
+    std::vector<Batch> batches;
+    std::vector<MicroBatch> micro_batches;
+    const auto in_epoch = static_cast<int64_t>(order.size()) - state_.batch_in_epoch;
+    for (int64_t k = 0; k < std::min(config_.train.grad_accum_steps, in_epoch); ++k) {
+      batches.push_back(local_batch(order[static_cast<size_t>(state_.batch_in_epoch++)]));
+      micro_batches.push_back({batches.back().src, batches.back().tgt, batches.back().num_tokens});
+    }
     ++state_.step;
     const double lr = learning_rate(schedule_, state_.step);
-    const auto outcome =
-        train_step(model_, *optimizer_, batch.src, batch.tgt, lr, step_options_, batch.num_tokens,
-                   state_.step);
+    // Running accuracy and tokens/s in the log: this rank's share (rank 0's is what is logged).
+    const auto outcome = train_step(
+        model_, *optimizer_, micro_batches, lr, step_options_, state_.step,
+        [&](size_t i, const at::Tensor& logits) { log.add_batch(batches[i], logits); });
     if (!outcome.applied) {
       ++result_.skipped_steps;
       log.skipped_step(state_.step, outcome, ++nonfinite_in_a_row);
@@ -308,8 +323,7 @@ TrainResult Trainer::run() {
     }
     nonfinite_in_a_row = 0;
     state_.tokens_seen += outcome.units;  // the global batch's
-    // Running accuracy and tokens/s in the log: this rank's share (rank 0's is what is logged).
-    if (outcome.logits.defined()) log.add_step(batch, outcome);
+    log.add_step(outcome);
     log.progress(state_.step, total_steps_, now_s() - session_start_, outcome.loss);
     const bool last = state_.step >= total_steps_;
     log.end_of_step(state_, lr, elapsed_s(), last);

@@ -96,7 +96,8 @@ class Trainer {
   ScheduleOptions schedule_;
   StepOptions step_options_;
   int64_t total_steps_ = 0;
-  int64_t batches_per_epoch_ = 0;
+  int64_t batches_per_epoch_ = 0;  // global (micro-)batches
+  int64_t steps_per_epoch_ = 0;    // optimizer steps: batches / train.grad_accum_steps, rounded up
   std::string tokenizer_note_;      // where a SentencePiece model came from (for the log)
   std::string precision_reason_;   // why train.precision is what it is (for the log)
   std::string precision_warning_;  // "" or why it will be slow on this CPU

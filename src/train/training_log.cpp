@@ -51,22 +51,22 @@ void TrainingLog::write(const std::string& json_line) {
   std::fflush(metrics_);
 }
 
-void TrainingLog::add_step(const Batch& batch, const StepResult& step) {
+void TrainingLog::add_batch(const Batch& batch, const at::Tensor& logits) {
   const bool transduction = options_.task == TaskKind::kTransduction;
   const bool translation = options_.task == TaskKind::kTranslation;
   {
     torch::NoGradGuard no_grad;
-    const auto predicted = predict_ids(step.logits.detach());
+    const auto predicted = predict_ids(logits);
     if (translation) {
       // Exact match of the greedy decode; logits are (B, T*k, V) for src (B, T).
-      const int64_t k = step.logits.size(1) / batch.src.size(1);
+      const int64_t k = logits.size(1) / batch.src.size(1);
       const auto lengths = batch.src.ne(Vocab::kPadId).sum(1) * k;  // (B)
       const auto decoded = ctc_greedy_decode(predicted, lengths);
       for (int64_t b = 0; b < batch.tgt.size(0); ++b) {
         const auto row = batch.tgt[b];
         const auto n = row.ne(Vocab::kPadId).sum().item<int64_t>();
         const auto ids = row.slice(0, 0, n).contiguous();
-        correct_ += std::vector<int64_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + n) ==
+        pending_.correct += std::vector<int64_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + n) ==
                             decoded[static_cast<size_t>(b)].tokens
                         ? 1.0
                         : 0.0;
@@ -75,23 +75,31 @@ void TrainingLog::add_step(const Batch& batch, const StepResult& step) {
       const auto correct = transduction
                                ? predicted.eq(batch.tgt).logical_and(batch.tgt.ne(Vocab::kPadId)).sum()
                                : predicted.eq(batch.tgt).sum();
-      correct_ += correct.item<double>();
+      pending_.correct += correct.item<double>();
     }
   }
   // Loss is per target token (transduction, translation) or per example (classification);
   // accuracy per target token (transduction) or per example (exact match in translation).
-  const auto units = static_cast<double>(transduction || translation ? batch.num_tokens
+  pending_.units += static_cast<double>(transduction || translation ? batch.num_tokens
                                                                      : batch.src.size(0));
-  loss_sum_ += step.loss * units;
-  units_ += units;
-  accuracy_units_ += static_cast<double>(transduction ? batch.num_tokens : batch.src.size(0));
-  tokens_ += batch.src.numel();
+  pending_.accuracy_units += static_cast<double>(transduction ? batch.num_tokens : batch.src.size(0));
+  pending_.tokens += batch.src.numel();
+}
+
+void TrainingLog::add_step(const StepResult& step) {
+  loss_sum_ += step.loss * pending_.units;
+  units_ += pending_.units;
+  correct_ += pending_.correct;
+  accuracy_units_ += pending_.accuracy_units;
+  tokens_ += pending_.tokens;
+  pending_ = PendingStep{};
   ++steps_;
   last_loss_ = step.loss;
   last_grad_norm_ = step.grad_norm;
 }
 
 void TrainingLog::skipped_step(int64_t step, const StepResult& result, int64_t in_a_row) {
+  pending_ = PendingStep{};  // its batches count for nothing
   clear_progress();
   spdlog::warn("[train] step={} non-finite loss={} grad_norm={}: step skipped ({} in a row)", step,
                result.loss, result.grad_norm, in_a_row);

@@ -31,8 +31,11 @@ class TrainingLog {
   TrainingLog(const TrainingLog&) = delete;
   TrainingLog& operator=(const TrainingLog&) = delete;
 
-  // An applied step of `batch`: adds its loss, correct predictions and tokens to the interval.
-  void add_step(const Batch& batch, const StepResult& step);
+  // One (micro-)batch of the step under way and its logits (this rank's share): counts its
+  // correct predictions and tokens, for the interval once add_step says the step was applied.
+  void add_batch(const Batch& batch, const at::Tensor& logits);
+  // An applied step: adds its loss, weighed by the units of the batches added since the last step.
+  void add_step(const StepResult& step);
   // A step skipped for a non-finite loss or gradient norm, the `in_a_row`-th in a row.
   void skipped_step(int64_t step, const StepResult& result, int64_t in_a_row);
   // When `state.step` ends an interval (or `last`): the console line and the JSONL object of
@@ -54,6 +57,13 @@ class TrainingLog {
   // The current interval.
   double loss_sum_ = 0.0, correct_ = 0.0, units_ = 0.0, accuracy_units_ = 0.0, last_loss_ = 0.0, last_grad_norm_ = 0.0;
   int64_t tokens_ = 0, steps_ = 0;
+  // What add_batch counted for the step under way, until add_step keeps it (or skipped_step
+  // drops it).
+  struct PendingStep {
+    double correct = 0.0, units = 0.0, accuracy_units = 0.0;
+    int64_t tokens = 0;
+  };
+  PendingStep pending_;
   double interval_start_ = 0.0;
   // The progress bar.
   bool drawn_ = false;

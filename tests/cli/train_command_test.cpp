@@ -63,6 +63,61 @@ class DataParallelTrain : public ::testing::Test {
       out[step] = std::stod(text);
     return out;
   }
+  // Starts `command` under /bin/sh without waiting; returns its pid (sh execs the command).
+  static pid_t launch(const std::string& command) {
+    const std::string shell_command = "exec " + command;  // built before fork: no malloc after it
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      // This test process blocks SIGINT/SIGTERM in every thread (its stop-signal watcher takes
+      // them, as attnlab's does), and a blocked mask survives exec: open it for torchrun.
+      sigset_t none;
+      sigemptyset(&none);
+      ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
+      ::execl("/bin/sh", "sh", "-c", shell_command.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    return pid;
+  }
+  // Waits up to `seconds` for `pid`; its exit status, or -1 after killing it (and its workers)
+  // when it is still running then.
+  static int wait_for(pid_t pid, double seconds) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    int status = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (::waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    test::run_shell("pkill -KILL -P " + std::to_string(pid));
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    return -1;
+  }
+  // Polls for `path` up to `seconds`.
+  static bool appears(const fs::path& path, double seconds) {
+    for (int i = 0; i < static_cast<int>(seconds * 100); ++i) {
+      if (fs::exists(path)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+  // The pid of torchrun's worker of `rank` (a child of the torchrun process), or 0.
+  static pid_t worker_of_rank(pid_t torchrun, int rank) {
+    const auto children = test::run_shell("pgrep -P " + std::to_string(torchrun)).out;
+    size_t start = 0;
+    while (start < children.size()) {
+      const size_t end = children.find('\n', start);
+      const std::string pid = children.substr(start, end - start);
+      start = end == std::string::npos ? children.size() : end + 1;
+      if (pid.empty()) continue;
+      std::ifstream in("/proc/" + pid + "/environ", std::ios::binary);
+      const std::string variables((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      // "RANK=1" as a whole variable (LOCAL_RANK, ROLE_RANK and GROUP_RANK end the same way).
+      const std::string variable = "RANK=" + std::to_string(rank) + std::string(1, '\0');
+      if (variables.rfind(variable, 0) == 0 || variables.find(std::string(1, '\0') + variable) != std::string::npos)
+        return static_cast<pid_t>(std::stoi(pid));
+    }
+    return 0;
+  }
   test::ScratchDir dir_;
   int last_rc_ = -1;
 };
@@ -118,18 +173,8 @@ TEST_F(DataParallelTrain, SigtermToTorchrunLeavesALoadableLastCheckpoint) {
                               " train --config " + dir_.file("tiny.yaml") +
                               " --set run.name=term --set train.max_steps=5000 > " +
                               dir_.file("term.log") + " 2>&1";
-  const std::string shell_command = "exec " + command;  // built before fork: no malloc after it
-  const pid_t launcher = ::fork();
-  ASSERT_GE(launcher, 0);
-  if (launcher == 0) {
-    // This test process blocks SIGINT/SIGTERM in every thread (its stop-signal watcher takes
-    // them, as attnlab's does), and a blocked mask survives exec: open it for torchrun.
-    sigset_t none;
-    sigemptyset(&none);
-    ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
-    ::execl("/bin/sh", "sh", "-c", shell_command.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
+  const pid_t launcher = launch(command);
+  ASSERT_GT(launcher, 0);
   for (int i = 0; i < 600; ++i) {  // until the workers train (metrics.jsonl has a step)
     if (test::read_text((run_dir / "metrics.jsonl").string()).find("\"step\"") != std::string::npos) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -143,6 +188,84 @@ TEST_F(DataParallelTrain, SigtermToTorchrunLeavesALoadableLastCheckpoint) {
   EXPECT_GT(last.state.step, 0) << log;
   EXPECT_LT(last.state.step, 5000) << log;
   EXPECT_EQ(log.find("failed"), std::string::npos) << log;  // no rank lost its peer on the way
+}
+
+// A rank that dies (SIGKILL: no goodbye) fails the run: torchrun stops the other rank, which
+// finds its peer gone in its next collective, and exits non-zero; nothing waits for the
+// 60 s timeout, let alone forever.
+TEST_F(DataParallelTrain, AKilledRankFailsTheRunWellWithinTheTimeout) {
+  const fs::path run_dir = dir_.path() / "runs" / "killed";
+  const auto started = std::chrono::steady_clock::now();
+  const pid_t launcher = launch(test::torchrun_prefix(2, test::free_port()) + ATTNLAB_BINARY +
+                                " train --config " + dir_.file("tiny.yaml") +
+                                " --set run.name=killed --set train.max_steps=100000 "
+                                "--set train.eval_interval=100000 --set train.checkpoint_interval=10 > " +
+                                dir_.file("killed.log") + " 2>&1");
+  ASSERT_GT(launcher, 0);
+  ASSERT_TRUE(appears(run_dir / "step_00000010.pt", 120)) << test::read_text(dir_.file("killed.log"));
+  const pid_t rank1 = worker_of_rank(launcher, 1);
+  ASSERT_GT(rank1, 0) << test::run_shell("ps -ef --forest").out;
+  const auto killed_at = std::chrono::steady_clock::now();
+  ::kill(rank1, SIGKILL);
+  const int rc = wait_for(launcher, 60);
+  const double after_kill =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
+  const auto log = test::read_text(dir_.file("killed.log"));
+  EXPECT_NE(rc, 0) << log;
+  EXPECT_NE(rc, -1) << "torchrun still ran 60 s after a rank was killed:\n" << log;
+  EXPECT_LT(after_kill, 30.0) << log;
+  std::printf("torchrun exited %d, %.1f s after rank 1 was killed (%.1f s in all)\n", rc, after_kill,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  // No last.pt claims a finished run; the periodic checkpoints are intact.
+  EXPECT_FALSE(fs::exists(run_dir / "last.pt"));
+  EXPECT_GE(load_checkpoint((run_dir / "step_00000010.pt").string()).state.step, 10);
+}
+
+// torchrun --max_restarts 1 with train.resume: auto: after a rank is killed, torchrun starts
+// both again and they continue from the newest checkpoint to the end.
+TEST_F(DataParallelTrain, MaxRestartsWithResumeAutoFinishesAKilledRun) {
+  const fs::path run_dir = dir_.path() / "runs" / "restarted";
+  const pid_t launcher = launch(test::torchrun_prefix(2, test::free_port(), "--max_restarts 1") +
+                                ATTNLAB_BINARY + " train --config " + dir_.file("tiny.yaml") +
+                                " --set run.name=restarted --set train.resume=auto "
+                                "--set train.max_steps=1500 --set train.eval_interval=100000 "
+                                "--set train.checkpoint_interval=10 > " + dir_.file("restarted.log") +
+                                " 2>&1");
+  ASSERT_GT(launcher, 0);
+  ASSERT_TRUE(appears(run_dir / "step_00000020.pt", 120)) << test::read_text(dir_.file("restarted.log"));
+  const pid_t rank0 = worker_of_rank(launcher, 0);
+  ASSERT_GT(rank0, 0) << test::run_shell("ps -ef --forest").out;
+  ::kill(rank0, SIGKILL);
+  const int rc = wait_for(launcher, 240);
+  const auto log = test::read_text(dir_.file("restarted.log"));
+  ASSERT_EQ(rc, 0) << log;
+  test::expect_contains(log, "train.resume=auto: no checkpoint in ");  // the first start
+  test::expect_contains(log, "train.resume=auto: resuming from " + (run_dir / "step_").string());
+  const auto last = load_checkpoint((run_dir / "last.pt").string());
+  EXPECT_EQ(last.state.step, 1500);
+  // train.log holds both starts: the second resumed where the first's newest checkpoint was.
+  const auto train_log = test::read_text((run_dir / "train.log").string());
+  test::expect_contains(train_log, "resuming at step ");
+}
+
+// On one process, train.resume: auto starts a run afresh, then continues it from its newest
+// checkpoint when the same command runs again (here with more steps).
+TEST_F(DataParallelTrain, ResumeAutoOnOneProcessContinuesFromTheNewestCheckpoint) {
+  const auto first = train("--set run.name=auto --set train.resume=auto --set train.max_steps=20");
+  ASSERT_EQ(last_rc_, 0) << first;
+  test::expect_contains(first, "no checkpoint in " + (dir_.path() / "runs/auto").string() + ", starting afresh");
+  // A newer periodic checkpoint than last.pt wins (what a kill after a resume leaves).
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  fs::copy_file(dir_.path() / "runs/auto/step_00000015.pt", dir_.path() / "runs/auto/step_00000016.pt");
+  const auto second = train("--set run.name=auto --set train.resume=auto --set train.max_steps=30");
+  ASSERT_EQ(last_rc_, 0) << second;
+  test::expect_contains(second, "resuming from " + (dir_.path() / "runs/auto/step_00000016.pt").string() +
+                                    " (step 15)");
+  EXPECT_EQ(load_checkpoint((dir_.path() / "runs/auto/last.pt").string()).state.step, 30);
+  // Without train.resume: auto the same command refuses the directory, as before.
+  const auto third = train("--set run.name=auto --set train.max_steps=40");
+  EXPECT_EQ(last_rc_, 2) << third;
+  test::expect_contains(third, "already holds a run");
 }
 
 }  // namespace

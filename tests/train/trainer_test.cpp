@@ -3,6 +3,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <map>
 #include <string>
 
@@ -67,6 +70,50 @@ TEST_F(TrainerTest, ResumedRunRepeatsTheUninterruptedLossCurveExactly) {
   for (const auto& [step, loss] : tail) EXPECT_EQ(loss, full.at(step)) << "step " << step;
   // And the losses are not trivially equal from step to step (dropout and data order matter).
   EXPECT_NE(full.at(11), full.at(12));
+}
+
+// train.grad_accum_steps: 2 at batch_size B/2 is the optimizer step of batch_size B: the same
+// examples per step (72 examples: 5 batches of 16 an epoch, the last of 8; 9 batches of 8, the
+// last step of each epoch taking one), the loss weighed by tokens, one update. Only the
+// summation order differs (two sums of 8 rows against one of 16, and padding to each half's
+// longest row), which moves fp32 losses by ~1e-7 relative; 1e-5 leaves room, while a wrong
+// weighting (mean of the two halves' means) or a lost half moves them by 1e-3 or more.
+TEST_F(TrainerTest, AccumulatingTwoHalfBatchesEqualsTheWholeBatch) {
+  auto examples = read_tsv((root_ / "train.tsv").string());
+  write_tsv((root_ / "train72.tsv").string(), {examples.begin(), examples.begin() + 72});
+  const std::vector<std::string> common = {
+      "data.train=" + (root_ / "train72.tsv").string(), "model.dropout=0", "model.attention_dropout=0",
+      "train.precision=fp32", "train.max_steps=15", "train.eval_interval=100"};
+  auto with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.begin(), common.begin(), common.end());
+    return extra;
+  };
+  Trainer whole(config("whole", with({"train.batch_size=16"})));
+  const auto whole_result = whole.run();
+  Trainer halves(config("halves", with({"train.batch_size=8", "train.grad_accum_steps=2"})));
+  const auto halves_result = halves.run();
+  EXPECT_EQ(whole_result.steps, 15);
+  EXPECT_EQ(halves_result.steps, 15);
+  const auto a = losses("whole"), b = losses("halves");
+  ASSERT_EQ(a.size(), 15u);
+  ASSERT_EQ(b.size(), 15u);
+  double largest = 0.0;
+  for (const auto& [step, loss] : a) {
+    const double x = std::stod(loss), y = std::stod(b.at(step));
+    largest = std::max(largest, std::abs(x - y) / std::abs(x));
+    EXPECT_NEAR(y, x, 1e-5 * std::abs(x)) << "step " << step;
+  }
+  std::printf("largest relative loss difference over 15 steps: %.3g\n", largest);
+  EXPECT_GT(std::stod(a.at(1)) - std::stod(a.at(15)), 0.05) << "the run should learn something";
+  // (Parameters are not compared: the key bias of attention has a gradient of pure rounding
+  // noise, softmax being blind to it, and AdamW scales that noise up to lr-sized steps that
+  // differ between the two runs; the losses are what the parameters do.)
+  // Both read every example 15 / 5 = 3 times: the same tokens, the same place in the data.
+  const auto last_a = load_checkpoint((root_ / "whole" / "last.pt").string());
+  const auto last_b = load_checkpoint((root_ / "halves" / "last.pt").string());
+  EXPECT_EQ(last_a.state.tokens_seen, last_b.state.tokens_seen);
+  EXPECT_GT(last_a.state.tokens_seen, 0);
+  EXPECT_EQ(last_a.state.epoch, last_b.state.epoch);
 }
 
 TEST_F(TrainerTest, KeepsLastBestAndTheNewestPeriodicCheckpoints) {
