@@ -129,7 +129,8 @@ std::string decode(const std::vector<int64_t>& ids, const Vocab& vocab, const To
 }
 
 EvalResult evaluate(EncoderModel& model, const Dataset& data, const TaskSpec& vocabs,
-                    int64_t batch_size, Precision precision, int64_t num_samples, int64_t beam) {
+                    int64_t batch_size, Precision precision, int64_t num_samples, int64_t beam,
+                    EvalShard shard) {
   TORCH_CHECK(batch_size > 0, "evaluate: batch_size must be positive");
   const bool was_training = model->is_training();
   model->eval();
@@ -139,10 +140,13 @@ EvalResult evaluate(EncoderModel& model, const Dataset& data, const TaskSpec& vo
   result.task = vocabs.task;
   if (vocabs.task == TaskKind::kClassification)
     result.classification.emplace(vocabs.labels.size());
+  TORCH_CHECK(shard.count > 0 && shard.index >= 0 && shard.index < shard.count,
+              "evaluate: shard ", shard.index, " of ", shard.count);
   double loss_sum = 0.0;
   int64_t loss_count = 0;
-  const int64_t n = data.size();
-  for (int64_t start = 0; start < n; start += batch_size) {
+  const int64_t first = shard.index * data.size() / shard.count;
+  const int64_t n = (shard.index + 1) * data.size() / shard.count;  // one past the last
+  for (int64_t start = first; start < n; start += batch_size) {
     std::vector<int64_t> indices(static_cast<size_t>(std::min(batch_size, n - start)));
     std::iota(indices.begin(), indices.end(), start);
     const Batch batch = data.batch(indices);
@@ -199,10 +203,61 @@ EvalResult evaluate(EncoderModel& model, const Dataset& data, const TaskSpec& vo
       result.samples.push_back(std::move(s));
     }
   }
-  result.examples = n;
+  result.examples = n - first;
+  result.loss_sum = loss_sum;
+  result.loss_units = loss_count;
   result.loss = loss_count ? loss_sum / static_cast<double>(loss_count) : 0.0;
   if (was_training) model->train();
   return result;
+}
+
+void sum_over_ranks(EvalResult& result, ProcessGroup& group, const std::string& what) {
+  if (group.world_size() == 1) return;
+  // Every counter as a double (exact for counts below 2^53), in one flat tensor.
+  std::vector<double> counts = {static_cast<double>(result.examples), result.loss_sum,
+                                static_cast<double>(result.loss_units)};
+  auto& t = result.transduction;
+  auto& m = result.translation;
+  for (const int64_t c : {t.tokens, t.correct_tokens, t.sequences, t.exact_sequences, m.sentences,
+                          m.exact, m.hypothesis_tokens, m.reference_tokens})
+    counts.push_back(static_cast<double>(c));
+  for (int k = 0; k < TranslationMetrics::kBleuOrder; ++k) {
+    counts.push_back(static_cast<double>(m.matches[static_cast<size_t>(k)]));
+    counts.push_back(static_cast<double>(m.totals[static_cast<size_t>(k)]));
+  }
+  counts.push_back(m.chrf_sum);
+  if (result.classification) {
+    auto& c = *result.classification;
+    counts.push_back(static_cast<double>(c.total));
+    counts.push_back(static_cast<double>(c.correct));
+    for (const auto& row : c.confusion)
+      for (const int64_t cell : row) counts.push_back(static_cast<double>(cell));
+  }
+  auto summed = at::tensor(counts, at::kDouble);  // (counters)
+  group.all_reduce_sum(summed, what);
+  const double* s = summed.data_ptr<double>();
+  size_t at = 0;
+  const auto next = [&] { return s[at++]; };
+  const auto next_int = [&] { return static_cast<int64_t>(std::llround(s[at++])); };
+  result.examples = next_int();
+  result.loss_sum = next();
+  result.loss_units = next_int();
+  for (int64_t* c : {&t.tokens, &t.correct_tokens, &t.sequences, &t.exact_sequences, &m.sentences,
+                     &m.exact, &m.hypothesis_tokens, &m.reference_tokens})
+    *c = next_int();
+  for (int k = 0; k < TranslationMetrics::kBleuOrder; ++k) {
+    m.matches[static_cast<size_t>(k)] = next_int();
+    m.totals[static_cast<size_t>(k)] = next_int();
+  }
+  m.chrf_sum = next();
+  if (result.classification) {
+    auto& c = *result.classification;
+    c.total = next_int();
+    c.correct = next_int();
+    for (auto& row : c.confusion)
+      for (int64_t& cell : row) cell = next_int();
+  }
+  result.loss = result.loss_units ? result.loss_sum / static_cast<double>(result.loss_units) : 0.0;
 }
 
 }  // namespace attnlab

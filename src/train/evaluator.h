@@ -11,6 +11,7 @@
 
 #include "data/dataset.h"
 #include "model/encoder_model.h"
+#include "runtime/process_group.h"
 #include "train/metrics.h"
 #include "train/precision.h"
 #include "train/run_data.h"
@@ -36,6 +37,8 @@ struct EvalResult {
   TaskKind task = TaskKind::kTransduction;
   int64_t examples = 0;
   double loss = 0.0;                                   // mean per target token / example
+  double loss_sum = 0.0;                               // loss x units, summed
+  int64_t loss_units = 0;                              // target tokens / examples
   TransductionMetrics transduction;                    // transduction only
   TranslationMetrics translation;                      // translation only
   std::optional<ClassificationMetrics> classification;  // classification only
@@ -55,11 +58,24 @@ struct EvalResult {
 // Decodes output ids to text with the run's tokenizer (Tokenizer::detokenize).
 std::string decode(const std::vector<int64_t>& ids, const Vocab& vocab, const Tokenizer& tokenizer);
 
+// Which part of a dataset one of `count` evaluators takes: the contiguous examples
+// [index * n / count, (index + 1) * n / count).
+struct EvalShard {
+  int64_t index = 0;
+  int64_t count = 1;
+};
+
 // Runs the model in eval mode under NoGradGuard (restoring train mode after). Translation
-// decodes greedily, or with a CTC prefix beam search of width `beam` when beam > 1.
+// decodes greedily, or with a CTC prefix beam search of width `beam` when beam > 1. With a
+// `shard`, only its examples (sum_over_ranks then adds up the ranks' counts).
 EvalResult evaluate(EncoderModel& model, const Dataset& data, const TaskSpec& vocabs,
                     int64_t batch_size, Precision precision, int64_t num_samples,
-                    int64_t beam = 1);
+                    int64_t beam = 1, EvalShard shard = {});
+
+// Data-parallel validation: adds every rank's counts (examples, loss sum and units, and the
+// task's metric counters) into `result` on every rank, in one all-reduce, so that each rank
+// holds the metrics of the whole dataset. Samples stay each rank's own.
+void sum_over_ranks(EvalResult& result, ProcessGroup& group, const std::string& what);
 
 // Argmax predictions: (B, T) for transduction, (B) for classification.
 at::Tensor predict_ids(const at::Tensor& logits);

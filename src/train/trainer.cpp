@@ -84,6 +84,7 @@ Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from, ProcessGr
   validation.batch_size = std::max<int64_t>(config_.train.batch_size, 64);
   validation.stop_at = config_.train.stop_at;
   validation.patience = config_.train.early_stopping_patience;
+  validation.group = group_;
   validator_ = std::make_unique<Validator>(*valid_, vocabs_, validation);
   state_.best_metric = validator_->initial_best();
 

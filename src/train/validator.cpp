@@ -23,7 +23,12 @@ double Validator::initial_best() const { return lower_is_better() ? INFINITY : -
 
 Validation Validator::validate(EncoderModel& model, Precision precision, TrainingState& state) const {
   Validation v;
-  v.eval = evaluate(model, data_, spec_, options_.batch_size, precision, /*num_samples=*/0);
+  ProcessGroup* group = options_.group;
+  const bool sharded = group != nullptr && group->world_size() > 1;
+  const EvalShard shard = sharded ? EvalShard{group->rank(), group->world_size()} : EvalShard{};
+  v.eval = evaluate(model, data_, spec_, options_.batch_size, precision, /*num_samples=*/0,
+                    /*beam=*/1, shard);
+  if (sharded) sum_over_ranks(v.eval, *group, "the validation counts of step " + std::to_string(state.step));
   v.value = v.eval.metric(options_.metric);
   v.improved = lower_is_better() ? v.value < state.best_metric : v.value > state.best_metric;
   if (v.improved) {

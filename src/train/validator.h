@@ -24,6 +24,8 @@ struct ValidatorOptions {
   int64_t batch_size = 64;                    // evaluation batch size
   double stop_at = 0.0;                       // stop once the metric reaches it; 0 = off
   int64_t patience = 0;                       // stop after N evaluations without a new best; 0 = off
+  ProcessGroup* group = nullptr;              // data parallel: each rank evaluates its share and
+                                              // the counts are summed; null: all of it here
 };
 
 struct Validation {

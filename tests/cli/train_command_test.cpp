@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <string>
 #include <thread>
 
@@ -139,6 +140,23 @@ TEST_F(DataParallelTrain, TwoRanksFollowTheOneProcessCurveAndResumeOnOne) {
   test::expect_contains(two, "[dist] rank=0 world=2 (2 on this machine), gloo, 1 threads per rank");
   test::expect_contains(two, "train.batch_size=16 is the global batch, 8 per rank");
   test::expect_contains(two, "[dist] parameters identical on all 2 ranks after step 30");
+  // Validation is sharded (10 of the 20 examples each) and its counts summed: the step-30
+  // validation equals a one-process `attnlab eval` of the step-30 checkpoint.
+  const auto eval = test::run_shell(std::string(ATTNLAB_BINARY) + " eval --checkpoint " +
+                                    (dir_.path() / "runs/two/last.pt").string() +
+                                    " --split valid --precision fp32 --threads 1 --samples 0 --json - 2>&1");
+  ASSERT_EQ(eval.rc, 0) << eval.out;
+  const auto metrics = test::read_text((dir_.path() / "runs/two/metrics.jsonl").string());
+  const auto valid_at_30 = metrics.substr(metrics.rfind("{\"kind\": \"valid\", \"step\": 30,"));
+  for (const std::string key : {"loss", "accuracy", "exact_match"}) {
+    const std::regex number("\"" + key + "\": ?([-0-9.eE+]+)");
+    std::smatch in_run, in_eval;
+    ASSERT_TRUE(std::regex_search(valid_at_30, in_run, number)) << key << " in " << valid_at_30;
+    ASSERT_TRUE(std::regex_search(eval.out, in_eval, number)) << key << " in " << eval.out;
+    const double sharded = std::stod(in_run[1]), whole = std::stod(in_eval[1]);
+    // Counts are exact; the loss is summed in another order and over other paddings.
+    EXPECT_NEAR(sharded, whole, key == "loss" ? 1e-6 * std::abs(whole) : 0.0) << key;
+  }
   // Then on one process, from the two-rank checkpoint: the data position is in global batches.
   const auto resumed = attnlab_train("--resume " + (dir_.path() / "runs/two/last.pt").string() +
                                      " --set train.max_steps=45");
