@@ -14,6 +14,7 @@
 #include <regex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -206,6 +207,41 @@ TEST_F(DataParallelTrain, SigtermToTorchrunLeavesALoadableLastCheckpoint) {
   EXPECT_GT(last.state.step, 0) << log;
   EXPECT_LT(last.state.step, 5000) << log;
   EXPECT_EQ(log.find("failed"), std::string::npos) << log;  // no rank lost its peer on the way
+}
+
+// Two "machines" on one: two torchrun launchers, one per node (--nnodes 2, --node_rank 0 and
+// 1, one worker each), meeting at 127.0.0.1 as two hosts would meet at the first one's address.
+// Gloo goes over the interface GLOO_SOCKET_IFNAME names (lo here; a real network's elsewhere).
+// Their 30 steps follow the one-process curve, as two ranks of one launcher do.
+TEST_F(DataParallelTrain, TwoNodesOnLoopbackFollowTheOneProcessCurve) {
+  const auto one = train("--set run.name=one --set train.max_steps=30");
+  ASSERT_EQ(last_rc_, 0) << one;
+  const int port = test::free_port();
+  std::vector<pid_t> nodes;
+  for (int node = 0; node < 2; ++node)
+    nodes.push_back(launch("env GLOO_SOCKET_IFNAME=lo " + std::string(test::kTorchrun) +
+                           " --nnodes 2 --node_rank " + std::to_string(node) +
+                           " --nproc_per_node 1 --master_addr 127.0.0.1 --master_port " +
+                           std::to_string(port) + " --redirects 2 --tee 2 --no_python " +
+                           ATTNLAB_BINARY + " train --config " + dir_.file("tiny.yaml") +
+                           " --set run.name=nodes --set train.max_steps=30 > " +
+                           dir_.file("node" + std::to_string(node) + ".log") + " 2>&1"));
+  for (int node = 0; node < 2; ++node) {
+    const int rc = wait_for(nodes[static_cast<size_t>(node)], 120);
+    EXPECT_EQ(rc, 0) << test::read_text(dir_.file("node" + std::to_string(node) + ".log"));
+  }
+  const auto log0 = test::read_text(dir_.file("node0.log"));
+  test::expect_contains(log0, "[dist] rank=0 world=2 (1 on this machine)");
+  test::expect_contains(log0, "[dist] parameters identical on all 2 ranks after step 30");
+  const auto reference = losses("one"), nodes_curve = losses("nodes");
+  ASSERT_EQ(reference.size(), 30u);
+  ASSERT_EQ(nodes_curve.size(), 30u);
+  double worst = 0.0;
+  for (const auto& [step, loss] : reference) {
+    worst = std::max(worst, std::abs(nodes_curve.at(step) - loss));
+    EXPECT_LT(std::abs(nodes_curve.at(step) - loss), kCurveTolerance) << "step " << step;
+  }
+  std::printf("largest loss difference over 30 steps, two nodes against one process: %.3g\n", worst);
 }
 
 // A rank that dies (SIGKILL: no goodbye) fails the run: torchrun stops the other rank, which
