@@ -25,6 +25,7 @@
 #include "model/linear.h"
 #include "runtime/clock.h"
 #include "runtime/cpu.h"
+#include "runtime/process_group.h"
 #include "runtime/threads.h"
 #include "train/optimizer.h"
 #include "train/train_step.h"
@@ -125,6 +126,15 @@ BenchResult run_benchmark(const BenchOptions& o) {
   BenchResult r;
   r.threads = configure_threads(o.threads);
   torch::manual_seed(o.seed);
+  // Data parallel: every rank draws the same global batches and trains on its rows of them.
+  const bool distributed = o.group != nullptr && o.group->world_size() > 1;
+  r.world_size = distributed ? o.group->world_size() : 1;
+  const int64_t rank = distributed ? o.group->rank() : 0;
+  if (o.batch % r.world_size != 0)
+    throw std::invalid_argument("bench: --batch " + std::to_string(o.batch) +
+                                " (the global batch) is not divisible by WORLD_SIZE=" +
+                                std::to_string(r.world_size));
+  const int64_t share = o.batch / r.world_size;
 
   ModelOptions m;
   m.embedding.vocab_size = o.vocab;
@@ -151,28 +161,40 @@ BenchResult run_benchmark(const BenchOptions& o) {
   StepOptions step;
   step.precision = o.precision;
   step.grad_clip = 1.0;
+  step.group = o.group;
 
   // Synthetic batches: ids in [1, V) so nothing is padding; a few distinct batches cycled.
   std::vector<at::Tensor> sources, targets;
   for (int i = 0; i < 4; ++i) {
-    sources.push_back(at::randint(1, o.vocab, {o.batch, o.seq_len}, at::kLong));
-    targets.push_back(at::randint(1, o.vocab, {o.batch, o.seq_len}, at::kLong));
+    // (B, T), then this rank's rows: (B / world, T)
+    sources.push_back(at::randint(1, o.vocab, {o.batch, o.seq_len}, at::kLong).narrow(0, rank * share, share).contiguous());
+    targets.push_back(at::randint(1, o.vocab, {o.batch, o.seq_len}, at::kLong).narrow(0, rank * share, share).contiguous());
   }
+  const int64_t units = share * o.seq_len;  // no padding: every target token counts
   model->train();
-  std::vector<double> step_times;
+  std::vector<double> step_times, allreduce_times;
   for (int64_t i = 0; i < o.warmup_steps + o.steps; ++i) {
     const double t0 = now_s();
-    const auto out = train_step(model, optimizer, sources[i % 4], targets[i % 4], 1e-3, step);
-    if (i >= o.warmup_steps) step_times.push_back(now_s() - t0);
+    const auto out = train_step(model, optimizer, sources[i % 4], targets[i % 4], 1e-3, step, units);
+    if (i >= o.warmup_steps) {
+      step_times.push_back(now_s() - t0);
+      allreduce_times.push_back(out.allreduce_s);
+    }
     r.final_loss = out.loss;
   }
   const double tokens = static_cast<double>(o.batch * o.seq_len);
   r.step_ms = median(step_times) * 1e3;
   r.train_tokens_per_s = tokens / median(step_times);
+  if (distributed) {
+    r.gradient_bytes = static_cast<int64_t>(optimizer.flat_grads().nbytes());
+    r.allreduce_ms = median(allreduce_times) * 1e3;
+    r.allreduce_share = r.allreduce_ms / r.step_ms;
+    r.allreduce_gb_per_s = static_cast<double>(r.gradient_bytes) / (r.allreduce_ms * 1e-3) / 1e9;
+  }
   if (o.profile_steps > 0) {
     const auto rows = profile_ops([&] {
       for (int64_t i = 0; i < o.profile_steps; ++i)
-        train_step(model, optimizer, sources[i % 4], targets[i % 4], 1e-3, step);
+        train_step(model, optimizer, sources[i % 4], targets[i % 4], 1e-3, step, units);
     });
     r.train_profile = format_op_profile(rows, 30);
   }
@@ -207,7 +229,8 @@ BenchResult run_benchmark(const BenchOptions& o) {
                   eval_flops_per_token(r.matmul_parameters, o.num_layers, o.seq_len, o.d_model) / 1e9;
   r.fp32_peak_gflops = measure_gemm_gflops(1024, /*bf16=*/false);
   r.bf16_peak_gflops = measure_gemm_gflops(1024, /*bf16=*/true);
-  r.mfu = r.train_gflops /
+  // Each rank measured its own peak (all at once, as they train): the group's is world times it.
+  r.mfu = r.train_gflops / static_cast<double>(r.world_size) /
           (o.precision == Precision::kBf16 ? r.bf16_peak_gflops : r.fp32_peak_gflops);
   return r;
 }
@@ -374,6 +397,11 @@ std::string BenchResult::to_json(const BenchOptions& o) const {
       .field("mfu", mfu)
       .field("peak_rss_mb", peak_rss_mb)
       .field("final_loss", final_loss)
+      .field("world_size", world_size)
+      .field("gradient_bytes", gradient_bytes)
+      .field("allreduce_ms", allreduce_ms)
+      .field("allreduce_share", allreduce_share)
+      .field("allreduce_gb_per_s", allreduce_gb_per_s)
       .str();
 }
 

@@ -10,6 +10,8 @@
 
 namespace attnlab {
 
+class ProcessGroup;
+
 struct BenchOptions {
   std::string size = "small";   // preset name: small | medium | custom
   int64_t vocab = 64;           // vocabulary (and output) size
@@ -27,6 +29,8 @@ struct BenchOptions {
   int64_t eval_steps = 0;       // timed forward-only steps (0 = same as steps)
   int64_t profile_steps = 0;    // > 0: profile this many extra training steps per op
   uint64_t seed = 1;
+  ProcessGroup* group = nullptr;  // under torchrun: `batch` is the global batch, each rank trains
+                                  // on its share and the gradients are all-reduced
 };
 
 // Fills sizes from a preset: small (V 64, T 32, B 64, d 128, 4 heads, 4 layers, d_ff 512) or
@@ -47,6 +51,12 @@ struct BenchResult {
   double mfu = 0.0;                   // train_gflops / peak of the precision used
   double peak_rss_mb = 0.0;           // process peak resident set size
   double final_loss = 0.0;            // last training loss (sanity: finite, decreasing)
+  // Data parallel (torchrun): tokens/s above count the global batch.
+  int64_t world_size = 1;
+  int64_t gradient_bytes = 0;         // the flat gradient buffer every step all-reduces
+  double allreduce_ms = 0.0;          // median time in the all-reduces of a step
+  double allreduce_share = 0.0;       // allreduce_ms / step_ms
+  double allreduce_gb_per_s = 0.0;    // gradient_bytes / allreduce time (algorithm bandwidth)
   std::string train_profile;          // per-op table of the profiled steps (profile_steps > 0)
   std::string eval_profile;           // the same for as many forward-only passes
   std::string to_json(const BenchOptions& options) const;

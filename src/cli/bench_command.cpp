@@ -1,11 +1,17 @@
 // attnlab bench: training and inference throughput on synthetic batches.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <memory>
+#include <stdexcept>
 
 #include "bench/bench.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/precision_option.h"
 #include "runtime/cpu.h"
+#include "runtime/process_group.h"
+#include "runtime/threads.h"
 
 namespace attnlab::cli {
 
@@ -19,7 +25,9 @@ int bench_command(const Args& args) {
                    "on synthetic batches and reports training tokens/s, ms/step, forward-only\n"
                    "tokens/s, achieved GFLOP/s (6N + 12*L*T*d per training token, 2N + 4*L*T*d\n"
                    "forward; N = weights of every Linear), MFU against the fp32/bf16 GEMM peaks\n"
-                   "measured in the same run, and peak RSS.");
+                   "measured in the same run, and peak RSS. Under torchrun, --batch is the global\n"
+                   "batch: each rank trains on its share, the gradients are all-reduced, and rank 0\n"
+                   "prints the global tokens/s and the all-reduce's time and share of the step.");
   parser.option("size", &size, "preset: small (default) or medium; other flags override it");
   parser.option("precision", &precision, "fp32 (default), bf16 (bf16 matmuls, fp32 master weights) or auto (bf16 where\n"
                 "this CPU does bf16 natively, else fp32)");
@@ -84,7 +92,25 @@ int bench_command(const Args& args) {
       threads < 0 || profile < 0)
     throw UsageError("sizes must be positive, --heads must divide --d-model, --steps > 0");
 
+  // Under torchrun: join the group; threads default to this machine's cores over its ranks.
+  LaunchEnv launch;
+  try {
+    launch = launch_env_from_environment();
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("torchrun's environment: ") + e.what());
+  }
+  if (launch.distributed() && o.batch % launch.world_size != 0)
+    throw UsageError("--batch " + std::to_string(o.batch) + " (the global batch) is not divisible by WORLD_SIZE=" +
+                     std::to_string(launch.world_size));
+  std::unique_ptr<ProcessGroup> group;
+  if (launch.distributed()) {
+    group = std::make_unique<ProcessGroup>(launch, std::chrono::seconds(300));
+    if (o.threads == 0) o.threads = std::max<int64_t>(1, available_cores() / launch.local_world_size);
+    o.group = group.get();
+  }
+
   const auto r = run_benchmark(o);
+  if (group && group->rank() != 0) return kExitOk;  // rank 0 reports for the group
   if (json) {
     std::printf("%s\n", r.to_json(o).c_str());
     if (!r.train_profile.empty())
@@ -110,6 +136,12 @@ int bench_command(const Args& args) {
   std::printf("  forward-only       %.0f tokens/s   %.1f GFLOP/s\n", r.eval_tokens_per_s, r.eval_gflops);
   std::printf("  GEMM peaks         fp32 %.1f GFLOP/s   bf16 %.1f GFLOP/s (1024^3, same process)\n",
               r.fp32_peak_gflops, r.bf16_peak_gflops);
+  if (r.world_size > 1)
+    std::printf("  data parallel      %ld ranks x %ld threads, global batch %ld (%ld per rank); all-reduce of\n"
+                "                     %.1f MB of gradients: %.2f ms/step (%.1f%% of the step), %.2f GB/s\n",
+                static_cast<long>(r.world_size), static_cast<long>(r.threads), static_cast<long>(o.batch),
+                static_cast<long>(o.batch / r.world_size), static_cast<double>(r.gradient_bytes) / 1e6,
+                r.allreduce_ms, 100.0 * r.allreduce_share, r.allreduce_gb_per_s);
   std::printf("  peak RSS           %.1f MiB\n", r.peak_rss_mb);
   std::printf("  final loss         %.4f\n", r.final_loss);
   if (!r.train_profile.empty())

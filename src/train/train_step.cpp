@@ -6,6 +6,7 @@
 
 #include <ATen/ATen.h>
 
+#include "runtime/clock.h"
 #include "train/evaluator.h"
 
 namespace attnlab {
@@ -54,8 +55,10 @@ StepResult train_step(EncoderModel& model, FlatAdamW& optimizer,
     if (distributed) {
       auto totals = at::tensor({loss_sum, units}, at::kDouble);  // (2)
       const std::string of_step = " of step " + std::to_string(step);
+      const double start = now_s();
       options.group->all_reduce_sum(totals, "the loss" + of_step);
       options.group->all_reduce_sum(optimizer.flat_grads(), "the gradients" + of_step);
+      result.allreduce_s = now_s() - start;
       loss_sum = totals[0].item<double>();
       units = totals[1].item<double>();
     }

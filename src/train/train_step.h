@@ -30,6 +30,7 @@ struct StepResult {
   bool applied = false;    // false when loss or norm was non-finite: parameters unchanged
   int64_t units = 0;       // what the loss averages over in the global batch (the given units
                            // summed over the micro-batches and the ranks)
+  double allreduce_s = 0.0;  // data parallel: wall time in the loss and gradient all-reduces
   at::Tensor logits;       // one micro-batch: detached model output of this rank's share, for
                            // running accuracy (undefined when the share is empty); several: the
                            // sink got them instead

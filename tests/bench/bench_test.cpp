@@ -1,11 +1,15 @@
 // `attnlab bench`: FLOP formulas and presets by hand, and a tiny end-to-end run.
 #include "bench/bench.h"
 
+#include <algorithm>
 #include <cmath>
+#include <regex>
 #include <stdexcept>
 
 #include <gtest/gtest.h>
 
+#include "runtime/threads.h"
+#include "support/torchrun.h"
 #include "support/train_helpers.h"
 
 namespace attnlab {
@@ -111,10 +115,40 @@ print("keys=" + ",".join(sorted(d)))
   const auto out = test::run_python(dir.file("check.py"), dir.file("b.json"), ok);
   ASSERT_TRUE(ok) << out;
   EXPECT_EQ(test::line_value(out, "keys"),
+            "allreduce_gb_per_s,allreduce_ms,allreduce_share,"
             "batch,bf16_peak_gflops,cpu,d_ff,d_model,eval_gflops,eval_tokens_per_s,"
-            "final_loss,fp32_peak_gflops,gemm_bf16,gemm_fp32,heads,impl,layers,"
+            "final_loss,fp32_peak_gflops,gemm_bf16,gemm_fp32,gradient_bytes,heads,impl,layers,"
             "matmul_parameters,mfu,native_bf16,onednn_isa,parameters,peak_rss_mb,precision,"
-            "seq,size,step_ms,steps,threads,train_gflops,train_tokens_per_s,vocab");
+            "seq,size,step_ms,steps,threads,train_gflops,train_tokens_per_s,vocab,world_size");
+  EXPECT_EQ(r.world_size, 1);
+  EXPECT_EQ(r.allreduce_ms, 0.0);
+}
+
+// Under torchrun (two ranks on loopback): the global batch splits, the gradients are
+// all-reduced, and rank 0 alone prints, with the all-reduce's figures.
+TEST(Bench, UnderTorchrunRankZeroReportsTheAllReduce) {
+  if (!test::has_torchrun()) GTEST_SKIP() << "torchrun missing (python3-torch; scripts/setup.sh)";
+  const auto r = test::run_shell(test::torchrun_prefix(2, test::free_port()) + ATTNLAB_BINARY +
+                                 " bench --vocab 16 --seq 8 --batch 4 --d-model 16 --heads 2 "
+                                 "--layers 1 --d-ff 32 --warmup-steps 1 --steps 3 --json 2>/dev/null");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  // One JSON line: rank 1 prints nothing.
+  size_t lines = 0;
+  for (const char c : r.out) lines += c == '\n';
+  EXPECT_EQ(lines, 1u) << r.out;
+  test::expect_contains(r.out, "\"world_size\": 2");
+  // This machine's cores shared by its 2 ranks.
+  test::expect_contains(r.out, "\"threads\": " + std::to_string(std::max<int64_t>(1, available_cores() / 2)));
+  // 2784 float32 parameters (the tiny model of TinyRunGivesFinitePositiveNumbers).
+  test::expect_contains(r.out, "\"gradient_bytes\": " + std::to_string(4 * (2304 + 256 + 128 + 96)));
+  const std::regex allreduce_ms(R"("allreduce_ms": ([0-9.e+-]+))");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.out, m, allreduce_ms)) << r.out;
+  EXPECT_GT(std::stod(m[1]), 0.0);
+  const auto odd = test::run_shell(test::torchrun_prefix(2, test::free_port()) + ATTNLAB_BINARY +
+                                   " bench --batch 5 --steps 1 2>&1");
+  EXPECT_NE(odd.rc, 0);
+  test::expect_contains(odd.out, "--batch 5 (the global batch) is not divisible by WORLD_SIZE=2");
 }
 
 TEST(Bench, RejectsBadSizes) {
