@@ -212,8 +212,9 @@ TEST_F(DataParallelTrain, SigtermToTorchrunLeavesALoadableLastCheckpoint) {
 // Two "machines" on one: two torchrun launchers, one per node (--nnodes 2, --node_rank 0 and
 // 1, one worker each), meeting at 127.0.0.1 as two hosts would meet at the first one's address.
 // Gloo goes over the interface GLOO_SOCKET_IFNAME names (lo here; a real network's elsewhere).
-// Their 30 steps follow the one-process curve, as two ranks of one launcher do.
-TEST_F(DataParallelTrain, TwoNodesOnLoopbackFollowTheOneProcessCurve) {
+// They also accumulate gradients: batches of 8 (4 per rank), 2 per step, all-reduced once per
+// step. Their 30 steps follow the one-process curve with batches of 16.
+TEST_F(DataParallelTrain, TwoNodesAccumulatingHalfBatchesFollowTheOneProcessCurve) {
   const auto one = train("--set run.name=one --set train.max_steps=30");
   ASSERT_EQ(last_rc_, 0) << one;
   const int port = test::free_port();
@@ -224,7 +225,8 @@ TEST_F(DataParallelTrain, TwoNodesOnLoopbackFollowTheOneProcessCurve) {
                            " --nproc_per_node 1 --master_addr 127.0.0.1 --master_port " +
                            std::to_string(port) + " --redirects 2 --tee 2 --no_python " +
                            ATTNLAB_BINARY + " train --config " + dir_.file("tiny.yaml") +
-                           " --set run.name=nodes --set train.max_steps=30 > " +
+                           " --set run.name=nodes --set train.max_steps=30 --set train.batch_size=8"
+                           " --set train.grad_accum_steps=2 > " +
                            dir_.file("node" + std::to_string(node) + ".log") + " 2>&1"));
   for (int node = 0; node < 2; ++node) {
     const int rc = wait_for(nodes[static_cast<size_t>(node)], 120);
@@ -273,6 +275,42 @@ TEST_F(DataParallelTrain, AKilledRankFailsTheRunWellWithinTheTimeout) {
   // No last.pt claims a finished run; the periodic checkpoints are intact.
   EXPECT_FALSE(fs::exists(run_dir / "last.pt"));
   EXPECT_GE(load_checkpoint((run_dir / "step_00000010.pt").string()).state.step, 10);
+}
+
+// A rank that hangs (SIGSTOP: alive, silent) fails the others once run.dist_timeout_s (5 s
+// here) has passed, with the message that says so. (torchrun then spends ~30 s stopping the
+// frozen worker, SIGTERM first; the test kills it instead of waiting.)
+TEST_F(DataParallelTrain, AHungRankFailsTheOthersAfterTheTimeout) {
+  const fs::path run_dir = dir_.path() / "runs" / "hung";
+  const pid_t launcher = launch(test::torchrun_prefix(2, test::free_port()) + ATTNLAB_BINARY +
+                                " train --config " + dir_.file("tiny.yaml") +
+                                " --set run.name=hung --set run.dist_timeout_s=5 --set train.max_steps=100000 "
+                                "--set train.eval_interval=100000 --set train.checkpoint_interval=10 > " +
+                                dir_.file("hung.log") + " 2>&1");
+  ASSERT_GT(launcher, 0);
+  ASSERT_TRUE(appears(run_dir / "step_00000010.pt", 120)) << test::read_text(dir_.file("hung.log"));
+  const pid_t rank1 = worker_of_rank(launcher, 1);
+  ASSERT_GT(rank1, 0) << test::run_shell("ps -ef --forest").out;
+  ::kill(rank1, SIGSTOP);
+  const auto stopped_at = std::chrono::steady_clock::now();
+  const std::string expected = "across ranks failed (a rank died, or hung for more than 5 s)";
+  bool reported = false;
+  while (!reported && std::chrono::steady_clock::now() - stopped_at < std::chrono::seconds(30)) {
+    reported = test::read_text(dir_.file("hung.log")).find(expected) != std::string::npos;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const double after =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped_at).count();
+  ::kill(rank1, SIGKILL);
+  ::kill(rank1, SIGCONT);
+  const int rc = wait_for(launcher, 60);
+  const auto log = test::read_text(dir_.file("hung.log"));
+  ASSERT_TRUE(reported) << log;
+  test::expect_contains(log, "attnlab train: error: rank 0 of 2: ");
+  EXPECT_GE(after, 4.5) << log;  // not before the timeout...
+  EXPECT_LT(after, 15.0) << log;  // ...and soon after it
+  EXPECT_NE(rc, 0) << log;
+  std::printf("rank 0 gave up %.1f s after rank 1 froze (run.dist_timeout_s=5)\n", after);
 }
 
 // torchrun --max_restarts 1 with train.resume: auto: after a rank is killed, torchrun starts
