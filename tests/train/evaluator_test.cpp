@@ -1,13 +1,18 @@
 // Loss against a cross-entropy written out by hand, decoding, and EvalResult's JSON.
 #include "train/evaluator.h"
 
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <stdexcept>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "data/vocab.h"
+#include "runtime/process_group.h"
+#include "support/torchrun.h"
 #include "support/train_helpers.h"
 #include "train/run_data.h"
 
@@ -220,6 +225,85 @@ TEST(Evaluate, MatchesOneBigBatchAndRestoresTrainMode) {
   // Already in eval mode: stays there.
   evaluate(model, data, spec, 3, Precision::kFp32, 0);
   EXPECT_FALSE(model->is_training());
+}
+
+// sum_over_ranks, on two torchrun workers of this binary (the same way as ProcessGroup's
+// tests): each rank fills every counter with its own numbers, and both must end with the sums,
+// computed here by hand.
+TEST(SumOverRanks, TwoTorchrunWorkersAddEveryCounter) {
+  if (std::getenv("ATTNLAB_TEST_WORKER")) GTEST_SKIP() << "inside a torchrun worker";
+  if (!test::has_torchrun()) GTEST_SKIP() << "torchrun missing (python3-torch)";
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  const auto run = test::run_shell("ATTNLAB_TEST_WORKER=1 " + test::torchrun_prefix(2, test::free_port()) +
+                                   self + " --gtest_filter='SumOverRanksWorker.*' 2>&1");
+  EXPECT_EQ(run.rc, 0) << run.out;
+  EXPECT_NE(run.out.find("[  PASSED  ] 1 test"), std::string::npos) << run.out;
+}
+
+// A result whose every counter is a distinct function of `r` (the rank, 0 or 1).
+EvalResult counters_of_rank(int64_t r, TaskKind task) {
+  EvalResult e;
+  e.task = task;
+  e.examples = 10 + r;
+  e.loss_units = 100 + 7 * r;
+  e.loss_sum = 0.5 * static_cast<double>(e.loss_units) * (1.0 + static_cast<double>(r));
+  e.transduction = {200 + r, 150 + 3 * r, 10 + r, 4 + 2 * r};
+  auto& m = e.translation;
+  m.sentences = 10 + r;
+  m.exact = 2 + r;
+  m.hypothesis_tokens = 90 + r;
+  m.reference_tokens = 95 + 2 * r;
+  for (int k = 0; k < 4; ++k) {
+    m.matches[static_cast<size_t>(k)] = 40 - 5 * k + r;
+    m.totals[static_cast<size_t>(k)] = 90 - 10 * k + 3 * r;
+  }
+  m.chrf_sum = 3.25 + 0.5 * static_cast<double>(r);
+  if (task == TaskKind::kClassification) {
+    e.classification.emplace(3);
+    for (int64_t i = 0; i < 3; ++i)
+      for (int64_t j = 0; j < 3; ++j) e.classification->confusion[i][j] = 3 * i + j + 10 * r;
+    e.classification->total = 36 + 90 * r;
+    e.classification->correct = 12 + 30 * r;
+  }
+  return e;
+}
+
+TEST(SumOverRanksWorker, AddsEveryCounter) {
+  if (!std::getenv("ATTNLAB_TEST_WORKER")) GTEST_SKIP() << "run by SumOverRanks.* through torchrun";
+  ProcessGroup group(launch_env_from_environment(), std::chrono::seconds(30));
+  ASSERT_EQ(group.world_size(), 2);
+  for (const auto task : {TaskKind::kTransduction, TaskKind::kClassification}) {
+    auto e = counters_of_rank(group.rank(), task);
+    e.samples.push_back({"in", "out", "pred", false});  // a rank's own, kept as is
+    sum_over_ranks(e, group, "a test result");
+    const auto a = counters_of_rank(0, task), b = counters_of_rank(1, task);
+    EXPECT_EQ(e.examples, a.examples + b.examples);
+    EXPECT_EQ(e.loss_units, a.loss_units + b.loss_units);
+    EXPECT_DOUBLE_EQ(e.loss_sum, a.loss_sum + b.loss_sum);
+    EXPECT_DOUBLE_EQ(e.loss, (a.loss_sum + b.loss_sum) / static_cast<double>(a.loss_units + b.loss_units));
+    EXPECT_EQ(e.transduction.tokens, 401);
+    EXPECT_EQ(e.transduction.correct_tokens, 303);
+    EXPECT_EQ(e.transduction.sequences, 21);
+    EXPECT_EQ(e.transduction.exact_sequences, 10);
+    EXPECT_EQ(e.translation.sentences, 21);
+    EXPECT_EQ(e.translation.exact, 5);
+    EXPECT_EQ(e.translation.hypothesis_tokens, 181);
+    EXPECT_EQ(e.translation.reference_tokens, 192);
+    for (int k = 0; k < 4; ++k) {
+      EXPECT_EQ(e.translation.matches[static_cast<size_t>(k)], 81 - 10 * k) << k;
+      EXPECT_EQ(e.translation.totals[static_cast<size_t>(k)], 183 - 20 * k) << k;
+    }
+    EXPECT_DOUBLE_EQ(e.translation.chrf_sum, 7.0);
+    EXPECT_EQ(e.samples.size(), 1u);
+    if (task == TaskKind::kClassification) {
+      ASSERT_TRUE(e.classification.has_value());
+      for (int64_t i = 0; i < 3; ++i)
+        for (int64_t j = 0; j < 3; ++j)
+          EXPECT_EQ(e.classification->confusion[i][j], 2 * (3 * i + j) + 10) << i << "," << j;
+      EXPECT_EQ(e.classification->total, 162);
+      EXPECT_EQ(e.classification->correct, 54);
+    }
+  }
 }
 
 }  // namespace
