@@ -149,10 +149,10 @@ int64_t Dataset::label(int64_t i) const {
   return labels_[static_cast<size_t>(i)];
 }
 
-Batch Dataset::batch(const std::vector<int64_t>& indices) const {
+Batch Dataset::batch(const std::vector<int64_t>& indices, int64_t pad_to) const {
   TORCH_CHECK(!indices.empty(), "a batch needs at least one example");
   const auto B = static_cast<int64_t>(indices.size());
-  int64_t T = 0, S = 0;
+  int64_t T = pad_to, S = options_.task == TaskKind::kTransduction ? pad_to : 0;
   const bool sequence = has_target_sequence(options_.task);
   for (const int64_t i : indices) {
     TORCH_CHECK(i >= 0 && i < size(), "example index ", i, " out of range for ", size(), " examples");

@@ -82,8 +82,10 @@ class Dataset {
   int64_t skipped() const { return skipped_; }
   const std::string& first_skipped() const { return first_skipped_; }
 
-  // Stacks the given examples (in that order) into padded tensors on the CPU.
-  Batch batch(const std::vector<int64_t>& indices) const;
+  // Stacks the given examples (in that order) into padded tensors on the CPU: sources to their
+  // longest or to `pad_to` if that is more (a transduction target too, whose length is its
+  // source's), so that the parts of a larger batch can be padded as the whole would be.
+  Batch batch(const std::vector<int64_t>& indices, int64_t pad_to = 0) const;
 
  private:
   DatasetOptions options_;

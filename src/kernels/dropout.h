@@ -19,11 +19,35 @@ namespace attnlab {
 torch::Tensor dropout(const torch::Tensor& x, double p, bool training);
 
 // Dropout with a given seed instead of one drawn from the default generator (for tests and
-// for kernels that apply the same mask elsewhere). Differentiable.
-torch::Tensor dropout_with_seed(const torch::Tensor& x, double p, uint64_t seed);
+// for kernels that apply the same mask elsewhere). Element i of x is hashed as element
+// index_base + i. Differentiable.
+torch::Tensor dropout_with_seed(const torch::Tensor& x, double p, uint64_t seed,
+                                uint64_t index_base = 0);
 
-// Draws a 64-bit seed from LibTorch's default CPU generator (thread-safe).
+// Draws a 64-bit seed: from LibTorch's default CPU generator (thread-safe), or inside a
+// DropoutStream on this thread, the stream's next seed.
 uint64_t draw_seed();
+
+// Masks keyed on the example, not on its place in a batch (data-parallel training, gradient
+// accumulation). While one is alive on this thread:
+// - draw_seed() returns seeds derived from `seed` and a call counter, not the generator's: the
+//   k-th dropout of a forward pass gets the same seed whatever batch it runs on;
+// - a dropout over a tensor whose leading dimension holds the stream's `rows` examples (any
+//   layout with each example's elements contiguous: (B, T, C), (B*T, C), (B, H, T, T)) hashes
+//   its element i as element first_row * (numel / rows) + i of the tensor the whole batch would
+//   give, provided every part of the batch is padded to the same length.
+// So rows [first_row, first_row + rows) of a batch, run alone under a stream of the same seed,
+// draw exactly the masks they draw inside the whole batch.
+class DropoutStream {
+ public:
+  DropoutStream(uint64_t seed, int64_t first_row, int64_t rows);
+  ~DropoutStream();
+  DropoutStream(const DropoutStream&) = delete;
+  DropoutStream& operator=(const DropoutStream&) = delete;
+};
+
+// The index base of a dropout over `numel` elements: 0 outside a DropoutStream.
+uint64_t dropout_index_base(int64_t numel);
 
 // 32 random bits for element `index` under `seed`: two rounds of murmur3's fmix32 over the
 // counter, all in 32-bit integer ops so that the mask loops vectorise.
@@ -54,12 +78,13 @@ struct DropoutMask {
   uint64_t seed = 0;
   uint32_t threshold = 0;   // dropout_threshold(p)
   double keep_scale = 1.0;  // 1 / (1 - p), the factor of a kept element
+  uint64_t index_base = 0;  // added to every index (DropoutStream)
 
-  static DropoutMask make(double p, uint64_t seed) {
-    return {p > 0.0, seed, dropout_threshold(p), 1.0 / (1.0 - p)};
+  static DropoutMask make(double p, uint64_t seed, uint64_t index_base = 0) {
+    return {p > 0.0, seed, dropout_threshold(p), 1.0 / (1.0 - p), index_base};
   }
   // Whether element `index` (its flat index in the tensor the mask covers) is kept.
-  bool kept(uint64_t index) const { return dropout_bits(seed, index) >= threshold; }
+  bool kept(uint64_t index) const { return dropout_bits(seed, index_base + index) >= threshold; }
 };
 
 }  // namespace attnlab

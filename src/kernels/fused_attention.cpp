@@ -282,13 +282,14 @@ struct FusedAttentionFunction : public torch::autograd::Function<FusedAttentionF
   // masked probabilities are exactly zero).
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& qkv,
                                const Prepared* prep, const torch::Tensor& probs, double p,
-                               int64_t seed) {
-    const auto drop = DropoutMask::make(p, static_cast<uint64_t>(seed));
+                               int64_t seed, int64_t base) {
+    const auto drop = DropoutMask::make(p, static_cast<uint64_t>(seed), static_cast<uint64_t>(base));
     auto out = run_forward(qkv, *prep, drop, probs);
     ctx->save_for_backward({qkv, probs});
     ctx->saved_data["num_heads"] = prep->dims.H;
     ctx->saved_data["p"] = p;
     ctx->saved_data["seed"] = seed;
+    ctx->saved_data["base"] = base;
     return out;
   }
 
@@ -299,7 +300,8 @@ struct FusedAttentionFunction : public torch::autograd::Function<FusedAttentionF
     const auto& probs = saved[1];
     const auto prep = prepare(qkv, ctx->saved_data["num_heads"].toInt(), {});
     const auto drop = DropoutMask::make(ctx->saved_data["p"].toDouble(),
-                                   static_cast<uint64_t>(ctx->saved_data["seed"].toInt()));
+                                        static_cast<uint64_t>(ctx->saved_data["seed"].toInt()),
+                                        static_cast<uint64_t>(ctx->saved_data["base"].toInt()));
     auto grad_out = grads[0].to(qkv.scalar_type()).contiguous();
     auto grad_qkv = at::empty_like(qkv);
     AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, qkv.scalar_type(), "fused_attention_backward", [&] {
@@ -308,13 +310,14 @@ struct FusedAttentionFunction : public torch::autograd::Function<FusedAttentionF
                                           grad_out.data_ptr<scalar_t>(), prep.dims, drop,
                                           grad_qkv.data_ptr<scalar_t>());
     });
-    return {grad_qkv, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {grad_qkv, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),
+            torch::Tensor()};
   }
 };
 
 FusedAttentionOutput fused_impl(const torch::Tensor& qkv_in, int64_t num_heads,
                                 const torch::Tensor& mask, double p, uint64_t seed,
-                                bool need_weights) {
+                                uint64_t base, bool need_weights) {
   RECORD_FUNCTION("attnlab::fused_self_attention", std::vector<c10::IValue>({qkv_in}));
   TORCH_CHECK(p >= 0.0 && p < 1.0, "attention dropout must be in [0, 1), got ", p);
   TORCH_CHECK(at::isFloatingType(qkv_in.scalar_type()),
@@ -335,9 +338,10 @@ FusedAttentionOutput fused_impl(const torch::Tensor& qkv_in, int64_t num_heads,
   if (grad || need_weights)
     probs = at::empty({d.B, d.H, d.T, d.T}, qkv.options().dtype(probs_dtype));
   if (grad) {
-    result.output = FusedAttentionFunction::apply(qkv, &prep, probs, p, static_cast<int64_t>(seed));
+    result.output = FusedAttentionFunction::apply(qkv, &prep, probs, p, static_cast<int64_t>(seed),
+                                                  static_cast<int64_t>(base));
   } else {
-    result.output = run_forward(qkv, prep, DropoutMask::make(p, seed), probs);
+    result.output = run_forward(qkv, prep, DropoutMask::make(p, seed, base), probs);
   }
   if (need_weights) result.weights = probs;
   return result;
@@ -348,14 +352,17 @@ FusedAttentionOutput fused_impl(const torch::Tensor& qkv_in, int64_t num_heads,
 FusedAttentionOutput fused_self_attention_with_seed(const torch::Tensor& qkv, int64_t num_heads,
                                                     const torch::Tensor& mask, double dropout,
                                                     uint64_t seed, bool need_weights) {
-  return fused_impl(qkv, num_heads, mask, dropout, seed, need_weights);
+  return fused_impl(qkv, num_heads, mask, dropout, seed, /*base=*/0, need_weights);
 }
 
 FusedAttentionOutput fused_self_attention(const torch::Tensor& qkv, int64_t num_heads,
                                           const torch::Tensor& mask, double dropout,
                                           bool training, bool need_weights) {
   const double p = training ? dropout : 0.0;
-  return fused_impl(qkv, num_heads, mask, p, p > 0.0 ? draw_seed() : 0, need_weights);
+  // The mask covers the (B, H, T, T) probabilities; qkv is (B, T, 3C).
+  const int64_t probs_numel = qkv.size(0) * num_heads * qkv.size(1) * qkv.size(1);
+  return fused_impl(qkv, num_heads, mask, p, p > 0.0 ? draw_seed() : 0,
+                    p > 0.0 ? dropout_index_base(probs_numel) : 0, need_weights);
 }
 
 }  // namespace attnlab

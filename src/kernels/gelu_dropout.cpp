@@ -114,11 +114,12 @@ torch::Tensor backward_typed(const torch::Tensor& x, const torch::Tensor& grad,
 struct GeluDropoutFunction : public torch::autograd::Function<GeluDropoutFunction> {
   // x: contiguous float32 or bfloat16.
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
-                               double p, int64_t seed) {
+                               double p, int64_t seed, int64_t base) {
     ctx->save_for_backward({x});
     ctx->saved_data["p"] = p;
     ctx->saved_data["seed"] = seed;
-    const auto mask = DropoutMask::make(p, static_cast<uint64_t>(seed));
+    ctx->saved_data["base"] = base;
+    const auto mask = DropoutMask::make(p, static_cast<uint64_t>(seed), static_cast<uint64_t>(base));
     return x.scalar_type() == at::kFloat ? forward_typed<float>(x, mask)
                                          : forward_typed<c10::BFloat16>(x, mask);
   }
@@ -128,27 +129,31 @@ struct GeluDropoutFunction : public torch::autograd::Function<GeluDropoutFunctio
     const auto x = ctx->get_saved_variables()[0];
     const auto grad = grads[0].to(x.scalar_type()).contiguous();
     const auto mask = DropoutMask::make(ctx->saved_data["p"].toDouble(),
-                                        static_cast<uint64_t>(ctx->saved_data["seed"].toInt()));
+                                        static_cast<uint64_t>(ctx->saved_data["seed"].toInt()),
+                                        static_cast<uint64_t>(ctx->saved_data["base"].toInt()));
     auto grad_x = x.scalar_type() == at::kFloat ? backward_typed<float>(x, grad, mask)
                                                 : backward_typed<c10::BFloat16>(x, grad, mask);
-    return {grad_x, torch::Tensor(), torch::Tensor()};
+    return {grad_x, torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
 }  // namespace
 
-torch::Tensor gelu_dropout_with_seed(const torch::Tensor& x, double p, uint64_t seed) {
+torch::Tensor gelu_dropout_with_seed(const torch::Tensor& x, double p, uint64_t seed,
+                                     uint64_t index_base) {
   TORCH_CHECK(p >= 0.0 && p < 1.0, "dropout probability must be in [0, 1), got ", p);
   const auto type = x.scalar_type();
   if (!x.device().is_cpu() || (type != at::kFloat && type != at::kBFloat16))
-    return p > 0.0 ? dropout_with_seed(at::gelu(x), p, seed) : at::gelu(x);
-  return GeluDropoutFunction::apply(x.contiguous(), p, static_cast<int64_t>(seed));
+    return p > 0.0 ? dropout_with_seed(at::gelu(x), p, seed, index_base) : at::gelu(x);
+  return GeluDropoutFunction::apply(x.contiguous(), p, static_cast<int64_t>(seed),
+                                    static_cast<int64_t>(index_base));
 }
 
 torch::Tensor gelu_dropout(const torch::Tensor& x, double p, bool training) {
   TORCH_CHECK(p >= 0.0 && p < 1.0, "dropout probability must be in [0, 1), got ", p);
   const double applied = training ? p : 0.0;
-  return gelu_dropout_with_seed(x, applied, applied > 0.0 ? draw_seed() : 0);
+  return gelu_dropout_with_seed(x, applied, applied > 0.0 ? draw_seed() : 0,
+                                applied > 0.0 ? dropout_index_base(x.numel()) : 0);
 }
 
 }  // namespace attnlab

@@ -26,6 +26,8 @@ torch::Tensor gelu_dropout(const torch::Tensor& x, double p, bool training);
 
 // The same with a given seed: equals dropout_with_seed(at::gelu(x), p, seed) up to the erf
 // approximation (and bf16 rounding for bf16 x). Differentiable.
-torch::Tensor gelu_dropout_with_seed(const torch::Tensor& x, double p, uint64_t seed);
+// index_base as for dropout_with_seed.
+torch::Tensor gelu_dropout_with_seed(const torch::Tensor& x, double p, uint64_t seed,
+                                     uint64_t index_base = 0);
 
 }  // namespace attnlab

@@ -6,6 +6,7 @@
 
 #include <ATen/ATen.h>
 
+#include "kernels/dropout.h"
 #include "runtime/clock.h"
 #include "train/evaluator.h"
 
@@ -13,7 +14,8 @@ namespace attnlab {
 
 StepResult train_step(EncoderModel& model, FlatAdamW& optimizer,
                       const std::vector<MicroBatch>& micro_batches, double lr,
-                      const StepOptions& options, int64_t step, const LogitsSink& sink) {
+                      const StepOptions& options, int64_t step, const LogitsSink& sink,
+                      std::optional<uint64_t> dropout_seed) {
   TORCH_CHECK(!micro_batches.empty(), "train_step: no micro-batches");
   const bool distributed = options.group != nullptr && options.group->world_size() > 1;
   // One batch in one process: the loss is its mean, backward as is (what the tests against
@@ -32,6 +34,8 @@ StepResult train_step(EncoderModel& model, FlatAdamW& optimizer,
     at::Tensor logits, loss;
     {
       AutocastGuard autocast(options.precision);
+      std::optional<DropoutStream> stream;
+      if (dropout_seed) stream.emplace(*dropout_seed, micro.first_row, micro.src.size(0));
       auto output = model->forward(micro.src);
       logits = output.logits;
       loss = task_loss(logits, micro.tgt, options.task, options.label_smoothing, output.lengths);

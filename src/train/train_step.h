@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include <ATen/Tensor.h>
@@ -42,6 +43,8 @@ struct MicroBatch {
   at::Tensor src;
   at::Tensor tgt;
   int64_t units = 0;
+  int64_t first_row = 0;  // with a dropout seed: its first example's row in the step's global
+                          // batch (all micro-batches of all ranks, in order)
 };
 
 // Receives each micro-batch's detached logits as soon as its backward is done (so that K of them
@@ -53,10 +56,14 @@ using LogitsSink = std::function<void(size_t micro_batch, const at::Tensor& logi
 // always. Otherwise each micro-batch's loss is weighed by its units and the gradients summed
 // (over the micro-batches, then over the ranks in one all-reduce), then divided by all the units:
 // every rank applies the update one process would apply to the K-times-larger global batch.
-// `step` names the step in errors.
+// `step` names the step in errors. With a `dropout_seed`, each micro-batch's forward runs in a
+// DropoutStream (kernels/dropout.h) of that seed from its first_row: dropout masks follow the
+// example, so that with its micro-batches padded to one length a step draws the masks the
+// whole global batch in one process would draw.
 StepResult train_step(EncoderModel& model, FlatAdamW& optimizer,
                       const std::vector<MicroBatch>& micro_batches, double lr,
-                      const StepOptions& options, int64_t step = 0, const LogitsSink& sink = {});
+                      const StepOptions& options, int64_t step = 0, const LogitsSink& sink = {},
+                      std::optional<uint64_t> dropout_seed = std::nullopt);
 
 // One micro-batch (src/tgt), as the benchmark and the tests take a step.
 StepResult train_step(EncoderModel& model, FlatAdamW& optimizer, const at::Tensor& src,

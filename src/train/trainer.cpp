@@ -19,6 +19,7 @@
 #include "io/atomic_file.h"
 #include "io/crc32.h"
 #include "io/json.h"
+#include "kernels/dropout.h"
 #include "runtime/clock.h"
 #include "runtime/cpu.h"
 #include "runtime/stop_signals.h"
@@ -118,25 +119,23 @@ Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from, ProcessGr
   }
   if (group_ != nullptr && group_->world_size() > 1) {
     // Every rank starts from rank 0's parameters (they agree already, from the seed or the
-    // checkpoint: this makes it so whatever happened), and draws its own dropout masks.
+    // checkpoint: this makes it so whatever happened). The ranks keep the same generator: each
+    // step's dropout seed is drawn alike on all, and the masks follow the examples (run()).
     group_->broadcast(optimizer_->flat_params(), /*root=*/0, "the initial parameters");
-    if (group_->rank() > 0) {
-      auto generator = at::detail::getDefaultCPUGenerator();
-      generator.set_current_seed(
-          config_.run.seed ^ (0x9E3779B97F4A7C15ull * static_cast<uint64_t>(group_->rank())) ^
-          static_cast<uint64_t>(state_.step));
-    }
   }
 }
 
-Batch Trainer::local_batch(const std::vector<int64_t>& global) const {
-  if (group_ == nullptr || group_->world_size() == 1) return train_->batch(global);
+Batch Trainer::local_batch(const std::vector<int64_t>& global, int64_t pad_to,
+                           int64_t& first_row) const {
+  first_row = 0;
+  if (group_ == nullptr || group_->world_size() == 1) return train_->batch(global, pad_to);
   // Contiguous shares, the first ones the larger: rank 0's is never empty.
   const auto n = static_cast<int64_t>(global.size());
   const int64_t world = group_->world_size(), rank = group_->rank();
   const int64_t begin = (rank * n + world - 1) / world, end = ((rank + 1) * n + world - 1) / world;
+  first_row = begin;
   if (begin < end)
-    return train_->batch(std::vector<int64_t>(global.begin() + begin, global.begin() + end));
+    return train_->batch(std::vector<int64_t>(global.begin() + begin, global.begin() + end), pad_to);
   Batch empty;  // the rest of a final batch smaller than the world
   empty.src = at::zeros({0, 1}, at::kLong);  // (0, 1)
   empty.tgt = vocabs_.task == TaskKind::kClassification ? at::zeros({0}, at::kLong)
@@ -298,20 +297,35 @@ TrainResult Trainer::run() {
       state_.batch_in_epoch = 0;
       order = epoch_batches(state_.epoch);
     }
-    // This step's batches (this rank's shares): up to train.grad_accum_steps, within the epoch.
+    // This step's global batches: up to train.grad_accum_steps, within the epoch.
+    const auto in_epoch = static_cast<int64_t>(order.size()) - state_.batch_in_epoch;
+    std::vector<const std::vector<int64_t>*> globals;
+    for (int64_t k = 0; k < std::min(config_.train.grad_accum_steps, in_epoch); ++k)
+      globals.push_back(&order[static_cast<size_t>(state_.batch_in_epoch++)]);
+    // Dropout follows the examples: one seed per step, drawn alike on every rank (empty shares
+    // too), and every share padded to the step's longest source, so that any split of the step
+    // over ranks and micro-batches draws the masks one process would draw for all of it.
+    const uint64_t dropout_seed = draw_seed();
+    int64_t pad_to = 0;
+    for (const auto* global : globals)
+      for (const int64_t i : *global) pad_to = std::max(pad_to, train_->lengths()[static_cast<size_t>(i)]);
+    // This rank's shares.
     std::vector<Batch> batches;
     std::vector<MicroBatch> micro_batches;
-    const auto in_epoch = static_cast<int64_t>(order.size()) - state_.batch_in_epoch;
-    for (int64_t k = 0; k < std::min(config_.train.grad_accum_steps, in_epoch); ++k) {
-      batches.push_back(local_batch(order[static_cast<size_t>(state_.batch_in_epoch++)]));
-      micro_batches.push_back({batches.back().src, batches.back().tgt, batches.back().num_tokens});
+    int64_t rows_before = 0;  // of the step's global batches before this one
+    for (const auto* global : globals) {
+      int64_t first_row = 0;
+      batches.push_back(local_batch(*global, pad_to, first_row));
+      micro_batches.push_back({batches.back().src, batches.back().tgt, batches.back().num_tokens,
+                               rows_before + first_row});
+      rows_before += static_cast<int64_t>(global->size());
     }
     ++state_.step;
     const double lr = learning_rate(schedule_, state_.step);
     // Running accuracy and tokens/s in the log: this rank's share (rank 0's is what is logged).
     const auto outcome = train_step(
         model_, *optimizer_, micro_batches, lr, step_options_, state_.step,
-        [&](size_t i, const at::Tensor& logits) { log.add_batch(batches[i], logits); });
+        [&](size_t i, const at::Tensor& logits) { log.add_batch(batches[i], logits); }, dropout_seed);
     if (!outcome.applied) {
       ++result_.skipped_steps;
       log.skipped_step(state_.step, outcome, ++nonfinite_in_a_row);

@@ -68,8 +68,9 @@ class Trainer {
 
  private:
   std::vector<std::vector<int64_t>> epoch_batches(int64_t epoch) const;
-  // This rank's share of a global batch (all of it in a single process).
-  Batch local_batch(const std::vector<int64_t>& global) const;
+  // This rank's share of a global batch (all of it in a single process), padded to `pad_to`;
+  // `first_row`: where the share starts in the global batch.
+  Batch local_batch(const std::vector<int64_t>& global, int64_t pad_to, int64_t& first_row) const;
   // Whether any rank received SIGINT/SIGTERM (`here`: this one did), so all stop at one step.
   bool any_rank_stops(bool here, int64_t step);
   // Throws DistributedError unless every rank holds rank 0's parameters, bit for bit.

@@ -39,12 +39,14 @@ class DataParallelTrain : public ::testing::Test {
     auto examples = fixtures::tiny_reverse_examples(117, "abcdefgh");
     write_tsv(dir_.file("train.tsv"), {examples.begin(), examples.begin() + 97});
     write_tsv(dir_.file("valid.tsv"), {examples.begin() + 97, examples.end()});
-    // fp32, dropout 0, one thread, a constant learning rate after warmup (so that a run's
-    // max_steps does not change its schedule and a shorter run is a prefix of a longer one).
+    // fp32, one thread, a constant learning rate after warmup (so that a run's max_steps does
+    // not change its schedule and a shorter run is a prefix of a longer one), and dropout on:
+    // its masks follow the examples, so any split of a batch draws the same ones.
     test::write_text(dir_.file("tiny.yaml"),
                      "run: {name: tiny, out_dir: runs, threads: 1, dist_timeout_s: 60}\n"
                      "data: {task: transduction, train: train.tsv, valid: valid.tsv, tokenization: word}\n"
-                     "model: {d_model: 32, num_heads: 2, num_layers: 1, d_ff: 64, dropout: 0.0}\n"
+                     "model: {d_model: 32, num_heads: 2, num_layers: 1, d_ff: 64, dropout: 0.1,\n"
+                     "        attention_dropout: 0.1}\n"
                      "train: {batch_size: 16, max_steps: 45, warmup_steps: 5, lr: 3.0e-3, schedule: constant,\n"
                      "        precision: fp32, eval_interval: 15, checkpoint_interval: 15}\n"
                      "log: {interval: 1, progress: false}\n");

@@ -3,6 +3,8 @@
 #include <torch/torch.h>
 
 #include "kernels/dropout.h"
+#include "kernels/fused_attention.h"
+#include "kernels/gelu_dropout.h"
 #include "support/model_helpers.h"
 
 using namespace attnlab;
@@ -73,4 +75,68 @@ TEST(Dropout, KeepsDtypeAndHandlesNonContiguousInput) {
   auto dbl = dropout_with_seed(x.to(torch::kDouble), 0.5, 5);
   EXPECT_EQ(dbl.scalar_type(), torch::kDouble);
   EXPECT_LT(max_abs_diff(dbl.to(torch::kFloat), reference), 1e-6);
+}
+
+// DropoutStream: the rows of a batch, run in parts (other ranks' shares, other micro-batches),
+// draw the masks they draw inside the whole batch, for every kind of dropout the encoder has:
+// plain (embedding, residual), fused with GELU (feed-forward) and on the attention
+// probabilities. The reference is the whole batch under a stream from row 0.
+TEST(DropoutStream, PartsOfABatchDrawTheMasksOfTheWhole) {
+  const int64_t B = 5, T = 6, C = 8, H = 2;
+  torch::manual_seed(3);
+  const auto x = torch::randn({B, T, C});
+  const auto qkv = torch::randn({B, T, 3 * C});
+  const uint64_t seed = 1234;
+  // Each call draws its seed from the stream in turn: the same order in every part.
+  auto run = [&](int64_t first, int64_t rows) {
+    DropoutStream stream(seed, first, rows);
+    const auto xs = x.narrow(0, first, rows);
+    const auto plain = attnlab::dropout(xs, 0.3, true);                                  // (rows, T, C)
+    const auto flat = attnlab::dropout(xs.reshape({rows * T, C}), 0.3, true);            // (rows*T, C)
+    const auto gelu = gelu_dropout(xs, 0.3, true);                                       // (rows, T, C)
+    const auto attention =
+        fused_self_attention(qkv.narrow(0, first, rows), H, {}, 0.3, true, /*need_weights=*/false).output;
+    return std::vector<torch::Tensor>{plain, flat.reshape({rows, T, C}), gelu, attention};
+  };
+  const auto whole = run(0, B);
+  const auto head = run(0, 2), tail = run(2, 3);
+  for (size_t k = 0; k < whole.size(); ++k) {
+    const auto joined = torch::cat({head[k], tail[k]}, 0);
+    EXPECT_TRUE(torch::equal(joined, whole[k])) << "output " << k << ": max diff "
+                                                << max_abs_diff(joined, whole[k]);
+  }
+  // Not trivially: the masks differ from row to row and drop about p.
+  const double dropped = (whole[0] == 0).to(torch::kDouble).mean().item<double>();
+  EXPECT_GT(dropped, 0.15);
+  EXPECT_LT(dropped, 0.45);
+  EXPECT_FALSE(torch::equal(whole[0][0] == 0, whole[0][1] == 0));
+  // Another first row is another mask.
+  const auto shifted = run(1, 2);
+  EXPECT_FALSE(torch::equal(shifted[0], whole[0].narrow(0, 0, 2)));
+  // Outside a stream the seeds come from the generator again, and nesting is refused.
+  {
+    DropoutStream stream(seed, 0, 1);
+    EXPECT_THROW(DropoutStream(seed, 0, 1), c10::Error);
+  }
+  torch::manual_seed(9);
+  const auto a = draw_seed();
+  torch::manual_seed(9);
+  EXPECT_EQ(draw_seed(), a);
+}
+
+// The gradient recomputes the same masks, from the saved seed and row offset, after the
+// stream has ended.
+TEST(DropoutStream, BackwardUsesTheForwardMasks) {
+  const auto x = torch::randn({4, 3, 8}, torch::requires_grad());
+  torch::Tensor y;
+  {
+    DropoutStream stream(77, 4, 4);
+    y = gelu_dropout(x, 0.4, true);
+  }
+  y.sum().backward();
+  // Where the forward dropped an element, its gradient is zero.
+  const auto dropped = (y == 0) & (torch::gelu(x.detach()) != 0);
+  EXPECT_GT(dropped.sum().item<int64_t>(), 0);
+  EXPECT_TRUE(torch::all(x.grad().masked_select(dropped) == 0).item<bool>());
+  EXPECT_TRUE(torch::all(x.grad().masked_select(~(y == 0)) != 0).item<bool>());
 }
