@@ -9,25 +9,31 @@
 #
 #   scripts/fuzz.sh                   # 30 s per harness, a new random seed each run
 #   scripts/fuzz.sh --seconds 600     # a longer search during development
-#   scripts/fuzz.sh --ci              # what CI runs: seed 1 and a fixed count of inputs per
+#   scripts/fuzz.sh --ci              # what CI runs: from the committed seeds alone (a fresh
+#                                     # corpus), seed 1 and a fixed count of executions per
 #                                     # harness (about 30 s each on 2 cores), so that a commit's
 #                                     # result is the same on every run; 120 s at most each
 #   scripts/fuzz.sh --only config     # one harness
+#   scripts/fuzz.sh --new-seeds       # rewrite fuzz/seeds/{checkpoint,record}/ from 4-step runs
+#                                     # of tiny shipped-config models (after a format change)
 # docs/development.md ("Fuzzing") lists the harnesses and what each checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=30
+seconds=""
 only=""
 ci=0
+new_seeds=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
-    --ci) ci=1; seconds=120; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --ci) ci=1; shift ;;
+    --new-seeds) new_seeds=1; shift ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "fuzz.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
+[ -n "$seconds" ] || seconds=$([ "$ci" = 1 ] && echo 120 || echo 30)
 command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ missing (scripts/setup.sh installs clang)" >&2; exit 1; }
 # Frames must be named for sanitizers/lsan.supp to match them.
 [ -x /usr/lib/llvm-14/bin/llvm-symbolizer ] || { echo "fuzz.sh: llvm-symbolizer missing (scripts/setup.sh installs llvm-14)" >&2; exit 1; }
@@ -60,18 +66,22 @@ object() {  # compiles $1 (instrumented, no fuzzer main) unless up to date; prin
   echo "$obj"
 }
 
-# Checkpoints and attention records to seed from: a few steps of two tiny shipped-config runs.
-seed_runs() {
-  local runs="$PWD/$out/seed_runs"
-  [ -f "$runs/translate/last.pt" ] && return 0
+# Checkpoints and attention records to seed from, committed in fuzz/seeds/ (so that every run
+# starts from the same bytes): last.pt and the step-4 record of 4-step runs of tiny
+# configs/reverse.yaml and configs/translate.yaml models (the latter with alignments).
+new_seed_files() {
   [ -x build/attnlab ] || { echo "[fuzz] build/attnlab missing: build first (scripts/setup.sh)" >&2; return 1; }
+  local runs="$PWD/$out/seed_runs"
   for cfg in reverse translate; do
     build/attnlab train --config "configs/$cfg.yaml" --overwrite --set run.out_dir="$runs" --set run.name="$cfg" \
       --set model.d_model=8 --set model.num_heads=2 --set model.num_layers=1 --set model.d_ff=8 \
       --set train.max_steps=4 --set train.warmup_steps=1 --set train.eval_interval=2 \
       --set train.checkpoint_interval=2 --set log.attention.every=2 --set log.attention.num_examples=2 \
       --set log.progress=false --set run.threads=1 > "$out/seed_$cfg.log" 2>&1
+    cp "$runs/$cfg/last.pt" "fuzz/seeds/checkpoint/$cfg.pt"
+    cp "$runs/$cfg/attention/step_00000004.pt" "fuzz/seeds/record/$cfg.pt"
   done
+  echo "[fuzz] wrote fuzz/seeds/checkpoint/ and fuzz/seeds/record/"
 }
 
 seed() {  # seed corpus of harness $1 into $2, from the shipped files
@@ -86,14 +96,16 @@ seed() {  # seed corpus of harness $1 into $2, from the shipped files
         head -n 20 "$f" > "$dir/$(basename "$(dirname "$f")")_head.tsv"
       done
       printf '\xef\xbb\xbfa b\tc\r\n\nd\te f\n' > "$dir/bom_crlf.tsv" ;;
-    checkpoint)
-      seed_runs
-      for cfg in reverse translate; do cp "$out/seed_runs/$cfg/last.pt" "$dir/$cfg.pt"; done ;;
-    record)
-      seed_runs
-      for cfg in reverse translate; do cp "$out/seed_runs/$cfg/attention/step_00000004.pt" "$dir/$cfg.pt"; done ;;
+    checkpoint|record)
+      cp fuzz/seeds/"$name"/*.pt "$dir"/ ;;
   esac
 }
+
+if [ "$new_seeds" = 1 ]; then
+  mkdir -p "$out" fuzz/seeds/checkpoint fuzz/seeds/record
+  new_seed_files
+  exit 0
+fi
 
 status=0
 for name in config tsv checkpoint record; do
@@ -108,6 +120,8 @@ for name in config tsv checkpoint record; do
     clang++ "${flags[@]}" -Ifuzz "fuzz/${name}_fuzzer.cpp" "${objects[@]}" ${libs[$name]} -o "$bin"
   fi
   corpus="$out/corpus/$name"
+  # --ci: a fresh corpus of the seeds alone (the development corpus grows run after run).
+  [ "$ci" = 1 ] && { corpus="$out/ci_corpus/$name"; rm -rf "$corpus"; }
   seed "$name" "$corpus"
   inputs=("$corpus")
   [ -d "fuzz/regressions/$name" ] && inputs+=("fuzz/regressions/$name")

@@ -138,7 +138,8 @@ int bench_command(const Args& args) {
               r.fp32_peak_gflops, r.bf16_peak_gflops);
   if (r.world_size > 1)
     std::printf("  data parallel      %ld ranks x %ld threads, global batch %ld (%ld per rank); all-reduce of\n"
-                "                     %.1f MB of gradients: %.2f ms/step (%.1f%% of the step), %.2f GB/s\n",
+                "                     %.1f MB of gradients: %.2f ms/step (%.1f%% of the step), %.2f GB/s\n"
+                "                     (forward-only: every rank's share at once, timed on rank 0)\n",
                 static_cast<long>(r.world_size), static_cast<long>(r.threads), static_cast<long>(o.batch),
                 static_cast<long>(o.batch / r.world_size), static_cast<double>(r.gradient_bytes) / 1e6,
                 r.allreduce_ms, 100.0 * r.allreduce_share, r.allreduce_gb_per_s);

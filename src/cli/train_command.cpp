@@ -81,22 +81,30 @@ std::unique_ptr<DirectoryLock> prepare_run_directory(const std::string& run_dir,
   return lock;
 }
 
-// The newest checkpoint of the run in `run_dir` (last.pt or step_N.pt, by the time it was
-// written: saves are atomic renames, so a file's time is when it was complete), or "".
+// The newest checkpoint of the run in `run_dir` (last.pt, step_N.pt or best.pt, by the time it
+// was written: saves are atomic renames, so a file's time is when it was complete), or "" when
+// there is none or no such directory. A directory that cannot be read is an error, never "none".
 std::string newest_checkpoint(const fs::path& run_dir) {
   std::error_code ec;
+  if (!fs::exists(run_dir, ec) && !ec) return "";
   std::string newest;
   fs::file_time_type newest_time{};
-  for (const auto& entry : fs::directory_iterator(run_dir, ec)) {
+  fs::directory_iterator entries(run_dir, ec);
+  for (; !ec && entries != fs::directory_iterator(); entries.increment(ec)) {
+    const auto& entry = *entries;
     const auto name = entry.path().filename().string();
     const bool periodic = name.rfind("step_", 0) == 0 && entry.path().extension() == ".pt";
-    if (name != "last.pt" && !periodic) continue;
+    if (name != "last.pt" && name != "best.pt" && !periodic) continue;
     const auto time = entry.last_write_time(ec);
-    if (!ec && (newest.empty() || time > newest_time)) {
+    if (ec) break;
+    if (newest.empty() || time > newest_time) {
       newest = entry.path().string();
       newest_time = time;
     }
   }
+  if (ec)
+    throw std::runtime_error("train.resume=auto: cannot read the run directory " + run_dir.string() +
+                             " to find its newest checkpoint: " + ec.message());
   return newest;
 }
 
@@ -148,7 +156,12 @@ int train_command(const Args& args) {
         resume_note = "[train] train.resume=auto: resuming from " + resume + " (step " +
                       std::to_string(checkpoint->state.step) + ")";
       } else {
-        overwrite = true;  // nothing to resume: whatever a failed start left is cleared
+        // Nothing to resume. A directory that holds a run's output without a checkpoint is
+        // refused as for any new run (never cleared on the strength of "auto").
+        if (!overwrite && has_run_output(run_dir))
+          throw UsageError("train.resume=auto: " + run_dir + " holds a run but no checkpoint to "
+                           "resume from (last.pt, step_N.pt or best.pt); pass --overwrite to start "
+                           "afresh there, or pick another run.name");
         resume_note = "[train] train.resume=auto: no checkpoint in " + run_dir + ", starting afresh";
       }
     }
@@ -167,6 +180,21 @@ int train_command(const Args& args) {
   ProcessGroup group(launch, std::chrono::seconds(config.run.dist_timeout_s));
 
   const std::string run_dir = run_directory(config);
+  if (launch.distributed()) {
+    // Every rank read the checkpoint itself (its optimizer moments are not sent): they must have
+    // read the same one, which needs the run directory on a file system all machines share.
+    const double own = checkpoint ? static_cast<double>(checkpoint->state.step) : -1.0;
+    auto step = at::tensor({own}, at::kDouble);  // (1)
+    group.broadcast(step, /*root=*/0, "the step rank 0 resumes from");
+    auto differ = at::tensor({step.item<double>() != own ? 1.0 : 0.0}, at::kDouble);  // (1)
+    group.all_reduce_sum(differ, "whether the ranks resume from the same step");
+    if (differ.item<double>() > 0.0)
+      throw UsageError(
+          "the ranks do not resume from the same checkpoint (rank " + std::to_string(group.rank()) +
+          ": " + (checkpoint ? "step " + std::to_string(checkpoint->state.step) : "none") +
+          ", rank 0: " + (step.item<double>() < 0 ? "none" : "step " + std::to_string(static_cast<int64_t>(step.item<double>()))) +
+          "); every machine must see the run directory " + run_dir + " (a shared file system)");
+  }
   // Rank 0 alone touches the run directory; the others learn whether it could.
   std::unique_ptr<DirectoryLock> lock;
   std::exception_ptr setup_error;
@@ -188,21 +216,6 @@ int train_command(const Args& args) {
   }
   if (setup_error) std::rethrow_exception(setup_error);
   if (!resume_note.empty()) spdlog::info("{}", resume_note);
-  if (launch.distributed()) {
-    // Every rank read the checkpoint itself (its optimizer moments are not sent): they must have
-    // read the same one, which needs the run directory on a file system all machines share.
-    const double own = checkpoint ? static_cast<double>(checkpoint->state.step) : -1.0;
-    auto step = at::tensor({own}, at::kDouble);  // (1)
-    group.broadcast(step, /*root=*/0, "the step rank 0 resumes from");
-    auto differ = at::tensor({step.item<double>() != own ? 1.0 : 0.0}, at::kDouble);  // (1)
-    group.all_reduce_sum(differ, "whether the ranks resume from the same step");
-    if (differ.item<double>() > 0.0)
-      throw UsageError(
-          "the ranks do not resume from the same checkpoint (rank " + std::to_string(group.rank()) +
-          ": " + (checkpoint ? "step " + std::to_string(checkpoint->state.step) : "none") +
-          ", rank 0: " + (step.item<double>() < 0 ? "none" : "step " + std::to_string(static_cast<int64_t>(step.item<double>()))) +
-          "); every machine must see the run directory " + run_dir + " (a shared file system)");
-  }
 
   Trainer trainer(config, std::move(checkpoint), &group);
   std::unique_ptr<AttentionLogger> attention;

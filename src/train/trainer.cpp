@@ -305,10 +305,13 @@ TrainResult Trainer::run() {
     // Dropout follows the examples: one seed per step, drawn alike on every rank (empty shares
     // too), and every share padded to the step's longest source, so that any split of the step
     // over ranks and micro-batches draws the masks one process would draw for all of it.
+    // (Without dropout the padding would only cost time: each share keeps its own length.)
     const uint64_t dropout_seed = draw_seed();
+    const bool dropout = config_.model.dropout > 0.0 || config_.model.attention_dropout > 0.0;
     int64_t pad_to = 0;
     for (const auto* global : globals)
-      for (const int64_t i : *global) pad_to = std::max(pad_to, train_->lengths()[static_cast<size_t>(i)]);
+      for (const int64_t i : *global)
+        if (dropout) pad_to = std::max(pad_to, train_->lengths()[static_cast<size_t>(i)]);
     // This rank's shares.
     std::vector<Batch> batches;
     std::vector<MicroBatch> micro_batches;

@@ -360,6 +360,13 @@ TEST_F(DataParallelTrain, ResumeAutoOnOneProcessContinuesFromTheNewestCheckpoint
   const auto third = train("--set run.name=auto --set train.max_steps=40");
   EXPECT_EQ(last_rc_, 2) << third;
   test::expect_contains(third, "already holds a run");
+  // A run's output without any checkpoint is refused, not cleared: auto never deletes a run.
+  fs::create_directories(dir_.path() / "runs/nockpt");
+  test::write_text((dir_.path() / "runs/nockpt/metrics.jsonl").string(), "{}\n");
+  const auto fourth = train("--set run.name=nockpt --set train.resume=auto --set train.max_steps=10");
+  EXPECT_EQ(last_rc_, 2) << fourth;
+  test::expect_contains(fourth, "holds a run but no checkpoint to resume from");
+  EXPECT_EQ(test::read_text((dir_.path() / "runs/nockpt/metrics.jsonl").string()), "{}\n");
 }
 
 }  // namespace

@@ -99,7 +99,9 @@ TEST(StopSignals, ASignalStormDuringGemmsLeavesTheHeapIntact) {
   const auto start = std::chrono::steady_clock::now();
   double worst = 0.0;
   int64_t rounds = 0;
-  while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1500)) {
+  // At least 1.5 s and 20 rounds of GEMMs under the storm (a sanitizer build on a loaded
+  // machine can be slow: the round count is a floor, not a speed to reach).
+  while (rounds < 20 || std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1500)) {
     // The three GEMMs of a training linear, each spread by oneDNN over every intra-op thread:
     // forward x W^T, input gradient dy W, weight gradient dy^T x.
     auto c = at::empty({kM, kN}), dx = at::empty({kM, kK}), dw = at::empty({kN, kK});
@@ -117,7 +119,6 @@ TEST(StopSignals, ASignalStormDuringGemmsLeavesTheHeapIntact) {
   done.store(true);
   storm.join();
   EXPECT_GT(sent.load(), 1000);
-  EXPECT_GT(rounds, 10);
   EXPECT_LT(worst, 1e-5);
   EXPECT_EQ(wait_for_signal(scope), SIGTERM);
 }
