@@ -133,6 +133,24 @@ int train_command(const Args& args) {
   Config config;
   std::optional<Checkpoint> checkpoint;
   std::string resume_note;  // what train.resume=auto decided, for the log
+  if (resume.empty()) {
+    config = load_config(config_path, overrides);
+    if (config.train.resume == ResumeMode::kAuto) {
+      // Continue the run in the run directory from its newest checkpoint, as if --resume named
+      // it (below); with none, start afresh.
+      const auto run_dir = run_directory(config);
+      resume = newest_checkpoint(run_dir);
+      // Nothing to resume: a directory that holds a run's output without a checkpoint is
+      // refused as for any new run (never cleared on the strength of "auto").
+      if (resume.empty() && !overwrite && has_run_output(run_dir))
+        throw UsageError("train.resume=auto: " + run_dir + " holds a run but no checkpoint to "
+                         "resume from (last.pt, step_N.pt or best.pt); pass --overwrite to start "
+                         "afresh there, or pick another run.name");
+      resume_note = "[train] train.resume=auto: " +
+                    (resume.empty() ? "no checkpoint in " + run_dir + ", starting afresh"
+                                    : "resuming from " + resume);
+    }
+  }
   if (!resume.empty()) {
     checkpoint = load_checkpoint(resume);
     config = parse_config(checkpoint->config_yaml, resume + " (stored config)", overrides);
@@ -140,31 +158,7 @@ int train_command(const Args& args) {
     const auto run_dir = fs::absolute(resume).parent_path();
     config.run.out_dir = run_dir.parent_path().string();
     config.run.name = run_dir.filename().string();
-  } else {
-    config = load_config(config_path, overrides);
-    if (config.train.resume == ResumeMode::kAuto) {
-      // Continue the run in the run directory from its newest checkpoint, as if --resume named
-      // it (its stored config, then the --set overrides); with none, start afresh.
-      const auto run_dir = run_directory(config);
-      const auto newest = newest_checkpoint(run_dir);
-      if (!newest.empty()) {
-        resume = newest;
-        checkpoint = load_checkpoint(resume);
-        config = parse_config(checkpoint->config_yaml, resume + " (stored config)", overrides);
-        config.run.out_dir = fs::path(run_dir).parent_path().string();
-        config.run.name = fs::path(run_dir).filename().string();
-        resume_note = "[train] train.resume=auto: resuming from " + resume + " (step " +
-                      std::to_string(checkpoint->state.step) + ")";
-      } else {
-        // Nothing to resume. A directory that holds a run's output without a checkpoint is
-        // refused as for any new run (never cleared on the strength of "auto").
-        if (!overwrite && has_run_output(run_dir))
-          throw UsageError("train.resume=auto: " + run_dir + " holds a run but no checkpoint to "
-                           "resume from (last.pt, step_N.pt or best.pt); pass --overwrite to start "
-                           "afresh there, or pick another run.name");
-        resume_note = "[train] train.resume=auto: no checkpoint in " + run_dir + ", starting afresh";
-      }
-    }
+    if (!resume_note.empty()) resume_note += " (step " + std::to_string(checkpoint->state.step) + ")";
   }
   // Under torchrun: the global batch must split evenly, and the group forms before any work.
   LaunchEnv launch;

@@ -309,9 +309,9 @@ TrainResult Trainer::run() {
     const uint64_t dropout_seed = draw_seed();
     const bool dropout = config_.model.dropout > 0.0 || config_.model.attention_dropout > 0.0;
     int64_t pad_to = 0;
-    for (const auto* global : globals)
-      for (const int64_t i : *global)
-        if (dropout) pad_to = std::max(pad_to, train_->lengths()[static_cast<size_t>(i)]);
+    if (dropout)
+      for (const auto* global : globals)
+        for (const int64_t i : *global) pad_to = std::max(pad_to, train_->lengths()[static_cast<size_t>(i)]);
     // This rank's shares.
     std::vector<Batch> batches;
     std::vector<MicroBatch> micro_batches;
