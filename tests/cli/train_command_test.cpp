@@ -82,6 +82,16 @@ class DataParallelTrain : public ::testing::Test {
     }
     return pid;
   }
+  // Two ranks training tiny.yaml into runs/NAME in the background (no validation, a checkpoint
+  // every 10 steps, `sets`: more --set flags; `torchrun_flags`: more launcher flags), their
+  // output in NAME.log; returns torchrun's pid.
+  pid_t launch_two_ranks(const std::string& name, const std::string& sets,
+                         const std::string& torchrun_flags = "") {
+    return launch(test::torchrun_prefix(2, test::free_port(), torchrun_flags) + ATTNLAB_BINARY +
+                  " train --config " + dir_.file("tiny.yaml") + " --set run.name=" + name +
+                  " --set train.eval_interval=100000 --set train.checkpoint_interval=10 " + sets +
+                  " > " + dir_.file(name + ".log") + " 2>&1");
+  }
   // Waits up to `seconds` for `pid`; its exit status, or -1 after killing it (and its workers)
   // when it is still running then.
   static int wait_for(pid_t pid, double seconds) {
@@ -254,11 +264,7 @@ TEST_F(DataParallelTrain, TwoNodesAccumulatingHalfBatchesFollowTheOneProcessCurv
 TEST_F(DataParallelTrain, AKilledRankFailsTheRunWellWithinTheTimeout) {
   const fs::path run_dir = dir_.path() / "runs" / "killed";
   const auto started = std::chrono::steady_clock::now();
-  const pid_t launcher = launch(test::torchrun_prefix(2, test::free_port()) + ATTNLAB_BINARY +
-                                " train --config " + dir_.file("tiny.yaml") +
-                                " --set run.name=killed --set train.max_steps=100000 "
-                                "--set train.eval_interval=100000 --set train.checkpoint_interval=10 > " +
-                                dir_.file("killed.log") + " 2>&1");
+  const pid_t launcher = launch_two_ranks("killed", "--set train.max_steps=100000");
   ASSERT_GT(launcher, 0);
   ASSERT_TRUE(appears(run_dir / "step_00000010.pt", 120)) << test::read_text(dir_.file("killed.log"));
   const pid_t rank1 = worker_of_rank(launcher, 1);
@@ -284,11 +290,8 @@ TEST_F(DataParallelTrain, AKilledRankFailsTheRunWellWithinTheTimeout) {
 // frozen worker, SIGTERM first; the test kills it instead of waiting.)
 TEST_F(DataParallelTrain, AHungRankFailsTheOthersAfterTheTimeout) {
   const fs::path run_dir = dir_.path() / "runs" / "hung";
-  const pid_t launcher = launch(test::torchrun_prefix(2, test::free_port()) + ATTNLAB_BINARY +
-                                " train --config " + dir_.file("tiny.yaml") +
-                                " --set run.name=hung --set run.dist_timeout_s=5 --set train.max_steps=100000 "
-                                "--set train.eval_interval=100000 --set train.checkpoint_interval=10 > " +
-                                dir_.file("hung.log") + " 2>&1");
+  const pid_t launcher =
+      launch_two_ranks("hung", "--set run.dist_timeout_s=5 --set train.max_steps=100000");
   ASSERT_GT(launcher, 0);
   ASSERT_TRUE(appears(run_dir / "step_00000010.pt", 120)) << test::read_text(dir_.file("hung.log"));
   const pid_t rank1 = worker_of_rank(launcher, 1);
@@ -319,12 +322,8 @@ TEST_F(DataParallelTrain, AHungRankFailsTheOthersAfterTheTimeout) {
 // both again and they continue from the newest checkpoint to the end.
 TEST_F(DataParallelTrain, MaxRestartsWithResumeAutoFinishesAKilledRun) {
   const fs::path run_dir = dir_.path() / "runs" / "restarted";
-  const pid_t launcher = launch(test::torchrun_prefix(2, test::free_port(), "--max_restarts 1") +
-                                ATTNLAB_BINARY + " train --config " + dir_.file("tiny.yaml") +
-                                " --set run.name=restarted --set train.resume=auto "
-                                "--set train.max_steps=400 --set train.eval_interval=100000 "
-                                "--set train.checkpoint_interval=10 > " + dir_.file("restarted.log") +
-                                " 2>&1");
+  const pid_t launcher = launch_two_ranks(
+      "restarted", "--set train.resume=auto --set train.max_steps=400", "--max_restarts 1");
   ASSERT_GT(launcher, 0);
   ASSERT_TRUE(appears(run_dir / "step_00000020.pt", 120)) << test::read_text(dir_.file("restarted.log"));
   const pid_t rank0 = worker_of_rank(launcher, 0);

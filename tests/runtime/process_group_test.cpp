@@ -91,17 +91,10 @@ TEST(LaunchEnv, ReadsWhatTorchrunSetsAndNamesABadVariable) {
                         "MASTER_PORT=70000");
 }
 
-// Runs `filter` of this binary as `ranks` torchrun workers on loopback; output and exit status.
-test::CommandResult torchrun_workers(int ranks, const std::string& filter) {
-  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-  return test::run_shell("ATTNLAB_TEST_WORKER=1 " + test::torchrun_prefix(ranks, test::free_port()) +
-                         self + " --gtest_filter='" + filter + "' 2>&1");
-}
-
 TEST(ProcessGroup, TwoTorchrunWorkersSumAndBroadcast) {
   if (std::getenv("ATTNLAB_TEST_WORKER")) GTEST_SKIP() << "inside a torchrun worker";
   if (!test::has_torchrun()) GTEST_SKIP() << "torchrun missing (python3-torch)";
-  const auto run = torchrun_workers(2, "ProcessGroupWorker.SumsAndBroadcasts");
+  const auto run = test::torchrun_workers(2, "ProcessGroupWorker.SumsAndBroadcasts");
   EXPECT_EQ(run.rc, 0) << run.out;
   EXPECT_NE(run.out.find("[  PASSED  ] 1 test"), std::string::npos) << run.out;
 }
@@ -110,7 +103,7 @@ TEST(ProcessGroup, ARankThatDiesMakesTheOtherFailWithinTheTimeoutNamingItself) {
   if (std::getenv("ATTNLAB_TEST_WORKER")) GTEST_SKIP() << "inside a torchrun worker";
   if (!test::has_torchrun()) GTEST_SKIP() << "torchrun missing (python3-torch)";
   const auto start = std::chrono::steady_clock::now();
-  const auto run = torchrun_workers(2, "ProcessGroupWorker.RankOneDies");
+  const auto run = test::torchrun_workers(2, "ProcessGroupWorker.RankOneDies");
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_NE(run.rc, 0) << run.out;
   EXPECT_NE(run.out.find("rank 0 of 2: summing the survivor's tensor across ranks failed"),

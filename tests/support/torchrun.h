@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <string>
 
+#include "support/common.h"
+
 namespace attnlab::test {
 
 constexpr const char* kTorchrun = "/usr/bin/torchrun";  // from python3-torch
@@ -36,6 +38,14 @@ inline int free_port() {
 inline std::string torchrun_prefix(int ranks, int port, const std::string& extra = "") {
   return std::string(kTorchrun) + " --nproc_per_node " + std::to_string(ranks) + " --master_port " +
          std::to_string(port) + " --redirects 2 --tee 2 " + extra + " --no_python ";
+}
+
+// Runs the tests `filter` of this test binary as `ranks` torchrun workers on loopback, with
+// ATTNLAB_TEST_WORKER=1 (worker tests skip without it); their output and exit status.
+inline CommandResult torchrun_workers(int ranks, const std::string& filter) {
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  return run_shell("ATTNLAB_TEST_WORKER=1 " + torchrun_prefix(ranks, free_port()) + self +
+                   " --gtest_filter='" + filter + "' 2>&1");
 }
 
 }  // namespace attnlab::test

@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
-#include <filesystem>
 #include <stdexcept>
 
 #include <gtest/gtest.h>
@@ -233,9 +232,7 @@ TEST(Evaluate, MatchesOneBigBatchAndRestoresTrainMode) {
 TEST(SumOverRanks, TwoTorchrunWorkersAddEveryCounter) {
   if (std::getenv("ATTNLAB_TEST_WORKER")) GTEST_SKIP() << "inside a torchrun worker";
   if (!test::has_torchrun()) GTEST_SKIP() << "torchrun missing (python3-torch)";
-  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-  const auto run = test::run_shell("ATTNLAB_TEST_WORKER=1 " + test::torchrun_prefix(2, test::free_port()) +
-                                   self + " --gtest_filter='SumOverRanksWorker.*' 2>&1");
+  const auto run = test::torchrun_workers(2, "SumOverRanksWorker.*");
   EXPECT_EQ(run.rc, 0) << run.out;
   EXPECT_NE(run.out.find("[  PASSED  ] 1 test"), std::string::npos) << run.out;
 }
