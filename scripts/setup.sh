@@ -18,10 +18,13 @@ die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 # clang and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes of scripts/fuzz.sh; only
 # recommended by clang, and setup installs without recommends), llvm-14 (its llvm-symbolizer, which
 # names the frames that sanitizers/lsan.supp matches), libgloo-dev (the headers of Gloo, which
-# LibTorch's c10d process groups include; the library itself comes with libtorch).
+# LibTorch's c10d process groups include; the library itself comes with libtorch), zlib1g-dev
+# and libpng-dev (gzipped IDX files and PNG folders of data.task=image_classification),
+# dataset-fashion-mnist (the images of configs/fashion_vit.yaml, in /usr/share/datasets/).
 PACKAGES=(g++ cmake make pkg-config libtorch-dev libspdlog-dev libyaml-cpp-dev libgtest-dev
           libopenblas0-openmp libdnnl-dev libsentencepiece-dev python3 python3-torch python3-nltk
-          python3-sentencepiece chromium clang libclang-rt-14-dev llvm-14 libgloo-dev)
+          python3-sentencepiece chromium clang libclang-rt-14-dev llvm-14 libgloo-dev
+          zlib1g-dev libpng-dev dataset-fashion-mnist)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,6 +1,7 @@
 // attnlab eval: evaluate a checkpoint on a split of its config or on any TSV file.
 #include <cstdio>
 #include <fstream>
+#include <optional>
 
 #include <ATen/Parallel.h>
 
@@ -61,7 +62,8 @@ void print_report(const EvalResult& r, const TaskSpec& vocabs, int64_t beam) {
 }  // namespace
 
 int eval_command(const Args& args) {
-  std::string checkpoint, split = "test", data_file, json_out, attention_out, precision_name = "auto";
+  std::string checkpoint, split = "test", data_file, labels_file, json_out, attention_out,
+      precision_name = "auto";
   int64_t samples = 5, batch_size = 128, threads = 0, beam = 1;
   ArgParser parser("eval", "attnlab eval --checkpoint FILE [--split test|valid|train | --data FILE] [options]",
                    "Rebuilds the model from the checkpoint alone and reports loss, token accuracy and\n"
@@ -70,7 +72,11 @@ int eval_command(const Args& args) {
                    "(classification), plus a few sample predictions.");
   parser.option("checkpoint", &checkpoint, "checkpoint file (e.g. runs/reverse/best.pt)");
   parser.option("split", &split, "split of the checkpoint's config to evaluate: test (default), valid, train");
-  parser.option("data", &data_file, "evaluate this TSV file instead of a split");
+  parser.option("data", &data_file,
+                "evaluate this file instead of a split (TSV; images: an IDX images file or a PNG folder)");
+  parser.option("labels", &labels_file,
+                "images with --data: their labels (default: the IDX name with labels-idx1, or "
+                "<folder>/labels.tsv)");
   parser.option("json", &json_out, "also write the metrics as JSON to this file ('-' for stdout)");
   parser.option("samples", &samples, "sample predictions to show (default 5)");
   parser.option("batch-size", &batch_size, "evaluation batch size (default 128)");
@@ -87,17 +93,23 @@ int eval_command(const Args& args) {
 
   const Precision precision = precision_from_option(precision_name);
   auto trained = load_trained_model(checkpoint);
-  std::string path = data_file;
-  if (path.empty()) {
+  if (!labels_file.empty() && data_file.empty()) throw UsageError("--labels goes with --data");
+  if (split != "test" && split != "valid" && split != "train")
+    throw UsageError("--split must be test, valid or train, got '" + split + "'");
+  std::optional<Dataset> loaded;
+  if (!data_file.empty()) {
+    loaded.emplace(load_split(data_file, trained.vocabs, labels_file));
+  } else {
     const auto& d = trained.config.data;
-    if (split == "test") path = d.test;
-    else if (split == "valid") path = d.valid;
-    else if (split == "train") path = d.train;
-    else throw UsageError("--split must be test, valid or train, got '" + split + "'");
-    if (path.empty())
+    const bool held_out = d.task == TaskKind::kImageClassification && d.image.holdout > 0 &&
+                          split != "test";
+    const std::string& configured = split == "test" ? d.test : split == "valid" ? d.valid : d.train;
+    if (configured.empty() && !held_out)
       throw UsageError("the checkpoint's config has no data." + split + " file; pass --data FILE");
+    loaded.emplace(load_config_split(trained.config, trained.vocabs, split));
   }
-  const Dataset data = load_split(path, trained.vocabs);
+  const Dataset& data = *loaded;
+  const std::string path = data.path();
   const int64_t used_threads = configure_threads(threads);
   const auto result = evaluate(trained.model, data, trained.vocabs, batch_size,
                                precision, samples, beam);
@@ -121,6 +133,9 @@ int eval_command(const Args& args) {
     }
   }
   if (!attention_out.empty()) {
+    if (data.has_images())
+      throw UsageError("--attention records text inputs; attention over images is not in this "
+                       "version yet (docs/attention.md)");
     std::vector<std::string> inputs;
     for (const auto& sample : result.samples) inputs.push_back(sample.input);
     if (inputs.empty()) throw UsageError("--attention needs --samples > 0");

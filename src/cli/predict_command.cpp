@@ -12,6 +12,8 @@
 #include "cli/commands.h"
 #include "cli/precision_option.h"
 #include "io/json.h"
+#include "io/png.h"
+#include "data/tsv.h"
 #include "data/vocab.h"
 #include "train/ctc.h"
 #include "train/evaluator.h"
@@ -33,10 +35,55 @@ std::string json_matrix(const at::Tensor& m) {  // (R, C) float -> [[...], ...]
   return out.str() + "]";
 }
 
+std::vector<int64_t> parse_indices(const std::string& text) {
+  std::vector<int64_t> out;
+  std::stringstream stream(text);
+  for (std::string part; std::getline(stream, part, ',');) {
+    size_t used = 0;
+    long long value = -1;
+    try {
+      value = std::stoll(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (part.empty() || used != part.size() || value < 0)
+      throw UsageError("--index takes image numbers separated by commas (3,17,42), got '" + text + "'");
+    out.push_back(value);
+  }
+  return out;
+}
+
+// One PNG as the model's (C, H, W) uint8 input: grey and RGB convert into each other (luma
+// 0.299 R + 0.587 G + 0.114 B, or the grey value three times); the size must be the model's.
+at::Tensor png_input(const std::string& path, const std::vector<int64_t>& shape) {
+  DecodedImage image;
+  try {
+    image = read_png(path);
+  } catch (const std::runtime_error& e) {
+    throw DataError(e.what());  // bad input: exit 2
+  }
+  if (image.height != shape[1] || image.width != shape[2])
+    throw UsageError(path + ": the image is " + std::to_string(image.width) + "x" +
+                     std::to_string(image.height) + " pixels (width x height), the model takes " +
+                     std::to_string(shape[2]) + "x" + std::to_string(shape[1]) +
+                     "; resize it first");
+  auto hwc = at::from_blob(const_cast<uint8_t*>(image.pixels.data()),
+                           {image.height, image.width, image.channels}, at::kByte)
+                 .clone();                       // (H, W, C)
+  auto chw = hwc.permute({2, 0, 1}).contiguous();  // (C, H, W)
+  if (image.channels == shape[0]) return chw;
+  if (shape[0] == 1) {
+    auto rgb = chw.to(at::kFloat);
+    return (rgb[0] * 0.299 + rgb[1] * 0.587 + rgb[2] * 0.114).round().clamp(0, 255).to(at::kByte).unsqueeze(0);
+  }
+  return chw.expand({3, image.height, image.width}).contiguous();
+}
+
 }  // namespace
 
 int predict_command(const Args& args) {
-  std::string checkpoint, attention_out, precision_name = "auto";
+  std::string checkpoint, attention_out, precision_name = "auto", image_file, index_list,
+      split = "test";
   std::vector<std::string> inputs;
   bool logits = false, alignment = false;
   int64_t threads = 0, beam = 1;
@@ -58,29 +105,63 @@ int predict_command(const Args& args) {
   parser.option("precision", &precision_name, kPrecisionHelp);
   parser.option("attention", &attention_out,
                 "write an attention record of these inputs to this file (see attnlab attn)");
-  parser.positionals("TEXT", &inputs, "input texts; stdin lines when none are given");
+  parser.option("image", &image_file,
+                "images: a PNG file to classify (more as TEXT arguments); grey and RGB convert "
+                "to what the model takes, the size must be the model's");
+  parser.option("index", &index_list,
+                "images: classify these images of the checkpoint's --split instead (3,17,42)");
+  parser.option("split", &split, "with --index: test (default), valid or train");
+  parser.positionals("TEXT", &inputs, "input texts (images: PNG files); stdin lines when none are given");
   if (!parser.parse(args)) return kExitOk;
   if (checkpoint.empty()) throw UsageError("--checkpoint FILE is required");
 
   const Precision precision = precision_from_option(precision_name);
   auto trained = load_trained_model(checkpoint);
-  if (inputs.empty()) {
+  if (inputs.empty() && image_file.empty() && index_list.empty()) {
     std::string line;
     while (std::getline(std::cin, line)) {
       if (!line.empty() && line.back() == '\r') line.pop_back();
       if (!line.empty()) inputs.push_back(line);
     }
   }
-  if (inputs.empty()) throw UsageError("no input: give TEXT arguments or lines on stdin");
+  if (inputs.empty() && image_file.empty() && index_list.empty())
+    throw UsageError("no input: give TEXT arguments or lines on stdin");
   configure_threads(threads);
 
   const auto& vocabs = trained.vocabs;
+  const bool images = vocabs.task == TaskKind::kImageClassification;
+  if (!images && (!image_file.empty() || !index_list.empty()))
+    throw UsageError(std::string("--image and --index are for image checkpoints; this one is ") +
+                     name_of(vocabs.task));
+  if (!image_file.empty()) inputs.insert(inputs.begin(), image_file);
+  at::Tensor pixels;  // images: (B, C, H, W) uint8
+  if (images) {
+    if (!attention_out.empty())
+      throw UsageError("--attention records text inputs; attention over images is not in this "
+                       "version yet (docs/attention.md)");
+    std::vector<at::Tensor> rows;
+    if (!index_list.empty()) {
+      if (!inputs.empty()) throw UsageError("give PNG files or --index, not both");
+      const Dataset data = load_config_split(trained.config, vocabs, split);
+      for (const int64_t i : parse_indices(index_list)) {
+        if (i >= data.size())
+          throw UsageError("--index " + std::to_string(i) + " is past the " +
+                           std::to_string(data.size()) + " images of " + data.path());
+        rows.push_back(data.images()[i]);
+        inputs.push_back(data.example(i).source + " (" + data.example(i).target + ")");
+      }
+    } else {
+      for (const auto& file : inputs) rows.push_back(png_input(file, vocabs.image_shape));
+    }
+    if (rows.empty()) throw UsageError("no input: give PNG files (--image FILE) or --index N");
+    pixels = at::stack(rows);  // (B, C, H, W)
+  }
   if (beam < 1) throw UsageError("--beam must be >= 1, got " + std::to_string(beam));
   if (beam > 1 && alignment) throw UsageError("--alignment follows the greedy path; use it without --beam");
   if (alignment && vocabs.task != TaskKind::kTranslation)
     throw UsageError(std::string("--alignment is for translation checkpoints; this one is ") +
                      name_of(vocabs.task));
-  const auto tokens = encode_inputs(trained, inputs);  // (B, T)
+  const auto tokens = images ? pixels : encode_inputs(trained, inputs);  // (B, T) or (B, C, H, W)
   ModelOutput output;
   {
     torch::NoGradGuard no_grad;

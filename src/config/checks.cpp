@@ -80,8 +80,38 @@ class Checker {
 
   void check_data() {
     one_of<TaskKind>("data.task");
-    not_empty("data.train", c_.data.train, "is required (path of the training TSV)");
-    not_empty("data.valid", c_.data.valid, "is required (path of the validation TSV)");
+    one_of<DataFormat>("data.format");
+    const auto& image = c_.data.image;
+    non_negative("data.image.holdout", image.holdout);
+    non_negative("data.image.augment.crop_padding", image.augment.crop_padding);
+    not_empty("data.train", c_.data.train, "is required (path of the training data)");
+    if (r_.usable({"data.image.holdout"}) && image.holdout == 0)
+      not_empty("data.valid", c_.data.valid,
+                "is required (path of the validation data; for images, or data.image.holdout)");
+    if (r_.usable({"data.valid", "data.image.holdout"}) && image.holdout > 0 &&
+        !c_.data.valid.empty())
+      r_.key_error("data.image.holdout", r_.where_any({"data.image.holdout", "data.valid"}),
+                   "validates on held-out training images, but data.valid is set too; keep one");
+    if (r_.usable({"data.task", "data.format"})) {
+      const bool images = c_.data.task == TaskKind::kImageClassification;
+      const bool image_format = c_.data.format != DataFormat::kTsv;
+      if (images != image_format)
+        r_.key_error("data.format", r_.where_any({"data.format", "data.task"}),
+                     std::string(name_of(c_.data.format)) + " does not fit data.task=" +
+                         name_of(c_.data.task) + " (" +
+                         (images ? "images come as idx or png" : "text comes as tsv") + ")");
+      const bool image_keys_set = image.holdout > 0 || !image.classes.empty() ||
+                                  !image.train_labels.empty() || !image.valid_labels.empty() ||
+                                  !image.test_labels.empty() || image.augment.crop_padding > 0 ||
+                                  image.augment.flip;
+      if (!images && image_keys_set)
+        r_.key_error("data.image", r_.where_any({"data.task"}),
+                     "data.image.* applies to data.task=image_classification only, got "
+                     "data.task=" + std::string(name_of(c_.data.task)));
+      if (c_.data.format == DataFormat::kPng && !image.classes.empty())
+        r_.key_error("data.image.classes", r_.where_any({"data.image.classes", "data.format"}),
+                     "names the labels of IDX files; a PNG folder's labels TSV names its classes");
+    }
     one_of<Tokenization>("data.tokenization");
     positive("data.max_len", c_.data.max_len);
     if (r_.usable({"data.tokenization", "data.task"}) &&
@@ -115,6 +145,7 @@ class Checker {
     one_of<PositionKind>("model.positions");
     one_of<Pooling>("model.pooling");
     positive("model.ctc.upsample", m.ctc.upsample);
+    positive("model.patch_size", m.patch_size);
     one_of<CtcSplitAt>("model.ctc.split_at");
     if (r_.usable({"model.d_model", "model.num_heads"}) && m.d_model > 0 && m.num_heads > 0 &&
         m.d_model % m.num_heads != 0) {
@@ -164,7 +195,7 @@ class Checker {
     if (r_.usable({"train.best_metric", "data.task"})) {
       const auto task = c_.data.task;
       const char* needs = nullptr;
-      if (t.best_metric == BestMetric::kExactMatch && task == TaskKind::kClassification)
+      if (t.best_metric == BestMetric::kExactMatch && is_classification(task))
         needs = "data.task=transduction or translation";
       if ((t.best_metric == BestMetric::kBleu || t.best_metric == BestMetric::kChrf) &&
           task != TaskKind::kTranslation)
@@ -208,6 +239,11 @@ class Checker {
                    "log.attention.num_examples > 0 or list log.attention.examples");
     }
     positive("log.attention.every", a.every);
+    if (r_.usable({"log.attention.enabled", "data.task"}) && a.enabled &&
+        c_.data.task == TaskKind::kImageClassification)
+      r_.key_error("log.attention.enabled", r_.where_any({"log.attention.enabled", "data.task"}),
+                   "attention records of images are not in this version yet; set it to false "
+                   "for data.task=image_classification");
     check_indices("log.attention.layers", a.layers,
                   r_.usable({"model.num_layers"}) ? c_.model.num_layers : 0, "model.num_layers");
     check_indices("log.attention.heads", a.heads,

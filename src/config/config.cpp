@@ -81,6 +81,9 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
     resolve(config.data.train, base);
     resolve(config.data.valid, base);
     resolve(config.data.test, base);
+    resolve(config.data.image.train_labels, base);
+    resolve(config.data.image.valid_labels, base);
+    resolve(config.data.image.test_labels, base);
     resolve(config.data.spm.model, base);
     resolve(config.run.out_dir, base);
     return config;

@@ -38,19 +38,41 @@ struct SpmConfig {
                                     // empty: train one on the training split
 };
 
+// data.image.augment: what training images go through (never in eval); deterministic from
+// run.seed, the epoch and the image's index, so a resumed run sees the same pictures.
+struct AugmentConfig {
+  int64_t crop_padding = 0;  // random crop of the original size from the image zero-padded by
+                             // this many pixels on each side; 0 = off
+  bool flip = false;         // mirror left-right with probability 1/2
+};
+
+// data.task=image_classification only (docs/data.md, "Images").
+struct ImageDataConfig {
+  std::string train_labels;  // idx: labels file of data.train (default: its name with
+  std::string valid_labels;  // images-idx3 -> labels-idx1); png: the folder's labels TSV
+  std::string test_labels;   // (default: <folder>/labels.tsv)
+  int64_t holdout = 0;       // without data.valid: the last N training images validate
+  std::vector<std::string> classes;  // idx: class names of labels 0, 1, ...; empty = "0", "1", ...
+  AugmentConfig augment;
+};
+
 struct DataConfig {
   TaskKind task = TaskKind::kTransduction;  // transduction (src<TAB>tgt, equal lengths) |
                                             // classification (text<TAB>label) |
-                                            // translation (src<TAB>tgt, any lengths; CTC)
-  std::string train;                  // TSV path (relative to the config file); required
-  std::string valid;                  // TSV path; required
-  std::string test;                   // TSV path; optional
+                                            // translation (src<TAB>tgt, any lengths; CTC) |
+                                            // image_classification (data.format idx or png)
+  DataFormat format = DataFormat::kTsv;     // tsv (text tasks) | idx | png (images)
+  std::string train;                  // TSV path, IDX images file or PNG folder (relative to
+                                      // the config file); required
+  std::string valid;                  // the same; required unless data.image.holdout > 0
+  std::string test;                   // the same; optional
   Tokenization tokenization = Tokenization::kChar;  // char | word (split on whitespace) |
                                                     // sentencepiece (subword pieces; spm below)
   int64_t max_len = 64;               // longest tokenized sequence accepted (incl. <cls>)
   SpmConfig spm;                      // sentencepiece only
   bool skip_unfit = false;            // drop pairs that do not fit (source over max_len, a
                                       // translation target CTC cannot emit) instead of failing
+  ImageDataConfig image;              // image_classification only
 };
 
 // Translation only: how the encoder's states are stretched for CTC (docs/model.md, "CTC").
@@ -70,6 +92,8 @@ struct ModelConfig {
   Activation activation = Activation::kGelu;         // gelu | relu
   PositionKind positions = PositionKind::kSinusoidal;  // sinusoidal | learned
   Pooling pooling = Pooling::kCls;                   // cls | mean (classification only)
+  int64_t patch_size = 4;              // images: side of the square patches (must divide the
+                                       // image's height and width); positions are 2-D
   CtcConfig ctc;                                     // translation only
 };
 

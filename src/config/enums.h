@@ -12,7 +12,8 @@
 
 namespace attnlab {
 
-enum class TaskKind { kTransduction, kClassification, kTranslation };  // data.task
+enum class TaskKind { kTransduction, kClassification, kTranslation, kImageClassification };  // data.task
+enum class DataFormat { kTsv, kIdx, kPng };                            // data.format
 enum class Tokenization { kChar, kWord, kSentencepiece };               // data.tokenization
 enum class SpmModelType { kUnigram, kBpe };                            // data.spm.model_type
 enum class NormPlacement { kPre, kPost };                               // model.norm
@@ -25,6 +26,15 @@ enum class BestMetric { kAuto, kLoss, kAccuracy, kExactMatch, kBleu, kChrf };  /
 enum class CtcSplitAt { kEmbedding, kEncoder };                        // model.ctc.split_at
 enum class ResumeMode { kNever, kAuto };                               // train.resume
 
+// One label per example (text or image): a classification head, accuracy and a confusion matrix.
+inline bool is_classification(TaskKind task) {
+  return task == TaskKind::kClassification || task == TaskKind::kImageClassification;
+}
+// True for the tasks that produce a token sequence (transduction, translation).
+inline bool has_target_sequence(TaskKind task) {
+  return task == TaskKind::kTransduction || task == TaskKind::kTranslation;
+}
+
 // EnumNames<E>::table lists every value of E with its YAML name, in the order error messages
 // list them ("'fp16' is not one of fp32|bf16").
 template <typename E>
@@ -35,9 +45,16 @@ using NameTable = std::array<std::pair<E, const char*>, N>;
 
 template <>
 struct EnumNames<TaskKind> {
-  static constexpr NameTable<TaskKind, 3> table{{{TaskKind::kTransduction, "transduction"},
-                                                 {TaskKind::kClassification, "classification"},
-                                                 {TaskKind::kTranslation, "translation"}}};
+  static constexpr NameTable<TaskKind, 4> table{
+      {{TaskKind::kTransduction, "transduction"},
+       {TaskKind::kClassification, "classification"},
+       {TaskKind::kTranslation, "translation"},
+       {TaskKind::kImageClassification, "image_classification"}}};
+};
+template <>
+struct EnumNames<DataFormat> {
+  static constexpr NameTable<DataFormat, 3> table{
+      {{DataFormat::kTsv, "tsv"}, {DataFormat::kIdx, "idx"}, {DataFormat::kPng, "png"}}};
 };
 template <>
 struct EnumNames<Tokenization> {

@@ -14,7 +14,7 @@
 namespace attnlab::config_detail {
 
 using FieldRef = std::variant<int64_t*, uint64_t*, double*, bool*, std::string*,
-                              std::vector<std::string>*, std::vector<int64_t>*, TaskKind*, Tokenization*, NormPlacement*, Activation*, PositionKind*, Pooling*, ScheduleKind*, Precision*, BestMetric*, CtcSplitAt*, ResumeMode*,
+                              std::vector<std::string>*, std::vector<int64_t>*, TaskKind*, Tokenization*, NormPlacement*, Activation*, PositionKind*, Pooling*, ScheduleKind*, Precision*, BestMetric*, CtcSplitAt*, ResumeMode*, DataFormat*,
                               SpmModelType*>;
 
 struct Field {

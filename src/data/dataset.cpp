@@ -127,12 +127,43 @@ Dataset::Dataset(std::vector<Example> examples, const DatasetOptions& options, c
   examples_ = std::move(kept);
 }
 
+Dataset::Dataset(ImageSet images, const DatasetOptions& options, const LabelSet& labels,
+                 std::string path)
+    : options_(options), path_(std::move(path)) {
+  TORCH_CHECK(options_.task == TaskKind::kImageClassification,
+              "an image dataset is for data.task=image_classification, not ", name_of(options_.task));
+  if (images.size() == 0) throw DataError(path_ + ": no examples");
+  TORCH_CHECK(images.pixels.dim() == 4 && images.pixels.scalar_type() == torch::kByte &&
+                  images.pixels.size(0) == images.size() &&
+                  static_cast<int64_t>(images.names.size()) == images.size(),
+              "ImageSet: pixels must be (N, C, H, W) uint8 with N labels and names, got ",
+              images.pixels.sizes(), " ", images.pixels.scalar_type(), ", ", images.size(),
+              " labels, ", images.names.size(), " names");
+  const auto n = static_cast<size_t>(images.size());
+  examples_.reserve(n);
+  labels_.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t id = labels.find(images.labels[i]);
+    if (id < 0) {
+      std::string known;
+      for (const auto& l : labels.labels()) known += (known.empty() ? "" : ", ") + l;
+      throw DataError(path_ + ": image '" + images.names[i] + "' has label '" + images.labels[i] +
+                      "', which the model does not know (it knows " + known + ")");
+    }
+    labels_.push_back(id);
+    examples_.push_back(Example{std::move(images.names[i]), std::move(images.labels[i]), 0});
+  }
+  lengths_.assign(n, 1);
+  images_ = images.pixels.contiguous();
+}
+
 const Example& Dataset::example(int64_t i) const {
   TORCH_CHECK(i >= 0 && i < size(), "example index ", i, " out of range for ", size(), " examples");
   return examples_[static_cast<size_t>(i)];
 }
 
 const std::vector<int64_t>& Dataset::source(int64_t i) const {
+  TORCH_CHECK(!has_images(), "source() is for text datasets; images() holds the pixels");
   TORCH_CHECK(i >= 0 && i < size(), "example index ", i, " out of range for ", size(), " examples");
   return sources_[static_cast<size_t>(i)];
 }
@@ -144,7 +175,7 @@ const std::vector<int64_t>& Dataset::target(int64_t i) const {
 }
 
 int64_t Dataset::label(int64_t i) const {
-  TORCH_CHECK(options_.task == TaskKind::kClassification, "label() is for classification datasets");
+  TORCH_CHECK(is_classification(options_.task), "label() is for classification datasets");
   TORCH_CHECK(i >= 0 && i < size(), "example index ", i, " out of range for ", size(), " examples");
   return labels_[static_cast<size_t>(i)];
 }
@@ -152,6 +183,15 @@ int64_t Dataset::label(int64_t i) const {
 Batch Dataset::batch(const std::vector<int64_t>& indices, int64_t pad_to) const {
   TORCH_CHECK(!indices.empty(), "a batch needs at least one example");
   const auto B = static_cast<int64_t>(indices.size());
+  if (has_images()) {
+    for (const int64_t i : indices)
+      TORCH_CHECK(i >= 0 && i < size(), "example index ", i, " out of range for ", size(), " examples");
+    auto rows = torch::tensor(indices, torch::kLong);  // (B)
+    auto tgt = torch::empty({B}, torch::kLong);         // (B)
+    auto tgt_a = tgt.accessor<int64_t, 1>();
+    for (int64_t b = 0; b < B; ++b) tgt_a[b] = labels_[static_cast<size_t>(indices[static_cast<size_t>(b)])];
+    return Batch{images_.index_select(0, rows), tgt, B};  // (B, C, H, W) uint8
+  }
   int64_t T = pad_to, S = options_.task == TaskKind::kTransduction ? pad_to : 0;
   const bool sequence = has_target_sequence(options_.task);
   for (const int64_t i : indices) {

@@ -4,6 +4,7 @@
 // Transduction: source ids and target ids of exactly the same length (the encoder predicts
 //   one target token per source position), no <cls>.
 // Classification: <cls> followed by the text ids, and one label id.
+// Image classification: (C, H, W) uint8 pixels as read, and one label id.
 // Translation: source ids and target ids of any lengths (CTC: the model emits
 //   ctc_upsample positions per source token, and the target must fit in them).
 
@@ -14,6 +15,7 @@
 
 #include <torch/types.h>
 
+#include "data/image_set.h"
 #include "data/tokenizer.h"
 #include "data/tsv.h"
 #include "data/vocab.h"
@@ -30,8 +32,6 @@ struct DatasetOptions {
                             // max_len, a translation target CTC cannot emit; else a DataError
 };
 
-// True for the tasks that produce a token sequence (transduction, translation).
-inline bool has_target_sequence(TaskKind task) { return task != TaskKind::kClassification; }
 
 // The fewest CTC positions that can emit `target`: one per token, plus one blank between
 // each pair of equal neighbours (CTC merges repeats that no blank separates).
@@ -50,7 +50,8 @@ Vocabularies build_vocabularies(const std::vector<Example>& train, const Dataset
                                 const std::string& path);
 
 struct Batch {
-  torch::Tensor src;   // (B, T) int64, T = longest source in the batch, padded with kPadId
+  torch::Tensor src;   // (B, T) int64, T = longest source in the batch, padded with kPadId;
+                       // images: (B, C, H, W) uint8
   torch::Tensor tgt;   // (B, T) int64 padded with kPadId (transduction), (B, S) padded,
                        // S = longest target (translation), or (B) int64 labels
   int64_t num_tokens;  // non-pad target tokens (transduction, translation) or B (classification)
@@ -66,17 +67,25 @@ class Dataset {
   // instead (skipped()); a file of which none fits is still a DataError. Tokens unseen in the vocabularies become <unk>.
   Dataset(std::vector<Example> examples, const DatasetOptions& options, const Vocabularies& vocabs,
           std::string path);
+  // Images (options.task = image_classification): the pixels stay as read. Throws DataError
+  // "path: no examples" for an empty set and "path: image 'name' has label 'x', which the
+  // model does not know (it knows a, b, ...)" for a label outside `labels`.
+  Dataset(ImageSet images, const DatasetOptions& options, const LabelSet& labels, std::string path);
 
   int64_t size() const { return static_cast<int64_t>(examples_.size()); }
   TaskKind task() const { return options_.task; }
   const DatasetOptions& options() const { return options_; }
   const std::string& path() const { return path_; }
 
-  const Example& example(int64_t i) const;            // the text as read
+  bool has_images() const { return images_.defined(); }
+  const torch::Tensor& images() const { return images_; }  // (N, C, H, W) uint8; images only
+  const Example& example(int64_t i) const;            // the text as read (images: the image's
+                                                      // name as source, its label as target)
   const std::vector<int64_t>& source(int64_t i) const;  // encoded source (<cls> first for classification)
   const std::vector<int64_t>& target(int64_t i) const;  // encoded target; token-sequence tasks
   int64_t label(int64_t i) const;                       // label id; classification only
   const std::vector<int64_t>& lengths() const { return lengths_; }  // encoded source lengths
+                                                                    // (images: all 1, unpadded)
   // Pairs dropped by DatasetOptions::skip_unfit (not in size()), and the first one's reason
   // ("line 17: source longer than max_len"; "" when none).
   int64_t skipped() const { return skipped_; }
@@ -94,6 +103,7 @@ class Dataset {
   std::vector<std::vector<int64_t>> sources_;
   std::vector<std::vector<int64_t>> targets_;  // transduction, translation
   std::vector<int64_t> labels_;                // classification
+  torch::Tensor images_;                       // image classification: (N, C, H, W) uint8
   std::vector<int64_t> lengths_;
   int64_t skipped_ = 0;
   std::string first_skipped_;

@@ -5,27 +5,40 @@
 namespace attnlab {
 
 EncoderModelImpl::EncoderModelImpl(const ModelOptions& options_) : options(options_) {
-  TORCH_CHECK(options.embedding.d_model == options.encoder.layer.d_model,
-              "EncoderModel: embedding.d_model=", options.embedding.d_model,
+  const bool images = options.task == TaskKind::kImageClassification;
+  const int64_t d_model = images ? options.patches.d_model : options.embedding.d_model;
+  TORCH_CHECK(d_model == options.encoder.layer.d_model, "EncoderModel: the ",
+              images ? "patch " : "", "embedding's d_model=", d_model,
               " differs from encoder.layer.d_model=", options.encoder.layer.d_model);
-  embedding = register_module("embedding", Embedding(options.embedding));
+  if (images)
+    patch_embedding = register_module("patch_embedding", PatchEmbedding(options.patches));
+  else
+    embedding = register_module("embedding", Embedding(options.embedding));
   encoder = register_module("encoder", Encoder(options.encoder));
   if (options.task == TaskKind::kTranslation) {
     ctc_upsample = register_module(
         "ctc_upsample", CtcUpsample(CtcUpsampleOptions{options.embedding.d_model, options.ctc_upsample}));
   }
-  if (options.task != TaskKind::kClassification) {
+  if (has_target_sequence(options.task)) {
     token_head = register_module(
-        "token_head", TokenHead(TokenHeadOptions{options.embedding.d_model, options.num_outputs}));
+        "token_head", TokenHead(TokenHeadOptions{d_model, options.num_outputs}));
   } else {
     classification_head = register_module(
         "classification_head",
-        ClassificationHead(ClassificationHeadOptions{options.embedding.d_model,
-                                                     options.num_outputs, options.pooling}));
+        ClassificationHead(ClassificationHeadOptions{d_model, options.num_outputs, options.pooling}));
   }
 }
 
-ModelOutput EncoderModelImpl::forward(const torch::Tensor& tokens, bool need_weights) {
+ModelOutput EncoderModelImpl::forward(const torch::Tensor& input, bool need_weights) {
+  if (patch_embedding) {
+    auto encoded = encoder->forward(patch_embedding(input), torch::Tensor(), torch::Tensor(),
+                                    need_weights);  // (B, 1 + N, C)
+    ModelOutput result;
+    result.weights = std::move(encoded.weights);
+    result.logits = classification_head(encoded.hidden, torch::Tensor());  // (B, K)
+    return result;
+  }
+  const auto& tokens = input;
   TORCH_CHECK(tokens.dim() == 2 && tokens.scalar_type() == at::kLong,
               "EncoderModel: tokens must be (B, T) int64, got ", tokens.sizes(), " ",
               tokens.scalar_type());

@@ -11,12 +11,14 @@
 #include "model/embedding.h"
 #include "model/encoder.h"
 #include "model/heads.h"
+#include "model/patch_embedding.h"
 #include "config/enums.h"
 
 namespace attnlab {
 
 struct ModelOptions {
   EmbeddingOptions embedding;                    // vocab_size, d_model, positions, max_len
+  PatchEmbeddingOptions patches;                 // image_classification: replaces `embedding`
   EncoderOptions encoder;                        // layers; layer.d_model must equal embedding's
   TaskKind task = TaskKind::kTransduction;       // which head
   int64_t num_outputs = 64;                      // target vocabulary size or number of classes
@@ -35,17 +37,19 @@ struct ModelOutput {
                                        // source length); undefined for the other tasks
 };
 
-// Parameters: embedding.*, encoder.*, ctc_upsample.* (translation), and token_head.* or
-// classification_head.*.
+// Parameters: embedding.* (text) or patch_embedding.* (images), encoder.*, ctc_upsample.*
+// (translation), and token_head.* or classification_head.*.
 class EncoderModelImpl : public torch::nn::Module {
  public:
   explicit EncoderModelImpl(const ModelOptions& options);
 
-  // tokens: (B, T) int64; positions holding pad_id are masked as keys.
-  ModelOutput forward(const torch::Tensor& tokens, bool need_weights = false);
+  // input: (B, T) int64 tokens, positions holding pad_id masked as keys; or, for images,
+  // (B, C, H, W) uint8 pixels (T = 1 + patches, nothing masked).
+  ModelOutput forward(const torch::Tensor& input, bool need_weights = false);
 
   ModelOptions options;
-  Embedding embedding{nullptr};
+  Embedding embedding{nullptr};                     // text
+  PatchEmbedding patch_embedding{nullptr};          // images
   Encoder encoder{nullptr};
   CtcUpsample ctc_upsample{nullptr};                // translation only
   TokenHead token_head{nullptr};                    // transduction and translation

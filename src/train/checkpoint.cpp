@@ -68,6 +68,19 @@ Checkpoint read_checkpoint(const std::string& path) {
       c.spm_model.assign(reinterpret_cast<const char*>(contiguous.data_ptr<uint8_t>()),
                        static_cast<size_t>(contiguous.numel()));
   }
+  // Optional (text checkpoints before images have none): an int64 tensor, empty or (C, H, W).
+  if (dict.has("image_shape")) {
+    const auto shape = dict.tensor("image_shape");
+    if (shape.scalar_type() != at::kLong || shape.dim() != 1 ||
+        (shape.numel() != 0 && shape.numel() != 3))
+      dict.fail("'image_shape' must be an int64 tensor of 0 or 3 elements");
+    const auto contiguous = shape.contiguous();
+    for (int64_t i = 0; i < contiguous.numel(); ++i) {
+      const int64_t v = contiguous.data_ptr<int64_t>()[i];
+      if (v <= 0 || v > 65536) dict.fail("'image_shape' holds " + std::to_string(v));
+      c.image_shape.push_back(v);
+    }
+  }
   return c;
 }
 
@@ -101,6 +114,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
   if (!c.spm_model.empty())
     std::memcpy(spm_bytes.data_ptr<uint8_t>(), c.spm_model.data(), c.spm_model.size());
   dict.insert("spm_model", spm_bytes);
+  dict.insert("image_shape", at::tensor(c.image_shape, at::kLong));
   try {
     write_file_atomically(path, torch::pickle_save(dict));
   } catch (const std::exception& e) {

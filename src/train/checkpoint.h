@@ -35,6 +35,8 @@ struct Checkpoint {
   std::vector<std::string> labels;                // class labels (classification), id order
   std::string spm_model;                          // serialized SentencePiece model; "" unless
                                                   // data.tokenization=sentencepiece
+  std::vector<int64_t> image_shape;               // (C, H, W) of the images the model takes;
+                                                  // empty unless data.task=image_classification
 };
 
 // Writes atomically (io/atomic_file.h): a crash at any moment leaves any previous file at

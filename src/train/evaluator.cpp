@@ -36,7 +36,8 @@ double EvalResult::accuracy() const {
   switch (task) {
     case TaskKind::kTransduction: return transduction.token_accuracy();
     case TaskKind::kTranslation: return translation.exact_match();
-    case TaskKind::kClassification: break;
+    case TaskKind::kClassification:
+    case TaskKind::kImageClassification: break;
   }
   return classification->accuracy();
 }
@@ -138,7 +139,7 @@ EvalResult evaluate(EncoderModel& model, const Dataset& data, const TaskSpec& vo
 
   EvalResult result;
   result.task = vocabs.task;
-  if (vocabs.task == TaskKind::kClassification)
+  if (is_classification(vocabs.task))
     result.classification.emplace(vocabs.labels.size());
   TORCH_CHECK(shard.count > 0 && shard.index >= 0 && shard.index < shard.count,
               "evaluate: shard ", shard.index, " of ", shard.count);

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "data/image_files.h"
 #include "data/tsv.h"
 #include "runtime/threads.h"
 
@@ -43,6 +44,8 @@ TaskSpec spec_shell(const Config& config) {
   spec.max_len = config.data.max_len;
   spec.ctc_upsample = config.model.ctc.upsample;
   spec.skip_unfit = config.data.skip_unfit;
+  spec.format = config.data.format;
+  spec.idx_classes = config.data.image.classes;
   return spec;
 }
 }  // namespace
@@ -100,8 +103,16 @@ TaskSpec build_task_spec(const Config& config, const std::vector<Example>& train
 TaskSpec task_spec_from_lists(const Config& config, const std::vector<std::string>& source,
                               const std::vector<std::string>& target,
                               const std::vector<std::string>& labels,
-                              const std::string& spm_model) {
+                              const std::string& spm_model,
+                              const std::vector<int64_t>& image_shape) {
   TaskSpec spec = spec_shell(config);
+  if (spec.task == TaskKind::kImageClassification) {
+    if (image_shape.size() != 3)
+      throw std::invalid_argument("data.task=image_classification but no image shape is stored");
+    spec.image_shape = image_shape;
+    spec.labels = LabelSet::from_labels(labels);
+    return spec;
+  }
   if (config.data.tokenization == Tokenization::kSentencepiece) {
     if (spm_model.empty())
       throw std::invalid_argument("data.tokenization=sentencepiece but no SentencePiece model is stored");
@@ -117,13 +128,70 @@ TaskSpec task_spec_from_lists(const Config& config, const std::vector<std::strin
   return spec;
 }
 
+TaskSpec build_image_task_spec(const Config& config, const ImageSet& train) {
+  TaskSpec spec = spec_shell(config);
+  if (train.size() == 0) throw DataError(config.data.train + ": no examples");
+  const auto& p = train.pixels;
+  spec.image_shape = {p.size(1), p.size(2), p.size(3)};
+  const int64_t patch = config.model.patch_size;
+  if (p.size(2) % patch != 0 || p.size(3) % patch != 0)
+    throw DataError(config.data.train + ": model.patch_size=" + std::to_string(patch) +
+                    " does not divide its " + std::to_string(p.size(2)) + "x" +
+                    std::to_string(p.size(3)) + " images");
+  spec.labels = LabelSet::from_labels(train.labels);
+  return spec;
+}
+
+namespace {
+std::string shape_text(const std::vector<int64_t>& chw) {
+  return std::to_string(chw[0]) + "x" + std::to_string(chw[1]) + "x" + std::to_string(chw[2]);
+}
+}  // namespace
+
+Dataset make_image_dataset(ImageSet images, const std::string& path, const TaskSpec& spec) {
+  TORCH_CHECK(spec.image_shape.size() == 3, "make_image_dataset: the spec has no image shape");
+  const auto& p = images.pixels;
+  if (images.size() > 0) {
+    const std::vector<int64_t> shape{p.size(1), p.size(2), p.size(3)};
+    if (shape != spec.image_shape)
+      throw DataError(path + ": images are " + shape_text(shape) + " (channels x height x width), "
+                      "the model takes " + shape_text(spec.image_shape));
+  }
+  DatasetOptions options = spec.dataset_options();
+  return Dataset(std::move(images), options, spec.labels, path);
+}
+
 Dataset make_dataset(std::vector<Example> examples, const std::string& path_for_errors,
                      const TaskSpec& spec) {
   return Dataset(std::move(examples), spec.dataset_options(), spec.vocabularies(), path_for_errors);
 }
 
-Dataset load_split(const std::string& path, const TaskSpec& spec) {
+Dataset load_split(const std::string& path, const TaskSpec& spec, const std::string& labels) {
+  if (spec.task == TaskKind::kImageClassification)
+    return make_image_dataset(read_image_split(spec.format, path, labels, spec.idx_classes), path,
+                              spec);
   return make_dataset(read_tsv(path), path, spec);
+}
+
+Dataset load_config_split(const Config& config, const TaskSpec& spec, const std::string& name) {
+  const auto& d = config.data;
+  const auto& image = d.image;
+  const bool held_out = spec.task == TaskKind::kImageClassification && image.holdout > 0;
+  if (held_out && (name == "train" || name == "valid")) {
+    ImageSet train = read_image_split(d.format, d.train, image.train_labels, image.classes);
+    ImageSet valid = take_last(train, image.holdout, d.train);
+    if (name == "train") return make_image_dataset(std::move(train), d.train, spec);
+    return make_image_dataset(std::move(valid),
+                              d.train + " (last " + std::to_string(image.holdout) + ")", spec);
+  }
+  std::string path, labels;
+  if (name == "train") path = d.train, labels = image.train_labels;
+  else if (name == "valid") path = d.valid, labels = image.valid_labels;
+  else if (name == "test") path = d.test, labels = image.test_labels;
+  else throw std::invalid_argument("the split must be test, valid or train, got '" + name + "'");
+  if (path.empty())
+    throw std::invalid_argument("the config has no data." + name + " split");
+  return load_split(path, spec, labels);
 }
 
 ModelOptions make_model_options(const Config& config, const TaskSpec& spec) {
@@ -150,6 +218,15 @@ ModelOptions make_model_options(const Config& config, const TaskSpec& spec) {
     o.ctc_split_at = m.ctc.split_at;
   }
   o.pad_id = Vocab::kPadId;
+  if (spec.task == TaskKind::kImageClassification) {
+    o.patches.channels = spec.image_shape.at(0);
+    o.patches.height = spec.image_shape.at(1);
+    o.patches.width = spec.image_shape.at(2);
+    o.patches.patch_size = m.patch_size;
+    o.patches.d_model = m.d_model;
+    o.patches.positions = m.positions;
+    o.patches.dropout = m.dropout;
+  }
   return o;
 }
 

@@ -8,6 +8,7 @@
 
 #include "config/config.h"
 #include "data/dataset.h"
+#include "data/image_set.h"
 #include "data/tokenizer.h"
 #include "data/vocab.h"
 #include "model/encoder_model.h"
@@ -24,6 +25,9 @@ struct TaskSpec {
   Vocab target;          // output tokens (transduction, translation); in translation id 0
                          // (<pad>, never a target token) is also CTC's blank
   LabelSet labels;       // classes (classification only)
+  DataFormat format = DataFormat::kTsv;  // how splits are stored (data.format)
+  std::vector<std::string> idx_classes;  // names of IDX labels 0, 1, ... (data.image.classes)
+  std::vector<int64_t> image_shape;      // images: (C, H, W) of every image; else empty
 
   int64_t num_outputs() const;  // width of the output layer
   DatasetOptions dataset_options() const;
@@ -40,12 +44,26 @@ TaskSpec build_task_spec(const Config& config, const std::vector<Example>& train
 TaskSpec task_spec_from_lists(const Config& config, const std::vector<std::string>& source,
                               const std::vector<std::string>& target,
                               const std::vector<std::string>& labels,
-                              const std::string& spm_model);
+                              const std::string& spm_model,
+                              const std::vector<int64_t>& image_shape = {});
+
+// Images: the spec of a new run from its training images (classes, (C, H, W)); throws
+// DataError when model.patch_size does not divide the images.
+TaskSpec build_image_task_spec(const Config& config, const ImageSet& train);
 
 // Encodes examples / one TSV split with the spec's vocabularies (throws DataError).
 Dataset make_dataset(std::vector<Example> examples, const std::string& path_for_errors,
                      const TaskSpec& spec);
-Dataset load_split(const std::string& path, const TaskSpec& spec);
+// Images: throws DataError naming `path` when they are not the spec's (C, H, W).
+Dataset make_image_dataset(ImageSet images, const std::string& path, const TaskSpec& spec);
+// One split at `path`: a TSV file, or images in the spec's format (with their labels at
+// `labels`, "" = where default_labels_path says).
+Dataset load_split(const std::string& path, const TaskSpec& spec, const std::string& labels = "");
+
+// The config's split `name` (train, valid or test), as training saw it: with
+// data.image.holdout, valid is the last training images and train the rest. Throws
+// std::invalid_argument for an unknown name or a split the config does not have.
+Dataset load_config_split(const Config& config, const TaskSpec& spec, const std::string& name);
 
 // Model options from the model section and the vocabulary sizes.
 ModelOptions make_model_options(const Config& config, const TaskSpec& spec);

@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/utils.h>
 
+#include "data/image_files.h"
 #include "data/tsv.h"
 #include "io/atomic_file.h"
 #include "io/crc32.h"
@@ -36,18 +37,7 @@ std::string run_directory(const Config& config) {
   return (fs::path(config.run.out_dir) / config.run.name).string();
 }
 
-Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from, ProcessGroup* group)
-    : config_(std::move(config)), group_(group), run_dir_(run_directory(config_)) {
-  // train.precision: auto becomes fp32 or bf16 here, so config.yaml and every checkpoint record
-  // what ran.
-  const auto precision = choose_precision(config_.train.precision, cpu_info());
-  config_.train.precision = precision.precision;
-  precision_reason_ = precision.reason;
-  precision_warning_ = precision.warning;
-  torch::manual_seed(config_.run.seed);
-
-  // Data and vocabularies: from the training split for a new run, from the checkpoint when
-  // resuming (so ids never shift under a trained model).
+void Trainer::load_text(const Checkpoint* resume_from) {
   auto train_examples = read_tsv(config_.data.train);
   const double tokenizer_start = now_s();
   vocabs_ = resume_from ? task_spec_from_lists(config_, resume_from->src_vocab,
@@ -62,8 +52,57 @@ Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from, ProcessGr
   train_ = std::make_unique<Dataset>(
       make_dataset(std::move(train_examples), config_.data.train, vocabs_));
   valid_ = std::make_unique<Dataset>(load_split(config_.data.valid, vocabs_));
+}
 
+void Trainer::load_images(const Checkpoint* resume_from) {
+  const auto& data = config_.data;
+  ImageSet train = read_image_split(data.format, data.train, data.image.train_labels,
+                                    data.image.classes);
+  std::optional<ImageSet> held_out;
+  if (data.image.holdout > 0) held_out = take_last(train, data.image.holdout, data.train);
+  vocabs_ = resume_from ? task_spec_from_lists(config_, resume_from->src_vocab,
+                                               resume_from->tgt_vocab, resume_from->labels,
+                                               resume_from->spm_model, resume_from->image_shape)
+                        : build_image_task_spec(config_, train);
+  train_ = std::make_unique<Dataset>(make_image_dataset(std::move(train), data.train, vocabs_));
+  valid_ = std::make_unique<Dataset>(
+      held_out ? make_image_dataset(std::move(*held_out),
+                                    data.train + " (last " + std::to_string(data.image.holdout) + ")",
+                                    vocabs_)
+               : load_split(data.valid, vocabs_, data.image.valid_labels));
+  augment_.crop_padding = data.image.augment.crop_padding;
+  augment_.flip = data.image.augment.flip;
+}
+
+Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from, ProcessGroup* group)
+    : config_(std::move(config)), group_(group), run_dir_(run_directory(config_)) {
+  // train.precision: auto becomes fp32 or bf16 here, so config.yaml and every checkpoint record
+  // what ran.
+  const auto precision = choose_precision(config_.train.precision, cpu_info());
+  config_.train.precision = precision.precision;
+  precision_reason_ = precision.reason;
+  precision_warning_ = precision.warning;
+  torch::manual_seed(config_.run.seed);
+
+  // Data and vocabularies: from the training split for a new run, from the checkpoint when
+  // resuming (so ids never shift under a trained model).
+  if (config_.data.task == TaskKind::kImageClassification) {
+    load_images(resume_from ? &*resume_from : nullptr);
+  } else {
+    load_text(resume_from ? &*resume_from : nullptr);
+  }
   model_ = EncoderModel(make_model_options(config_, vocabs_));
+  if (model_->patch_embedding && !resume_from) {
+    const auto [mean, std] = pixel_statistics(train_->images());
+    model_->patch_embedding->set_pixel_statistics(mean, std);
+    auto values = [](const at::Tensor& t) {
+      std::string text;
+      for (int64_t c = 0; c < t.numel(); ++c)
+        text += fmt::format("{}{:.4f}", c ? "," : "", t[c].item<float>());
+      return text;
+    };
+    pixel_note_ = fmt::format("pixel mean={} std={} (training split)", values(mean), values(std));
+  }
   AdamWOptions adamw;
   adamw.lr = config_.train.lr;
   adamw.beta1 = config_.train.beta1;
@@ -110,6 +149,14 @@ Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from, ProcessGr
                               "' of shape " + c10::str(item.value().sizes()));
       item.value().copy_(it->second);
     }
+    // Buffers too: the pixel statistics of images were measured when the run started.
+    for (const auto& item : model_->named_buffers()) {
+      auto it = c.model.find(item.key());
+      if (it == c.model.end() || !it->second.sizes().equals(item.value().sizes()))
+        throw CheckpointError("checkpoint has no buffer '" + item.key() + "' of shape " +
+                              c10::str(item.value().sizes()));
+      item.value().copy_(it->second);
+    }
     optimizer_->load_state(c.exp_avg, c.exp_avg_sq, c.optimizer_step);
     state_ = c.state;
     if (state_.rng_state.numel() > 0) {
@@ -128,18 +175,31 @@ Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from, ProcessGr
 Batch Trainer::local_batch(const std::vector<int64_t>& global, int64_t pad_to,
                            int64_t& first_row) const {
   first_row = 0;
-  if (group_ == nullptr || group_->world_size() == 1) return train_->batch(global, pad_to);
+  // Images are augmented here, each by its index in the split (data/augment.h), so the split of a
+  // batch over ranks and micro-batches does not change what any image looks like.
+  auto make = [&](const std::vector<int64_t>& indices) {
+    Batch batch = train_->batch(indices, pad_to);
+    if (train_->has_images())
+      batch.src = augment_images(batch.src, indices, augment_, config_.run.seed, state_.epoch);
+    return batch;
+  };
+  if (group_ == nullptr || group_->world_size() == 1) return make(global);
   // Contiguous shares, the first ones the larger: rank 0's is never empty.
   const auto n = static_cast<int64_t>(global.size());
   const int64_t world = group_->world_size(), rank = group_->rank();
   const int64_t begin = (rank * n + world - 1) / world, end = ((rank + 1) * n + world - 1) / world;
   first_row = begin;
-  if (begin < end)
-    return train_->batch(std::vector<int64_t>(global.begin() + begin, global.begin() + end), pad_to);
+  if (begin < end) return make(std::vector<int64_t>(global.begin() + begin, global.begin() + end));
   Batch empty;  // the rest of a final batch smaller than the world
-  empty.src = at::zeros({0, 1}, at::kLong);  // (0, 1)
-  empty.tgt = vocabs_.task == TaskKind::kClassification ? at::zeros({0}, at::kLong)
-                                                         : at::zeros({0, 1}, at::kLong);
+  if (train_->has_images()) {
+    auto shape = train_->images().sizes().vec();
+    shape[0] = 0;
+    empty.src = at::zeros(shape, at::kByte);  // (0, C, H, W)
+  } else {
+    empty.src = at::zeros({0, 1}, at::kLong);  // (0, 1)
+  }
+  empty.tgt = is_classification(vocabs_.task) ? at::zeros({0}, at::kLong)
+                                              : at::zeros({0, 1}, at::kLong);
   empty.num_tokens = 0;
   return empty;
 }
@@ -195,6 +255,7 @@ Checkpoint Trainer::make_checkpoint() const {
     c.tgt_vocab = vocabs_.target.tokens();
   else
     c.labels = vocabs_.labels.labels();
+  c.image_shape = vocabs_.image_shape;
   return c;
 }
 
@@ -233,10 +294,22 @@ std::string Trainer::validate(TrainingLog& log) {
 }
 
 void Trainer::log_start(int64_t threads) const {
-  spdlog::info("[train] run_dir={} task={} train={} valid={} vocab={} outputs={}", run_dir_,
-               name_of(config_.data.task), train_->size(), valid_->size(), vocabs_.source.size(),
-               vocabs_.num_outputs());
-  spdlog::info("[train] tokenization={}{}", vocabs_.tokenizer.describe(), tokenizer_note_);
+  if (train_->has_images()) {
+    const auto& shape = vocabs_.image_shape;
+    const auto patch = config_.model.patch_size;
+    spdlog::info("[train] run_dir={} task={} train={} valid={} classes={}", run_dir_,
+                 name_of(config_.data.task), train_->size(), valid_->size(), vocabs_.num_outputs());
+    spdlog::info("[train] images={}x{}x{} (CxHxW) patches={}x{} of {}x{} (+<cls> = {} positions) "
+                 "augment: crop_padding={} flip={}{}{}",
+                 shape[0], shape[1], shape[2], shape[1] / patch, shape[2] / patch, patch, patch,
+                 shape[1] / patch * (shape[2] / patch) + 1, augment_.crop_padding,
+                 augment_.flip ? "on" : "off", pixel_note_.empty() ? "" : "; ", pixel_note_);
+  } else {
+    spdlog::info("[train] run_dir={} task={} train={} valid={} vocab={} outputs={}", run_dir_,
+                 name_of(config_.data.task), train_->size(), valid_->size(),
+                 vocabs_.source.size(), vocabs_.num_outputs());
+    spdlog::info("[train] tokenization={}{}", vocabs_.tokenizer.describe(), tokenizer_note_);
+  }
   for (const Dataset* d : {train_.get(), valid_.get()})
     if (d->skipped() > 0)
       spdlog::warn("[train] skipped {} pairs of {} that do not fit (data.skip_unfit; first: {})",

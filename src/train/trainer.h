@@ -12,6 +12,7 @@
 #include <string>
 
 #include "config/config.h"
+#include "data/augment.h"
 #include "model/encoder_model.h"
 #include "runtime/process_group.h"
 #include "runtime/threads.h"
@@ -67,6 +68,9 @@ class Trainer {
   std::string best_metric_name() const { return name_of(validator_->metric()); }
 
  private:
+  // The training and validation splits and the task spec: text (TSV) or images.
+  void load_text(const Checkpoint* resume_from);
+  void load_images(const Checkpoint* resume_from);
   std::vector<std::vector<int64_t>> epoch_batches(int64_t epoch) const;
   // This rank's share of a global batch (all of it in a single process), padded to `pad_to`;
   // `first_row`: where the share starts in the global batch.
@@ -100,6 +104,8 @@ class Trainer {
   int64_t batches_per_epoch_ = 0;  // global (micro-)batches
   int64_t steps_per_epoch_ = 0;    // optimizer steps: batches / train.grad_accum_steps, rounded up
   std::string tokenizer_note_;      // where a SentencePiece model came from (for the log)
+  std::string pixel_note_;          // images: the normalisation statistics (for the log)
+  AugmentOptions augment_;          // images: what training batches go through
   std::string precision_reason_;   // why train.precision is what it is (for the log)
   std::string precision_warning_;  // "" or why it will be slow on this CPU
 

@@ -83,7 +83,9 @@ void TrainingLog::add_batch(const Batch& batch, const at::Tensor& logits) {
   pending_.units += static_cast<double>(transduction || translation ? batch.num_tokens
                                                                      : batch.src.size(0));
   pending_.accuracy_units += static_cast<double>(transduction ? batch.num_tokens : batch.src.size(0));
-  pending_.tokens += batch.src.numel();
+  // Images: images (tokens would count pixels).
+  pending_.tokens += options_.task == TaskKind::kImageClassification ? batch.src.size(0)
+                                                                      : batch.src.numel();
 }
 
 void TrainingLog::add_step(const StepResult& step) {
@@ -114,13 +116,15 @@ void TrainingLog::end_of_step(const TrainingState& state, double lr, double elap
   const double mean_loss = loss_sum_ / std::max(1.0, units_);
   const double accuracy = correct_ / std::max(1.0, accuracy_units_);
   clear_progress();
+  const bool images = options_.task == TaskKind::kImageClassification;
   spdlog::info("[train] step={} epoch={} loss={:.4f} acc={:.4f} lr={:.2e} gnorm={:.3f} "
-               "tok/s={:.0f} elapsed={}",
-               state.step, state.epoch, mean_loss, accuracy, lr, last_grad_norm_, tok_s,
-               format_duration(elapsed_s));
+               "{}={:.0f} elapsed={}",
+               state.step, state.epoch, mean_loss, accuracy, lr, last_grad_norm_,
+               images ? "img/s" : "tok/s", tok_s, format_duration(elapsed_s));
   write(JsonWriter().field("kind", "train").field("step", state.step).field("epoch", state.epoch)
             .field("loss", mean_loss).field("last_loss", last_loss_).field("accuracy", accuracy)
-            .field("lr", lr).field("grad_norm", last_grad_norm_).field("tokens_per_s", tok_s)
+            .field("lr", lr).field("grad_norm", last_grad_norm_)
+            .field(images ? "images_per_s" : "tokens_per_s", tok_s)
             .field("steps", steps_).field("elapsed_s", elapsed_s).str());
   loss_sum_ = correct_ = units_ = accuracy_units_ = 0.0;
   tokens_ = steps_ = 0;

@@ -9,7 +9,8 @@ BestMetric resolve_best_metric(BestMetric configured, TaskKind task) {
   switch (task) {
     case TaskKind::kTransduction: return BestMetric::kExactMatch;
     case TaskKind::kTranslation: return BestMetric::kBleu;
-    case TaskKind::kClassification: break;
+    case TaskKind::kClassification:
+    case TaskKind::kImageClassification: break;
   }
   return BestMetric::kAccuracy;
 }

@@ -667,6 +667,60 @@ TEST_F(ConfigTest, ToYamlRoundTrips) {
   EXPECT_FALSE(back.log.progress);
 }
 
+// data.task=image_classification: its keys, paths resolved, and what does not fit together.
+constexpr const char* kImages =
+    "data:\n"                                    // 1
+    "  task: image_classification\n"             // 2
+    "  format: idx\n"                            // 3
+    "  train: img/train-images-idx3-ubyte.gz\n"  // 4
+    "  image:\n"                                 // 5
+    "    holdout: 500\n"                         // 6
+    "    test_labels: img/t10k-labels\n"         // 7
+    "    classes: [shirt, shoe]\n"               // 8
+    "    augment: {crop_padding: 2, flip: true}\n"  // 9
+    "model:\n"                                   // 10
+    "  patch_size: 7\n"                          // 11
+    "train:\n"                                   // 12
+    "  max_steps: 1000\n";                       // 13
+
+TEST_F(ConfigTest, ImageKeysAreReadAndTheirPathsResolved) {
+  const auto c = load_config(write("cfg/x.yaml", kImages));
+  EXPECT_EQ(c.data.task, TaskKind::kImageClassification);
+  EXPECT_EQ(c.data.format, DataFormat::kIdx);
+  EXPECT_EQ(c.data.train, (dir_ / "cfg/img/train-images-idx3-ubyte.gz").string());
+  EXPECT_EQ(c.data.image.test_labels, (dir_ / "cfg/img/t10k-labels").string());
+  EXPECT_EQ(c.data.image.train_labels, "");
+  EXPECT_EQ(c.data.image.holdout, 500);
+  EXPECT_EQ(c.data.image.classes, (std::vector<std::string>{"shirt", "shoe"}));
+  EXPECT_EQ(c.data.image.augment.crop_padding, 2);
+  EXPECT_TRUE(c.data.image.augment.flip);
+  EXPECT_EQ(c.model.patch_size, 7);
+  // And they survive the YAML round trip a checkpoint makes.
+  const auto back = parse_config(to_yaml(c), "back");
+  EXPECT_EQ(back.data.image.classes, c.data.image.classes);
+  EXPECT_EQ(back.data.image.augment.crop_padding, 2);
+  EXPECT_EQ(back.model.patch_size, 7);
+  EXPECT_EQ(back.data.format, DataFormat::kIdx);
+}
+
+TEST_F(ConfigTest, ImageKeysThatDoNotFitAreErrors) {
+  EXPECT_HAS(error_of(kImages, {"data.format=tsv"}),
+             "data.format (--set data.format=tsv): tsv does not fit data.task=image_classification");
+  EXPECT_HAS(error_of(kMinimal, {"data.format=png"}), "text comes as tsv");
+  EXPECT_HAS(error_of(kImages, {"data.valid=v.gz"}),
+             "x.yaml:6): validates on held-out training images, but data.valid is set too");
+  EXPECT_HAS(error_of(kImages, {"data.image.holdout=0"}), "data.valid");
+  EXPECT_HAS(error_of(kMinimal, {"data.image.augment.flip=true"}),
+             "data.image.* applies to data.task=image_classification only");
+  EXPECT_HAS(error_of(kImages, {"data.format=png"}),
+             "x.yaml:8): names the labels of IDX files");
+  EXPECT_HAS(error_of(kImages, {"model.patch_size=0"}), "model.patch_size (--set model.patch_size=0): must be > 0");
+  EXPECT_HAS(error_of(kImages, {"data.image.augment.crop_padding=-1"}), "must be >= 0");
+  EXPECT_HAS(error_of(kImages, {"data.format=jpeg"}), "'jpeg' is not one of tsv|idx|png");
+  EXPECT_HAS(error_of(kImages, {"log.attention.enabled=true"}),
+             "attention records of images are not in this version yet");
+}
+
 TEST_F(ConfigTest, OnlyConfigErrorEscapes) {
   // Odd YAML shapes that make yaml-cpp itself unhappy must still come out as ConfigError.
   for (const std::string text : {"[1, 2]", "? [a]\n: b\n", "data: !!binary abc\n", "&a [*a]",

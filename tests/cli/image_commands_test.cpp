@@ -1,0 +1,118 @@
+// The commands on an image run, through the binary: train from a YAML file, eval (test split
+// and the held-out valid split), predict by index and on PNG files, and the errors a user
+// meets (a PNG of the wrong size, --index past the split, --image on a text checkpoint).
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "attention_log/svg_png.h"
+#include "support/common.h"
+#include "support/image_task.h"
+
+namespace attnlab {
+namespace {
+
+using test::CommandResult;
+using test::ScratchDir;
+
+CommandResult attnlab(const std::string& args) {
+  return test::run_shell(std::string(ATTNLAB_BINARY) + " " + args + " 2>&1");
+}
+
+// One grey PNG (as RGB bytes, encode_png writes RGB) of width x height, all `value`.
+void write_png_file(const std::string& path, int64_t width, int64_t height, uint8_t value) {
+  test::write_text(path, encode_png(width, height,
+                                    std::vector<uint8_t>(static_cast<size_t>(width * height * 3), value)));
+}
+
+class ImageCommands : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new ScratchDir();
+    test::write_quadrant_split(dir_->path().string(), "train", 96, 1);
+    test::write_quadrant_split(dir_->path().string(), "t10k", 32, 2);
+    test::write_text(dir_->file("vit.yaml"),
+                     "run: {name: vit, out_dir: runs, threads: 1}\n"
+                     "data:\n"
+                     "  task: image_classification\n"
+                     "  format: idx\n"
+                     "  train: train-images-idx3-ubyte\n"
+                     "  test: t10k-images-idx3-ubyte\n"
+                     "  image: {holdout: 16, classes: [tl, tr, bl, br], augment: {crop_padding: 1}}\n"
+                     "model: {patch_size: 4, d_model: 16, num_heads: 2, num_layers: 1, d_ff: 32, dropout: 0.0}\n"
+                     "train: {batch_size: 16, max_steps: 100, warmup_steps: 10, lr: 3.0e-3, "
+                     "precision: fp32, eval_interval: 50}\n"
+                     "log: {interval: 50, progress: false}\n");
+    trained_ = new CommandResult(attnlab("train --config " + dir_->file("vit.yaml")));
+  }
+  static void TearDownTestSuite() {
+    delete trained_;
+    delete dir_;
+  }
+  static std::string checkpoint() { return dir_->file("runs/vit/best.pt"); }
+
+  static ScratchDir* dir_;
+  static CommandResult* trained_;
+};
+ScratchDir* ImageCommands::dir_ = nullptr;
+CommandResult* ImageCommands::trained_ = nullptr;
+
+TEST_F(ImageCommands, TrainLogsTheImagesAndEvalScoresTheTestSplit) {
+  ASSERT_EQ(trained_->rc, 0) << trained_->out;
+  test::expect_contains(trained_->out, "images=1x8x8 (CxHxW) patches=2x2 of 4x4 (+<cls> = 5 positions)");
+  test::expect_contains(trained_->out, "train=80 valid=16 classes=4");
+  test::expect_contains(trained_->out, "img/s=");
+  const auto eval = attnlab("eval --checkpoint " + checkpoint() + " --samples 2");
+  ASSERT_EQ(eval.rc, 0) << eval.out;
+  test::expect_contains(eval.out, "t10k-images-idx3-ubyte");
+  test::expect_contains(eval.out, "t10k-images-idx3-ubyte#0");
+  const auto valid = attnlab("eval --checkpoint " + checkpoint() + " --split valid --json -");
+  ASSERT_EQ(valid.rc, 0) << valid.out;
+  test::expect_contains(valid.out, "train-images-idx3-ubyte (last 16)");
+  test::expect_contains(valid.out, "\"examples\": 16");
+}
+
+TEST_F(ImageCommands, PredictTakesIndicesAndPngFiles) {
+  ASSERT_EQ(trained_->rc, 0) << trained_->out;
+  const auto by_index = attnlab("predict --checkpoint " + checkpoint() + " --index 0,1");
+  ASSERT_EQ(by_index.rc, 0) << by_index.out;
+  test::expect_contains(by_index.out, "t10k-images-idx3-ubyte#0 (tl)\ttl");
+  test::expect_contains(by_index.out, "t10k-images-idx3-ubyte#1 (tr)\ttr");
+  // A PNG: the top-left quadrant bright, as class tl draws it.
+  std::vector<uint8_t> rgb(8 * 8 * 3, 20);
+  for (int y = 0; y < 4; ++y)
+    for (int x = 0; x < 4; ++x)
+      for (int c = 0; c < 3; ++c) rgb[static_cast<size_t>((y * 8 + x) * 3 + c)] = 230;
+  test::write_text(dir_->file("tl.png"), encode_png(8, 8, rgb));
+  const auto png = attnlab("predict --checkpoint " + checkpoint() + " --image " + dir_->file("tl.png") +
+                           " --logits");
+  ASSERT_EQ(png.rc, 0) << png.out;
+  test::expect_contains(png.out, "\"prediction\": \"tl\"");
+  test::expect_contains(png.out, "\"outputs\": [\"bl\", \"br\", \"tl\", \"tr\"]");
+}
+
+TEST_F(ImageCommands, BadImageInputsExitTwoWithTheReason) {
+  ASSERT_EQ(trained_->rc, 0) << trained_->out;
+  write_png_file(dir_->file("big.png"), 12, 8, 100);
+  const auto big = attnlab("predict --checkpoint " + checkpoint() + " " + dir_->file("big.png"));
+  EXPECT_EQ(big.rc, 2) << big.out;
+  test::expect_contains(big.out, "big.png: the image is 12x8 pixels (width x height), the model takes 8x8");
+  test::write_text(dir_->file("not.png"), "hello");
+  const auto junk = attnlab("predict --checkpoint " + checkpoint() + " " + dir_->file("not.png"));
+  EXPECT_EQ(junk.rc, 2) << junk.out;
+  test::expect_contains(junk.out, "not.png: not a PNG file");
+  const auto past = attnlab("predict --checkpoint " + checkpoint() + " --index 32");
+  EXPECT_EQ(past.rc, 2) << past.out;
+  test::expect_contains(past.out, "--index 32 is past the 32 images of");
+  const auto bad_list = attnlab("predict --checkpoint " + checkpoint() + " --index 1,x");
+  EXPECT_EQ(bad_list.rc, 2) << bad_list.out;
+  const auto no_labels = attnlab("eval --checkpoint " + checkpoint() + " --data " +
+                                 dir_->file("train-images-idx3-ubyte") + " --labels " +
+                                 dir_->file("missing-labels"));
+  EXPECT_EQ(no_labels.rc, 2) << no_labels.out;
+  test::expect_contains(no_labels.out, "missing-labels");
+}
+
+}  // namespace
+}  // namespace attnlab
