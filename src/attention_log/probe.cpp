@@ -49,6 +49,9 @@ AttentionRecord record_attention(EncoderModel& model, const TaskSpec& spec,
                                  const std::string& source, const std::vector<int64_t>& layers,
                                  const std::vector<int64_t>& heads) {
   TORCH_CHECK(!texts.empty(), "record_attention: no inputs");
+  if (spec.task == TaskKind::kImageClassification)
+    throw AttentionLogError("attention records take text inputs; attention over images is not "
+                            "in this version yet (docs/attention.md)");
   std::vector<Example> examples;
   for (const auto& text : texts) {
     Example e;

@@ -93,7 +93,12 @@ int eval_command(const Args& args) {
 
   const Precision precision = precision_from_option(precision_name);
   auto trained = load_trained_model(checkpoint);
-  if (!labels_file.empty() && data_file.empty()) throw UsageError("--labels goes with --data");
+  const bool images = trained.vocabs.task == TaskKind::kImageClassification;
+  if (!labels_file.empty() && (data_file.empty() || !images))
+    throw UsageError("--labels goes with --data, for image checkpoints");
+  if (images && !attention_out.empty())
+    throw UsageError("--attention records text inputs; attention over images is not in this "
+                     "version yet (docs/attention.md)");
   if (split != "test" && split != "valid" && split != "train")
     throw UsageError("--split must be test, valid or train, got '" + split + "'");
   std::optional<Dataset> loaded;
@@ -133,9 +138,6 @@ int eval_command(const Args& args) {
     }
   }
   if (!attention_out.empty()) {
-    if (data.has_images())
-      throw UsageError("--attention records text inputs; attention over images is not in this "
-                       "version yet (docs/attention.md)");
     std::vector<std::string> inputs;
     for (const auto& sample : result.samples) inputs.push_back(sample.input);
     if (inputs.empty()) throw UsageError("--attention needs --samples > 0");

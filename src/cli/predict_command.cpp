@@ -1,6 +1,7 @@
 // attnlab predict: run a checkpoint on ad hoc inputs (arguments, or lines on stdin).
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include <ATen/ATen.h>
@@ -134,6 +135,9 @@ int predict_command(const Args& args) {
     throw UsageError(std::string("--image and --index are for image checkpoints; this one is ") +
                      name_of(vocabs.task));
   if (!image_file.empty()) inputs.insert(inputs.begin(), image_file);
+  if (split != "test" && split != "valid" && split != "train")
+    throw UsageError("--split must be test, valid or train, got '" + split + "'");
+  if (split != "test" && index_list.empty()) throw UsageError("--split goes with --index");
   at::Tensor pixels;  // images: (B, C, H, W) uint8
   if (images) {
     if (!attention_out.empty())
@@ -142,8 +146,15 @@ int predict_command(const Args& args) {
     std::vector<at::Tensor> rows;
     if (!index_list.empty()) {
       if (!inputs.empty()) throw UsageError("give PNG files or --index, not both");
-      const Dataset data = load_config_split(trained.config, vocabs, split);
-      for (const int64_t i : parse_indices(index_list)) {
+      const auto indices = parse_indices(index_list);
+      std::optional<Dataset> loaded;
+      try {
+        loaded.emplace(load_config_split(trained.config, vocabs, split));
+      } catch (const std::invalid_argument& e) {
+        throw UsageError(std::string("--index: ") + e.what());
+      }
+      const Dataset& data = *loaded;
+      for (const int64_t i : indices) {
         if (i >= data.size())
           throw UsageError("--index " + std::to_string(i) + " is past the " +
                            std::to_string(data.size()) + " images of " + data.path());

@@ -84,6 +84,24 @@ class Checker {
     const auto& image = c_.data.image;
     non_negative("data.image.holdout", image.holdout);
     non_negative("data.image.augment.crop_padding", image.augment.crop_padding);
+    if (r_.usable({"data.image.augment.crop_padding"}) && image.augment.crop_padding > 4096)
+      r_.key_error("data.image.augment.crop_padding",
+                   "must be <= 4096 (and less than the images' sides), got " +
+                       str(image.augment.crop_padding));
+    if (r_.usable({"data.image.classes"})) {
+      for (size_t i = 0; i < image.classes.size(); ++i) {
+        const std::string element = "data.image.classes[" + std::to_string(i) + "]";
+        if (image.classes[i].empty()) {
+          r_.key_error(element, r_.element_where("data.image.classes", i), "must not be empty");
+        } else {
+          for (size_t j = 0; j < i; ++j)
+            if (image.classes[j] == image.classes[i])
+              r_.key_error(element, r_.element_where("data.image.classes", i),
+                           quoted(image.classes[i]) + " is also data.image.classes[" +
+                               std::to_string(j) + "]; each class needs its own name");
+        }
+      }
+    }
     not_empty("data.train", c_.data.train, "is required (path of the training data)");
     if (r_.usable({"data.image.holdout"}) && image.holdout == 0)
       not_empty("data.valid", c_.data.valid,
@@ -146,6 +164,13 @@ class Checker {
     one_of<Pooling>("model.pooling");
     positive("model.ctc.upsample", m.ctc.upsample);
     positive("model.patch_size", m.patch_size);
+    if (r_.usable({"model.d_model", "model.positions", "data.task"}) &&
+        c_.data.task == TaskKind::kImageClassification &&
+        m.positions == PositionKind::kSinusoidal && m.d_model % 2 != 0)
+      r_.key_error("model.d_model", r_.where_any({"model.d_model", "model.positions"}),
+                   "2-D sinusoidal positions give half the channels to rows and half to columns: "
+                   "model.d_model must be even, got " + str(m.d_model) +
+                   " (or set model.positions=learned)");
     one_of<CtcSplitAt>("model.ctc.split_at");
     if (r_.usable({"model.d_model", "model.num_heads"}) && m.d_model > 0 && m.num_heads > 0 &&
         m.d_model % m.num_heads != 0) {

@@ -97,7 +97,11 @@ IdxArray parse_stream(const ReadFn& read, const std::string& path) {
   }
   uint64_t extra = 0;
   std::vector<uint8_t> scratch(4096);
-  for (size_t got; (got = read(scratch.data(), scratch.size())) > 0;) extra += got;
+  // Counted up to 1 MiB only: a small header over gigabytes of gzipped zeros fails at once.
+  constexpr uint64_t kCountLimit = 1 << 20;
+  for (size_t got; extra <= kCountLimit && (got = read(scratch.data(), scratch.size())) > 0;) extra += got;
+  if (extra > kCountLimit)
+    throw file_error(path, "more than " + std::to_string(kCountLimit) + " bytes after the data (" + shape + ")");
   if (extra > 0) throw file_error(path, std::to_string(extra) + " bytes after the data (" + shape + ")");
   return array;
 }

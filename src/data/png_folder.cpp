@@ -41,6 +41,11 @@ ImageSet read_png_folder(const std::string& folder, const std::string& labels_ts
     }
     const int64_t C = image.channels, H = image.height, W = image.width;
     if (i == 0) {
+      // The folder's images in one tensor: at most 1 GiB, as for IDX files.
+      constexpr int64_t kMaxBytes = int64_t{1} << 30;
+      if (C * H * W > kMaxBytes / N)
+        throw DataError(labels_tsv + ": " + std::to_string(N) + " images of " + describe(image) +
+                        " are over the 1 GiB limit for one split");
       first = DecodedImage{W, H, C, {}};
       set.pixels = torch::empty({N, C, H, W}, torch::kByte);
     } else if (W != first.width || H != first.height || C != first.channels) {

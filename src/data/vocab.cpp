@@ -139,6 +139,17 @@ LabelSet LabelSet::from_labels(std::vector<std::string> labels) {
   return set;
 }
 
+LabelSet LabelSet::from_ordered(std::vector<std::string> labels) {
+  LabelSet set;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (labels[i].empty()) throw std::invalid_argument("empty class label");
+    if (!set.ids_.emplace(labels[i], static_cast<int64_t>(i)).second)
+      throw std::invalid_argument("class label '" + labels[i] + "' given twice");
+  }
+  set.labels_ = std::move(labels);
+  return set;
+}
+
 int64_t LabelSet::find(const std::string& label) const {
   const auto it = ids_.find(label);
   return it == ids_.end() ? -1 : it->second;

@@ -65,6 +65,9 @@ class LabelSet {
 
   // Sorts and de-duplicates. Throws std::invalid_argument for an empty label.
   static LabelSet from_labels(std::vector<std::string> labels);
+  // Keeps the given order (ids 0, 1, ... as listed). Throws std::invalid_argument for an empty
+  // or repeated label.
+  static LabelSet from_ordered(std::vector<std::string> labels);
 
   int64_t find(const std::string& label) const;  // -1 if unknown
   int64_t id(const std::string& label) const;    // TORCH_CHECKs that the label is known

@@ -110,7 +110,7 @@ TaskSpec task_spec_from_lists(const Config& config, const std::vector<std::strin
     if (image_shape.size() != 3)
       throw std::invalid_argument("data.task=image_classification but no image shape is stored");
     spec.image_shape = image_shape;
-    spec.labels = LabelSet::from_labels(labels);
+    spec.labels = LabelSet::from_ordered(labels);  // the checkpoint's order is the model's
     return spec;
   }
   if (config.data.tokenization == Tokenization::kSentencepiece) {
@@ -128,6 +128,22 @@ TaskSpec task_spec_from_lists(const Config& config, const std::vector<std::strin
   return spec;
 }
 
+namespace {
+// IDX labels in label order: data.image.classes as listed, or the numbers that occur, in
+// numeric order. PNG folders: the labels of the training TSV, sorted, as for text.
+LabelSet image_labels(const Config& config, const ImageSet& train) {
+  if (config.data.format != DataFormat::kIdx) return LabelSet::from_labels(train.labels);
+  if (!config.data.image.classes.empty()) return LabelSet::from_ordered(config.data.image.classes);
+  std::vector<int64_t> numbers;
+  for (const auto& label : train.labels) numbers.push_back(std::stoll(label));
+  std::sort(numbers.begin(), numbers.end());
+  numbers.erase(std::unique(numbers.begin(), numbers.end()), numbers.end());
+  std::vector<std::string> names;
+  for (const int64_t n : numbers) names.push_back(std::to_string(n));
+  return LabelSet::from_ordered(names);
+}
+}  // namespace
+
 TaskSpec build_image_task_spec(const Config& config, const ImageSet& train) {
   TaskSpec spec = spec_shell(config);
   if (train.size() == 0) throw DataError(config.data.train + ": no examples");
@@ -138,7 +154,18 @@ TaskSpec build_image_task_spec(const Config& config, const ImageSet& train) {
     throw DataError(config.data.train + ": model.patch_size=" + std::to_string(patch) +
                     " does not divide its " + std::to_string(p.size(2)) + "x" +
                     std::to_string(p.size(3)) + " images");
-  spec.labels = LabelSet::from_labels(train.labels);
+  constexpr int64_t kMaxSide = 65536;  // what a checkpoint's image_shape may hold
+  if (p.size(2) > kMaxSide || p.size(3) > kMaxSide)
+    throw DataError(config.data.train + ": images of " + std::to_string(p.size(2)) + "x" +
+                    std::to_string(p.size(3)) + " are larger than " + std::to_string(kMaxSide) +
+                    " pixels a side");
+  const auto& augment = config.data.image.augment;
+  if (augment.crop_padding >= std::min(p.size(2), p.size(3)))
+    throw DataError(config.data.train + ": data.image.augment.crop_padding=" +
+                    std::to_string(augment.crop_padding) + " shifts its " +
+                    std::to_string(p.size(2)) + "x" + std::to_string(p.size(3)) +
+                    " images entirely out of view; use less than the smaller side");
+  spec.labels = image_labels(config, train);
   return spec;
 }
 

@@ -37,13 +37,19 @@ std::string run_directory(const Config& config) {
   return (fs::path(config.run.out_dir) / config.run.name).string();
 }
 
+TaskSpec Trainer::spec_of(const Checkpoint& checkpoint) const {
+  try {
+    return task_spec_from_lists(config_, checkpoint.src_vocab, checkpoint.tgt_vocab,
+                                checkpoint.labels, checkpoint.spm_model, checkpoint.image_shape);
+  } catch (const std::invalid_argument& e) {
+    throw CheckpointError(std::string("the checkpoint does not fit this config: ") + e.what());
+  }
+}
+
 void Trainer::load_text(const Checkpoint* resume_from) {
   auto train_examples = read_tsv(config_.data.train);
   const double tokenizer_start = now_s();
-  vocabs_ = resume_from ? task_spec_from_lists(config_, resume_from->src_vocab,
-                                                  resume_from->tgt_vocab, resume_from->labels,
-                                                  resume_from->spm_model)
-                        : build_task_spec(config_, train_examples);
+  vocabs_ = resume_from ? spec_of(*resume_from) : build_task_spec(config_, train_examples);
   if (!resume_from && config_.data.tokenization == Tokenization::kSentencepiece)
     tokenizer_note_ = config_.data.spm.model.empty()
                           ? fmt::format(", trained on {} in {:.1f} s", config_.data.train,
@@ -60,10 +66,7 @@ void Trainer::load_images(const Checkpoint* resume_from) {
                                     data.image.classes);
   std::optional<ImageSet> held_out;
   if (data.image.holdout > 0) held_out = take_last(train, data.image.holdout, data.train);
-  vocabs_ = resume_from ? task_spec_from_lists(config_, resume_from->src_vocab,
-                                               resume_from->tgt_vocab, resume_from->labels,
-                                               resume_from->spm_model, resume_from->image_shape)
-                        : build_image_task_spec(config_, train);
+  vocabs_ = resume_from ? spec_of(*resume_from) : build_image_task_spec(config_, train);
   train_ = std::make_unique<Dataset>(make_image_dataset(std::move(train), data.train, vocabs_));
   valid_ = std::make_unique<Dataset>(
       held_out ? make_image_dataset(std::move(*held_out),

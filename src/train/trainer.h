@@ -71,6 +71,8 @@ class Trainer {
   // The training and validation splits and the task spec: text (TSV) or images.
   void load_text(const Checkpoint* resume_from);
   void load_images(const Checkpoint* resume_from);
+  // The task spec a checkpoint stores; CheckpointError when it does not fit the config.
+  TaskSpec spec_of(const Checkpoint& checkpoint) const;
   std::vector<std::vector<int64_t>> epoch_batches(int64_t epoch) const;
   // This rank's share of a global batch (all of it in a single process), padded to `pad_to`;
   // `first_row`: where the share starts in the global batch.

@@ -89,7 +89,8 @@ TEST_F(ImageCommands, PredictTakesIndicesAndPngFiles) {
                            " --logits");
   ASSERT_EQ(png.rc, 0) << png.out;
   test::expect_contains(png.out, "\"prediction\": \"tl\"");
-  test::expect_contains(png.out, "\"outputs\": [\"bl\", \"br\", \"tl\", \"tr\"]");
+  // The classes in label order (data.image.classes), not sorted.
+  test::expect_contains(png.out, "\"outputs\": [\"tl\", \"tr\", \"bl\", \"br\"]");
 }
 
 TEST_F(ImageCommands, BadImageInputsExitTwoWithTheReason) {
@@ -107,6 +108,17 @@ TEST_F(ImageCommands, BadImageInputsExitTwoWithTheReason) {
   test::expect_contains(past.out, "--index 32 is past the 32 images of");
   const auto bad_list = attnlab("predict --checkpoint " + checkpoint() + " --index 1,x");
   EXPECT_EQ(bad_list.rc, 2) << bad_list.out;
+  const auto bad_split = attnlab("predict --checkpoint " + checkpoint() + " --index 0 --split bogus");
+  EXPECT_EQ(bad_split.rc, 2) << bad_split.out;
+  test::expect_contains(bad_split.out, "--split must be test, valid or train");
+  // Attention over images is refused, up front, by every command that records it.
+  const auto attn = attnlab("attn --checkpoint " + checkpoint() + " x");
+  EXPECT_EQ(attn.rc, 2) << attn.out;
+  test::expect_contains(attn.out, "attention over images is not in this version yet");
+  const auto eval_attention = attnlab("eval --checkpoint " + checkpoint() + " --attention " +
+                                      dir_->file("a.rec"));
+  EXPECT_EQ(eval_attention.rc, 2) << eval_attention.out;
+  EXPECT_EQ(eval_attention.out.find("accuracy"), std::string::npos) << "no evaluation before the refusal";
   const auto no_labels = attnlab("eval --checkpoint " + checkpoint() + " --data " +
                                  dir_->file("train-images-idx3-ubyte") + " --labels " +
                                  dir_->file("missing-labels"));

@@ -326,7 +326,7 @@ TEST_F(ConfigTest, EnumsListAllowedValues) {
     std::string section, key, bad, allowed;
   };
   const std::vector<Case> cases = {
-      {"data", "task", "regression", "transduction|classification|translation"},
+      {"data", "task", "regression", "transduction|classification|translation|image_classification"},
       {"data", "tokenization", "bpe", "char|word|sentencepiece"},
       {"model", "norm", "sandwich", "pre|post"},
       {"model", "activation", "swish", "gelu|relu"},
@@ -560,6 +560,7 @@ TEST_F(ConfigTest, ToYamlWritesEveryKeyInOrder) {
       "  dist_timeout_s: 300\n"
       "data:\n"
       "  task: transduction\n"
+      "  format: tsv\n"
       "  train: /d/train.tsv\n"
       "  valid: /d/valid.tsv\n"
       "  test: \"\"\n"
@@ -571,6 +572,15 @@ TEST_F(ConfigTest, ToYamlWritesEveryKeyInOrder) {
       "    model_type: unigram\n"
       "    character_coverage: 1.0\n"
       "    model: \"\"\n"
+      "  image:\n"
+      "    train_labels: \"\"\n"
+      "    valid_labels: \"\"\n"
+      "    test_labels: \"\"\n"
+      "    holdout: 0\n"
+      "    classes: []\n"
+      "    augment:\n"
+      "      crop_padding: 0\n"
+      "      flip: false\n"
       "model:\n"
       "  d_model: 128\n"
       "  num_heads: 4\n"
@@ -582,6 +592,7 @@ TEST_F(ConfigTest, ToYamlWritesEveryKeyInOrder) {
       "  activation: gelu\n"
       "  positions: sinusoidal\n"
       "  pooling: cls\n"
+      "  patch_size: 4\n"
       "  ctc:\n"
       "    upsample: 2\n"
       "    split_at: encoder\n"
@@ -717,6 +728,13 @@ TEST_F(ConfigTest, ImageKeysThatDoNotFitAreErrors) {
   EXPECT_HAS(error_of(kImages, {"model.patch_size=0"}), "model.patch_size (--set model.patch_size=0): must be > 0");
   EXPECT_HAS(error_of(kImages, {"data.image.augment.crop_padding=-1"}), "must be >= 0");
   EXPECT_HAS(error_of(kImages, {"data.format=jpeg"}), "'jpeg' is not one of tsv|idx|png");
+  EXPECT_HAS(error_of(kImages, {"data.image.classes=[a, b, a]"}),
+             "data.image.classes[2] (--set data.image.classes=[a, b, a]): 'a' is also data.image.classes[0]");
+  EXPECT_HAS(error_of(kImages, {"data.image.classes=[a, '']"}), "data.image.classes[1]");
+  EXPECT_HAS(error_of(kImages, {"model.d_model=63", "model.num_heads=3"}),
+             "model.d_model must be even, got 63");
+  EXPECT_EQ(error_of(kImages, {"model.d_model=63", "model.num_heads=3", "model.positions=learned"}), "");
+  EXPECT_HAS(error_of(kImages, {"data.image.augment.crop_padding=5000"}), "must be <= 4096");
   EXPECT_HAS(error_of(kImages, {"log.attention.enabled=true"}),
              "attention records of images are not in this version yet");
 }

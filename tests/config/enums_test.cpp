@@ -23,9 +23,10 @@ void expect_table(const std::vector<std::string>& names, const std::vector<E>& v
 }
 
 TEST(ConfigEnums, NameTablesAreTheDocumentedValues) {
-  expect_table<TaskKind>({"transduction", "classification", "translation"},
+  expect_table<TaskKind>({"transduction", "classification", "translation", "image_classification"},
                          {TaskKind::kTransduction, TaskKind::kClassification,
-                          TaskKind::kTranslation});
+                          TaskKind::kTranslation, TaskKind::kImageClassification});
+  expect_table<DataFormat>({"tsv", "idx", "png"}, {DataFormat::kTsv, DataFormat::kIdx, DataFormat::kPng});
   expect_table<Tokenization>({"char", "word", "sentencepiece"},
                              {Tokenization::kChar, Tokenization::kWord, Tokenization::kSentencepiece});
   expect_table<SpmModelType>({"unigram", "bpe"}, {SpmModelType::kUnigram, SpmModelType::kBpe});

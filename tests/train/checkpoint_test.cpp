@@ -164,7 +164,7 @@ print("spm=" + str(d["spm_model"].dtype) + ":" + d["spm_model"].numpy().tobytes(
                                    "step", "epoch", "batch_in_epoch", "rng_state",
                                    "best_metric", "best_step", "evals_without_improvement",
                                    "tokens_seen", "elapsed_s", "src_vocab", "tgt_vocab",
-                                   "labels", "spm_model"};
+                                   "labels", "spm_model", "image_shape"};
   std::sort(keys.begin(), keys.end());
   std::string joined;
   for (const auto& k : keys) joined += (joined.empty() ? "" : ",") + k;

@@ -121,6 +121,15 @@ TEST_F(ImageTraining, HoldoutValidatesOnTheLastTrainingImages) {
   }
 }
 
+TEST_F(ImageTraining, ACropPaddingAsLargeAsTheImageIsADataError) {
+  try {
+    Trainer(config("crop", {"data.image.augment.crop_padding=8"}));
+    FAIL() << "expected a DataError";
+  } catch (const DataError& e) {
+    test::expect_contains(e.what(), "data.image.augment.crop_padding=8 shifts its 8x8 images entirely out of view");
+  }
+}
+
 TEST_F(ImageTraining, ImagesOfAnotherSizeAreADataError) {
   test::write_idx((root_ / "big-images-idx3-ubyte").string(), {2, 12, 12},
                   std::vector<uint8_t>(2 * 144, 0));
