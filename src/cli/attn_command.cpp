@@ -22,6 +22,7 @@
 #include "attention_log/html_report.h"
 #include "attention_log/probe.h"
 #include "attention_log/svg_png.h"
+#include "cli/attn_image.h"
 #include "cli/commands.h"
 #include "train/trained_model.h"
 
@@ -208,13 +209,21 @@ AttnArgs parse_attn_args(const std::vector<std::string>& args) {
     else if (arg == "--no-color") { no_value(); a.no_color = true; }
     else if (arg == "--alignment") { no_value(); a.alignment = true; }
     else if (arg == "--checkpoint") a.checkpoint = take();
+    else if (arg == "--index") a.index = parse_int(arg, take());
+    else if (arg == "--split") a.split = take();
+    else if (arg == "--rollout") { no_value(); a.rollout = true; }
     else if (arg.size() > 1 && arg[0] == '-') throw UsageError("unknown option " + arg);
     else positionals.push_back(arg);
   }
   if (a.help) return a;
   if (a.head && a.average_heads) throw UsageError("--head and --average-heads exclude each other");
   if (a.step && *a.step != "last") parse_int("--step", *a.step);
-  if (!a.checkpoint.empty()) {
+  if ((a.index || a.rollout || a.split != "test") && a.checkpoint.empty())
+    throw UsageError("--index, --split and --rollout go with --checkpoint F (an image checkpoint)");
+  if (a.index && *a.index < 0) throw UsageError("--index must be >= 0");
+  if (!a.checkpoint.empty() && a.index) {
+    if (!positionals.empty()) throw UsageError("give IMAGE.png or --index, not both");
+  } else if (!a.checkpoint.empty()) {
     if (positionals.size() != 1)
       throw UsageError("--checkpoint F takes exactly one input text, e.g. attnlab attn --checkpoint F \"a b c\"");
     a.input = positionals[0];
@@ -229,6 +238,13 @@ AttnArgs parse_attn_args(const std::vector<std::string>& args) {
 std::string attn_help() {
   return R"(usage: attnlab attn RUN_DIR [options]
        attnlab attn --checkpoint FILE "input text" [options]
+       attnlab attn --checkpoint FILE (IMAGE.png | --index N) [--layer L] [--head H |
+                    --rollout] [--summary] [--png OUT.png] [--svg OUT.svg]
+
+For an image checkpoint: the <cls> attention of one layer (default the last; one head, or
+the heads averaged) or the rollout over all layers, as the patch grid in the terminal and
+drawn over the image (--png, --svg); --summary adds each head's mean attention distance in
+pixels.
 
 Inspect the attention weights logged during training (RUN_DIR/attention/step_*.pt), or one
 record file (as written by eval/predict --attention). Without options: list the logged steps,
@@ -250,6 +266,11 @@ options:
   --png OUT.png      write the selected heatmap as PNG
   --no-color         no ANSI colour (also when NO_COLOR is set or stdout is not a terminal)
   --checkpoint FILE  compute the record of "input text" with a checkpoint instead of a log
+  --index N          images: with --checkpoint, image N of --split (test by default)
+                     instead of an IMAGE.png argument
+  --split S          images: test, valid or train, for --index
+  --rollout          images: attention rollout over all layers (Abnar & Zuidema 2020)
+                     instead of one layer's <cls> row
   --alignment        translation: output tokens (rows) against source tokens (columns), each
                      row the last layer's attention (heads averaged) of the position that
                      emitted that output token; of a logged step (--step, --example) or,
@@ -397,7 +418,13 @@ int run_attn_command(const std::vector<std::string>& args, std::ostream& out, bo
   }
   if (parsed.alignment) return show_logged_alignment(load_log(parsed.location), parsed, out, color);
   if (!parsed.checkpoint.empty()) {
-    auto record = attention_from_checkpoint(parsed.checkpoint, parsed.input);
+    auto trained = load_trained_model(parsed.checkpoint);
+    if (trained.vocabs.task == TaskKind::kImageClassification)
+      return show_image_attention(trained, parsed, out, color);
+    if (parsed.index || parsed.rollout || parsed.split != "test")
+      throw UsageError("--index, --split and --rollout are for image checkpoints; " +
+                       parsed.checkpoint + " is " + name_of(trained.vocabs.task));
+    auto record = record_attention(trained.model, trained.vocabs, {parsed.input}, trained.step, "predict");
     return show_attention(source_from_record(std::move(record), parsed.checkpoint), parsed, out, color);
   }
   return show_attention(source_from_log(load_log(parsed.location)), parsed, out, color);

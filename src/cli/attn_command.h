@@ -27,6 +27,9 @@ struct AttnArgs {
   std::string html, svg, png;          // --html/--svg/--png OUT: write these files
   bool no_color = false;               // --no-color
   bool alignment = false;              // --alignment (translation: a logged step or --checkpoint)
+  std::optional<int64_t> index;        // images: --index N, an image of --split (cli/attn_image.h)
+  std::string split = "test";          // images: --split test|valid|train for --index
+  bool rollout = false;                // images: --rollout, attention rollout over the layers
   bool help = false;                   // --help / -h
 };
 

@@ -11,9 +11,9 @@
 #include "attention_log/probe.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/image_input.h"
 #include "cli/precision_option.h"
 #include "io/json.h"
-#include "io/png.h"
 #include "data/tsv.h"
 #include "data/vocab.h"
 #include "train/ctc.h"
@@ -34,50 +34,6 @@ std::string json_matrix(const at::Tensor& m) {  // (R, C) float -> [[...], ...]
     out << "]";
   }
   return out.str() + "]";
-}
-
-std::vector<int64_t> parse_indices(const std::string& text) {
-  std::vector<int64_t> out;
-  std::stringstream stream(text);
-  for (std::string part; std::getline(stream, part, ',');) {
-    size_t used = 0;
-    long long value = -1;
-    try {
-      value = std::stoll(part, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (part.empty() || used != part.size() || value < 0)
-      throw UsageError("--index takes image numbers separated by commas (3,17,42), got '" + text + "'");
-    out.push_back(value);
-  }
-  return out;
-}
-
-// One PNG as the model's (C, H, W) uint8 input: grey and RGB convert into each other (luma
-// 0.299 R + 0.587 G + 0.114 B, or the grey value three times); the size must be the model's.
-at::Tensor png_input(const std::string& path, const std::vector<int64_t>& shape) {
-  DecodedImage image;
-  try {
-    image = read_png(path);
-  } catch (const std::runtime_error& e) {
-    throw DataError(e.what());  // bad input: exit 2
-  }
-  if (image.height != shape[1] || image.width != shape[2])
-    throw UsageError(path + ": the image is " + std::to_string(image.width) + "x" +
-                     std::to_string(image.height) + " pixels (width x height), the model takes " +
-                     std::to_string(shape[2]) + "x" + std::to_string(shape[1]) +
-                     "; resize it first");
-  auto hwc = at::from_blob(const_cast<uint8_t*>(image.pixels.data()),
-                           {image.height, image.width, image.channels}, at::kByte)
-                 .clone();                       // (H, W, C)
-  auto chw = hwc.permute({2, 0, 1}).contiguous();  // (C, H, W)
-  if (image.channels == shape[0]) return chw;
-  if (shape[0] == 1) {
-    auto rgb = chw.to(at::kFloat);
-    return (rgb[0] * 0.299 + rgb[1] * 0.587 + rgb[2] * 0.114).round().clamp(0, 255).to(at::kByte).unsqueeze(0);
-  }
-  return chw.expand({3, image.height, image.width}).contiguous();
 }
 
 }  // namespace
@@ -146,21 +102,9 @@ int predict_command(const Args& args) {
     std::vector<at::Tensor> rows;
     if (!index_list.empty()) {
       if (!inputs.empty()) throw UsageError("give PNG files or --index, not both");
-      const auto indices = parse_indices(index_list);
-      std::optional<Dataset> loaded;
-      try {
-        loaded.emplace(load_config_split(trained.config, vocabs, split));
-      } catch (const std::invalid_argument& e) {
-        throw UsageError(std::string("--index: ") + e.what());
-      }
-      const Dataset& data = *loaded;
-      for (const int64_t i : indices) {
-        if (i >= data.size())
-          throw UsageError("--index " + std::to_string(i) + " is past the " +
-                           std::to_string(data.size()) + " images of " + data.path());
-        rows.push_back(data.images()[i]);
-        inputs.push_back(data.example(i).source + " (" + data.example(i).target + ")");
-      }
+      auto picked = split_images(trained, split, parse_indices(index_list, "--index"), "--index");
+      rows = std::move(picked.images);
+      inputs = std::move(picked.names);
     } else {
       for (const auto& file : inputs) rows.push_back(png_input(file, vocabs.image_shape));
     }

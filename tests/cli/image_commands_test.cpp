@@ -7,6 +7,7 @@
 #include <string>
 
 #include "attention_log/svg_png.h"
+#include "io/png.h"
 #include "support/common.h"
 #include "support/image_task.h"
 
@@ -111,10 +112,14 @@ TEST_F(ImageCommands, BadImageInputsExitTwoWithTheReason) {
   const auto bad_split = attnlab("predict --checkpoint " + checkpoint() + " --index 0 --split bogus");
   EXPECT_EQ(bad_split.rc, 2) << bad_split.out;
   test::expect_contains(bad_split.out, "--split must be test, valid or train");
-  // Attention over images is refused, up front, by every command that records it.
-  const auto attn = attnlab("attn --checkpoint " + checkpoint() + " x");
+  // attn shows one image: a missing file is bad input, record flags are bad usage.
+  const auto attn = attnlab("attn --checkpoint " + checkpoint() + " " + dir_->file("none.png"));
   EXPECT_EQ(attn.rc, 2) << attn.out;
-  test::expect_contains(attn.out, "attention over images is not in this version yet");
+  test::expect_contains(attn.out, "none.png: cannot open file");
+  const auto html = attnlab("attn --checkpoint " + checkpoint() + " --index 0 --html x.html");
+  EXPECT_EQ(html.rc, 2) << html.out;
+  test::expect_contains(html.out, "--html and --alignment are for attention records");
+  // Attention records (eval/predict --attention) are of text inputs: refused up front.
   const auto eval_attention = attnlab("eval --checkpoint " + checkpoint() + " --attention " +
                                       dir_->file("a.rec"));
   EXPECT_EQ(eval_attention.rc, 2) << eval_attention.out;
@@ -124,6 +129,31 @@ TEST_F(ImageCommands, BadImageInputsExitTwoWithTheReason) {
                                  dir_->file("missing-labels"));
   EXPECT_EQ(no_labels.rc, 2) << no_labels.out;
   test::expect_contains(no_labels.out, "missing-labels");
+}
+
+// attn --checkpoint on an image: the <cls> row as the patch grid, the per-head distances, and
+// the overlay as PNG (decoded here with libpng: 8x8 pixels scaled by 224 / 8 = 28) and SVG.
+TEST_F(ImageCommands, AttnShowsTheClsAttentionOverTheImage) {
+  ASSERT_EQ(trained_->rc, 0) << trained_->out;
+  const auto shown = attnlab("attn --checkpoint " + checkpoint() + " --index 2 --summary --no-color --png " +
+                             dir_->file("a.png") + " --svg " + dir_->file("a.svg"));
+  ASSERT_EQ(shown.rc, 0) << shown.out;
+  test::expect_contains(shown.out, "t10k-images-idx3-ubyte#2 (bl): predicted ");
+  test::expect_contains(shown.out, "<cls> attention over the 2x2 patches of 4x4 pixels");
+  test::expect_contains(shown.out, "layer 0, heads averaged");
+  test::expect_contains(shown.out, "mean attention distance in pixels");
+  test::expect_contains(shown.out, "  layer 0: h0=");
+  const auto png = decode_png(test::read_text(dir_->file("a.png")), "a.png");
+  EXPECT_EQ(png.width, 224);
+  EXPECT_EQ(png.height, 224);
+  EXPECT_EQ(png.channels, 3);
+  test::expect_contains(test::read_text(dir_->file("a.svg")), "data:image/png;base64,");
+  const auto rollout = attnlab("attn --checkpoint " + checkpoint() + " --index 2 --rollout --no-color");
+  ASSERT_EQ(rollout.rc, 0) << rollout.out;
+  test::expect_contains(rollout.out, "attention rollout over 1 layer");
+  const auto bad_layer = attnlab("attn --checkpoint " + checkpoint() + " --index 2 --layer 3");
+  EXPECT_EQ(bad_layer.rc, 2) << bad_layer.out;
+  test::expect_contains(bad_layer.out, "layer 3 out of range: the model has layers 0-0");
 }
 
 }  // namespace
