@@ -73,13 +73,6 @@ int64_t index_of_id(const std::vector<int64_t>& ids, int64_t id) {
   return it == ids.end() ? -1 : static_cast<int64_t>(it - ids.begin());
 }
 
-void write_text_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw std::runtime_error(path + ": cannot write: " + std::strerror(errno));
-  out << text;
-  out.close();
-  if (!out) throw std::runtime_error(path + ": write failed");
-}
 
 // Loads each record at most once per command.
 class RecordCache {
@@ -233,6 +226,14 @@ AttnArgs parse_attn_args(const std::vector<std::string>& args) {
     a.location = positionals[0];
   }
   return a;
+}
+
+void write_text_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw std::runtime_error(path + ": cannot write: " + std::strerror(errno));
+  out << text;
+  out.close();
+  if (!out) throw std::runtime_error(path + ": write failed");
 }
 
 std::string attn_help() {

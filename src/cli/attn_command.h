@@ -57,6 +57,9 @@ int show_attention(const RecordSource& source, const AttnArgs& args, std::ostrea
 // (step = the checkpoint's step, source "predict"). Throws CheckpointError or DataError.
 AttentionRecord attention_from_checkpoint(const std::string& checkpoint, const std::string& input);
 
+// Writes `bytes` to `path` (replacing it); std::runtime_error naming the path on failure.
+void write_text_file(const std::string& path, const std::string& bytes);
+
 // parse_attn_args, open the log (or call attention_from_checkpoint), show_attention to `out`.
 int run_attn_command(const std::vector<std::string>& args, std::ostream& out, bool color_allowed);
 

@@ -1,8 +1,5 @@
 #include "cli/attn_image.h"
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <iomanip>
 #include <ostream>
 #include <sstream>
@@ -19,13 +16,6 @@
 namespace attnlab::cli {
 namespace {
 
-void write_file(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw std::runtime_error(path + ": cannot write: " + std::strerror(errno));
-  out << bytes;
-  out.close();
-  if (!out) throw std::runtime_error(path + ": write failed");
-}
 
 std::vector<std::string> numbered(const char* prefix, int64_t n) {
   std::vector<std::string> names;
@@ -112,11 +102,11 @@ int show_image_attention(TrainedModel& trained, const AttnArgs& args, std::ostre
   // About 224 pixels a side for a picture one can see (28 x 8).
   const int64_t scale = std::max<int64_t>(1, 224 / std::max(shape[1], shape[2]));
   if (!args.png.empty()) {
-    write_file(args.png, render_overlay_png(image, grid, scale));
+    write_text_file(args.png, render_overlay_png(image, grid, scale));
     out << "wrote " << args.png << "\n";
   }
   if (!args.svg.empty()) {
-    write_file(args.svg, render_overlay_svg(image, grid, scale, head.str() + "; " + what));
+    write_text_file(args.svg, render_overlay_svg(image, grid, scale, head.str() + "; " + what));
     out << "wrote " << args.svg << "\n";
   }
   return kExitOk;

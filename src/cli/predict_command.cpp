@@ -91,8 +91,6 @@ int predict_command(const Args& args) {
     throw UsageError(std::string("--image and --index are for image checkpoints; this one is ") +
                      name_of(vocabs.task));
   if (!image_file.empty()) inputs.insert(inputs.begin(), image_file);
-  if (split != "test" && split != "valid" && split != "train")
-    throw UsageError("--split must be test, valid or train, got '" + split + "'");
   if (split != "test" && index_list.empty()) throw UsageError("--split goes with --index");
   at::Tensor pixels;  // images: (B, C, H, W) uint8
   if (images) {

@@ -145,10 +145,8 @@ Dataset::Dataset(ImageSet images, const DatasetOptions& options, const LabelSet&
   for (size_t i = 0; i < n; ++i) {
     const int64_t id = labels.find(images.labels[i]);
     if (id < 0) {
-      std::string known;
-      for (const auto& l : labels.labels()) known += (known.empty() ? "" : ", ") + l;
       throw DataError(path_ + ": image '" + images.names[i] + "' has label '" + images.labels[i] +
-                      "', which the model does not know (it knows " + known + ")");
+                      "', which the model does not know (it knows " + labels.joined() + ")");
     }
     labels_.push_back(id);
     examples_.push_back(Example{std::move(images.names[i]), std::move(images.labels[i]), 0});

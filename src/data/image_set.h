@@ -10,6 +10,10 @@
 
 namespace attnlab {
 
+// The largest height or width attnlab takes (checkpoints store the image shape; larger sides are
+// refused when a run starts and when a checkpoint is read).
+constexpr int64_t kMaxImageSide = 65536;
+
 struct ImageSet {
   at::Tensor pixels;                // (N, C, H, W) uint8, C = 1 (grey) or 3 (RGB)
   std::vector<std::string> labels;  // class name of each image (N)

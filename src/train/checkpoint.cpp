@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "data/image_set.h"
 #include "io/atomic_file.h"
 #include "io/torch_file.h"
 
@@ -77,7 +78,7 @@ Checkpoint read_checkpoint(const std::string& path) {
     const auto contiguous = shape.contiguous();
     for (int64_t i = 0; i < contiguous.numel(); ++i) {
       const int64_t v = contiguous.data_ptr<int64_t>()[i];
-      if (v <= 0 || v > 65536) dict.fail("'image_shape' holds " + std::to_string(v));
+      if (v <= 0 || v > kMaxImageSide) dict.fail("'image_shape' holds " + std::to_string(v));
       c.image_shape.push_back(v);
     }
   }

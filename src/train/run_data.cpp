@@ -128,6 +128,22 @@ TaskSpec task_spec_from_lists(const Config& config, const std::vector<std::strin
   return spec;
 }
 
+TaskSpec task_spec_from_checkpoint(const Config& config, const Checkpoint& checkpoint) {
+  return task_spec_from_lists(config, checkpoint.src_vocab, checkpoint.tgt_vocab, checkpoint.labels,
+                              checkpoint.spm_model, checkpoint.image_shape);
+}
+
+TrainingImages read_training_images(const Config& config) {
+  const auto& d = config.data;
+  TrainingImages images;
+  images.train = read_image_split(d.format, d.train, d.image.train_labels, d.image.classes);
+  if (d.image.holdout > 0) {
+    images.held_out = take_last(images.train, d.image.holdout, d.train);
+    images.held_out_name = d.train + " (last " + std::to_string(d.image.holdout) + ")";
+  }
+  return images;
+}
+
 namespace {
 // IDX labels in label order: data.image.classes as listed, or the numbers that occur, in
 // numeric order. PNG folders: the labels of the training TSV, sorted, as for text.
@@ -154,10 +170,9 @@ TaskSpec build_image_task_spec(const Config& config, const ImageSet& train) {
     throw DataError(config.data.train + ": model.patch_size=" + std::to_string(patch) +
                     " does not divide its " + std::to_string(p.size(2)) + "x" +
                     std::to_string(p.size(3)) + " images");
-  constexpr int64_t kMaxSide = 65536;  // what a checkpoint's image_shape may hold
-  if (p.size(2) > kMaxSide || p.size(3) > kMaxSide)
+  if (p.size(2) > kMaxImageSide || p.size(3) > kMaxImageSide)
     throw DataError(config.data.train + ": images of " + std::to_string(p.size(2)) + "x" +
-                    std::to_string(p.size(3)) + " are larger than " + std::to_string(kMaxSide) +
+                    std::to_string(p.size(3)) + " are larger than " + std::to_string(kMaxImageSide) +
                     " pixels a side");
   const auto& augment = config.data.image.augment;
   if (augment.crop_padding >= std::min(p.size(2), p.size(3)))
@@ -205,11 +220,9 @@ Dataset load_config_split(const Config& config, const TaskSpec& spec, const std:
   const auto& image = d.image;
   const bool held_out = spec.task == TaskKind::kImageClassification && image.holdout > 0;
   if (held_out && (name == "train" || name == "valid")) {
-    ImageSet train = read_image_split(d.format, d.train, image.train_labels, image.classes);
-    ImageSet valid = take_last(train, image.holdout, d.train);
-    if (name == "train") return make_image_dataset(std::move(train), d.train, spec);
-    return make_image_dataset(std::move(valid),
-                              d.train + " (last " + std::to_string(image.holdout) + ")", spec);
+    auto images = read_training_images(config);
+    if (name == "train") return make_image_dataset(std::move(images.train), d.train, spec);
+    return make_image_dataset(std::move(*images.held_out), images.held_out_name, spec);
   }
   std::string path, labels;
   if (name == "train") path = d.train, labels = image.train_labels;

@@ -3,6 +3,7 @@
 // and vocabularies. Built from the training split (new run) or from a checkpoint (eval,
 // predict, resume), so ids never shift under a trained model.
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "data/tokenizer.h"
 #include "data/vocab.h"
 #include "model/encoder_model.h"
+#include "train/checkpoint.h"
 
 namespace attnlab {
 
@@ -46,6 +48,19 @@ TaskSpec task_spec_from_lists(const Config& config, const std::vector<std::strin
                               const std::vector<std::string>& labels,
                               const std::string& spm_model,
                               const std::vector<int64_t>& image_shape = {});
+
+// The spec a checkpoint stores (its vocabularies, SentencePiece model and image shape);
+// std::invalid_argument when they do not fit the config.
+TaskSpec task_spec_from_checkpoint(const Config& config, const Checkpoint& checkpoint);
+
+// A run's training images as data.train names them, and with data.image.holdout the last N of
+// them, taken out to validate (`held_out_name` names them in messages: "<train> (last N)").
+struct TrainingImages {
+  ImageSet train;
+  std::optional<ImageSet> held_out;
+  std::string held_out_name;
+};
+TrainingImages read_training_images(const Config& config);
 
 // Images: the spec of a new run from its training images (classes, (C, H, W)); throws
 // DataError when model.patch_size does not divide the images.

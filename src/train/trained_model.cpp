@@ -12,9 +12,7 @@ TrainedModel load_trained_model(const std::string& path) {
   t.step = checkpoint.state.step;
   try {
     t.config = parse_config(checkpoint.config_yaml, path + " (stored config)");
-    t.vocabs = task_spec_from_lists(t.config, checkpoint.src_vocab, checkpoint.tgt_vocab,
-                                       checkpoint.labels, checkpoint.spm_model,
-                                       checkpoint.image_shape);
+    t.vocabs = task_spec_from_checkpoint(t.config, checkpoint);
     t.model = EncoderModel(make_model_options(t.config, t.vocabs));
   } catch (const CheckpointError&) {
     throw;

@@ -39,8 +39,7 @@ std::string run_directory(const Config& config) {
 
 TaskSpec Trainer::spec_of(const Checkpoint& checkpoint) const {
   try {
-    return task_spec_from_lists(config_, checkpoint.src_vocab, checkpoint.tgt_vocab,
-                                checkpoint.labels, checkpoint.spm_model, checkpoint.image_shape);
+    return task_spec_from_checkpoint(config_, checkpoint);
   } catch (const std::invalid_argument& e) {
     throw CheckpointError(std::string("the checkpoint does not fit this config: ") + e.what());
   }
@@ -62,17 +61,12 @@ void Trainer::load_text(const Checkpoint* resume_from) {
 
 void Trainer::load_images(const Checkpoint* resume_from) {
   const auto& data = config_.data;
-  ImageSet train = read_image_split(data.format, data.train, data.image.train_labels,
-                                    data.image.classes);
-  std::optional<ImageSet> held_out;
-  if (data.image.holdout > 0) held_out = take_last(train, data.image.holdout, data.train);
-  vocabs_ = resume_from ? spec_of(*resume_from) : build_image_task_spec(config_, train);
-  train_ = std::make_unique<Dataset>(make_image_dataset(std::move(train), data.train, vocabs_));
+  auto images = read_training_images(config_);
+  vocabs_ = resume_from ? spec_of(*resume_from) : build_image_task_spec(config_, images.train);
+  train_ = std::make_unique<Dataset>(make_image_dataset(std::move(images.train), data.train, vocabs_));
   valid_ = std::make_unique<Dataset>(
-      held_out ? make_image_dataset(std::move(*held_out),
-                                    data.train + " (last " + std::to_string(data.image.holdout) + ")",
-                                    vocabs_)
-               : load_split(data.valid, vocabs_, data.image.valid_labels));
+      images.held_out ? make_image_dataset(std::move(*images.held_out), images.held_out_name, vocabs_)
+                      : load_split(data.valid, vocabs_, data.image.valid_labels));
   augment_.crop_padding = data.image.augment.crop_padding;
   augment_.flip = data.image.augment.flip;
 }

@@ -94,41 +94,36 @@ TEST_F(ImageCommands, PredictTakesIndicesAndPngFiles) {
   test::expect_contains(png.out, "\"outputs\": [\"tl\", \"tr\", \"bl\", \"br\"]");
 }
 
+// `attnlab ARGS` exits 2 and its output holds `reason`; returns the output.
+std::string expect_exit_two(const std::string& args, const std::string& reason) {
+  const auto result = attnlab(args);
+  EXPECT_EQ(result.rc, 2) << args << "\n" << result.out;
+  test::expect_contains(result.out, reason);
+  return result.out;
+}
+
 TEST_F(ImageCommands, BadImageInputsExitTwoWithTheReason) {
   ASSERT_EQ(trained_->rc, 0) << trained_->out;
+  const std::string predict = "predict --checkpoint " + checkpoint() + " ";
   write_png_file(dir_->file("big.png"), 12, 8, 100);
-  const auto big = attnlab("predict --checkpoint " + checkpoint() + " " + dir_->file("big.png"));
-  EXPECT_EQ(big.rc, 2) << big.out;
-  test::expect_contains(big.out, "big.png: the image is 12x8 pixels (width x height), the model takes 8x8");
+  expect_exit_two(predict + dir_->file("big.png"),
+                  "big.png: the image is 12x8 pixels (width x height), the model takes 8x8");
   test::write_text(dir_->file("not.png"), "hello");
-  const auto junk = attnlab("predict --checkpoint " + checkpoint() + " " + dir_->file("not.png"));
-  EXPECT_EQ(junk.rc, 2) << junk.out;
-  test::expect_contains(junk.out, "not.png: not a PNG file");
-  const auto past = attnlab("predict --checkpoint " + checkpoint() + " --index 32");
-  EXPECT_EQ(past.rc, 2) << past.out;
-  test::expect_contains(past.out, "--index 32 is past the 32 images of");
-  const auto bad_list = attnlab("predict --checkpoint " + checkpoint() + " --index 1,x");
-  EXPECT_EQ(bad_list.rc, 2) << bad_list.out;
-  const auto bad_split = attnlab("predict --checkpoint " + checkpoint() + " --index 0 --split bogus");
-  EXPECT_EQ(bad_split.rc, 2) << bad_split.out;
-  test::expect_contains(bad_split.out, "--split must be test, valid or train");
+  expect_exit_two(predict + dir_->file("not.png"), "not.png: not a PNG file");
+  expect_exit_two(predict + "--index 32", "--index 32 is past the 32 images of");
+  expect_exit_two(predict + "--index 1,x", "--index takes image numbers separated by commas");
+  expect_exit_two(predict + "--index 0 --split bogus", "--split must be test, valid or train");
   // attn shows one image: a missing file is bad input, record flags are bad usage.
-  const auto attn = attnlab("attn --checkpoint " + checkpoint() + " " + dir_->file("none.png"));
-  EXPECT_EQ(attn.rc, 2) << attn.out;
-  test::expect_contains(attn.out, "none.png: cannot open file");
-  const auto html = attnlab("attn --checkpoint " + checkpoint() + " --index 0 --html x.html");
-  EXPECT_EQ(html.rc, 2) << html.out;
-  test::expect_contains(html.out, "--html and --alignment are for attention records");
+  const std::string attn = "attn --checkpoint " + checkpoint() + " ";
+  expect_exit_two(attn + dir_->file("none.png"), "none.png: cannot open file");
+  expect_exit_two(attn + "--index 0 --html x.html", "--html and --alignment are for attention records");
   // Attention records (eval/predict --attention) are of text inputs: refused up front.
-  const auto eval_attention = attnlab("eval --checkpoint " + checkpoint() + " --attention " +
-                                      dir_->file("a.rec"));
-  EXPECT_EQ(eval_attention.rc, 2) << eval_attention.out;
-  EXPECT_EQ(eval_attention.out.find("accuracy"), std::string::npos) << "no evaluation before the refusal";
-  const auto no_labels = attnlab("eval --checkpoint " + checkpoint() + " --data " +
-                                 dir_->file("train-images-idx3-ubyte") + " --labels " +
-                                 dir_->file("missing-labels"));
-  EXPECT_EQ(no_labels.rc, 2) << no_labels.out;
-  test::expect_contains(no_labels.out, "missing-labels");
+  const auto eval_attention = expect_exit_two(
+      "eval --checkpoint " + checkpoint() + " --attention " + dir_->file("a.rec"), "--attention");
+  EXPECT_EQ(eval_attention.find("accuracy"), std::string::npos) << "no evaluation before the refusal";
+  expect_exit_two("eval --checkpoint " + checkpoint() + " --data " + dir_->file("train-images-idx3-ubyte") +
+                      " --labels " + dir_->file("missing-labels"),
+                  "missing-labels");
 }
 
 // attn --checkpoint on an image: the <cls> row as the patch grid, the per-head distances, and
