@@ -144,6 +144,8 @@ std::string render_heatmap(const at::Tensor& weights, const std::vector<std::str
                   Tk == static_cast<int64_t>(key_tokens.size()),
               "render_heatmap: weights ", weights.sizes(), " but ", query_tokens.size(),
               " query and ", key_tokens.size(), " key tokens");
+  TORCH_CHECK(style.full_scale > 0 && std::isfinite(style.full_scale), "render_heatmap: full_scale ",
+              style.full_scale, " must be positive and finite");
   TORCH_CHECK(style.cell_width >= 1 && style.max_label_width >= 1,
               "render_heatmap: cell_width and max_label_width must be >= 1");
   const auto w = weights.detach().to(at::kCPU, at::kDouble).contiguous();
@@ -177,8 +179,8 @@ std::string render_heatmap(const at::Tensor& weights, const std::vector<std::str
                        pad_right(q_labels[static_cast<size_t>(i)], label_width) + " │";
     int64_t best = -1;
     for (int64_t j = 0; j < Tk; ++j) {
-      const double v = acc[i][j];
-      if (!std::isnan(v) && (best < 0 || v > acc[i][best])) best = j;
+      const double v = acc[i][j] / style.full_scale;
+      if (!std::isnan(v) && (best < 0 || acc[i][j] > acc[i][best])) best = j;
       if (style.color) {
         const int bucket = std::isnan(v) ? -1 : std::min(kColorLevels - 1, static_cast<int>(
                                                              std::clamp(v, 0.0, 1.0) * kColorLevels));
@@ -206,9 +208,13 @@ std::string render_heatmap(const at::Tensor& weights, const std::vector<std::str
     std::string legend = "colour: 0 ";
     for (int b = 0; b < kColorLevels; ++b)
       legend += "\x1b[48;5;" + std::to_string(xterm_color(heat_color((b + 0.5) / kColorLevels))) + "m ";
-    out += legend + "\x1b[0m 1\n";
-  } else {
+    out += legend + "\x1b[0m " + (style.full_scale == 1.0 ? "1" : format_weight(style.full_scale, 3)) + "\n";
+  } else if (style.full_scale == 1.0) {
     out += "shade: ' ' <0.05  ░ <0.25  ▒ <0.50  ▓ <0.75  █ >=0.75\n";
+  } else {
+    const auto at = [&](double fraction) { return format_weight(fraction * style.full_scale, 3); };
+    out += "shade: ' ' <" + at(0.05) + "  ░ <" + at(0.25) + "  ▒ <" + at(0.5) + "  ▓ <" + at(0.75) +
+           "  █ >=" + at(0.75) + " (scaled to the largest cell, " + at(1.0) + ")\n";
   }
   return out;
 }

@@ -24,6 +24,10 @@ struct HeatmapStyle {
   int64_t max_label_width = 12; // token labels longer than this are cut with '…'
   int64_t cell_width = 2;       // characters per cell
   bool show_argmax = true;      // after each row: the most-attended key and its weight
+  // The weight drawn as the darkest shade / hottest colour: shades and colours are of
+  // weight / full_scale, and the legend gives the thresholds in weights. 1 for attention rows;
+  // the grid's maximum stretches a spread-out distribution (a patch grid) over the whole scale.
+  double full_scale = 1.0;
 };
 
 // Shade level 0..4 of a weight: [0, .05) ' ', [.05, .25) '░', [.25, .5) '▒', [.5, .75) '▓',

@@ -11,6 +11,7 @@
 
 #include "attention_log/head_stats.h"
 #include "attention_log/heatmap.h"
+#include "attention_log/image_attention.h"
 
 namespace attnlab {
 namespace {
@@ -36,9 +37,13 @@ section { background: #fff; border: 1px solid var(--line); border-radius: 8px; p
 #grid canvas.sel { border-color: var(--accent); }
 #wrap { position: relative; }
 #main { display: block; }
-#tip { position: absolute; pointer-events: none; background: rgba(20, 24, 33, 0.92); color: #fff; padding: 4px 8px; border-radius: 4px; font: 12px/1.35 ui-monospace, monospace; white-space: pre; display: none; }
+#tip, .tip { position: absolute; pointer-events: none; background: rgba(20, 24, 33, 0.92); color: #fff; padding: 4px 8px; border-radius: 4px; font: 12px/1.35 ui-monospace, monospace; white-space: pre; display: none; }
 #legend { display: flex; align-items: center; gap: 6px; font-size: 12px; color: var(--muted); margin-top: 8px; }
 #alignOut { font: 13px ui-monospace, monospace; color: var(--muted); margin: 8px 0 0 0; }
+#imgWrap { position: relative; }
+#imgMain { display: block; cursor: crosshair; image-rendering: pixelated; }
+#imgControls { display: flex; gap: 14px; align-items: center; margin: 0 0 8px 0; }
+#grid canvas.img { image-rendering: pixelated; }
 #sentence { font: 13px ui-monospace, monospace; color: var(--muted); max-width: 760px; overflow-wrap: anywhere; margin: 8px 0 0 0; }
 )CSS";
 
@@ -48,9 +53,10 @@ constexpr const char* kScript = R"JS(
   const body = document.body;
   window.addEventListener("error", function (e) { body.setAttribute("data-error", String(e.message)); });
   const D = JSON.parse(document.getElementById("attn-data").textContent);
-  const SCALE = D.scale, STOPS = D.colors, R = D.records;
+  const SCALE = D.scale, STOPS = D.colors, R = D.records, ALPHA = D.alpha;
   const $ = function (id) { return document.getElementById(id); };
-  const st = { s: D.initial.step, l: D.initial.layer, h: D.initial.head, n: D.initial.example, avg: D.initial.avg, hover: null };
+  const st = { s: D.initial.step, l: D.initial.layer, h: D.initial.head, n: D.initial.example, avg: D.initial.avg, hover: null,
+               q: D.initial.query, roll: D.initial.rollout };
 
   function color(w) {
     if (!(w >= 0)) return "rgb(128,128,128)";
@@ -91,6 +97,95 @@ constexpr const char* kScript = R"JS(
     }
   }
 
+
+  // --- images: one query row over the picture ------------------------------------------------
+  // Rollout (Abnar & Zuidema 2020) through the logged layers, which start at layer 0: per layer
+  // the mean of the logged heads plus the identity, rows renormalised; R = A_L ... A_1.
+  function canRoll(rec) { return rec.layer_ids.every(function (id, l) { return id === l; }); }
+  function rollout(rec, n) {
+    const T = rec.lengths[n];
+    let R = null;
+    rec.layer_ids.forEach(function (_, l) {
+      const A = weights(rec, l, 0, n, true);
+      for (let i = 0; i < T; i++) {
+        A[i * T + i] += 1;
+        let sum = 0;
+        for (let j = 0; j < T; j++) sum += A[i * T + j];
+        for (let j = 0; j < T; j++) A[i * T + j] /= sum;
+      }
+      if (!R) { R = A; return; }
+      const P = new Float64Array(T * T);
+      for (let i = 0; i < T; i++) for (let k = 0; k < T; k++) {
+        const a = A[i * T + k];
+        if (a !== 0) for (let j = 0; j < T; j++) P[i * T + j] += a * R[k * T + j];
+      }
+      R = P;
+    });
+    return R;
+  }
+  // The query row over the patches (<cls> column left out, renormalised): gh*gw values.
+  function patchRow(rec, l, h, n, avg, roll) {
+    const T = rec.lengths[n], m = roll ? rollout(rec, n) : weights(rec, l, h, n, avg), q = st.q;
+    const out = new Float64Array(T - 1);
+    let sum = 0;
+    for (let j = 1; j < T; j++) { out[j - 1] = m[q * T + j]; sum += out[j - 1]; }
+    for (let j = 0; j < T - 1; j++) out[j] = sum > 0 ? out[j] / sum : NaN;
+    return out;
+  }
+  // The picture scaled by `s` with the row's heat over it (alpha 0.55 as in the PNG and SVG).
+  function drawOverlay(canvas, rec, n, row, s, mark) {
+    const I = rec.img, gw = I.w / I.p, px = I.px[n];
+    canvas.width = I.w * s; canvas.height = I.h * s;
+    const g = canvas.getContext("2d"), data = g.createImageData(I.w * s, I.h * s);
+    let top = 0;
+    row.forEach(function (v) { if (v > top) top = v; });
+    const heats = Array.from(row, function (v) { return color(top > 0 ? v / top : NaN).match(/\d+/g).map(Number); });
+    for (let y = 0; y < I.h * s; y++) for (let x = 0; x < I.w * s; x++) {
+      const iy = Math.floor(y / s), ix = Math.floor(x / s), cell = Math.floor(iy / I.p) * gw + Math.floor(ix / I.p);
+      const heat = heats[cell], o = (y * I.w * s + x) * 4;
+      for (let c = 0; c < 3; c++) {
+        const v = px[(I.c === 3 ? c : 0) * I.h * I.w + iy * I.w + ix];
+        data.data[o + c] = Math.round((1 - ALPHA) * v + ALPHA * heat[c]);
+      }
+      data.data[o + 3] = 255;
+    }
+    g.putImageData(data, 0, 0);
+    if (mark > 0) {
+      const r = Math.floor((mark - 1) / gw), c = (mark - 1) % gw;
+      g.strokeStyle = "#fff"; g.lineWidth = 2;
+      g.strokeRect(c * I.p * s + 1, r * I.p * s + 1, I.p * s - 2, I.p * s - 2);
+    }
+  }
+  let imgView = null;  // geometry of the large overlay, for hover and click
+  function drawImage(rec) {
+    const section = $("imgSection");
+    section.hidden = !rec.img;
+    if (!rec.img) return;
+    const I = rec.img, s = Math.max(1, Math.floor(320 / Math.max(I.w, I.h)));
+    const roll = st.roll && canRoll(rec);
+    const row = patchRow(rec, st.l, st.h, st.n, st.avg, roll);
+    drawOverlay($("imgMain"), rec, st.n, row, s, st.q);
+    imgView = { s: s, row: row, gw: I.w / I.p, p: I.p };
+    const T = rec.lengths[st.n], names = ["<cls>"];
+    for (let j = 1; j < T; j++) names.push(rec.tokens[st.n][j]);
+    fill($("query"), names, st.q);
+    $("roll").disabled = !canRoll(rec);
+    $("roll").checked = roll;
+    $("imgTitle").textContent = "step " + rec.step + " · " + (st.q ? "patch " + names[st.q] : "<cls>") + " over " +
+      I.names[st.n] + " · " + (roll ? "rollout over layers " + rec.layer_ids.join(",") : "layer " +
+      rec.layer_ids[st.l] + " · " + headName(rec));
+  }
+  function imgHover(ev) {
+    if (!imgView) return;
+    const c = Math.floor(ev.offsetX / (imgView.p * imgView.s)), r = Math.floor(ev.offsetY / (imgView.p * imgView.s));
+    const k = r * imgView.gw + c, tip = $("imgTip");
+    if (c < 0 || r < 0 || c >= imgView.gw || k >= imgView.row.length) { tip.style.display = "none"; return null; }
+    tip.textContent = "patch r" + r + "c" + c + "\nweight " + fmt(imgView.row[k]) + "\nclick: make it the query";
+    tip.style.display = "block";
+    tip.style.left = (ev.offsetX + 14) + "px"; tip.style.top = (ev.offsetY + 14) + "px";
+    return k;
+  }
+
   function drawGrid(rec) {
     const grid = $("grid");
     grid.innerHTML = "";
@@ -105,11 +200,16 @@ constexpr const char* kScript = R"JS(
       const d = document.createElement("div"); d.className = "hdr"; d.textContent = "layer " + layerId; grid.appendChild(d);
       for (let h = 0; h <= H; h++) {
         const avg = h === H, canvas = document.createElement("canvas");
-        drawSmall(canvas, weights(rec, l, Math.min(h, H - 1), st.n, avg), L);
+        if (rec.img) {
+          const s = Math.max(1, Math.floor(84 / Math.max(rec.img.w, rec.img.h)));
+          drawOverlay(canvas, rec, st.n, patchRow(rec, l, Math.min(h, H - 1), st.n, avg, false), s, st.q);
+        } else {
+          drawSmall(canvas, weights(rec, l, Math.min(h, H - 1), st.n, avg), L);
+        }
         canvas.title = "layer " + layerId + ", " + (avg ? "mean of heads" : "head " + rec.head_ids[h]);
-        if (l === st.l && (avg ? st.avg : (!st.avg && h === st.h))) canvas.className = "sel";
+        if (!st.roll && l === st.l && (avg ? st.avg : (!st.avg && h === st.h))) canvas.className = "sel";
         canvas.addEventListener("click", function () {
-          st.l = l; st.avg = avg; if (!avg) st.h = h; render();
+          st.l = l; st.avg = avg; st.roll = false; if (!avg) st.h = h; render();
         });
         grid.appendChild(canvas);
       }
@@ -165,7 +265,7 @@ constexpr const char* kScript = R"JS(
     view = { left: left, top: top, cell: cell, L: L, m: m, toks: toks };
     $("title").textContent = "step " + rec.step + " · layer " + rec.layer_ids[st.l] + " · " + headName(rec) +
       " · example " + st.n;
-    $("sentence").textContent = toks.join(" ");
+    $("sentence").textContent = rec.img ? rec.img.names[st.n] : toks.join(" ");
   }
 
   // Translation: output tokens (rows) against source tokens (columns) of the selected example.
@@ -206,14 +306,17 @@ constexpr const char* kScript = R"JS(
     fill($("layer"), rec.layer_ids.map(function (id) { return String(id); }), st.l);
     fill($("head"), rec.head_ids.map(function (id) { return String(id); }), st.h);
     fill($("example"), rec.tokens.map(function (t, n) {
-      const s = t.join(" "); return n + ": " + (s.length > 40 ? s.slice(0, 39) + "…" : s);
+      const s = rec.img ? rec.img.names[n] : t.join(" "); return n + ": " + (s.length > 40 ? s.slice(0, 39) + "…" : s);
     }), st.n);
     $("head").disabled = st.avg;
     $("avg").checked = st.avg;
+    if (rec.img) st.q = clamp(st.q, rec.lengths[st.n]);
     drawGrid(rec);
     drawMain(rec);
     drawAlign(rec);
+    drawImage(rec);
     $("tip").style.display = "none";
+    $("imgTip").style.display = "none";
   }
 
   function hover(ev) {
@@ -241,6 +344,14 @@ constexpr const char* kScript = R"JS(
   $("example").addEventListener("change", function () { st.n = Number($("example").value); render(); });
   $("avg").addEventListener("change", function () { st.avg = $("avg").checked; render(); });
   $("main").addEventListener("mousemove", hover);
+  $("query").addEventListener("change", function () { st.q = Number($("query").value); render(); });
+  $("roll").addEventListener("change", function () { st.roll = $("roll").checked; render(); });
+  $("imgMain").addEventListener("mousemove", imgHover);
+  $("imgMain").addEventListener("mouseleave", function () { $("imgTip").style.display = "none"; });
+  $("imgMain").addEventListener("click", function (ev) {
+    const k = imgHover(ev);
+    if (k !== null) { st.q = k + 1; render(); }
+  });
   $("main").addEventListener("mouseleave", function () { $("tip").style.display = "none"; st.hover = null; drawMain(R[st.s]); });
   render();
   if (location.hash === "#selftest") {
@@ -268,6 +379,20 @@ constexpr const char* kScript = R"JS(
       $("step").value = String(s); $("step").dispatchEvent(new Event("input"));
       if ($("alignSection").hidden || $("align").width <= 10) throw new Error("alignment not drawn at step " + rec.step);
       body.setAttribute("data-alignment", "ok");
+    });
+    R.forEach(function (rec, s) {
+      if (!rec.img) return;
+      $("step").value = String(s); $("step").dispatchEvent(new Event("input"));
+      if ($("imgSection").hidden || $("imgMain").width !== rec.img.w * imgView.s) throw new Error("image not drawn at step " + rec.step);
+      // A click on the last patch makes it the query; the rollout, where logged layers allow it.
+      const edge = imgView.p * imgView.s;
+      const k = imgHover({ offsetX: (imgView.gw - 1) * edge + 1, offsetY: 1 });
+      if ($("imgTip").textContent.indexOf("patch r0c" + (imgView.gw - 1)) !== 0) throw new Error("image tip: " + $("imgTip").textContent);
+      st.q = k + 1; render();
+      if ($("query").value !== String(imgView.gw)) throw new Error("query select: " + $("query").value);
+      if (canRoll(rec)) { $("roll").click(); if (!st.roll) throw new Error("rollout not selected"); $("roll").click(); }
+      st.q = 0; render();
+      body.setAttribute("data-image", "ok");
     });
     $("layer").value = "0"; $("layer").dispatchEvent(new Event("change"));
     $("example").value = "0"; $("example").dispatchEvent(new Event("change"));
@@ -338,6 +463,24 @@ std::string record_json(const AttentionRecord& r, double scale) {
     }
     s += "]";
   }
+  if (!r.images.empty()) {
+    // "img": {"c","h","w","p", "names": [N], "px": per example the flat (C*H*W) pixels}
+    const auto& p = r.images.pixels;  // (N, C, H, W) uint8
+    s += ",\"img\":{\"c\":" + std::to_string(p.size(1)) + ",\"h\":" + std::to_string(p.size(2)) +
+         ",\"w\":" + std::to_string(p.size(3)) + ",\"p\":" + std::to_string(r.images.patch_size) +
+         ",\"names\":[";
+    for (size_t n = 0; n < r.images.names.size(); ++n) s += (n ? "," : "") + json_string(r.images.names[n]);
+    s += "],\"px\":[";
+    const auto pixels = p.contiguous();
+    const auto* bytes = pixels.data_ptr<uint8_t>();
+    const int64_t per_image = p.size(1) * p.size(2) * p.size(3);
+    for (int64_t n = 0; n < p.size(0); ++n) {
+      s += n ? ",[" : "[";
+      for (int64_t i = 0; i < per_image; ++i) s += (i ? "," : "") + std::to_string(bytes[n * per_image + i]);
+      s += "]";
+    }
+    s += "]}";
+  }
   return s + "}";
 }
 
@@ -356,7 +499,8 @@ std::string render_html(const std::vector<AttentionRecord>& records, const HtmlO
   const double scale = std::pow(10.0, options.decimals);
   const auto count = static_cast<int64_t>(kept.size());
   const int64_t initial_step = options.initial_step < 0 ? count - 1 : std::min(options.initial_step, count - 1);
-  std::string data = "{\"scale\":" + std::to_string(std::lround(scale)) + ",\"colors\":[";
+  std::string data = "{\"scale\":" + std::to_string(std::lround(scale)) +
+                     ",\"alpha\":" + std::to_string(kOverlayAlpha) + ",\"colors\":[";
   const auto& stops = heat_color_stops();
   for (size_t k = 0; k < stops.size(); ++k)
     data += (k ? ",[" : "[") + std::to_string(stops[k].r) + "," + std::to_string(stops[k].g) + "," +
@@ -365,7 +509,9 @@ std::string render_html(const std::vector<AttentionRecord>& records, const HtmlO
           ",\"layer\":" + std::to_string(std::max<int64_t>(0, options.initial_layer)) +
           ",\"head\":" + std::to_string(std::max<int64_t>(0, options.initial_head)) +
           ",\"example\":" + std::to_string(std::max<int64_t>(0, options.initial_example)) +
-          ",\"avg\":" + (options.average_heads ? "true" : "false") + "},\"records\":[";
+          ",\"avg\":" + (options.average_heads ? "true" : "false") +
+          ",\"query\":" + std::to_string(std::max<int64_t>(0, options.initial_query)) +
+          ",\"rollout\":" + (options.rollout ? "true" : "false") + "},\"records\":[";
   for (size_t k = 0; k < kept.size(); ++k) data += (k ? "," : "") + record_json(records[kept[k]], scale);
   data += "]}";
 
@@ -382,6 +528,11 @@ std::string render_html(const std::vector<AttentionRecord>& records, const HtmlO
   html += "<label><input type=\"checkbox\" id=\"avg\"> average heads</label>\n";
   html += "<label>example <select id=\"example\"></select></label>\n";
   html += "</div></header>\n<main>\n";
+  html += "<section id=\"imgSection\" hidden><h2 id=\"imgTitle\"></h2><div id=\"imgControls\">"
+          "<label>query <select id=\"query\"></select></label>"
+          "<label><input type=\"checkbox\" id=\"roll\"> rollout over layers</label></div>"
+          "<div id=\"imgWrap\"><canvas id=\"imgMain\" width=\"10\" height=\"10\"></canvas>"
+          "<div id=\"imgTip\" class=\"tip\"></div></div></section>\n";
   html += "<section><h2>all layers &times; heads (click to select)</h2><div id=\"grid\"></div></section>\n";
   html += "<section><h2 id=\"title\"></h2><div id=\"wrap\"><canvas id=\"main\" width=\"10\" height=\"10\"></canvas>"
           "<div id=\"tip\"></div></div>\n";

@@ -5,7 +5,9 @@
 // The page has a step slider, layer / head / example pickers and an "average heads" toggle; a
 // grid of small heatmaps of every layer x head (plus the head mean per layer), click one to
 // select it; and a large labelled heatmap on a <canvas> whose hover shows query token, key token
-// and weight. When its script has rendered, the page sets data-rendered="ok" on <body> (a script
+// and weight. Image records (RecordImages) add the picture with one query's attention over it
+// (<cls> or a clicked patch; one layer and head, their mean, or the rollout over the logged
+// layers), and their layer x head grid shows those overlays. When its script has rendered, the page sets data-rendered="ok" on <body> (a script
 // error sets data-error instead), which tests read back through a headless browser.
 
 #include <cstddef>
@@ -26,6 +28,10 @@ struct HtmlOptions {
   int64_t initial_head = 0;      // head index (into head_ids) shown first
   int64_t initial_example = 0;   // example shown first
   bool average_heads = false;    // start with the head mean
+  // Image records: the query row shown over the picture first (0 = <cls>, 1 + patch), and
+  // whether to start on the attention rollout.
+  int64_t initial_query = 0;
+  bool rollout = false;
 };
 
 // The whole HTML document. Records should be in step order; each may have its own examples,

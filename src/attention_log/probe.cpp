@@ -42,7 +42,69 @@ void check_indices(const std::vector<int64_t>& chosen, int64_t available, const 
                                   " (0-" + std::to_string(available - 1) + ")");
 }
 
+// The model's output with attention weights, in eval mode without gradients; the mode is
+// restored after.
+ModelOutput forward_with_weights(EncoderModel& model, const at::Tensor& input) {
+  const bool was_training = model->is_training();
+  model->eval();
+  ModelOutput output;
+  {
+    torch::NoGradGuard no_grad;
+    output = model->forward(input, /*need_weights=*/true);
+  }
+  if (was_training) model->train();
+  return output;
+}
+
+void fill_ids(AttentionRecord& record, const EncoderModel& model, const std::vector<int64_t>& layers,
+              const std::vector<int64_t>& heads) {
+  const int64_t num_layers = model->options.encoder.num_layers;
+  const int64_t num_heads = model->options.encoder.layer.num_heads;
+  check_indices(layers, num_layers, "layer");
+  check_indices(heads, num_heads, "head");
+  record.layer_ids = layers;
+  if (layers.empty())
+    for (int64_t l = 0; l < num_layers; ++l) record.layer_ids.push_back(l);
+  record.head_ids = heads;
+  if (heads.empty())
+    for (int64_t h = 0; h < num_heads; ++h) record.head_ids.push_back(h);
+}
+
 }  // namespace
+
+AttentionRecord record_image_attention(EncoderModel& model, const at::Tensor& images,
+                                       const std::vector<std::string>& names, int64_t step,
+                                       const std::string& source, const std::vector<int64_t>& layers,
+                                       const std::vector<int64_t>& heads) {
+  TORCH_CHECK(model->options.task == TaskKind::kImageClassification,
+              "record_image_attention: not an image model");
+  TORCH_CHECK(images.dim() == 4 && images.scalar_type() == at::kByte && images.size(0) >= 1,
+              "record_image_attention: expected (N, C, H, W) uint8 images, got ", images.sizes(), " ",
+              images.scalar_type());
+  TORCH_CHECK(static_cast<int64_t>(names.size()) == images.size(0), "record_image_attention: ",
+              names.size(), " names for ", images.size(0), " images");
+  const auto& patches = model->options.patches;
+  AttentionRecord record;
+  record.step = step;
+  record.source = source;
+  fill_ids(record, model, layers, heads);
+  const auto tokens = patch_tokens(patches.grid_height(), patches.grid_width());
+  for (int64_t n = 0; n < images.size(0); ++n) {
+    record.tokens.push_back(tokens);
+    record.lengths.push_back(static_cast<int64_t>(tokens.size()));
+  }
+  record.images.pixels = images.contiguous();
+  record.images.patch_size = patches.patch_size;
+  record.images.names = names;
+
+  const auto output = forward_with_weights(model, images);  // weights: L x (N, H, T, T)
+  const auto head_index = at::tensor(record.head_ids, at::kLong);
+  for (auto l : record.layer_ids) {
+    const auto w = output.weights[static_cast<size_t>(l)].to(at::kFloat);  // (N, H, T, T)
+    record.layers.push_back(w.index_select(1, head_index).contiguous());   // (N, H', T, T)
+  }
+  return record;
+}
 
 AttentionRecord record_attention(EncoderModel& model, const TaskSpec& spec,
                                  const std::vector<std::string>& texts, int64_t step,
@@ -50,8 +112,8 @@ AttentionRecord record_attention(EncoderModel& model, const TaskSpec& spec,
                                  const std::vector<int64_t>& heads) {
   TORCH_CHECK(!texts.empty(), "record_attention: no inputs");
   if (spec.task == TaskKind::kImageClassification)
-    throw AttentionLogError("attention records take text inputs; attention over images is not "
-                            "in this version yet (docs/attention.md)");
+    throw AttentionLogError("record_attention takes text inputs; images go through "
+                            "record_image_attention");
   std::vector<Example> examples;
   for (const auto& text : texts) {
     Example e;
@@ -67,38 +129,16 @@ AttentionRecord record_attention(EncoderModel& model, const TaskSpec& spec,
   for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int64_t>(i);
   const auto tokens = data.batch(all).src;  // (N, T)
 
-  const int64_t num_layers = model->options.encoder.num_layers;
-  const int64_t num_heads = model->options.encoder.layer.num_heads;
-  check_indices(layers, num_layers, "layer");
-  check_indices(heads, num_heads, "head");
-
   AttentionRecord record;
   record.step = step;
   record.source = source;
+  fill_ids(record, model, layers, heads);
   const int64_t upsample = attends_over_upsampled(model) ? model->options.ctc_upsample : 1;
   for (int64_t i = 0; i < data.size(); ++i) {
     record.tokens.push_back(display_tokens(spec, data.example(i).source, upsample));
     record.lengths.push_back(data.lengths()[static_cast<size_t>(i)] * upsample);
   }
-  if (layers.empty()) {
-    for (int64_t l = 0; l < num_layers; ++l) record.layer_ids.push_back(l);
-  } else {
-    record.layer_ids = layers;
-  }
-  if (heads.empty()) {
-    for (int64_t h = 0; h < num_heads; ++h) record.head_ids.push_back(h);
-  } else {
-    record.head_ids = heads;
-  }
-
-  const bool was_training = model->is_training();
-  model->eval();
-  ModelOutput output;
-  {
-    torch::NoGradGuard no_grad;
-    output = model->forward(tokens, /*need_weights=*/true);  // weights: L x (N, H, T, T)
-  }
-  if (was_training) model->train();
+  const auto output = forward_with_weights(model, tokens);  // weights: L x (N, H, T, T)
   const auto& weights = output.weights;
   if (spec.task == TaskKind::kTranslation) {
     for (int64_t i = 0; i < data.size(); ++i) {
@@ -124,7 +164,7 @@ AttentionLogger::AttentionLogger(const AttentionLogConfig& config, const TaskSpe
     : config_(config),
       spec_(spec),
       directory_((std::filesystem::path(run_dir) / "attention").string()) {
-  if (!config_.examples.empty()) {
+  if (!config_.examples.empty() && !valid.has_images()) {
     probes_ = config_.examples;
   } else {
     // A seeded choice, stable across runs and resumes.
@@ -134,7 +174,12 @@ AttentionLogger::AttentionLogger(const AttentionLogConfig& config, const TaskSpe
     for (size_t i = order.size(); i > 1; --i)
       std::swap(order[i - 1], order[uniform_below(rng, i)]);
     const auto n = std::min<int64_t>(config_.num_examples, valid.size());
-    for (int64_t i = 0; i < n; ++i) probes_.push_back(valid.example(order[static_cast<size_t>(i)]).source);
+    order.resize(static_cast<size_t>(n));
+    for (auto i : order) {
+      const auto& example = valid.example(i);
+      probes_.push_back(valid.has_images() ? example.source + " (" + example.target + ")" : example.source);
+    }
+    if (valid.has_images()) probe_images_ = valid.images().index_select(0, at::tensor(order, at::kLong));
   }
   std::filesystem::create_directories(directory_);
   writer_ = std::thread([this] { writer_loop(); });
@@ -153,7 +198,10 @@ void AttentionLogger::on_step(EncoderModel& model, int64_t step, bool last) {
   const bool due = step == 0 || last || (config_.every > 0 && step % config_.every == 0);
   if (!due || step == last_logged_step_) return;
   last_logged_step_ = step;
-  auto record = record_attention(model, spec_, probes_, step, "train", config_.layers, config_.heads);
+  auto record = probe_images_.defined()
+                    ? record_image_attention(model, probe_images_, probes_, step, "train",
+                                             config_.layers, config_.heads)
+                    : record_attention(model, spec_, probes_, step, "train", config_.layers, config_.heads);
   const auto path = (std::filesystem::path(directory_) / record_file_name(step)).string();
   {
     std::lock_guard<std::mutex> lock(mutex_);

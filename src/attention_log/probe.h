@@ -26,12 +26,21 @@ AttentionRecord record_attention(EncoderModel& model, const TaskSpec& spec,
                                  const std::vector<int64_t>& layers = {},
                                  const std::vector<int64_t>& heads = {});
 
+// The same for a Vision Transformer: `images` (N, C, H, W) uint8 through the model; tokens
+// "<cls>" and the patches (patch_tokens), and the record carries the pictures and `names` (N).
+AttentionRecord record_image_attention(EncoderModel& model, const at::Tensor& images,
+                                       const std::vector<std::string>& names, int64_t step,
+                                       const std::string& source,
+                                       const std::vector<int64_t>& layers = {},
+                                       const std::vector<int64_t>& heads = {});
+
 // Records attention of fixed probe examples during training, at step 0, every `every` steps
 // and at the last step, into <run_dir>/attention/. Records are computed on the training thread
 // (they need the weights of that step) and serialised and written by a background thread.
 class AttentionLogger {
  public:
-  // Probe inputs: config.examples if given, else num_examples drawn from `valid` by `seed`.
+  // Probe inputs: config.examples if given, else num_examples drawn from `valid` by `seed`
+  // (for images always drawn: the pictures and their names, "name (label)").
   AttentionLogger(const AttentionLogConfig& config, const TaskSpec& spec, const Dataset& valid,
                   const std::string& run_dir, uint64_t seed);
   ~AttentionLogger();  // waits for pending writes
@@ -50,7 +59,8 @@ class AttentionLogger {
 
   AttentionLogConfig config_;
   TaskSpec spec_;
-  std::vector<std::string> probes_;
+  std::vector<std::string> probes_;  // texts, or the names of the probe images
+  at::Tensor probe_images_;          // images: (N, C, H, W) uint8; else undefined
   std::string directory_;
   int64_t last_logged_step_ = -1;
 

@@ -13,6 +13,7 @@
 #include <c10/util/Exception.h>
 #include <torch/serialize.h>
 
+#include "data/image_set.h"
 #include "io/atomic_file.h"
 #include "io/text.h"
 #include "io/torch_file.h"
@@ -102,8 +103,38 @@ AttentionRecord record_from_ivalue(const c10::IValue& root, const std::string& w
       record.alignments.push_back(std::move(alignment));
     }
   }
+  if (dict.has("images")) {  // image records only
+    record.images.pixels = dict.tensor("images");
+    record.images.patch_size = dict.integer("patch_size");
+    record.images.names = dict.strings("image_names");
+  }
   validate_record(record, where);
   return record;
+}
+
+void validate_images(const AttentionRecord& r, const std::string& where) {
+  const auto& im = r.images;
+  const auto& p = im.pixels;
+  const auto N = r.num_examples();
+  if (p.scalar_type() != at::kByte || !p.device().is_cpu() || p.dim() != 4 || p.size(0) != N ||
+      (p.size(1) != 1 && p.size(1) != 3))
+    fail(where, "images must be a uint8 CPU tensor of shape (N=" + std::to_string(N) +
+                    ", C=1 or 3, H, W), got " + shape_string(p) + " " + c10::toString(p.scalar_type()));
+  const auto H = p.size(2), W = p.size(3), P = im.patch_size;
+  if (H < 1 || W < 1 || H > kMaxImageSide || W > kMaxImageSide)
+    fail(where, "images of " + std::to_string(H) + "x" + std::to_string(W) + " pixels");
+  if (P < 1 || H % P != 0 || W % P != 0)
+    fail(where, "patch_size " + std::to_string(P) + " does not divide the " + std::to_string(H) + "x" +
+                    std::to_string(W) + " images");
+  if (static_cast<int64_t>(im.names.size()) != N)
+    fail(where, std::to_string(im.names.size()) + " image names for " + std::to_string(N) + " examples");
+  const auto T = 1 + (H / P) * (W / P);
+  for (int64_t n = 0; n < N; ++n)
+    if (r.lengths[static_cast<size_t>(n)] != T)
+      fail(where, "example " + std::to_string(n) + " has length " +
+                      std::to_string(r.lengths[static_cast<size_t>(n)]) + " but its " + std::to_string(H) +
+                      "x" + std::to_string(W) + " image in " + std::to_string(P) + "x" + std::to_string(P) +
+                      " patches makes " + std::to_string(T) + " tokens (<cls> and the patches)");
 }
 
 }  // namespace
@@ -177,6 +208,7 @@ void validate_record(const AttentionRecord& r, const std::string& where) {
     if (w.lt(0).logical_or(w.gt(1.0 + 1e-3)).any().item<bool>())
       fail(where, name + " has weights outside [0, 1]");
   }
+  if (!r.images.empty()) validate_images(r, where);
 }
 
 void save_record(const std::string& path, const AttentionRecord& record) {
@@ -213,6 +245,11 @@ void save_record(const std::string& path, const AttentionRecord& record) {
       alignments.push_back(c10::IValue(std::move(entry)));
     }
     dict.insert(std::string("alignments"), alignments);
+  }
+  if (!stored.images.empty()) {
+    dict.insert(std::string("images"), stored.images.pixels.contiguous());
+    dict.insert(std::string("patch_size"), stored.images.patch_size);
+    dict.insert(std::string("image_names"), string_list(stored.images.names));
   }
 
   std::vector<char> bytes;
@@ -322,6 +359,13 @@ AttentionLog load_log(const std::string& location) {
                         "logging on?"
                       : "no attention records (step_*.pt) and no attention/ subdirectory");
   return log;
+}
+
+std::vector<std::string> patch_tokens(int64_t grid_h, int64_t grid_w) {
+  std::vector<std::string> tokens{"<cls>"};
+  for (int64_t r = 0; r < grid_h; ++r)
+    for (int64_t c = 0; c < grid_w; ++c) tokens.push_back("r" + std::to_string(r) + "c" + std::to_string(c));
+  return tokens;
 }
 
 at::Tensor example_weights(const AttentionRecord& record, int64_t layer_index, int64_t head_index,

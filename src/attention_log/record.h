@@ -5,8 +5,9 @@
 // A record file is a torch pickle (torch::pickle_save) of a plain dict, so Python reads it with
 // `torch.load(path)`. Keys: "format" = "attnlab.attention", "version" = 1, "step", "source",
 // "tokens" (list of list of str), "lengths", "layer_ids", "head_ids", "layers" (list of
-// (N, H', T, T) float32 tensors) and, for translation, "alignments" (list of dicts with
-// "source", "outputs", "positions", "weights"). See docs/attention.md.
+// (N, H', T, T) float32 tensors), for translation "alignments" (list of dicts with "source",
+// "outputs", "positions", "weights") and for images "images" ((N, C, H, W) uint8),
+// "patch_size" and "image_names". See docs/attention.md.
 
 #include <cstddef>
 #include <cstdint>
@@ -38,6 +39,20 @@ struct RecordAlignment {
   at::Tensor weights;                // (J, S) float32, rows summing to 1 (J may be 0)
 };
 
+// Image records only (a Vision Transformer): the probe pictures themselves, so that a viewer
+// can draw the attention over them. Stored under the optional keys "images", "patch_size" and
+// "image_names"; records without them (text tasks, older files) load as before. The tokens of
+// an image record are "<cls>" and then the patches in raster order, "r0c0", "r0c1", ...
+struct RecordImages {
+  at::Tensor pixels;               // (N, C, H, W) uint8, C = 1 (grey) or 3 (RGB); undefined = none
+  int64_t patch_size = 0;          // P: pixels per patch side, dividing H and W
+  std::vector<std::string> names;  // N: what each picture is ("t10k-images...gz#3", a file)
+
+  bool empty() const { return !pixels.defined(); }
+  int64_t grid_height() const { return pixels.size(2) / patch_size; }
+  int64_t grid_width() const { return pixels.size(3) / patch_size; }
+};
+
 struct AttentionRecord {
   int64_t step = 0;                              // training step the weights come from
   std::string source;                            // "train" | "eval" | "predict"
@@ -49,6 +64,7 @@ struct AttentionRecord {
   // beyond an example's length are zero. NaN is allowed (a diverged run still logs).
   std::vector<at::Tensor> layers;
   std::vector<RecordAlignment> alignments;  // translation: one per example; else empty
+  RecordImages images;                      // image classification; else empty
 
   int64_t num_examples() const { return static_cast<int64_t>(tokens.size()); }
   int64_t num_layers() const { return static_cast<int64_t>(layer_ids.size()); }
@@ -59,7 +75,9 @@ struct AttentionRecord {
 // N >= 1 examples with 1 <= length == tokens, unique non-negative layer and head ids, one
 // float32 CPU tensor (N, H', T, T) per layer with T >= max length, values in [0, 1] (or NaN)
 // and zero outside each example's length; alignments, when present, one per example with J
-// outputs, J positions and (J, S) float32 weights in [0, 1], S source tokens.
+// outputs, J positions and (J, S) float32 weights in [0, 1], S source tokens; images, when
+// present, (N, C, H, W) uint8 CPU with C 1 or 3, a patch size dividing H and W, N names and
+// every example 1 + (H/P)(W/P) tokens long.
 void validate_record(const AttentionRecord& record, const std::string& where);
 
 // Writes `record` (validated first) to `path` atomically: path.tmp, fsync, rename. Creates the
@@ -78,6 +96,9 @@ int64_t step_from_file_name(const std::string& file_name);
 // Paths of the record files in `attention_dir`, sorted by step. Throws AttentionLogError when
 // the directory does not exist. Other files are ignored.
 std::vector<std::string> list_records(const std::string& attention_dir);
+
+// "<cls>", "r0c0", "r0c1", ..., "r{grid_h-1}c{grid_w-1}": the tokens of an image record.
+std::vector<std::string> patch_tokens(int64_t grid_h, int64_t grid_w);
 
 // The records of one run, loaded lazily: paths and steps known, records read on demand.
 struct AttentionLog {

@@ -42,52 +42,11 @@ int64_t parse_int(const std::string& flag, const std::string& value) {
   throw UsageError(flag + " expects an integer, got '" + value + "'");
 }
 
-// "0-2" for consecutive ids, else "0, 2, 5".
-std::string describe_ids(const std::vector<int64_t>& ids) {
-  if (ids.empty()) return "none";
-  bool consecutive = true;
-  for (size_t i = 1; i < ids.size(); ++i) consecutive = consecutive && ids[i] == ids[i - 1] + 1;
-  if (ids.size() == 1) return std::to_string(ids[0]);
-  if (consecutive && ids.size() > 2) return std::to_string(ids.front()) + "-" + std::to_string(ids.back());
-  std::string s;
-  for (size_t i = 0; i < ids.size(); ++i) s += (i ? ", " : "") + std::to_string(ids[i]);
-  return s;
-}
-
-// Steps for a listing: all of them, or the first and last few when there are many.
-std::string describe_steps(const std::vector<int64_t>& steps) {
-  constexpr size_t kShown = 8;
-  std::string s;
-  for (size_t i = 0; i < steps.size(); ++i) {
-    if (steps.size() > 2 * kShown && i == kShown) {
-      s += ", … (" + std::to_string(steps.size() - 2 * kShown) + " more)";
-      i = steps.size() - kShown;
-    }
-    s += (s.empty() ? "" : ", ") + std::to_string(steps[i]);
-  }
-  return s;
-}
-
 int64_t index_of_id(const std::vector<int64_t>& ids, int64_t id) {
   const auto it = std::find(ids.begin(), ids.end(), id);
   return it == ids.end() ? -1 : static_cast<int64_t>(it - ids.begin());
 }
 
-
-// Loads each record at most once per command.
-class RecordCache {
- public:
-  explicit RecordCache(const RecordSource& source) : source_(source) {}
-  const AttentionRecord& get(size_t i) {
-    auto it = cache_.find(i);
-    if (it == cache_.end()) it = cache_.emplace(i, source_.load(i)).first;
-    return it->second;
-  }
-
- private:
-  const RecordSource& source_;
-  std::map<size_t, AttentionRecord> cache_;
-};
 
 // The selection resolved against the chosen record: indices, not ids.
 struct Selection {
@@ -96,23 +55,6 @@ struct Selection {
   int64_t head_index = 0;   // -1 with --average-heads
   int64_t example = 0;
 };
-
-size_t resolve_step(const RecordSource& source, const AttnArgs& args) {
-  if (!args.step || *args.step == "last") return source.steps.size() - 1;
-  const auto step = parse_int("--step", *args.step);
-  const auto it = std::find(source.steps.begin(), source.steps.end(), step);
-  if (it == source.steps.end()) {
-    // Name the nearest steps so the user can pick one.
-    const auto after = std::lower_bound(source.steps.begin(), source.steps.end(), step);
-    std::string near;
-    if (after != source.steps.begin()) near += std::to_string(*(after - 1));
-    if (after != source.steps.end()) near += (near.empty() ? "" : " or ") + std::to_string(*after);
-    throw UsageError("step " + std::to_string(step) + " not in the log: it has " +
-                     std::to_string(source.steps.size()) + " steps (" + describe_steps(source.steps) +
-                     "); nearest: " + near);
-  }
-  return static_cast<size_t>(it - source.steps.begin());
-}
 
 Selection resolve(const AttentionRecord& record, size_t step_index, const AttnArgs& args) {
   Selection s;
@@ -164,6 +106,53 @@ void print_listing(const RecordSource& source, const AttentionRecord& last, std:
 
 }  // namespace
 
+std::string describe_ids(const std::vector<int64_t>& ids) {
+  if (ids.empty()) return "none";
+  bool consecutive = true;
+  for (size_t i = 1; i < ids.size(); ++i) consecutive = consecutive && ids[i] == ids[i - 1] + 1;
+  if (ids.size() == 1) return std::to_string(ids[0]);
+  if (consecutive && ids.size() > 2) return std::to_string(ids.front()) + "-" + std::to_string(ids.back());
+  std::string s;
+  for (size_t i = 0; i < ids.size(); ++i) s += (i ? ", " : "") + std::to_string(ids[i]);
+  return s;
+}
+
+std::string describe_steps(const std::vector<int64_t>& steps) {
+  constexpr size_t kShown = 8;
+  std::string s;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (steps.size() > 2 * kShown && i == kShown) {
+      s += ", … (" + std::to_string(steps.size() - 2 * kShown) + " more)";
+      i = steps.size() - kShown;
+    }
+    s += (s.empty() ? "" : ", ") + std::to_string(steps[i]);
+  }
+  return s;
+}
+
+const AttentionRecord& RecordCache::get(size_t i) {
+  auto it = cache_.find(i);
+  if (it == cache_.end()) it = cache_.emplace(i, source_.load(i)).first;
+  return it->second;
+}
+
+size_t resolve_step(const RecordSource& source, const AttnArgs& args) {
+  if (!args.step || *args.step == "last") return source.steps.size() - 1;
+  const auto step = parse_int("--step", *args.step);
+  const auto it = std::find(source.steps.begin(), source.steps.end(), step);
+  if (it == source.steps.end()) {
+    // Name the nearest steps so the user can pick one.
+    const auto after = std::lower_bound(source.steps.begin(), source.steps.end(), step);
+    std::string near;
+    if (after != source.steps.begin()) near += std::to_string(*(after - 1));
+    if (after != source.steps.end()) near += (near.empty() ? "" : " or ") + std::to_string(*after);
+    throw UsageError("step " + std::to_string(step) + " not in the log: it has " +
+                     std::to_string(source.steps.size()) + " steps (" + describe_steps(source.steps) +
+                     "); nearest: " + near);
+  }
+  return static_cast<size_t>(it - source.steps.begin());
+}
+
 AttnArgs parse_attn_args(const std::vector<std::string>& args) {
   AttnArgs a;
   std::vector<std::string> positionals;
@@ -205,14 +194,17 @@ AttnArgs parse_attn_args(const std::vector<std::string>& args) {
     else if (arg == "--index") a.index = parse_int(arg, take());
     else if (arg == "--split") a.split = take();
     else if (arg == "--rollout") { no_value(); a.rollout = true; }
+    else if (arg == "--query") a.query = take();
     else if (arg.size() > 1 && arg[0] == '-') throw UsageError("unknown option " + arg);
     else positionals.push_back(arg);
   }
   if (a.help) return a;
   if (a.head && a.average_heads) throw UsageError("--head and --average-heads exclude each other");
   if (a.step && *a.step != "last") parse_int("--step", *a.step);
-  if ((a.index || a.rollout || a.split != "test") && a.checkpoint.empty())
-    throw UsageError("--index, --split and --rollout go with --checkpoint F (an image checkpoint)");
+  if ((a.index || a.split != "test") && a.checkpoint.empty())
+    throw UsageError("--index and --split go with --checkpoint F (an image checkpoint)");
+  if (a.rollout && (a.layer || a.head || a.average_heads))
+    throw UsageError("--rollout combines all layers and heads; drop --layer/--head/--average-heads");
   if (a.index && *a.index < 0) throw UsageError("--index must be >= 0");
   if (!a.checkpoint.empty() && a.index) {
     if (!positionals.empty()) throw UsageError("give IMAGE.png or --index, not both");
@@ -296,10 +288,14 @@ RecordSource source_from_record(AttentionRecord record, std::string name) {
   return source;
 }
 
-int show_attention(const RecordSource& source, const AttnArgs& args, std::ostream& out, bool color) {
-  TORCH_CHECK(!source.steps.empty() && source.load, "show_attention: empty record source");
-  RecordCache cache(source);
-  const size_t step_index = resolve_step(source, args);
+namespace {
+
+// The terminal and file views of a text record; returns what the HTML report opens on.
+InitialView show_text_view(const RecordSource& source, RecordCache& cache, size_t step_index,
+                           const AttnArgs& args, std::ostream& out, bool color) {
+  if (args.query || args.rollout)
+    throw UsageError("--query and --rollout are for attention over images; " + source.name +
+                     " holds text records");
   const auto& record = cache.get(step_index);
   const Selection sel = resolve(record, step_index, args);
 
@@ -342,6 +338,19 @@ int show_attention(const RecordSource& source, const AttnArgs& args, std::ostrea
     write_png(args.png, example_weights(record, sel.layer_index, sel.head_index, sel.example));
     out << "wrote " << args.png << "\n";
   }
+  return {sel.example, sel.layer_index, sel.head_index};
+}
+
+}  // namespace
+
+int show_attention(const RecordSource& source, const AttnArgs& args, std::ostream& out, bool color,
+                   const std::string& heading) {
+  TORCH_CHECK(!source.steps.empty() && source.load, "show_attention: empty record source");
+  RecordCache cache(source);
+  const size_t step_index = resolve_step(source, args);
+  const bool images = !cache.get(step_index).images.empty();
+  const InitialView view = images ? show_image_view(source, cache, step_index, args, out, color, heading)
+                                  : show_text_view(source, cache, step_index, args, out, color);
   if (!args.html.empty()) {
     auto kept = spread_indices(source.steps.size(), kHtmlMaxSteps);
     if (std::find(kept.begin(), kept.end(), step_index) == kept.end()) {
@@ -353,10 +362,14 @@ int show_attention(const RecordSource& source, const AttnArgs& args, std::ostrea
     HtmlOptions options;
     options.title = "attention: " + source.name;
     options.initial_step = std::find(kept.begin(), kept.end(), step_index) - kept.begin();
-    options.initial_layer = sel.layer_index;
-    options.initial_head = std::max<int64_t>(0, sel.head_index);
-    options.initial_example = sel.example;
-    options.average_heads = sel.head_index < 0;
+    options.initial_layer = view.layer_index;
+    options.initial_head = std::max<int64_t>(0, view.head_index);
+    options.initial_example = view.example;
+    options.average_heads = view.head_index < 0;
+    if (images) {
+      options.initial_query = image_query_row(cache.get(step_index), args);
+      options.rollout = args.rollout;
+    }
     write_text_file(args.html, render_html(records, options));
     out << "wrote " << args.html << " (" << records.size() << " of " << source.steps.size() << " steps)\n";
   }
@@ -420,10 +433,14 @@ int run_attn_command(const std::vector<std::string>& args, std::ostream& out, bo
   if (parsed.alignment) return show_logged_alignment(load_log(parsed.location), parsed, out, color);
   if (!parsed.checkpoint.empty()) {
     auto trained = load_trained_model(parsed.checkpoint);
-    if (trained.vocabs.task == TaskKind::kImageClassification)
-      return show_image_attention(trained, parsed, out, color);
-    if (parsed.index || parsed.rollout || parsed.split != "test")
-      throw UsageError("--index, --split and --rollout are for image checkpoints; " +
+    if (trained.vocabs.task == TaskKind::kImageClassification) {
+      std::string heading;
+      auto record = image_record_from_checkpoint(trained, parsed, heading);
+      return show_attention(source_from_record(std::move(record), parsed.checkpoint), parsed, out, color,
+                            heading);
+    }
+    if (parsed.index || parsed.rollout || parsed.query || parsed.split != "test")
+      throw UsageError("--index, --split, --query and --rollout are for image checkpoints; " +
                        parsed.checkpoint + " is " + name_of(trained.vocabs.task));
     auto record = record_attention(trained.model, trained.vocabs, {parsed.input}, trained.step, "predict");
     return show_attention(source_from_record(std::move(record), parsed.checkpoint), parsed, out, color);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +31,7 @@ struct AttnArgs {
   std::optional<int64_t> index;        // images: --index N, an image of --split (cli/attn_image.h)
   std::string split = "test";          // images: --split test|valid|train for --index
   bool rollout = false;                // images: --rollout, attention rollout over the layers
+  std::optional<std::string> query;    // images: --query cls|R,C, the query row shown
   bool help = false;                   // --help / -h
 };
 
@@ -48,10 +50,39 @@ struct RecordSource {
 RecordSource source_from_log(const AttentionLog& log);
 RecordSource source_from_record(AttentionRecord record, std::string name);
 
+// Loads each record of a source at most once per command.
+class RecordCache {
+ public:
+  explicit RecordCache(const RecordSource& source) : source_(source) {}
+  const AttentionRecord& get(size_t i);
+
+ private:
+  const RecordSource& source_;
+  std::map<size_t, AttentionRecord> cache_;
+};
+
+// The index into source.steps of --step (default the last); UsageError naming the nearest
+// logged steps when it is not there.
+size_t resolve_step(const RecordSource& source, const AttnArgs& args);
+
+// "0-2" for three or more consecutive ids, else "0, 2, 5"; "none" when empty.
+std::string describe_ids(const std::vector<int64_t>& ids);
+
+// Steps for a listing: all of them, or the first and last few when there are many.
+std::string describe_steps(const std::vector<int64_t>& steps);
+
+// What an HTML report opens on: indices into the record's examples, layer_ids and head_ids
+// (head -1: the heads averaged).
+struct InitialView {
+  int64_t example = 0, layer_index = 0, head_index = 0;
+};
+
 // The rendering path, from records to terminal and files; the selection flags of `args` are
 // checked against what exists (UsageError "layer 7 out of range: the log has layers 0-2").
-// `color`: whether terminal output may use ANSI colour.
-int show_attention(const RecordSource& source, const AttnArgs& args, std::ostream& out, bool color);
+// `color`: whether terminal output may use ANSI colour. Records with pictures go to the image
+// view (cli/attn_image.h); `heading` is printed above it (a checkpoint's prediction).
+int show_attention(const RecordSource& source, const AttnArgs& args, std::ostream& out, bool color,
+                   const std::string& heading = "");
 
 // The record of one input computed from a checkpoint, for `attnlab attn --checkpoint F "input"`
 // (step = the checkpoint's step, source "predict"). Throws CheckpointError or DataError.

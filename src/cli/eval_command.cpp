@@ -90,15 +90,14 @@ int eval_command(const Args& args) {
   if (beam < 1) throw UsageError("--beam must be >= 1, got " + std::to_string(beam));
   if (samples < 0 || batch_size <= 0 || threads < 0)
     throw UsageError("--samples, --batch-size and --threads must be non-negative (batch size positive)");
+  if (!attention_out.empty() && samples == 0)
+    throw UsageError("--attention records the shown samples; it needs --samples > 0");
 
   const Precision precision = precision_from_option(precision_name);
   auto trained = load_trained_model(checkpoint);
   const bool images = trained.vocabs.task == TaskKind::kImageClassification;
   if (!labels_file.empty() && (data_file.empty() || !images))
     throw UsageError("--labels goes with --data, for image checkpoints");
-  if (images && !attention_out.empty())
-    throw UsageError("--attention records text inputs; attention over images is not in this "
-                     "version yet (docs/attention.md)");
   if (split != "test" && split != "valid" && split != "train")
     throw UsageError("--split must be test, valid or train, got '" + split + "'");
   std::optional<Dataset> loaded;
@@ -139,10 +138,16 @@ int eval_command(const Args& args) {
   }
   if (!attention_out.empty()) {
     std::vector<std::string> inputs;
-    for (const auto& sample : result.samples) inputs.push_back(sample.input);
-    if (inputs.empty()) throw UsageError("--attention needs --samples > 0");
+    for (const auto& sample : result.samples)
+      inputs.push_back(images ? sample.input + " (" + sample.target + "): predicted " + sample.predicted
+                              : sample.input);
+    if (inputs.empty()) throw std::runtime_error("--attention: " + path + " gave no samples");
+    // The samples are the split's first examples (evaluate's order).
+    const auto n = static_cast<int64_t>(inputs.size());
     save_record(attention_out,
-                record_attention(trained.model, trained.vocabs, inputs, trained.step, "eval"));
+                images ? record_image_attention(trained.model, data.images().slice(0, 0, n), inputs,
+                                                trained.step, "eval")
+                       : record_attention(trained.model, trained.vocabs, inputs, trained.step, "eval"));
     std::printf("wrote attention record of %zu samples to %s\n", inputs.size(), attention_out.c_str());
   }
   return kExitOk;

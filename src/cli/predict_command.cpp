@@ -94,9 +94,6 @@ int predict_command(const Args& args) {
   if (split != "test" && index_list.empty()) throw UsageError("--split goes with --index");
   at::Tensor pixels;  // images: (B, C, H, W) uint8
   if (images) {
-    if (!attention_out.empty())
-      throw UsageError("--attention records text inputs; attention over images is not in this "
-                       "version yet (docs/attention.md)");
     std::vector<at::Tensor> rows;
     if (!index_list.empty()) {
       if (!inputs.empty()) throw UsageError("give PNG files or --index, not both");
@@ -170,7 +167,8 @@ int predict_command(const Args& args) {
     }
   }
   if (!attention_out.empty()) {
-    save_record(attention_out, record_attention(trained.model, vocabs, inputs, trained.step, "predict"));
+    save_record(attention_out, images ? record_image_attention(trained.model, pixels, inputs, trained.step, "predict")
+                                      : record_attention(trained.model, vocabs, inputs, trained.step, "predict"));
     std::fprintf(stderr, "wrote attention record %s\n", attention_out.c_str());
   }
   return kExitOk;

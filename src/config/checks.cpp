@@ -264,11 +264,12 @@ class Checker {
                    "log.attention.num_examples > 0 or list log.attention.examples");
     }
     positive("log.attention.every", a.every);
-    if (r_.usable({"log.attention.enabled", "data.task"}) && a.enabled &&
+    if (r_.usable({"log.attention.examples", "data.task"}) && !a.examples.empty() &&
         c_.data.task == TaskKind::kImageClassification)
-      r_.key_error("log.attention.enabled", r_.where_any({"log.attention.enabled", "data.task"}),
-                   "attention records of images are not in this version yet; set it to false "
-                   "for data.task=image_classification");
+      r_.key_error("log.attention.examples", r_.where_any({"log.attention.examples", "data.task"}),
+                   "probe images are drawn from the validation images (data.valid or "
+                   "data.image.holdout); for data.task=image_classification set "
+                   "log.attention.num_examples instead of listing texts");
     check_indices("log.attention.layers", a.layers,
                   r_.usable({"model.num_layers"}) ? c_.model.num_layers : 0, "model.num_layers");
     check_indices("log.attention.heads", a.heads,

@@ -735,8 +735,10 @@ TEST_F(ConfigTest, ImageKeysThatDoNotFitAreErrors) {
              "model.d_model must be even, got 63");
   EXPECT_EQ(error_of(kImages, {"model.d_model=63", "model.num_heads=3", "model.positions=learned"}), "");
   EXPECT_HAS(error_of(kImages, {"data.image.augment.crop_padding=5000"}), "must be <= 4096");
-  EXPECT_HAS(error_of(kImages, {"log.attention.enabled=true"}),
-             "attention records of images are not in this version yet");
+  EXPECT_EQ(error_of(kImages, {"log.attention.enabled=true"}), "");
+  EXPECT_HAS(error_of(kImages, {"log.attention.enabled=true", "log.attention.examples=[a b]"}),
+             "log.attention.examples (--set log.attention.examples=[a b]): probe images are drawn "
+             "from the validation images");
 }
 
 TEST_F(ConfigTest, OnlyConfigErrorEscapes) {
