@@ -355,6 +355,16 @@ constexpr const char* kScript = R"JS(
   $("main").addEventListener("mouseleave", function () { $("tip").style.display = "none"; st.hover = null; drawMain(R[st.s]); });
   render();
   if (location.hash === "#selftest") {
+    if (R[st.s].img) {
+      // The colours of the first view's overlay at each patch's centre, for the test to
+      // compare with attnlab's own PNG overlay of the same weights.
+      const I = R[st.s].img, s = imgView.s, g = $("imgMain").getContext("2d"), cells = [];
+      for (let r = 0; r < I.h / I.p; r++) for (let c = 0; c < I.w / I.p; c++) {
+        const d = g.getImageData(Math.floor((c + 0.5) * I.p * s), Math.floor((r + 0.5) * I.p * s), 1, 1).data;
+        cells.push([d[0], d[1], d[2]]);
+      }
+      body.setAttribute("data-overlay", JSON.stringify(cells));
+    }
     // Walks every control path once; tests open the page with this hash.
     R.forEach(function (rec, s) {
       $("step").value = String(s); $("step").dispatchEvent(new Event("input"));

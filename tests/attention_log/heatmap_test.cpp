@@ -33,6 +33,22 @@ TEST(Heatmap, KnownThreeByThree) {
   EXPECT_EQ(render_heatmap(w, tokens, tokens, style), expected);
 }
 
+TEST(Heatmap, FullScaleStretchesASpreadOutGrid) {
+  // A patch grid: no weight above 0.05, so every cell would be blank on the 0..1 scale.
+  const auto w = torch::tensor({0.04, 0.01, 0.0, 0.02}).view({2, 2});
+  HeatmapStyle style;
+  style.full_scale = 0.04;  // the largest cell: 0.04 -> 1, 0.02 -> 0.5, 0.01 -> 0.25
+  const std::string expected =
+      "      0 1\n"
+      "0 r0 │██░░│ → 0 c0 0.04\n"
+      "1 r1 │  ▒▒│ → 1 c1 0.02\n"
+      "keys: 0 c0 1 c1\n"
+      "shade: ' ' <0.002  ░ <0.010  ▒ <0.020  ▓ <0.030  █ >=0.030 (scaled to the largest cell, 0.040)\n";
+  EXPECT_EQ(render_heatmap(w, {"r0", "r1"}, {"c0", "c1"}, style), expected);
+  style.full_scale = 0.0;
+  EXPECT_THROW(render_heatmap(w, {"r0", "r1"}, {"c0", "c1"}, style), c10::Error);
+}
+
 TEST(Heatmap, DistinctKeysGetALegendAndLabelsAreCut) {
   const auto w = torch::tensor({0.0, 1.0, 0.5, 0.5}).view({2, 2});
   HeatmapStyle style;

@@ -1,6 +1,8 @@
 #include "attention_log/html_report.h"
 #include "io/json.h"
+#include "attention_log/image_attention.h"
 
+#include <cctype>
 #include <filesystem>
 #include <string>
 
@@ -111,6 +113,41 @@ TEST(HtmlReport, RendersInHeadlessChromiumWithoutErrors) {
   EXPECT_NE(tbody.find("data-selftest=\"ok\""), std::string::npos) << tbody;
   EXPECT_NE(tbody.find("data-alignment=\"ok\""), std::string::npos) << tbody;
   EXPECT_EQ(tbody.find("data-error"), std::string::npos) << tbody;
+
+  // Image records: the picture with the attention over it, checked against attnlab's own
+  // overlay (overlay_rgb, tested on a synthetic bright patch) at the centre of every patch.
+  const auto image_page = dir.file("images.html");
+  const auto image_records = std::vector<AttentionRecord>{test::make_image_record(10), test::make_image_record(20)};
+  test::write_text(image_page, render_html(image_records, options));
+  const auto idom = test::run_shell(chromium_command(dir, "--dump-dom", "file://" + image_page + "#selftest"));
+  const auto ibody_at = idom.out.find("<body");
+  ASSERT_NE(ibody_at, std::string::npos) << idom.out.substr(0, 2000);
+  const auto ibody = idom.out.substr(ibody_at, idom.out.find('>', ibody_at) - ibody_at + 1);
+  EXPECT_NE(ibody.find("data-selftest=\"ok\""), std::string::npos) << ibody << test::read_text(dir.file("chromium.log"));
+  EXPECT_NE(ibody.find("data-image=\"ok\""), std::string::npos) << ibody;
+  EXPECT_EQ(ibody.find("data-error"), std::string::npos) << ibody;
+  const auto overlay_at = ibody.find("data-overlay=\"");
+  ASSERT_NE(overlay_at, std::string::npos) << ibody;
+  std::vector<int> drawn;  // [[r,g,b],...] of the 2x3 patch centres, row by row
+  for (size_t i = overlay_at + 14; i < ibody.size() && ibody[i] != '"'; ++i)
+    if (std::isdigit(static_cast<unsigned char>(ibody[i]))) {
+      drawn.push_back(std::stoi(ibody.substr(i)));
+      while (i + 1 < ibody.size() && std::isdigit(static_cast<unsigned char>(ibody[i + 1]))) ++i;
+    }
+  ASSERT_EQ(drawn.size(), 18u) << ibody;
+  // The first view: the last step, layer 0, head 0, example 0, the <cls> row; 320 / 6 = 53x.
+  const auto& shown = image_records.back();
+  const auto grid = patch_grid(example_weights(shown, 0, 0, 0), 0, 2, 3);
+  const int64_t scale = 53;
+  const auto reference = overlay_rgb(shown.images.pixels[0], grid, scale);
+  for (int64_t r = 0; r < 2; ++r)
+    for (int64_t c = 0; c < 3; ++c) {
+      const int64_t x = (2 * c + 1) * scale, y = (2 * r + 1) * scale;  // (c + 0.5) * patch * scale
+      for (int64_t k = 0; k < 3; ++k)
+        EXPECT_NEAR(drawn[static_cast<size_t>((r * 3 + c) * 3 + k)],
+                    reference[static_cast<size_t>((y * 6 * scale + x) * 3 + k)], 8)
+            << "patch r" << r << "c" << c << " channel " << k;
+    }
 
   // 2. A screenshot that is not blank: many distinct colours, a good share of non-white pixels.
   const auto shot = dir.file("shot.png");

@@ -249,6 +249,48 @@ TEST(AttentionRecord, ValidationNamesTheProblem) {
   EXPECT_NO_THROW(validate_record(r, "rec"));
 }
 
+TEST(AttentionRecord, ImageRecordsRoundTripAndAreValidated) {
+  ScratchDir dir;
+  const auto record = test::make_image_record(30);
+  EXPECT_EQ(record.tokens[0], (std::vector<std::string>{"<cls>", "r0c0", "r0c1", "r0c2", "r1c0", "r1c1", "r1c2"}));
+  const auto path = dir.file("step_00000030.pt");
+  save_record(path, record);
+  const auto back = load_record(path);
+  expect_same(record, back);
+  EXPECT_TRUE(torch::equal(back.images.pixels, record.images.pixels));
+  EXPECT_EQ(back.images.patch_size, 2);
+  EXPECT_EQ(back.images.names, record.images.names);
+  EXPECT_EQ(back.images.grid_height(), 2);
+  EXPECT_EQ(back.images.grid_width(), 3);
+  // A text record has none.
+  save_record(dir.file("text.pt"), make_record(1));
+  EXPECT_TRUE(load_record(dir.file("text.pt")).images.empty());
+
+  auto expect_invalid = [](const AttentionRecord& r, const std::string& what) {
+    try {
+      validate_record(r, "rec");
+      ADD_FAILURE() << "accepted an image record with: " << what;
+    } catch (const AttentionLogError& e) {
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  auto r = test::make_image_record(1);
+  r.images.patch_size = 4;  // 4 does not divide 6
+  expect_invalid(r, "patch_size 4 does not divide the 4x6 images");
+  r = test::make_image_record(1);
+  r.images.pixels = r.images.pixels.to(torch::kFloat);
+  expect_invalid(r, "images must be a uint8 CPU tensor of shape (N=2, C=1 or 3, H, W), got (2, 1, 4, 6) Float");
+  r = test::make_image_record(1);
+  r.images.pixels = torch::zeros({2, 2, 4, 6}, torch::kByte);
+  expect_invalid(r, "C=1 or 3");
+  r = test::make_image_record(1);
+  r.images.names.pop_back();
+  expect_invalid(r, "1 image names for 2 examples");
+  r = test::make_image_record(1);
+  r.images.patch_size = 1;  // 24 patches + <cls> = 25 tokens, but the examples hold 7
+  expect_invalid(r, "example 0 has length 7 but its 4x6 image in 1x1 patches makes 25 tokens");
+}
+
 TEST(AttentionRecord, ExampleWeightsCropAndAverage) {
   const auto r = make_record(1, /*num_layers=*/2, /*heads=*/3);
   const auto w = example_weights(r, 1, 2, 1);
@@ -293,6 +335,26 @@ print(round(float(d["layers"][0].sum()), 3))
       "[0.25, 0.75, 0.0]\n"
       "15.0\n";
   EXPECT_EQ(result.out, expected);
+}
+
+TEST(AttentionRecord, PythonReadsTheImagesOfAnImageRecord) {
+  if (!test::python_has("torch")) GTEST_SKIP() << "/usr/bin/python3 cannot import torch";
+  ScratchDir dir;
+  const auto path = dir.file("step_00000005.pt");
+  save_record(path, test::make_image_record(5));
+  const auto result = test::run_python(dir, R"PY(
+import torch
+d = torch.load(")PY" + path + R"PY(")
+im = d["images"]
+print(im.dtype, tuple(im.shape), d["patch_size"], d["image_names"])
+print(int(im[1, 0, 2, 5]), int(im[0, 0, 3, 0]))
+print(d["tokens"][0], d["lengths"])
+)PY");
+  ASSERT_EQ(result.rc, 0) << result.out;
+  EXPECT_EQ(result.out,
+            "torch.uint8 (2, 1, 4, 6) 2 ['pic#0 (label0)', 'pic#1 (label1)']\n"
+            "65 30\n"  // 40 * 1 + 10 * 2 + 5, 10 * 3
+            "['<cls>', 'r0c0', 'r0c1', 'r0c2', 'r1c0', 'r1c1', 'r1c2'] [7, 7]\n");
 }
 
 TEST(AttentionRecord, LoadsARecordWrittenByPython) {

@@ -135,7 +135,7 @@ TEST_F(AttnCommand, WritesHtmlSvgPng) {
   EXPECT_NE(text.find("wrote " + html + " (3 of 3 steps)"), std::string::npos) << text;
   EXPECT_EQ(text.find("│"), std::string::npos) << "no heatmap when only writing files";
   const auto page = attnlab::test::read_text(html);
-  EXPECT_NE(page.find("\"initial\":{\"step\":1,\"layer\":2,\"head\":0,\"example\":0,\"avg\":false}"), std::string::npos);
+  EXPECT_NE(page.find("\"initial\":{\"step\":1,\"layer\":2,\"head\":0,\"example\":0,\"avg\":false,\"query\":0,\"rollout\":false}"), std::string::npos);
   EXPECT_NE(attnlab::test::read_text(svg).find("step 100, layer 2, head 0, example 0"), std::string::npos);
   EXPECT_EQ(attnlab::test::read_text(png).substr(1, 3), "PNG");
 }

@@ -67,4 +67,27 @@ inline AttentionRecord make_translation_record(int64_t step) {
   return r;
 }
 
+// An image record: `n` grey 4x6 pictures (pixel (y, x) of picture k = 40 k + 10 y + x) in
+// 2x2 patches (a 2x3 grid, T = 7 with <cls>), random weights, layers 0..num_layers-1.
+inline AttentionRecord make_image_record(int64_t step, int64_t n = 2, int64_t num_layers = 2,
+                                         int64_t heads = 2) {
+  AttentionRecord r;
+  r.step = step;
+  r.source = "train";
+  r.images.patch_size = 2;
+  r.images.pixels = torch::zeros({n, 1, 4, 6}, torch::kByte);
+  for (int64_t k = 0; k < n; ++k) {
+    for (int64_t y = 0; y < 4; ++y)
+      for (int64_t x = 0; x < 6; ++x) r.images.pixels[k][0][y][x] = 40 * k + 10 * y + x;
+    r.images.names.push_back("pic#" + std::to_string(k) + " (label" + std::to_string(k) + ")");
+    r.tokens.push_back(patch_tokens(2, 3));
+    r.lengths.push_back(7);
+  }
+  for (int64_t l = 0; l < num_layers; ++l) r.layer_ids.push_back(l);
+  for (int64_t h = 0; h < heads; ++h) r.head_ids.push_back(h);
+  for (int64_t l = 0; l < num_layers; ++l)
+    r.layers.push_back(random_weights(r.lengths, heads, 77 + static_cast<uint64_t>(l)));
+  return r;
+}
+
 }  // namespace attnlab::test
