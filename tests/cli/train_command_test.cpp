@@ -18,8 +18,10 @@
 
 #include <gtest/gtest.h>
 
+#include "attention_log/record.h"
 #include "data/tsv.h"
 #include "support/common.h"
+#include "support/image_task.h"
 #include "support/tiny_task.h"
 #include "support/torchrun.h"
 #include "support/train_helpers.h"
@@ -187,6 +189,35 @@ TEST_F(DataParallelTrain, TwoRanksFollowTheOneProcessCurveAndResumeOnOne) {
   }
   std::printf("largest loss difference over 45 steps: %.3g\n", worst);
   EXPECT_EQ(attnlab::load_checkpoint((dir_.path() / "runs/two/last.pt").string()).state.step, 45);
+}
+
+// Images: random crops, flips and dropout drawn per image, so two ranks that each see half of
+// every batch follow the one-process curve; rank 0 alone logs the probe images' attention.
+TEST_F(DataParallelTrain, ImagesWithAugmentationFollowTheOneProcessCurve) {
+  test::write_quadrant_split(dir_.path().string(), "train", 80, /*seed=*/1);
+  test::write_quadrant_split(dir_.path().string(), "valid", 16, /*seed=*/2);
+  test::write_text(dir_.file("vit.yaml"),
+                   "run: {name: vit, out_dir: runs, threads: 1, dist_timeout_s: 60}\n"
+                   "data: {task: image_classification, format: idx, train: train-images-idx3-ubyte,\n"
+                   "       valid: valid-images-idx3-ubyte, image: {augment: {crop_padding: 1, flip: true}}}\n"
+                   "model: {patch_size: 4, d_model: 16, num_heads: 2, num_layers: 1, d_ff: 32, dropout: 0.1}\n"
+                   "train: {batch_size: 16, max_steps: 20, warmup_steps: 5, lr: 3.0e-3, schedule: constant,\n"
+                   "        precision: fp32, eval_interval: 10, checkpoint_interval: 10}\n"
+                   "log: {interval: 1, progress: false, attention: {enabled: true, every: 10, num_examples: 2}}\n");
+  const auto one = attnlab_train("--config " + dir_.file("vit.yaml") + " --set run.name=one");
+  ASSERT_EQ(last_rc_, 0) << one;
+  const auto two = attnlab_train("--config " + dir_.file("vit.yaml") + " --set run.name=two", /*ranks=*/2);
+  ASSERT_EQ(last_rc_, 0) << two;
+  test::expect_contains(two, "train.batch_size=16 is the global batch, 8 per rank");
+  const auto reference = losses("one"), data_parallel = losses("two");
+  ASSERT_EQ(reference.size(), 20u);
+  ASSERT_EQ(data_parallel.size(), 20u);
+  for (const auto& [step, loss] : reference)
+    EXPECT_LT(std::abs(data_parallel.at(step) - loss), kCurveTolerance)
+        << "step " << step << ": one process " << loss << ", two ranks " << data_parallel.at(step);
+  for (const int64_t step : {0, 10, 20})
+    EXPECT_TRUE(fs::exists(dir_.path() / "runs/two/attention" / record_file_name(step)))
+        << "step " << step;
 }
 
 TEST_F(DataParallelTrain, ABatchThatDoesNotSplitEvenlyIsAConfigErrorBeforeAnyWork) {
