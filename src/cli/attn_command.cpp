@@ -231,43 +231,40 @@ void write_text_file(const std::string& path, const std::string& text) {
 std::string attn_help() {
   return R"(usage: attnlab attn RUN_DIR [options]
        attnlab attn --checkpoint FILE "input text" [options]
-       attnlab attn --checkpoint FILE (IMAGE.png | --index N) [--layer L] [--head H |
-                    --rollout] [--summary] [--png OUT.png] [--svg OUT.svg]
-
-For an image checkpoint: the <cls> attention of one layer (default the last; one head, or
-the heads averaged) or the rollout over all layers, as the patch grid in the terminal and
-drawn over the image (--png, --svg); --summary adds each head's mean attention distance in
-pixels.
+       attnlab attn --checkpoint FILE (IMAGE.png | --index N) [options]
 
 Inspect the attention weights logged during training (RUN_DIR/attention/step_*.pt), or one
-record file (as written by eval/predict --attention). Without options: list the logged steps,
-probe examples, layers and heads.
+record file (as written by eval/predict --attention), or compute them with a checkpoint.
+Without options: list the logged steps, probe examples, layers and heads.
 
 options:
   --step S|last      step to show (default: last)
-  --layer L          layer id (default: the first logged)
-  --head H           head id (default: the first logged)
+  --layer L          layer id (default: the first logged; images: the last)
+  --head H           head id (default: the first logged; images: the heads averaged)
   --average-heads    mean over the logged heads instead of one head
   --example E        probe example index (default 0)
                      any of --layer/--head/--average-heads/--example (or --step alone)
                      prints a heatmap: rows = queries, columns = keys
   --summary          per-head statistics (entropy, max weight, distance, diagonal,
                      anti-diagonal, first token) at the first, middle and last step,
-                     or at --step S
+                     or at --step S; images: mean attention distance in pixels
   --html OUT.html    write an interactive, self-contained HTML report of all steps
-  --svg OUT.svg      write the selected heatmap as SVG
-  --png OUT.png      write the selected heatmap as PNG
+  --svg OUT.svg      write the selected heatmap as SVG (images: drawn over the picture)
+  --png OUT.png      write the selected heatmap as PNG (images: drawn over the picture)
   --no-color         no ANSI colour (also when NO_COLOR is set or stdout is not a terminal)
-  --checkpoint FILE  compute the record of "input text" with a checkpoint instead of a log
-  --index N          images: with --checkpoint, image N of --split (test by default)
-                     instead of an IMAGE.png argument
-  --split S          images: test, valid or train, for --index
-  --rollout          images: attention rollout over all layers (Abnar & Zuidema 2020)
-                     instead of one layer's <cls> row
+  --checkpoint FILE  compute the record of "input text" (or of an image) with a checkpoint
   --alignment        translation: output tokens (rows) against source tokens (columns), each
                      row the last layer's attention (heads averaged) of the position that
                      emitted that output token; of a logged step (--step, --example) or,
                      with --checkpoint, of "input text"
+
+images (a Vision Transformer's records and checkpoints): the attention of one query over
+the patches, as the patch grid and drawn over the picture
+  --query cls|R,C    the query: <cls> (default) or the patch in row R, column C (or rRcC)
+  --rollout          attention rollout over the layers (Abnar & Zuidema 2020) instead of
+                     one layer
+  --index N          with --checkpoint: image N of --split instead of an IMAGE.png argument
+  --split S          test (default), valid or train, for --index
   -h, --help         this help
 )";
 }
