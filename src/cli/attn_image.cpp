@@ -99,7 +99,7 @@ void print_image_listing(const RecordSource& source, const AttentionRecord& r, s
   out << "attention log: " << source.name << " (" << source.steps.size()
       << (source.steps.size() == 1 ? " record" : " records") << ")\n";
   out << "steps: " << describe_steps(source.steps) << "\n";
-  out << "step " << r.step << " (" << r.source << "): " << r.num_examples() << " images of " << p.size(3) << "x"
+  out << "step " << r.step << " (" << r.source << "): " << r.num_examples() << (r.num_examples() == 1 ? " image of " : " images of ") << p.size(3) << "x"
       << p.size(2) << " pixels (" << (p.size(1) == 1 ? "grey" : "RGB") << "), " << r.images.patch_size << "x"
       << r.images.patch_size << " patches (" << r.images.grid_height() << "x" << r.images.grid_width()
       << " grid), layers " << describe_ids(r.layer_ids) << ", heads " << describe_ids(r.head_ids) << "\n";
