@@ -16,7 +16,7 @@ if [ "${ATTNLAB_SKIP_SANITIZE:-0}" != 1 ] && [ $# -eq 0 ]; then
   echo "[test] sanitizer build and suite took $(( $(date +%s) - start )) s"
 fi
 # libFuzzer harnesses under ASan + UBSan: replay the committed crash cases and the seeds, then
-# a fixed number of new inputs from a fixed seed, about 30 s each (docs/development.md,
+# a fixed number of new inputs from a fixed seed, about 20 s each (docs/development.md,
 # "Fuzzing"). Skip with ATTNLAB_SKIP_FUZZ=1.
 if [ "${ATTNLAB_SKIP_FUZZ:-0}" != 1 ] && [ $# -eq 0 ]; then
   start=$(date +%s)
