@@ -14,6 +14,18 @@ int64_t TranslationAlignment::source_of(size_t j) const {
   return weights[static_cast<int64_t>(j)].argmax().item<int64_t>();
 }
 
+ModelOutput forward_with_weights(EncoderModel& model, const at::Tensor& input) {
+  const bool was_training = model->is_training();
+  model->eval();
+  ModelOutput output;
+  {
+    torch::NoGradGuard no_grad;
+    output = model->forward(input, /*need_weights=*/true);
+  }
+  if (was_training) model->train();
+  return output;
+}
+
 TranslationAlignment align_translation(EncoderModel& model, const TaskSpec& spec, const std::string& text) {
   if (spec.task != TaskKind::kTranslation)
     throw std::invalid_argument(std::string("alignments are for translation models; this one is ") +
@@ -22,14 +34,7 @@ TranslationAlignment align_translation(EncoderModel& model, const TaskSpec& spec
   view.model = model;
   view.vocabs = spec;
   const auto tokens = encode_inputs(view, {text});  // (1, T)
-  const bool was_training = model->is_training();
-  model->eval();
-  ModelOutput output;
-  {
-    torch::NoGradGuard no_grad;
-    output = model->forward(tokens, /*need_weights=*/true);
-  }
-  if (was_training) model->train();
+  const auto output = forward_with_weights(model, tokens);
   return alignment_from_output(model, output, 0, spec.tokenizer.tokenize(text), spec);
 }
 

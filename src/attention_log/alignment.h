@@ -13,6 +13,10 @@
 
 namespace attnlab {
 
+// The model's output with attention weights, in eval mode without gradients; the model's
+// mode is restored after. For records (probe.h) and alignments alike.
+ModelOutput forward_with_weights(EncoderModel& model, const at::Tensor& input);
+
 struct TranslationAlignment {
   std::vector<std::string> source_tokens;  // T
   std::vector<std::string> output_tokens;  // J, the greedy decode

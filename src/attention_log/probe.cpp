@@ -44,20 +44,6 @@ void check_indices(const std::vector<int64_t>& chosen, int64_t available, const 
                                   " (0-" + std::to_string(available - 1) + ")");
 }
 
-// The model's output with attention weights, in eval mode without gradients; the mode is
-// restored after.
-ModelOutput forward_with_weights(EncoderModel& model, const at::Tensor& input) {
-  const bool was_training = model->is_training();
-  model->eval();
-  ModelOutput output;
-  {
-    torch::NoGradGuard no_grad;
-    output = model->forward(input, /*need_weights=*/true);
-  }
-  if (was_training) model->train();
-  return output;
-}
-
 void fill_ids(AttentionRecord& record, const EncoderModel& model, const std::vector<int64_t>& layers,
               const std::vector<int64_t>& heads) {
   const int64_t num_layers = model->options.encoder.num_layers;

@@ -49,23 +49,16 @@ ImageSelection resolve_image(const AttentionRecord& record, const AttnArgs& args
   if (s.example < 0 || s.example >= record.num_examples())
     throw UsageError("example " + std::to_string(s.example) + " out of range: the record has images 0-" +
                      std::to_string(record.num_examples() - 1));
-  s.layer_index = record.num_layers() - 1;
-  if (args.layer) {
-    const auto it = std::find(record.layer_ids.begin(), record.layer_ids.end(), *args.layer);
-    if (it == record.layer_ids.end())
-      throw UsageError("layer " + std::to_string(*args.layer) + " out of range: the " +
-                       (record.source == "predict" ? std::string("model has") : std::string("log has")) +
-                       " layers " + describe_ids(record.layer_ids));
-    s.layer_index = it - record.layer_ids.begin();
-  }
-  if (args.head) {
-    const auto it = std::find(record.head_ids.begin(), record.head_ids.end(), *args.head);
-    if (it == record.head_ids.end())
-      throw UsageError("head " + std::to_string(*args.head) + " out of range: the " +
-                       (record.source == "predict" ? std::string("model has") : std::string("log has")) +
-                       " heads " + describe_ids(record.head_ids));
-    s.head_index = it - record.head_ids.begin();
-  }
+  // The index of `id` in `ids`; UsageError naming what exists otherwise.
+  const auto index_of = [&record](const std::vector<int64_t>& ids, int64_t id, const std::string& what) {
+    const auto it = std::find(ids.begin(), ids.end(), id);
+    if (it == ids.end())
+      throw UsageError(what + " " + std::to_string(id) + " out of range: the " +
+                       (record.source == "predict" ? "model has " : "log has ") + what + "s " + describe_ids(ids));
+    return static_cast<int64_t>(it - ids.begin());
+  };
+  s.layer_index = args.layer ? index_of(record.layer_ids, *args.layer, "layer") : record.num_layers() - 1;
+  if (args.head) s.head_index = index_of(record.head_ids, *args.head, "head");
   s.rollout = args.rollout;
   if (s.rollout)
     for (int64_t l = 0; l < record.num_layers(); ++l)
