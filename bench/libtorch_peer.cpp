@@ -16,6 +16,7 @@
 #include <ATen/autocast_mode.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -53,10 +54,11 @@ struct BenchOptions {
 }
 
 void apply_preset(BenchOptions& o) {
-  // vocab, seq, batch, d_model, heads, layers, d_ff, warmup, steps: as in bench_pytorch.py.
+  // vocab, seq, batch, d_model, heads, layers, d_ff, warmup, steps: as in bench_pytorch.py and
+  // attnlab bench (BenchPeers.SameStepsAndRuleOnEverySide checks the three agree).
   static const std::map<std::string, std::vector<int64_t>> kPresets = {
-      {"small", {64, 32, 64, 128, 4, 4, 512, 3, 20}},
-      {"medium", {1000, 128, 32, 512, 8, 6, 2048, 1, 4}},
+      {"small", {64, 32, 64, 128, 4, 4, 512, 5, 30}},
+      {"medium", {1000, 128, 32, 512, 8, 6, 2048, 2, 8}},
   };
   auto it = kPresets.find(o.size);
   if (it == kPresets.end()) usage_error("--size must be small or medium, got '" + o.size + "'");
@@ -268,7 +270,8 @@ int main(int argc, char** argv) {
   {
     torch::NoGradGuard no_grad;
     CpuAutocast autocast(bf16);
-    model(batches[0].first);  // warm-up
+    for (int64_t i = 0; i < std::max<int64_t>(1, o.warmup_steps); ++i)  // warm-up, as attnlab's
+      model(batches[static_cast<size_t>(i) % batches.size()].first);
     start = std::chrono::steady_clock::now();
     for (int64_t i = 0; i < o.eval_steps; ++i) model(batches[i % batches.size()].first);
     eval_s = seconds_since(start);
@@ -291,14 +294,16 @@ int main(int argc, char** argv) {
         "{\"peer\": \"libtorch\", \"size\": \"%s\", \"precision\": \"%s\", \"threads\": %d, "
         "\"train_tokens_per_s\": %.1f, \"step_ms\": %.3f, \"eval_tokens_per_s\": %.1f, "
         "\"peak_rss_mb\": %.1f, \"train_gflops_per_s\": %.2f, \"flops_per_token_train\": %lld, "
-        "\"params\": %lld, \"steps\": %lld, \"warmup_steps\": %lld, \"final_loss\": %.4f, "
+        "\"params\": %lld, \"steps\": %lld, \"warmup_steps\": %lld, \"eval_steps\": %lld, "
+        "\"train_seconds\": %.6f, \"final_loss\": %.4f, "
         "\"norm\": \"post-LN (C++ built-in has no norm_first)\", \"openblas_coretype\": \"%s\", "
         "\"torch_version\": \"%s\", \"config\": {\"vocab\": %lld, \"seq\": %lld, \"batch\": %lld, "
         "\"d_model\": %lld, \"heads\": %lld, \"layers\": %lld, \"d_ff\": %lld}}\n",
         o.size.c_str(), o.precision.c_str(), at::get_num_threads(), train_tps, step_ms, eval_tps,
         peak_rss_mb, gflops, static_cast<long long>(train_flops_per_token(o)),
         static_cast<long long>(params), static_cast<long long>(o.steps),
-        static_cast<long long>(o.warmup_steps), final_loss, coretype ? coretype : "",
+        static_cast<long long>(o.warmup_steps), static_cast<long long>(o.eval_steps), train_s,
+        final_loss, coretype ? coretype : "",
         TORCH_VERSION, static_cast<long long>(o.vocab), static_cast<long long>(o.seq),
         static_cast<long long>(o.batch), static_cast<long long>(o.d_model),
         static_cast<long long>(o.heads), static_cast<long long>(o.layers),

@@ -7,14 +7,16 @@
 # every peer alike; the table shows the median over --runs of each number.
 #
 # Every side prints ONE JSON object per run (`--json`) with at least these keys:
-#   train_tokens_per_s  training throughput, tokens/s (B*T*steps / timed seconds)
-#   step_ms             milliseconds per training step (forward+backward+clip+AdamW)
+#   train_tokens_per_s  training throughput, tokens/s: B*T*steps / train_seconds, the wall time
+#                       of the timed steps (every side: the same rule, the same default counts)
+#   step_ms             train_seconds / steps, ms (forward+backward+clip+AdamW)
 #   eval_tokens_per_s   forward-only throughput, tokens/s (eval mode, no grad)
 #   peak_rss_mb         peak resident set size of the process, MiB (ru_maxrss)
 #   threads             intra-op threads actually used
 #   size                small | medium
 #   precision           fp32 | bf16
-# Optional keys shown when present: train_gflops_per_s. Each side also accepts
+# Optional keys shown when present: train_gflops_per_s, step_ms_median (attnlab: shown in a
+# second table, as what a median would have made of each ratio). Each side also accepts
 #   --size S --threads N --precision P --json, and --warmup-steps W --steps S --eval-steps E
 # (what this script forwards after `--`).
 #
@@ -320,8 +322,6 @@ order = []
 for line in open(sys.argv[1]):
     r = json.loads(line)
     r["peer"] = r.get("label") or r.get("peer") or r.get("impl")  # attnlab bench says "impl"
-    if "train_gflops" in r and "train_gflops_per_s" not in r:
-        r["train_gflops_per_s"] = r["train_gflops"]
     key = (r["size"], r["precision"], r["peer"])
     if key not in rows:
         order.append(key)
@@ -349,4 +349,21 @@ for key in order:
           f"{fmt(med(runs, 'step_ms'), 1)} | {fmt(med(runs, 'train_gflops_per_s'), 1)} | "
           f"{fmt(med(runs, 'peak_rss_mb'))} | {ratio(our_train, train)} | "
           f"{ratio(our_eval, evals)} | {ok}/{len(runs)} |")
+
+# What attnlab's median step time (its rule before every side shared one) would have made of
+# each training ratio: B*T / median step against the peer's tokens over total time.
+shifts = []
+for size, precision, peer in order:
+    ours = [r for r in rows.get((size, precision, "attnlab"), []) if not r.get("failed")]
+    if peer == "attnlab" or not ours or "step_ms_median" not in ours[0]:
+        continue
+    median_rule = statistics.median(r["batch"] * r["seq"] / (r["step_ms_median"] / 1e3) for r in ours)
+    theirs, total_rule = med(rows[(size, precision, peer)], "train_tokens_per_s"), med(ours, "train_tokens_per_s")
+    if theirs:
+        shifts.append(f"| {size} | {precision} | {peer} | {total_rule / theirs:.2f}x | "
+                      f"{median_rule / theirs:.2f}x | {100 * (median_rule / total_rule - 1):+.1f}% |")
+if shifts:
+    print("\n| size | precision | peer | attnlab/peer (train, total rule) | with attnlab's median step "
+          "instead | shift |\n|---|---|---|---:|---:|---:|")
+    print("\n".join(shifts))
 EOF

@@ -22,12 +22,13 @@ import time
 import torch
 import torch.nn as nn
 
-# Sizes shared with `attnlab bench` and bench/libtorch_peer.cpp.
+# Sizes and step counts shared with `attnlab bench` and bench/libtorch_peer.cpp (a test checks
+# that the three agree: BenchPeers.SameStepsAndRuleOnEverySide).
 SIZES = {
     "small": dict(vocab=64, seq=32, batch=64, d_model=128, heads=4, layers=4, d_ff=512,
-                  warmup_steps=3, steps=20),
+                  warmup_steps=5, steps=30),
     "medium": dict(vocab=1000, seq=128, batch=32, d_model=512, heads=8, layers=6, d_ff=2048,
-                   warmup_steps=1, steps=4),
+                   warmup_steps=2, steps=8),
 }
 
 
@@ -163,7 +164,8 @@ def main(argv):
     model.eval()
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16), \
             slow_attention(model, enabled=bf16):
-        model(batches[0][0], fast_path=not bf16)                          # warm-up
+        for i in range(max(1, a.warmup_steps)):                          # warm-up, as attnlab's
+            model(batches[i % len(batches)][0], fast_path=not bf16)
         start = time.perf_counter()
         for i in range(a.eval_steps):
             model(batches[i % len(batches)][0], fast_path=not bf16)
@@ -185,6 +187,8 @@ def main(argv):
         "params": sum(p.numel() for p in model.parameters()),
         "steps": a.steps,
         "warmup_steps": a.warmup_steps,
+        "eval_steps": a.eval_steps,
+        "train_seconds": round(train_s, 6),
         "final_loss": round(final_loss, 4),
         "norm": "pre-LN",
         # fp32 eval uses PyTorch's fused inference kernel; bf16 eval cannot (see forward).

@@ -24,7 +24,7 @@ struct BenchOptions {
   double dropout = 0.1;         // residual / feed-forward / embedding dropout
   Precision precision = Precision::kFp32;
   int64_t threads = 0;          // 0 = all cores
-  int64_t warmup_steps = 5;     // untimed steps first
+  int64_t warmup_steps = 5;     // untimed steps first (and untimed forward passes, at least 1)
   int64_t steps = 30;           // timed training steps
   int64_t eval_steps = 0;       // timed forward-only steps (0 = same as steps)
   int64_t profile_steps = 0;    // > 0: profile this many extra training steps per op
@@ -41,9 +41,14 @@ struct BenchResult {
   int64_t threads = 0;
   int64_t parameters = 0;             // all trainable parameters
   int64_t matmul_parameters = 0;      // N in the FLOP formula: weights of every Linear
-  double step_ms = 0.0;               // median training step time
-  double train_tokens_per_s = 0.0;    // B*T / median step time
-  double eval_tokens_per_s = 0.0;     // forward-only (eval mode, no grad)
+  // Every side of a comparison times alike (docs/benchmark.md, "What is measured"): warm-up steps
+  // untimed, then tokens of the timed steps / their total wall time.
+  double train_seconds = 0.0;         // wall time of the timed training steps
+  double step_ms = 0.0;               // train_seconds / steps
+  double step_ms_median = 0.0;        // median step time: printed beside, never in a ratio
+  double train_tokens_per_s = 0.0;    // B*T*steps / train_seconds
+  int64_t eval_steps = 0;             // timed forward-only passes
+  double eval_tokens_per_s = 0.0;     // B*T*eval_steps / their wall time (eval mode, no grad)
   double train_gflops = 0.0;          // achieved: tokens/s * (6N + 12 L T d) / 1e9
   double eval_gflops = 0.0;           // achieved: tokens/s * (2N + 4 L T d) / 1e9
   double fp32_peak_gflops = 0.0;      // measured 1024^3 float32 GEMM (oneDNN sgemm, as linear)
@@ -54,8 +59,8 @@ struct BenchResult {
   // Data parallel (torchrun): tokens/s above count the global batch.
   int64_t world_size = 1;
   int64_t gradient_bytes = 0;         // the flat gradient buffer every step all-reduces
-  double allreduce_ms = 0.0;          // median time in the all-reduces of a step
-  double allreduce_share = 0.0;       // allreduce_ms / step_ms
+  double allreduce_ms = 0.0;          // mean time in the all-reduces of a timed step
+  double allreduce_share = 0.0;       // all-reduce time / train_seconds
   double allreduce_gb_per_s = 0.0;    // gradient_bytes / allreduce time (algorithm bandwidth)
   std::string train_profile;          // per-op table of the profiled steps (profile_steps > 0)
   std::string eval_profile;           // the same for as many forward-only passes

@@ -5,6 +5,8 @@
 
 #include <ATen/Parallel.h>
 
+#include <spdlog/spdlog.h>
+
 #include "attention_log/probe.h"
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -13,19 +15,20 @@
 #include "train/evaluator.h"
 #include "train/trained_model.h"
 #include "train/trainer.h"
+#include "train/validator.h"
 
 namespace attnlab::cli {
 namespace {
 
 void print_report(const EvalResult& r, const TaskSpec& vocabs, int64_t beam) {
   if (r.task == TaskKind::kTransduction) {
-    std::printf("loss %.4f   token accuracy %.4f   exact match %.4f   (%ld examples, %ld tokens)\n",
+    std::printf("loss %.4f   token accuracy %.4f   exact match %.4f   (on %s, %ld tokens)\n",
                 r.loss, r.transduction.token_accuracy(), r.transduction.exact_match(),
-                static_cast<long>(r.examples), static_cast<long>(r.transduction.tokens));
+                r.coverage().c_str(), static_cast<long>(r.transduction.tokens));
   } else if (r.task == TaskKind::kTranslation) {
     const auto& t = r.translation;
-    std::printf("loss %.4f   exact match %.4f   BLEU %.2f   chrF %.2f   (%ld examples; %s)\n",
-                r.loss, t.exact_match(), t.bleu(), t.chrf(), static_cast<long>(r.examples),
+    std::printf("loss %.4f   exact match %.4f   BLEU %.2f   chrF %.2f   (on %s; %s)\n",
+                r.loss, t.exact_match(), t.bleu(), t.chrf(), r.coverage().c_str(),
                 beam > 1 ? ("CTC beam " + std::to_string(beam)).c_str() : "greedy CTC");
     std::printf("BLEU: brevity penalty %.4f, hypothesis/reference tokens %ld/%ld, n-gram precisions",
                 t.brevity_penalty(), static_cast<long>(t.hypothesis_tokens),
@@ -37,8 +40,8 @@ void print_report(const EvalResult& r, const TaskSpec& vocabs, int64_t beam) {
                 vocabs.tokenizer.describe().c_str());
   } else {
     const auto& c = *r.classification;
-    std::printf("loss %.4f   accuracy %.4f   macro F1 %.4f   (%ld examples)\n\n", r.loss,
-                c.accuracy(), c.macro_f1(), static_cast<long>(r.examples));
+    std::printf("loss %.4f   accuracy %.4f   macro F1 %.4f   (on %s)\n\n", r.loss,
+                c.accuracy(), c.macro_f1(), r.coverage().c_str());
     std::printf("%-16s %9s %9s %9s %9s\n", "class", "precision", "recall", "f1", "support");
     for (const auto& pc : c.per_class(vocabs.labels.labels()))
       std::printf("%-16s %9.4f %9.4f %9.4f %9ld\n", pc.label.c_str(), pc.precision, pc.recall,
@@ -63,8 +66,9 @@ void print_report(const EvalResult& r, const TaskSpec& vocabs, int64_t beam) {
 
 int eval_command(const Args& args) {
   std::string checkpoint, split = "test", data_file, labels_file, json_out, attention_out,
-      precision_name = "auto";
-  int64_t samples = 5, batch_size = 128, threads = 0, beam = 1;
+      precision_name = "checkpoint";
+  int64_t samples = 5, batch_size = 0, threads = 0, beam = 1;
+  bool score_skipped = false;
   ArgParser parser("eval", "attnlab eval --checkpoint FILE [--split test|valid|train | --data FILE] [options]",
                    "Rebuilds the model from the checkpoint alone and reports loss, token accuracy and\n"
                    "exact match (transduction), exact match, BLEU and chrF (translation), or\n"
@@ -79,22 +83,29 @@ int eval_command(const Args& args) {
                 "<folder>/labels.tsv)");
   parser.option("json", &json_out, "also write the metrics as JSON to this file ('-' for stdout)");
   parser.option("samples", &samples, "sample predictions to show (default 5)");
-  parser.option("batch-size", &batch_size, "evaluation batch size (default 128)");
+  parser.option("batch-size", &batch_size,
+                "evaluation batch size (default: validation's, max(train.batch_size, 64) of the\n"
+                "checkpoint's config, so that eval repeats what validation logged)");
+  parser.flag("score-skipped", &score_skipped,
+              "score the pairs data.skip_unfit dropped as empty outputs, so that the metric is\n"
+              "over the whole split (the loss stays over the pairs the model can take)");
   parser.option("beam", &beam, "translation: CTC prefix beam search of this width (default 1: greedy)");
   parser.option("threads", &threads, "intra-op threads (default: all cores)");
-  parser.option("precision", &precision_name, kPrecisionHelp);
+  parser.option("precision", &precision_name, kCheckpointPrecisionHelp);
   parser.option("attention", &attention_out,
                 "write an attention record of the shown samples to this file (see attnlab attn)");
   if (!parser.parse(args)) return kExitOk;
   if (checkpoint.empty()) throw UsageError("--checkpoint FILE is required");
   if (beam < 1) throw UsageError("--beam must be >= 1, got " + std::to_string(beam));
-  if (samples < 0 || batch_size <= 0 || threads < 0)
-    throw UsageError("--samples, --batch-size and --threads must be non-negative (batch size positive)");
+  if (samples < 0 || batch_size < 0 || threads < 0)
+    throw UsageError("--samples, --batch-size and --threads must be non-negative");
   if (!attention_out.empty() && samples == 0)
     throw UsageError("--attention records the shown samples; it needs --samples > 0");
 
-  const Precision precision = precision_from_option(precision_name);
+  check_checkpoint_precision_option(precision_name);
   auto trained = load_trained_model(checkpoint);
+  const Precision precision = precision_for_checkpoint(precision_name, trained.config.train.precision);
+  if (batch_size == 0) batch_size = validation_batch_size(trained.config.train.batch_size);
   const bool images = trained.vocabs.task == TaskKind::kImageClassification;
   if (!labels_file.empty() && (data_file.empty() || !images))
     throw UsageError("--labels goes with --data, for image checkpoints");
@@ -115,16 +126,22 @@ int eval_command(const Args& args) {
   const Dataset& data = *loaded;
   const std::string path = data.path();
   const int64_t used_threads = configure_threads(threads);
-  const auto result = evaluate(trained.model, data, trained.vocabs, batch_size,
-                               precision, samples, beam);
-  std::printf("checkpoint %s (step %ld), data %s, threads %ld, precision %s\n", checkpoint.c_str(),
-              static_cast<long>(trained.step), path.c_str(), static_cast<long>(used_threads),
-              name_of(precision));
+  if (score_skipped && data.skipped() == 0)
+    spdlog::info("[eval] --score-skipped: data.skip_unfit dropped no pair of {}", path);
+  const auto result = evaluate(trained.model, data, trained.vocabs, batch_size, precision, samples,
+                               beam, EvalShard{}, score_skipped);
+  std::printf("checkpoint %s (step %ld), data %s, threads %ld, precision %s%s, batch size %ld\n",
+              checkpoint.c_str(), static_cast<long>(trained.step), path.c_str(),
+              static_cast<long>(used_threads), name_of(precision),
+              precision == trained.config.train.precision ? " (as trained)" : " (trained in another)",
+              static_cast<long>(batch_size));
   if (data.skipped() > 0)
-    std::printf("skipped %ld pairs of %s that do not fit (data.skip_unfit; first: %s); scored the "
-                "other %ld\n",
-                static_cast<long>(data.skipped()), path.c_str(), data.first_skipped().c_str(),
-                static_cast<long>(data.size()));
+    std::printf("skipped %ld of the %ld pairs of %s that do not fit (data.skip_unfit; first: %s); "
+                "%s\n",
+                static_cast<long>(data.skipped()), static_cast<long>(data.split_size()), path.c_str(),
+                data.first_skipped().c_str(),
+                score_skipped ? "scored as empty output (--score-skipped)"
+                              : "the metrics are over the other pairs (--score-skipped scores them too)");
   print_report(result, trained.vocabs, beam);
   if (!json_out.empty()) {
     const auto json = result.to_json(trained.vocabs.labels.labels());

@@ -16,4 +16,14 @@ Precision precision_from_option(const std::string& value) {
   return choice.precision;
 }
 
+void check_checkpoint_precision_option(const std::string& value) {
+  if (value != "checkpoint" && !enum_from_name<Precision>(value))
+    throw UsageError("--precision must be checkpoint, auto, fp32 or bf16, got '" + value + "'");
+}
+
+Precision precision_for_checkpoint(const std::string& value, Precision trained) {
+  check_checkpoint_precision_option(value);
+  return precision_from_option(value == "checkpoint" ? name_of(trained) : value);
+}
+
 }  // namespace attnlab::cli

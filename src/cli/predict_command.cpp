@@ -39,7 +39,7 @@ std::string json_matrix(const at::Tensor& m) {  // (R, C) float -> [[...], ...]
 }  // namespace
 
 int predict_command(const Args& args) {
-  std::string checkpoint, attention_out, precision_name = "auto", image_file, index_list,
+  std::string checkpoint, attention_out, precision_name = "checkpoint", image_file, index_list,
       split = "test";
   std::vector<std::string> inputs;
   bool logits = false, alignment = false;
@@ -59,7 +59,7 @@ int predict_command(const Args& args) {
               "(input<TAB>prediction<TAB>token<-source[index] ...)");
   parser.option("threads", &threads, "intra-op threads (default: all cores)");
   parser.option("beam", &beam, "translation: CTC prefix beam search of this width (default 1: greedy)");
-  parser.option("precision", &precision_name, kPrecisionHelp);
+  parser.option("precision", &precision_name, kCheckpointPrecisionHelp);
   parser.option("attention", &attention_out,
                 "write an attention record of these inputs to this file (see attnlab attn)");
   parser.option("image", &image_file,
@@ -72,8 +72,9 @@ int predict_command(const Args& args) {
   if (!parser.parse(args)) return kExitOk;
   if (checkpoint.empty()) throw UsageError("--checkpoint FILE is required");
 
-  const Precision precision = precision_from_option(precision_name);
+  check_checkpoint_precision_option(precision_name);
   auto trained = load_trained_model(checkpoint);
+  const Precision precision = precision_for_checkpoint(precision_name, trained.config.train.precision);
   if (inputs.empty() && image_file.empty() && index_list.empty()) {
     std::string line;
     while (std::getline(std::cin, line)) {

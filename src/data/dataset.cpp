@@ -62,7 +62,7 @@ Dataset::Dataset(std::vector<Example> examples, const DatasetOptions& options, c
   // data.skip_unfit: drop the pair instead of failing; keeps the count and the first reason.
   auto skip = [&](int64_t line, const char* why) {
     if (!options_.skip_unfit) return false;
-    if (skipped_++ == 0) first_skipped_ = "line " + std::to_string(line) + ": " + why;
+    if (skipped_.empty()) first_skipped_ = "line " + std::to_string(line) + ": " + why;
     return true;
   };
   std::vector<Example> kept;
@@ -76,7 +76,10 @@ Dataset::Dataset(std::vector<Example> examples, const DatasetOptions& options, c
     for (const auto& token : source_tokens) ids.push_back(vocabs.source.id(token));
     const auto length = static_cast<int64_t>(ids.size());
     if (length > options_.max_len) {
-      if (skip(line, "source longer than max_len")) continue;
+      if (skip(line, "source longer than max_len")) {
+        skipped_.push_back(std::move(e));
+        continue;
+      }
       throw line_error(path_, line,
                        "source has " + std::to_string(length) + " tokens" + (sequence ? "" : " (with <cls>)") +
                            ", more than max_len=" + std::to_string(options_.max_len));
@@ -96,7 +99,10 @@ Dataset::Dataset(std::vector<Example> examples, const DatasetOptions& options, c
       const int64_t needed = ctc_min_positions(target);
       const int64_t available = options_.ctc_upsample * length;
       if (needed > available) {
-        if (skip(line, "target needs more CTC positions than the source gives")) continue;
+        if (skip(line, "target needs more CTC positions than the source gives")) {
+          skipped_.push_back(std::move(e));
+          continue;
+        }
         const int64_t repeats = needed - static_cast<int64_t>(target.size());
         throw line_error(
             path_, line,

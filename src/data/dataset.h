@@ -88,8 +88,12 @@ class Dataset {
                                                                     // (images: all 1, unpadded)
   // Pairs dropped by DatasetOptions::skip_unfit (not in size()), and the first one's reason
   // ("line 17: source longer than max_len"; "" when none).
-  int64_t skipped() const { return skipped_; }
+  int64_t skipped() const { return static_cast<int64_t>(skipped_.size()); }
   const std::string& first_skipped() const { return first_skipped_; }
+  // The dropped pairs as read (eval --score-skipped scores them as empty outputs).
+  const std::vector<Example>& skipped_examples() const { return skipped_; }
+  // Examples in the file: size() + skipped().
+  int64_t split_size() const { return size() + skipped(); }
 
   // Stacks the given examples (in that order) into padded tensors on the CPU: sources to their
   // longest or to `pad_to` if that is more (a transduction target too, whose length is its
@@ -105,7 +109,7 @@ class Dataset {
   std::vector<int64_t> labels_;                // classification
   torch::Tensor images_;                       // image classification: (N, C, H, W) uint8
   std::vector<int64_t> lengths_;
-  int64_t skipped_ = 0;
+  std::vector<Example> skipped_;
   std::string first_skipped_;
 };
 

@@ -46,21 +46,32 @@ void write_file_atomically(const std::string& path, const std::vector<char>& byt
     }
     written += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const int err = errno;
+  // Close whatever fsync said (a failed fsync must not leak the descriptor), then report the
+  // first failure.
+  const int sync_error = ::fsync(fd) != 0 ? errno : 0;
+  const int close_error = ::close(fd) != 0 ? errno : 0;
+  if (sync_error != 0 || close_error != 0) {
     ::unlink(tmp.c_str());
-    throw std::runtime_error("cannot flush " + tmp + ": " + std::strerror(err));
+    throw std::runtime_error("cannot flush " + tmp + ": " +
+                             std::strerror(sync_error != 0 ? sync_error : close_error));
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
     throw std::runtime_error("cannot rename " + tmp + " to " + path + ": " + std::strerror(err));
   }
+  // Make the rename itself durable. A file system that cannot sync a directory says EINVAL
+  // (there the rename is as durable as it gets); any other failure is reported: the new file is
+  // in place, but a crash now could still bring the old one back.
   const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {  // make the rename itself durable
-    ::fsync(dir_fd);
-    ::close(dir_fd);
-  }
+  if (dir_fd < 0)
+    throw std::runtime_error("wrote " + path + " but cannot open its directory to flush it: " +
+                             std::strerror(errno));
+  const int dir_error = ::fsync(dir_fd) != 0 && errno != EINVAL ? errno : 0;
+  ::close(dir_fd);
+  if (dir_error != 0)
+    throw std::runtime_error("wrote " + path + " but cannot flush its directory: " +
+                             std::strerror(dir_error));
 }
 
 std::vector<std::string> remove_stale_temporary_files(const std::string& directory) {

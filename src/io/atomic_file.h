@@ -7,9 +7,10 @@
 
 namespace attnlab {
 
-// Writes `bytes` to a temporary file in the same directory (".<name>.tmp.<pid>"), fsyncs it,
-// renames it over `path`, and fsyncs the directory. Throws std::runtime_error naming the file
-// and the system error; the temporary file is removed on failure.
+// Writes `bytes` to a temporary file in the same directory (".<name>.tmp.<pid>"), fsyncs and
+// closes it, renames it over `path`, and fsyncs the directory. Throws std::runtime_error naming
+// the file and the system error; before the rename the temporary file is removed, after it (the
+// directory could not be flushed) the new file stays in place and the message says so.
 void write_file_atomically(const std::string& path, const std::vector<char>& bytes);
 
 // Removes the temporary files ".<name>.tmp.<pid>" that write_file_atomically left in `directory`

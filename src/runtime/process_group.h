@@ -1,6 +1,7 @@
 #pragma once
 // Data-parallel processes on PyTorch's c10d with its Gloo backend (TCP), joined the way torchrun
-// launches them: `torchrun --nproc_per_node N --no_python attnlab train ...` (docs/distributed.md).
+// launches them: `torchrun --nproc_per_node N --no_python attnlab train ...`
+// (docs/training.md, "Data-parallel training (torchrun)").
 // Without torchrun's variables a process is a group of one, and every collective returns at once.
 
 #include <chrono>

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -14,8 +15,12 @@ namespace attnlab {
 namespace {
 
 std::atomic<bool> g_installed{false};
-std::atomic<int> g_scopes{0};    // live StopRequestScopes
-std::atomic<int> g_received{0};  // last signal taken while a scope was alive
+// The watcher's view of the scopes and what it handed them, under one mutex, so that a signal
+// is either delivered to a live scope or takes its default effect: never recorded for nobody.
+std::mutex g_mutex;
+int g_scopes = 0;      // live StopRequestScopes
+int g_received = 0;    // last signal taken while a scope was alive
+bool g_seen = false;   // received() has returned a signal to the owner since the scope began
 
 sigset_t stop_signal_set() {
   sigset_t set;
@@ -44,10 +49,9 @@ void watch(sigset_t set) {
   for (;;) {
     int signal = 0;
     if (::sigwait(&set, &signal) != 0) continue;
-    if (g_scopes.load() > 0)
-      g_received.store(signal);
-    else
-      terminate_by(signal);
+    std::lock_guard<std::mutex> lock(g_mutex);
+    if (g_scopes == 0) terminate_by(signal);
+    g_received = signal;
   }
 }
 
@@ -66,12 +70,29 @@ void install_stop_signal_watcher() {
 bool stop_signal_watcher_installed() { return g_installed.load(); }
 
 StopRequestScope::StopRequestScope() {
-  g_received.store(0);
-  g_scopes.fetch_add(1);
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_received = 0;
+  g_seen = false;
+  ++g_scopes;
 }
 
-StopRequestScope::~StopRequestScope() { g_scopes.fetch_sub(1); }
+StopRequestScope::~StopRequestScope() {
+  std::unique_lock<std::mutex> lock(g_mutex);
+  --g_scopes;
+  // A stop request that came after the owner last looked (during its final save, say) and that
+  // it never saw was asked for all the same: it takes its default effect now, as it would have
+  // outside the scope. (Once the owner has seen one, later signals repeat the same request.)
+  if (g_scopes == 0 && g_received != 0 && !g_seen) {
+    const int signal = g_received;
+    lock.unlock();
+    terminate_by(signal);
+  }
+}
 
-int StopRequestScope::received() const { return g_received.load(); }
+int StopRequestScope::received() const {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  if (g_received != 0) g_seen = true;
+  return g_received;
+}
 
 }  // namespace attnlab

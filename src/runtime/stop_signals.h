@@ -25,8 +25,10 @@ void install_stop_signal_watcher();
 // True once install_stop_signal_watcher() has run in this process.
 bool stop_signal_watcher_installed();
 
-// While alive, SIGINT and SIGTERM set received() instead of terminating the process. Scopes
-// do not nest meaningfully: the newest one's received() sees every signal since it began.
+// While alive, SIGINT and SIGTERM set received() instead of terminating the process. A signal
+// the owner never saw (it came after the last call of received()) is not lost: when the (last)
+// scope ends, it takes its default effect then, terminating the process. Scopes do not nest meaningfully:
+// the newest one's received() sees every signal since it began.
 // Without the watcher (a program that never installed it) signals keep their default effect
 // and received() stays 0.
 class StopRequestScope {
@@ -36,7 +38,8 @@ class StopRequestScope {
   StopRequestScope(const StopRequestScope&) = delete;
   StopRequestScope& operator=(const StopRequestScope&) = delete;
 
-  // The last signal number received since this scope began, 0 if none.
+  // The last signal number received since this scope began, 0 if none; a non-zero answer
+  // means the owner has seen the stop request.
   int received() const;
 };
 

@@ -65,7 +65,8 @@ double EvalResult::metric(BestMetric metric) const {
 
 std::string EvalResult::to_json(const std::vector<std::string>& labels) const {
   JsonWriter j;
-  j.field("examples", examples).field("loss", loss).field("accuracy", accuracy());
+  j.field("examples", examples).field("skipped", skipped).field("split_examples", split_examples)
+      .field("scored_skipped", scored_skipped).field("loss", loss).field("accuracy", accuracy());
   if (task == TaskKind::kTransduction) {
     j.field("token_accuracy", transduction.token_accuracy())
         .field("exact_match", transduction.exact_match())
@@ -74,6 +75,7 @@ std::string EvalResult::to_json(const std::vector<std::string>& labels) const {
     j.field("exact_match", translation.exact_match())
         .field("bleu", translation.bleu())
         .field("chrf", translation.chrf())
+        .field("chrf_sentence_mean", translation.chrf_sentence_mean())
         .field("brevity_penalty", translation.brevity_penalty())
         .field("hypothesis_tokens", translation.hypothesis_tokens)
         .field("reference_tokens", translation.reference_tokens)
@@ -125,13 +127,23 @@ std::string EvalResult::to_json(const std::vector<std::string>& labels) const {
   return j.str();
 }
 
+std::string EvalResult::coverage() const {
+  const std::string what = is_classification(task) ? " examples" : " pairs";
+  if (skipped == 0) return std::to_string(examples) + what;
+  if (scored_skipped)
+    return std::to_string(examples) + what + " (" + std::to_string(skipped) +
+           " skipped by data.skip_unfit, scored as empty output)";
+  return std::to_string(examples) + " of " + std::to_string(split_examples) + what + " (" +
+         std::to_string(skipped) + " skipped by data.skip_unfit)";
+}
+
 std::string decode(const std::vector<int64_t>& ids, const Vocab& vocab, const Tokenizer& tokenizer) {
   return tokenizer.detokenize(vocab.decode(ids));
 }
 
 EvalResult evaluate(EncoderModel& model, const Dataset& data, const TaskSpec& vocabs,
                     int64_t batch_size, Precision precision, int64_t num_samples, int64_t beam,
-                    EvalShard shard) {
+                    EvalShard shard, bool score_skipped) {
   TORCH_CHECK(batch_size > 0, "evaluate: batch_size must be positive");
   const bool was_training = model->is_training();
   model->eval();
@@ -205,6 +217,27 @@ EvalResult evaluate(EncoderModel& model, const Dataset& data, const TaskSpec& vo
     }
   }
   result.examples = n - first;
+  result.skipped = data.skipped();
+  result.split_examples = data.split_size();
+  if (score_skipped && data.skipped() > 0) {
+    TORCH_CHECK(shard.count == 1, "evaluate: score_skipped scores a whole split, not a shard");
+    for (const auto& e : data.skipped_examples()) {
+      if (vocabs.task == TaskKind::kTransduction) {
+        result.transduction.tokens += static_cast<int64_t>(vocabs.tokenizer.tokenize(e.target).size());
+        ++result.transduction.sequences;
+      } else if (vocabs.task == TaskKind::kTranslation) {
+        result.translation.add("", vocabs.tokenizer.detokenize(vocabs.tokenizer.tokenize(e.target)));
+      } else {
+        const int64_t label = vocabs.labels.find(e.target);
+        if (label < 0)
+          throw DataError(data.path() + ":" + std::to_string(e.line) + ": unknown label '" + e.target +
+                          "' (a pair data.skip_unfit dropped); known labels: " + vocabs.labels.joined());
+        result.classification->add_unpredicted(label);
+      }
+    }
+    result.examples += data.skipped();
+    result.scored_skipped = true;
+  }
   result.loss_sum = loss_sum;
   result.loss_units = loss_count;
   result.loss = loss_count ? loss_sum / static_cast<double>(loss_count) : 0.0;
@@ -226,6 +259,11 @@ void sum_over_ranks(EvalResult& result, ProcessGroup& group, const std::string& 
     counts.push_back(static_cast<double>(m.matches[static_cast<size_t>(k)]));
     counts.push_back(static_cast<double>(m.totals[static_cast<size_t>(k)]));
   }
+  for (int k = 0; k < TranslationMetrics::kChrfOrder; ++k) {
+    counts.push_back(static_cast<double>(m.chrf_hypothesis[static_cast<size_t>(k)]));
+    counts.push_back(static_cast<double>(m.chrf_reference[static_cast<size_t>(k)]));
+    counts.push_back(static_cast<double>(m.chrf_matches[static_cast<size_t>(k)]));
+  }
   counts.push_back(m.chrf_sum);
   if (result.classification) {
     auto& c = *result.classification;
@@ -233,6 +271,7 @@ void sum_over_ranks(EvalResult& result, ProcessGroup& group, const std::string& 
     counts.push_back(static_cast<double>(c.correct));
     for (const auto& row : c.confusion)
       for (const int64_t cell : row) counts.push_back(static_cast<double>(cell));
+    for (const int64_t count : c.unpredicted) counts.push_back(static_cast<double>(count));
   }
   auto summed = at::tensor(counts, at::kDouble);  // (counters)
   group.all_reduce_sum(summed, what);
@@ -250,6 +289,11 @@ void sum_over_ranks(EvalResult& result, ProcessGroup& group, const std::string& 
     m.matches[static_cast<size_t>(k)] = next_int();
     m.totals[static_cast<size_t>(k)] = next_int();
   }
+  for (int k = 0; k < TranslationMetrics::kChrfOrder; ++k) {
+    m.chrf_hypothesis[static_cast<size_t>(k)] = next_int();
+    m.chrf_reference[static_cast<size_t>(k)] = next_int();
+    m.chrf_matches[static_cast<size_t>(k)] = next_int();
+  }
   m.chrf_sum = next();
   if (result.classification) {
     auto& c = *result.classification;
@@ -257,6 +301,7 @@ void sum_over_ranks(EvalResult& result, ProcessGroup& group, const std::string& 
     c.correct = next_int();
     for (auto& row : c.confusion)
       for (int64_t& cell : row) cell = next_int();
+    for (int64_t& count : c.unpredicted) count = next_int();
   }
   result.loss = result.loss_units ? result.loss_sum / static_cast<double>(result.loss_units) : 0.0;
 }

@@ -35,7 +35,10 @@ struct SamplePrediction {
 
 struct EvalResult {
   TaskKind task = TaskKind::kTransduction;
-  int64_t examples = 0;
+  int64_t examples = 0;        // scored (with scored_skipped: the skipped pairs included)
+  int64_t skipped = 0;         // pairs of the split data.skip_unfit dropped
+  int64_t split_examples = 0;  // pairs in the split: kept + skipped
+  bool scored_skipped = false; // the skipped pairs were scored as empty outputs
   double loss = 0.0;                                   // mean per target token / example
   double loss_sum = 0.0;                               // loss x units, summed
   int64_t loss_units = 0;                              // target tokens / examples
@@ -51,8 +54,12 @@ struct EvalResult {
   // Value of a resolved train.best_metric (not kAuto): loss, accuracy, exact_match, or (for
   // translation) bleu and chrf on their 0..100 scale.
   double metric(BestMetric metric) const;
-  // {"loss":..,"accuracy":..,"exact_match":..} or with per_class and confusion.
+  // {"examples":..,"skipped":..,"split_examples":..,"loss":..,"accuracy":..,...} or with
+  // per_class and confusion.
   std::string to_json(const std::vector<std::string>& labels) const;
+  // "400 examples", "397 of 400 examples (3 skipped)" or "400 examples (3 skipped, scored as
+  // empty output)": what a printed metric is over.
+  std::string coverage() const;
 };
 
 // Decodes output ids to text with the run's tokenizer (Tokenizer::detokenize).
@@ -67,10 +74,13 @@ struct EvalShard {
 
 // Runs the model in eval mode under NoGradGuard (restoring train mode after). Translation
 // decodes greedily, or with a CTC prefix beam search of width `beam` when beam > 1. With a
-// `shard`, only its examples (sum_over_ranks then adds up the ranks' counts).
+// `shard`, only its examples (sum_over_ranks then adds up the ranks' counts). With
+// `score_skipped` (one shard only), the pairs data.skip_unfit dropped count as empty outputs:
+// every target token wrong (transduction), an empty hypothesis (translation), no class
+// (classification); the loss stays over the scored examples, which have logits.
 EvalResult evaluate(EncoderModel& model, const Dataset& data, const TaskSpec& vocabs,
                     int64_t batch_size, Precision precision, int64_t num_samples,
-                    int64_t beam = 1, EvalShard shard = {});
+                    int64_t beam = 1, EvalShard shard = {}, bool score_skipped = false);
 
 // Data-parallel validation: adds every rank's counts (examples, loss sum and units, and the
 // task's metric counters) into `result` on every rank, in one all-reduce, so that each rank

@@ -25,7 +25,8 @@ double TransductionMetrics::exact_match() const {
 }
 
 ClassificationMetrics::ClassificationMetrics(int64_t num_classes)
-    : confusion(static_cast<size_t>(num_classes), std::vector<int64_t>(num_classes, 0)) {}
+    : confusion(static_cast<size_t>(num_classes), std::vector<int64_t>(num_classes, 0)),
+      unpredicted(static_cast<size_t>(num_classes), 0) {}
 
 void ClassificationMetrics::add(const at::Tensor& predicted, const at::Tensor& target) {
   TORCH_CHECK(predicted.dim() == 1 && predicted.sizes() == target.sizes(),
@@ -43,6 +44,13 @@ void ClassificationMetrics::add(const at::Tensor& predicted, const at::Tensor& t
   }
 }
 
+void ClassificationMetrics::add_unpredicted(int64_t true_class) {
+  TORCH_CHECK(true_class >= 0 && true_class < static_cast<int64_t>(confusion.size()),
+              "add_unpredicted: class ", true_class, " of ", confusion.size());
+  ++unpredicted[static_cast<size_t>(true_class)];
+  ++total;
+}
+
 double ClassificationMetrics::accuracy() const {
   return total ? static_cast<double>(correct) / static_cast<double>(total) : 0.0;
 }
@@ -57,6 +65,7 @@ std::vector<ClassReport> ClassificationMetrics::per_class(
       predicted += confusion[k][c];
       actual += confusion[c][k];
     }
+    actual += unpredicted[c];
     ClassReport r;
     r.label = c < labels.size() ? labels[c] : std::to_string(c);
     r.support = actual;

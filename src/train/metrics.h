@@ -41,7 +41,12 @@ struct ClassificationMetrics {
   double macro_f1() const;
   std::vector<ClassReport> per_class(const std::vector<std::string>& labels) const;
 
+  // An example of class `true_class` with no prediction (eval --score-skipped: a pair
+  // data.skip_unfit dropped): wrong, and in that class's support.
+  void add_unpredicted(int64_t true_class);
+
   std::vector<std::vector<int64_t>> confusion;
+  std::vector<int64_t> unpredicted;  // per true class: examples without a prediction
   int64_t total = 0;
   int64_t correct = 0;
 };

@@ -118,7 +118,7 @@ Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from, ProcessGr
 
   ValidatorOptions validation;
   validation.metric = resolve_best_metric(config_.train.best_metric, vocabs_.task);
-  validation.batch_size = std::max<int64_t>(config_.train.batch_size, 64);
+  validation.batch_size = validation_batch_size(config_.train.batch_size);
   validation.stop_at = config_.train.stop_at;
   validation.patience = config_.train.early_stopping_patience;
   validation.group = group_;
@@ -156,6 +156,7 @@ Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from, ProcessGr
     }
     optimizer_->load_state(c.exp_avg, c.exp_avg_sq, c.optimizer_step);
     state_ = c.state;
+    resume_batching(parse_config(c.config_yaml, "the checkpoint's stored config").train);
     if (state_.rng_state.numel() > 0) {
       auto generator = at::detail::getDefaultCPUGenerator();
       generator.set_state(state_.rng_state);
@@ -167,6 +168,29 @@ Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from, ProcessGr
     // step's dropout seed is drawn alike on all, and the masks follow the examples (run()).
     group_->broadcast(optimizer_->flat_params(), /*root=*/0, "the initial parameters");
   }
+}
+
+void Trainer::resume_batching(const TrainConfig& stored) {
+  // The run resumes at batch `batch_in_epoch` of its epoch's batches, which train.batch_size
+  // and train.bucket_batches cut: mid-epoch, other values would skip or repeat examples.
+  const auto& now = config_.train;
+  const bool bucketed_alike = stored.bucket_batches == now.bucket_batches &&
+                              (now.bucket_batches == 0 || stored.grad_accum_steps == now.grad_accum_steps);
+  if (stored.batch_size == now.batch_size && bucketed_alike) return;
+  const int64_t stored_batches = (train_->size() + stored.batch_size - 1) / stored.batch_size;
+  if (state_.batch_in_epoch >= stored_batches) {  // the epoch was done: the next one starts anew
+    state_.batch_in_epoch = batches_per_epoch_;
+    return;
+  }
+  if (state_.batch_in_epoch == 0) return;
+  throw ConfigError(fmt::format(
+      "train.batch_size/train.bucket_batches: the checkpoint stopped after batch {} of {} of "
+      "epoch {}, cut with batch_size={} and bucket_batches={} (grad_accum_steps={}); resuming "
+      "with batch_size={} and bucket_batches={} (grad_accum_steps={}) would skip or repeat "
+      "examples of that epoch. Resume with the run's values (change them from a checkpoint "
+      "saved at the end of an epoch)",
+      state_.batch_in_epoch, stored_batches, state_.epoch, stored.batch_size, stored.bucket_batches,
+      stored.grad_accum_steps, now.batch_size, now.bucket_batches, now.grad_accum_steps));
 }
 
 Batch Trainer::local_batch(const std::vector<int64_t>& global, int64_t pad_to,
@@ -230,7 +254,9 @@ bool Trainer::any_rank_stops(bool here, int64_t step) {
 std::vector<std::vector<int64_t>> Trainer::epoch_batches(int64_t epoch) const {
   BatchingOptions batching;
   batching.batch_size = config_.train.batch_size;
-  batching.bucket_batches = config_.train.bucket_batches;
+  // Buckets of the step's global batches: with grad_accum_steps K, a bucket of bucket_batches
+  // steps holds the examples it would hold with K times the batch size and no accumulation.
+  batching.bucket_batches = config_.train.bucket_batches * config_.train.grad_accum_steps;
   return make_batches(epoch_order(train_->size(), config_.run.seed, epoch), train_->lengths(),
                       batching);
 }

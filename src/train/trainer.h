@@ -74,6 +74,9 @@ class Trainer {
   // The task spec a checkpoint stores; CheckpointError when it does not fit the config.
   TaskSpec spec_of(const Checkpoint& checkpoint) const;
   std::vector<std::vector<int64_t>> epoch_batches(int64_t epoch) const;
+  // Resuming: ConfigError when the batches of the epoch under way were cut otherwise (`stored`
+  // is the checkpoint's train config); a finished epoch lets the next start with new values.
+  void resume_batching(const TrainConfig& stored);
   // This rank's share of a global batch (all of it in a single process), padded to `pad_to`;
   // `first_row`: where the share starts in the global batch.
   Batch local_batch(const std::vector<int64_t>& global, int64_t pad_to, int64_t& first_row) const;

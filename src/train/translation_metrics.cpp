@@ -4,7 +4,6 @@
 #include <cmath>
 #include <map>
 #include <regex>
-#include <sstream>
 
 namespace attnlab {
 namespace {
@@ -14,10 +13,25 @@ void replace_all(std::string& text, const std::string& from, const std::string& 
     text.replace(at, from.size(), to);
 }
 
+// Words of UTF-8 `text` between runs of Unicode whitespace.
 std::vector<std::string> split_whitespace(const std::string& text) {
-  std::istringstream in(text);
   std::vector<std::string> words;
-  for (std::string w; in >> w;) words.push_back(w);
+  std::string word;
+  for (size_t i = 0; i < text.size();) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    const size_t length = byte < 0x80 ? 1 : (byte >> 5) == 0x6 ? 2 : (byte >> 4) == 0xe ? 3
+                        : (byte >> 3) == 0x1e ? 4 : 1;
+    const std::string character = text.substr(i, length);
+    const auto code = utf8_code_points(character);
+    if (code.size() == 1 && is_unicode_space(code[0])) {
+      if (!word.empty()) words.push_back(std::move(word));
+      word.clear();
+    } else {
+      word += character;
+    }
+    i += character.size();
+  }
+  if (!word.empty()) words.push_back(std::move(word));
   return words;
 }
 
@@ -42,15 +56,11 @@ int64_t clipped_overlap(const std::map<Sequence, int64_t>& hyp,
 
 // NLTK's chrf_precision_recall_fscore_support: F-beta of one n-gram order, 1e-16 where
 // precision or recall is undefined or both are zero.
-double chrf_order_fscore(const std::u32string& hyp, const std::u32string& ref, size_t n) {
+double chrf_order_fscore(int64_t matches, int64_t hyp_total, int64_t ref_total) {
   constexpr double kEpsilon = 1e-16;
-  const auto hyp_counts = ngram_counts(hyp, n);
-  const auto ref_counts = ngram_counts(ref, n);
-  const double tp = static_cast<double>(clipped_overlap(hyp_counts, ref_counts));
-  const double hyp_total = hyp.size() >= n ? static_cast<double>(hyp.size() - n + 1) : 0.0;
-  const double ref_total = ref.size() >= n ? static_cast<double>(ref.size() - n + 1) : 0.0;
-  if (hyp_total == 0.0 || ref_total == 0.0) return kEpsilon;
-  const double precision = tp / hyp_total, recall = tp / ref_total;
+  if (hyp_total == 0 || ref_total == 0) return kEpsilon;
+  const double precision = static_cast<double>(matches) / static_cast<double>(hyp_total);
+  const double recall = static_cast<double>(matches) / static_cast<double>(ref_total);
   const double factor = TranslationMetrics::kChrfBeta * TranslationMetrics::kChrfBeta;
   const double denominator = factor * precision + recall;
   if (denominator == 0.0) return kEpsilon;
@@ -60,12 +70,17 @@ double chrf_order_fscore(const std::u32string& hyp, const std::u32string& ref, s
 std::u32string without_whitespace(const std::string& text) {
   std::u32string out;
   for (const char32_t c : utf8_code_points(text))
-    if (!(c == U' ' || c == U'\t' || c == U'\n' || c == U'\r' || c == U'\f' || c == U'\v'))
-      out.push_back(c);
+    if (!is_unicode_space(c)) out.push_back(c);
   return out;
 }
 
 }  // namespace
+
+bool is_unicode_space(char32_t c) {
+  return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 ||
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 ||
+         c == 0x202f || c == 0x205f || c == 0x3000;
+}
 
 std::vector<std::string> tokenize_13a(const std::string& text) {
   std::string line = text;
@@ -131,8 +146,17 @@ void TranslationMetrics::add(const std::string& hypothesis, const std::string& r
   const auto hyp_chars = without_whitespace(hypothesis);
   const auto ref_chars = without_whitespace(reference);
   double order_sum = 0.0;
-  for (int n = 1; n <= kChrfOrder; ++n)
-    order_sum += chrf_order_fscore(hyp_chars, ref_chars, static_cast<size_t>(n));
+  for (int n = 1; n <= kChrfOrder; ++n) {
+    const auto order = static_cast<size_t>(n);
+    const int64_t hyp_total = hyp_chars.size() >= order ? static_cast<int64_t>(hyp_chars.size() - order + 1) : 0;
+    const int64_t ref_total = ref_chars.size() >= order ? static_cast<int64_t>(ref_chars.size() - order + 1) : 0;
+    const int64_t matched = clipped_overlap(ngram_counts(hyp_chars, order), ngram_counts(ref_chars, order));
+    order_sum += chrf_order_fscore(matched, hyp_total, ref_total);
+    // sacreBLEU counts no hypothesis n-grams of an order the reference does not have.
+    chrf_hypothesis[order - 1] += ref_total > 0 ? hyp_total : 0;
+    chrf_reference[order - 1] += ref_total;
+    chrf_matches[order - 1] += matched;
+  }
   chrf_sum += order_sum / kChrfOrder;
 }
 
@@ -158,12 +182,28 @@ double TranslationMetrics::bleu() const {
 }
 
 double TranslationMetrics::chrf() const {
+  double precision_sum = 0.0, recall_sum = 0.0;
+  int orders = 0;  // sacreBLEU's effective order: those both sides have n-grams of
+  for (size_t k = 0; k < static_cast<size_t>(kChrfOrder); ++k) {
+    if (chrf_hypothesis[k] == 0 || chrf_reference[k] == 0) continue;
+    precision_sum += static_cast<double>(chrf_matches[k]) / static_cast<double>(chrf_hypothesis[k]);
+    recall_sum += static_cast<double>(chrf_matches[k]) / static_cast<double>(chrf_reference[k]);
+    ++orders;
+  }
+  if (orders == 0) return 0.0;
+  const double precision = precision_sum / orders, recall = recall_sum / orders;
+  if (precision + recall == 0.0) return 0.0;
+  const double factor = kChrfBeta * kChrfBeta;
+  return 100.0 * (1 + factor) * precision * recall / (factor * precision + recall);
+}
+
+double TranslationMetrics::chrf_sentence_mean() const {
   return sentences ? 100.0 * chrf_sum / static_cast<double>(sentences) : 0.0;
 }
 
 std::string TranslationMetrics::signature() {
   return "BLEU: nrefs:1|case:mixed|tok:13a|smooth:none|order:4 · chrF: nrefs:1|case:mixed|"
-         "nc:6|beta:2|space:no|avg:sentence (NLTK corpus_chrf)";
+         "eff:yes|nc:6|nw:0|space:no|beta:2|corpus statistics (sacreBLEU 2)";
 }
 
 }  // namespace attnlab

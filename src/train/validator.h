@@ -19,6 +19,10 @@ namespace attnlab {
 // translation, accuracy for classification.
 BestMetric resolve_best_metric(BestMetric configured, TaskKind task);
 
+// The evaluation batch size of validation during training (and eval's default, so that eval
+// of a checkpoint batches, pads and so rounds as validation did): max(train.batch_size, 64).
+int64_t validation_batch_size(int64_t train_batch_size);
+
 struct ValidatorOptions {
   BestMetric metric = BestMetric::kAccuracy;  // resolved (never kAuto)
   int64_t batch_size = 64;                    // evaluation batch size

@@ -2,7 +2,10 @@
 #include "bench/bench.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <filesystem>
+#include <map>
 #include <regex>
 #include <stdexcept>
 
@@ -91,7 +94,7 @@ TEST(Bench, TinyRunGivesFinitePositiveNumbers) {
     EXPECT_TRUE(std::isfinite(v)) << v;
     EXPECT_GT(v, 0.0);
   }
-  EXPECT_NEAR(r.train_tokens_per_s, 4 * 8 / (r.step_ms / 1e3), 1e-6 * r.train_tokens_per_s);
+  EXPECT_EQ(r.eval_steps, 2);  // eval_steps 0: as many as the training steps
   EXPECT_NEAR(r.train_gflops,
               r.train_tokens_per_s * train_flops_per_token(2304, 1, 8, 16) / 1e9,
               1e-9 * r.train_gflops);
@@ -116,10 +119,11 @@ print("keys=" + ",".join(sorted(d)))
   ASSERT_TRUE(ok) << out;
   EXPECT_EQ(test::line_value(out, "keys"),
             "allreduce_gb_per_s,allreduce_ms,allreduce_share,"
-            "batch,bf16_peak_gflops,cpu,d_ff,d_model,eval_gflops,eval_tokens_per_s,"
-            "final_loss,fp32_peak_gflops,gemm_bf16,gemm_fp32,gradient_bytes,heads,impl,layers,"
-            "matmul_parameters,mfu,native_bf16,onednn_isa,parameters,peak_rss_mb,precision,"
-            "seq,size,step_ms,steps,threads,train_gflops,train_tokens_per_s,vocab,world_size");
+            "batch,bf16_peak_gflops,cpu,d_ff,d_model,eval_gflops_per_s,eval_steps,"
+            "eval_tokens_per_s,final_loss,fp32_peak_gflops,gemm_bf16,gemm_fp32,gradient_bytes,"
+            "heads,impl,layers,matmul_parameters,mfu,native_bf16,onednn_isa,parameters,"
+            "peak_rss_mb,precision,seq,size,step_ms,step_ms_median,steps,threads,"
+            "train_gflops_per_s,train_seconds,train_tokens_per_s,vocab,warmup_steps,world_size");
   EXPECT_EQ(r.world_size, 1);
   EXPECT_EQ(r.allreduce_ms, 0.0);
 }
@@ -149,6 +153,62 @@ TEST(Bench, UnderTorchrunRankZeroReportsTheAllReduce) {
                                    " bench --batch 5 --steps 1 2>&1");
   EXPECT_NE(odd.rc, 0);
   test::expect_contains(odd.out, "--batch 5 (the global batch) is not divisible by WORLD_SIZE=2");
+}
+
+// The keys of docs/benchmark.md's table "What is measured" (rows "| `key` | ...") are the keys
+// attnlab bench --json writes: the docs and the tool cannot drift apart.
+TEST(Bench, JsonKeysAreTheDocumentedOnes) {
+  const auto docs = test::read_text(std::string(ATTNLAB_SOURCE_DIR) + "/docs/benchmark.md");
+  const auto begin = docs.find("## What is measured");
+  ASSERT_NE(begin, std::string::npos) << "docs/benchmark.md has no section 'What is measured'";
+  const auto end = docs.find("\n## ", begin + 1);
+  const std::string section = docs.substr(begin, end - begin);
+  std::vector<std::string> documented;
+  const std::regex row(R"re(\n\| `([a-z0-9_]+)` \|)re");
+  for (auto it = std::sregex_iterator(section.begin(), section.end(), row);
+       it != std::sregex_iterator(); ++it)
+    documented.push_back((*it)[1]);
+  std::sort(documented.begin(), documented.end());
+  const auto o = tiny();
+  const auto json = run_benchmark(o).to_json(o);
+  std::vector<std::string> written;
+  const std::regex key(R"re("([a-z0-9_]+)": )re");
+  for (auto it = std::sregex_iterator(json.begin(), json.end(), key); it != std::sregex_iterator(); ++it)
+    written.push_back((*it)[1]);
+  std::sort(written.begin(), written.end());
+  EXPECT_EQ(written, documented);
+}
+
+// Wall time measured here around two runs that differ only in their number of timed steps:
+// the extra steps' tokens over the extra seconds must agree with what the tool reports (its
+// warm-up, forward passes and GEMM probes cost the same in both runs and cancel).
+TEST(Bench, TokensPerSecondIsTokensOverTheTimedStepsWallTime) {
+  auto o = tiny();
+  o.d_model = 64, o.d_ff = 256, o.seq_len = 32, o.batch = 16, o.num_layers = 2;
+  o.warmup_steps = 2;
+  o.eval_steps = 1;
+  o.threads = 1;
+  const int64_t few = 5, many = 45;
+  auto timed = [&](int64_t steps, double& reported) {
+    o.steps = steps;
+    const auto start = std::chrono::steady_clock::now();
+    const auto r = run_benchmark(o);
+    reported = r.train_tokens_per_s;
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  // The faster of two tries of each, interleaved: one scheduling hiccup does not decide it.
+  double few_s = INFINITY, many_s = INFINITY, tool = 0.0, ignored = 0.0;
+  std::vector<double> tool_figures;
+  for (int round = 0; round < 2; ++round) {
+    few_s = std::min(few_s, timed(few, ignored));
+    many_s = std::min(many_s, timed(many, tool));
+    tool_figures.push_back(tool);
+  }
+  const double tokens = static_cast<double>((many - few) * o.batch * o.seq_len);
+  const double measured = tokens / (many_s - few_s);
+  const double reported = std::max(tool_figures[0], tool_figures[1]);
+  EXPECT_NEAR(reported / measured, 1.0, 0.10)
+      << "tool " << reported << " tokens/s, measured around the calls " << measured;
 }
 
 TEST(Bench, RejectsBadSizes) {
@@ -196,6 +256,60 @@ TEST(KernelBench, EveryRowComparesTheSameComputationOnBothSides) {
                  return bad;
                }()),
                std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace attnlab
+
+namespace attnlab {
+namespace {
+
+// Every side of scripts/bench_peers.sh times alike by default: the same warm-up and timed step
+// counts for each size, and tokens of the timed steps over their wall time (train_seconds).
+TEST(BenchPeers, SameStepsAndRuleOnEverySide) {
+  if (!test::python_has("torch")) GTEST_SKIP() << "python3-torch is not installed (scripts/setup.sh)";
+#ifndef LIBTORCH_PEER_BINARY
+  GTEST_SKIP() << "built without the libtorch_peer target";
+#else
+  if (!std::filesystem::exists(LIBTORCH_PEER_BINARY))
+    GTEST_SKIP() << LIBTORCH_PEER_BINARY << " is not built (cmake --build build)";
+  // The presets' step counts with a tiny model, so that each run takes a second.
+  const std::string tiny_sizes =
+      " --vocab 16 --seq 8 --batch 4 --d-model 16 --heads 2 --layers 1 --d-ff 32 --threads 1 --json";
+  const std::string source = ATTNLAB_SOURCE_DIR;
+  for (const std::string size : {"small", "medium"}) {
+    SCOPED_TRACE(size);
+    const std::map<std::string, std::string> commands = {
+        {"attnlab", std::string(ATTNLAB_BINARY) + " bench --size " + size + tiny_sizes},
+        {"pytorch", std::string(test::kPython) + " " + source + "/scripts/bench_pytorch.py --size " + size + tiny_sizes},
+        {"libtorch", std::string(LIBTORCH_PEER_BINARY) + " --size " + size + tiny_sizes}};
+    std::map<std::string, std::string> counts;
+    for (const auto& [peer, command] : commands) {
+      const auto r = test::run_shell(command + " 2>/dev/null");
+      ASSERT_EQ(r.rc, 0) << peer << ": " << command << "\n" << r.out;
+      auto number = [&](const std::string& key) {
+        std::smatch m;
+        const std::regex pattern("\"" + key + "\": ([0-9.e+-]+)");
+        if (!std::regex_search(r.out, m, pattern)) {
+          ADD_FAILURE() << peer << " wrote no " << key << ": " << r.out;
+          return 0.0;
+        }
+        return std::stod(m[1]);
+      };
+      const double steps = number("steps");
+      counts[peer] = "warmup " + std::to_string(static_cast<int64_t>(number("warmup_steps"))) +
+                     ", steps " + std::to_string(static_cast<int64_t>(steps)) + ", eval " +
+                     std::to_string(static_cast<int64_t>(number("eval_steps")));
+      // tokens/s = B*T*steps / seconds of the timed steps, on every side (rounded to 0.1).
+      EXPECT_NEAR(number("train_tokens_per_s"), 4 * 8 * steps / number("train_seconds"),
+                  0.002 * number("train_tokens_per_s") + 0.1)
+          << peer;
+    }
+    EXPECT_EQ(counts["pytorch"], counts["attnlab"]);
+    EXPECT_EQ(counts["libtorch"], counts["attnlab"]);
+    EXPECT_EQ(counts["attnlab"], size == "small" ? "warmup 5, steps 30, eval 30" : "warmup 2, steps 8, eval 8");
+  }
+#endif
 }
 
 }  // namespace

@@ -74,6 +74,35 @@ TEST(StopSignalsDeathTest, OutsideAScopeTheyTerminateTheProcess) {
       ::testing::KilledBySignal(SIGTERM), "");
 }
 
+// A signal that lands after the owner's last look (attnlab train's final save) is not recorded
+// for nobody: when the scope ends it terminates the process, as it would have outside a scope.
+TEST(StopSignalsDeathTest, ASignalTheOwnerNeverSawTakesEffectWhenTheScopeEnds) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        {
+          attnlab::StopRequestScope scope;
+          ::kill(::getpid(), SIGTERM);
+          std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the watcher records it
+        }
+        std::this_thread::sleep_for(std::chrono::seconds(10));
+        std::_Exit(0);
+      },
+      ::testing::KilledBySignal(SIGTERM), "");
+}
+
+// Once the owner has seen a stop request, the scope ends quietly (the owner stopped as asked).
+TEST(StopSignals, ASignalTheOwnerSawEndsTheScopeQuietly) {
+  {
+    attnlab::StopRequestScope scope;
+    ASSERT_EQ(::kill(::getpid(), SIGINT), 0);
+    EXPECT_EQ(wait_for_signal(scope), SIGINT);
+    ASSERT_EQ(::kill(::getpid(), SIGINT), 0);  // a second one, never looked at
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  SUCCEED() << "still running";
+}
+
 // The failure of issue 15, made likely: a stream of SIGTERMs while every thread runs oneDNN's
 // sgemm (the kernels that use rsp as a data register) and the heap is busy. With a handler on
 // those threads this aborts within a few hundred signals ("corrupted size vs. prev_size").

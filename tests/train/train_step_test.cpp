@@ -50,6 +50,7 @@ TEST(TrainStep, OverfitsATinyCopyBatch) {
   for (const auto& p : model->parameters()) EXPECT_EQ(p.grad().abs().max().item<float>(), 0.0f);
 }
 
+// The reported loss is the label-smoothed cross-entropy, and training lowers it.
 TEST(TrainStep, ClassificationStepReducesLossWithLabelSmoothing) {
   torch::manual_seed(1);
   auto m = test::tiny_model_options(10, 3);
@@ -61,7 +62,17 @@ TEST(TrainStep, ClassificationStepReducesLossWithLabelSmoothing) {
   StepOptions options;
   options.task = TaskKind::kClassification;
   options.label_smoothing = 0.1;
+  // The smoothed loss by hand, on a copy before the step: mean over rows of
+  // (1 - eps) * -log p(y) + eps * mean over the K classes of -log p(k) (dropout is 0 here).
+  EncoderModel copy(m);
+  test::copy_state(*model, *copy);
+  const auto log_p = torch::log_softmax(copy->forward(src).logits.to(torch::kDouble), -1);  // (6, 3)
+  const auto nll = -log_p.gather(1, tgt.unsqueeze(1)).squeeze(1);                           // (6)
+  const double smoothed = (0.9 * nll + 0.1 * -log_p.mean(-1)).mean().item<double>();
+  const double plain = nll.mean().item<double>();
   const double before = train_step(model, optimizer, src, tgt, 1e-2, options).loss;
+  EXPECT_NEAR(before, smoothed, 1e-5);
+  EXPECT_GT(std::abs(smoothed - plain), 1e-3) << "the fixture must tell smoothing from none";
   double after = before;
   for (int i = 0; i < 30; ++i) after = train_step(model, optimizer, src, tgt, 1e-2, options).loss;
   EXPECT_LT(after, before * 0.7);

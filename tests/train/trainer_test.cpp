@@ -72,6 +72,34 @@ TEST_F(TrainerTest, ResumedRunRepeatsTheUninterruptedLossCurveExactly) {
   EXPECT_NE(full.at(11), full.at(12));
 }
 
+// Resuming counts batches of the epoch under way: mid-epoch, another train.batch_size (or
+// bucket_batches) would skip or repeat examples, so it is a ConfigError naming both sizes; at
+// the end of an epoch the next epoch simply starts with the new size.
+TEST_F(TrainerTest, ResumingMidEpochWithAnotherBatchSizeIsRefused) {
+  Trainer({config("full", {"train.checkpoint_interval=5", "train.keep_last=4"})}).run();
+  // 80 examples in batches of 8: step 5 is mid-epoch, step 10 ends the first epoch.
+  const auto mid = load_checkpoint((root_ / "full" / "step_00000005.pt").string());
+  ASSERT_EQ(mid.state.batch_in_epoch, 5);
+  try {
+    Trainer resumed(config("mid", {"train.batch_size=16"}), mid);
+    ADD_FAILURE() << "resuming mid-epoch with another batch size was accepted";
+  } catch (const ConfigError& e) {
+    const std::string message = e.what();
+    test::expect_contains(message, "after batch 5 of 10 of epoch 0, cut with batch_size=8 and bucket_batches=0");
+    test::expect_contains(message, "resuming with batch_size=16");
+  }
+  EXPECT_THROW(Trainer(config("mid", {"train.bucket_batches=2"}), mid), ConfigError);
+  Trainer same(config("mid_same"), mid);  // the run's own values resume as ever
+
+  const auto end_of_epoch = load_checkpoint((root_ / "full" / "step_00000010.pt").string());
+  fs::create_directories(root_ / "end");
+  Trainer next(config("end", {"train.batch_size=16"}), end_of_epoch);
+  const auto result = next.run();
+  EXPECT_EQ(result.steps, 20);
+  // Epoch 1 in batches of 16 is 5 steps, so steps 11-15 are epoch 1 and 16-20 epoch 2.
+  EXPECT_EQ(load_checkpoint((root_ / "end" / "last.pt").string()).state.epoch, 2);
+}
+
 // train.grad_accum_steps: 2 at batch_size B/2 is the optimizer step of batch_size B: the same
 // examples per step (72 examples: 5 batches of 16 an epoch, the last of 8; 9 batches of 8, the
 // last step of each epoch taking one), the same dropout masks (they follow the examples), the
@@ -79,42 +107,50 @@ TEST_F(TrainerTest, ResumedRunRepeatsTheUninterruptedLossCurveExactly) {
 // against one of 16), which moves fp32 losses by ~1e-7 relative; 1e-5 leaves room, while a
 // wrong weighting (mean of the two halves' means), a lost half or other masks move them by
 // 1e-3 or more.
+// With train.bucket_batches too: buckets are cut from the step's global batches
+// (bucket_batches x batch_size x grad_accum_steps examples), so the steps hold the same examples.
 TEST_F(TrainerTest, AccumulatingTwoHalfBatchesEqualsTheWholeBatch) {
   auto examples = read_tsv((root_ / "train.tsv").string());
   write_tsv((root_ / "train72.tsv").string(), {examples.begin(), examples.begin() + 72});
-  const std::vector<std::string> common = {
-      "data.train=" + (root_ / "train72.tsv").string(), "model.dropout=0.1", "model.attention_dropout=0.1",
-      "train.precision=fp32", "train.max_steps=15", "train.eval_interval=100"};
-  auto with = [&](std::vector<std::string> extra) {
-    extra.insert(extra.begin(), common.begin(), common.end());
-    return extra;
-  };
-  Trainer whole(config("whole", with({"train.batch_size=16"})));
-  const auto whole_result = whole.run();
-  Trainer halves(config("halves", with({"train.batch_size=8", "train.grad_accum_steps=2"})));
-  const auto halves_result = halves.run();
-  EXPECT_EQ(whole_result.steps, 15);
-  EXPECT_EQ(halves_result.steps, 15);
-  const auto a = losses("whole"), b = losses("halves");
-  ASSERT_EQ(a.size(), 15u);
-  ASSERT_EQ(b.size(), 15u);
-  double largest = 0.0;
-  for (const auto& [step, loss] : a) {
-    const double x = std::stod(loss), y = std::stod(b.at(step));
-    largest = std::max(largest, std::abs(x - y) / std::abs(x));
-    EXPECT_NEAR(y, x, 1e-5 * std::abs(x)) << "step " << step;
+  for (const std::string bucket : {"0", "2"}) {
+    SCOPED_TRACE("train.bucket_batches=" + bucket);
+    const std::vector<std::string> common = {
+        "data.train=" + (root_ / "train72.tsv").string(), "model.dropout=0.1", "model.attention_dropout=0.1",
+        "train.precision=fp32", "train.max_steps=15", "train.eval_interval=100",
+        "train.bucket_batches=" + bucket};
+    auto with = [&](std::vector<std::string> extra) {
+      extra.insert(extra.begin(), common.begin(), common.end());
+      return extra;
+    };
+    const std::string whole_run = "whole" + bucket, halves_run = "halves" + bucket;
+    Trainer whole(config(whole_run, with({"train.batch_size=16"})));
+    const auto whole_result = whole.run();
+    Trainer halves(config(halves_run, with({"train.batch_size=8", "train.grad_accum_steps=2"})));
+    const auto halves_result = halves.run();
+    EXPECT_EQ(whole_result.steps, 15);
+    EXPECT_EQ(halves_result.steps, 15);
+    const auto a = losses(whole_run), b = losses(halves_run);
+    ASSERT_EQ(a.size(), 15u);
+    ASSERT_EQ(b.size(), 15u);
+    double largest = 0.0;
+    for (const auto& [step, loss] : a) {
+      const double x = std::stod(loss), y = std::stod(b.at(step));
+      largest = std::max(largest, std::abs(x - y) / std::abs(x));
+      EXPECT_NEAR(y, x, 1e-5 * std::abs(x)) << "step " << step;
+    }
+    std::printf("bucket_batches=%s: largest relative loss difference over 15 steps: %.3g\n",
+                bucket.c_str(), largest);
+    EXPECT_GT(std::stod(a.at(1)) - std::stod(a.at(15)), 0.01) << "the run should learn something";
+    // (Parameters are not compared: the key bias of attention has a gradient of pure rounding
+    // noise, softmax being blind to it, and AdamW scales that noise up to lr-sized steps that
+    // differ between the two runs; the losses are what the parameters do.)
+    // Both read every example 15 / 5 = 3 times: the same tokens, the same place in the data.
+    const auto last_a = load_checkpoint((root_ / whole_run / "last.pt").string());
+    const auto last_b = load_checkpoint((root_ / halves_run / "last.pt").string());
+    EXPECT_EQ(last_a.state.tokens_seen, last_b.state.tokens_seen);
+    EXPECT_GT(last_a.state.tokens_seen, 0);
+    EXPECT_EQ(last_a.state.epoch, last_b.state.epoch);
   }
-  std::printf("largest relative loss difference over 15 steps: %.3g\n", largest);
-  EXPECT_GT(std::stod(a.at(1)) - std::stod(a.at(15)), 0.01) << "the run should learn something";
-  // (Parameters are not compared: the key bias of attention has a gradient of pure rounding
-  // noise, softmax being blind to it, and AdamW scales that noise up to lr-sized steps that
-  // differ between the two runs; the losses are what the parameters do.)
-  // Both read every example 15 / 5 = 3 times: the same tokens, the same place in the data.
-  const auto last_a = load_checkpoint((root_ / "whole" / "last.pt").string());
-  const auto last_b = load_checkpoint((root_ / "halves" / "last.pt").string());
-  EXPECT_EQ(last_a.state.tokens_seen, last_b.state.tokens_seen);
-  EXPECT_GT(last_a.state.tokens_seen, 0);
-  EXPECT_EQ(last_a.state.epoch, last_b.state.epoch);
 }
 
 TEST_F(TrainerTest, KeepsLastBestAndTheNewestPeriodicCheckpoints) {
