@@ -56,14 +56,15 @@ bool has_run_output(const fs::path& run_dir) {
   return false;
 }
 
-// Takes the run directory's lock (held until the run ends: a second train into it stops
-// there, naming this one); then, under the lock, refuses or clears an existing run for a new
+// Takes the run directory's lock unless `lock` holds it already (held until the run ends: a
+// second train into it stops there, naming this one); then, under the lock, refuses or clears an existing run for a new
 // one, removes the temporary files of saves a kill interrupted (".<name>.tmp.<pid>",
 // io/atomic_file.h), and starts train.log.
 std::unique_ptr<DirectoryLock> prepare_run_directory(const std::string& run_dir, bool new_run,
-                                                     bool overwrite) {
+                                                     bool overwrite,
+                                                     std::unique_ptr<DirectoryLock> lock) {
   fs::create_directories(run_dir);
-  auto lock = std::make_unique<DirectoryLock>(run_dir);
+  if (!lock) lock = std::make_unique<DirectoryLock>(run_dir);
   if (new_run && has_run_output(run_dir)) {
     if (!overwrite)
       throw UsageError("run directory " + run_dir + " already holds a run; resume it with --resume " +
@@ -130,22 +131,40 @@ int train_command(const Args& args) {
   if (config_path.empty() == resume.empty())
     throw UsageError("give exactly one of --config FILE (new run) or --resume CHECKPOINT");
 
+  // Under torchrun: rank 0 alone touches the run directory (below, and its lock here).
+  LaunchEnv launch;
+  try {
+    launch = launch_env_from_environment();
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("torchrun's environment: ") + e.what());
+  }
   Config config;
   std::optional<Checkpoint> checkpoint;
+  std::unique_ptr<DirectoryLock> lock;
   std::string resume_note;  // what train.resume=auto decided, for the log
   if (resume.empty()) {
     config = load_config(config_path, overrides);
     if (config.train.resume == ResumeMode::kAuto) {
+      // Every restart of torchrun --max_restarts runs the same command line: with --overwrite
+      // each would clear the run it should continue.
+      if (overwrite)
+        throw UsageError("--overwrite and train.resume=auto contradict each other (every restart "
+                         "would clear the run it should continue); drop one of them");
       // Continue the run in the run directory from its newest checkpoint, as if --resume named
-      // it (below); with none, start afresh.
+      // it (below); with none, start afresh. The lock comes first, so that no other process is
+      // writing the directory while it is read.
       const auto run_dir = run_directory(config);
+      if (launch.rank == 0) {
+        fs::create_directories(run_dir);
+        lock = std::make_unique<DirectoryLock>(run_dir);
+      }
       resume = newest_checkpoint(run_dir);
       // Nothing to resume: a directory that holds a run's output without a checkpoint is
       // refused as for any new run (never cleared on the strength of "auto").
-      if (resume.empty() && !overwrite && has_run_output(run_dir))
+      if (resume.empty() && has_run_output(run_dir))
         throw UsageError("train.resume=auto: " + run_dir + " holds a run but no checkpoint to "
-                         "resume from (last.pt, step_N.pt or best.pt); pass --overwrite to start "
-                         "afresh there, or pick another run.name");
+                         "resume from (last.pt, step_N.pt or best.pt); remove it, or pick another "
+                         "run.name");
       resume_note = "[train] train.resume=auto: " +
                     (resume.empty() ? "no checkpoint in " + run_dir + ", starting afresh"
                                     : "resuming from " + resume);
@@ -161,12 +180,6 @@ int train_command(const Args& args) {
     if (!resume_note.empty()) resume_note += " (step " + std::to_string(checkpoint->state.step) + ")";
   }
   // Under torchrun: the global batch must split evenly, and the group forms before any work.
-  LaunchEnv launch;
-  try {
-    launch = launch_env_from_environment();
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(std::string("torchrun's environment: ") + e.what());
-  }
   if (launch.distributed() && config.train.batch_size % launch.world_size != 0)
     throw ConfigError("train.batch_size: " + std::to_string(config.train.batch_size) +
                       " is not divisible by WORLD_SIZE=" + std::to_string(launch.world_size) +
@@ -190,11 +203,10 @@ int train_command(const Args& args) {
           "); every machine must see the run directory " + run_dir + " (a shared file system)");
   }
   // Rank 0 alone touches the run directory; the others learn whether it could.
-  std::unique_ptr<DirectoryLock> lock;
   std::exception_ptr setup_error;
   if (group.rank() == 0) {
     try {
-      lock = prepare_run_directory(run_dir, /*new_run=*/!checkpoint, overwrite);
+      lock = prepare_run_directory(run_dir, /*new_run=*/!checkpoint, overwrite, std::move(lock));
     } catch (...) {
       setup_error = std::current_exception();
     }

@@ -24,6 +24,7 @@
 #include "runtime/clock.h"
 #include "runtime/cpu.h"
 #include "runtime/stop_signals.h"
+#include "train/abandoned_timeline.h"
 #include "train/precision.h"
 
 namespace attnlab {
@@ -286,6 +287,7 @@ void Trainer::save(const std::string& file_name) {
   if (!writes_run_dir()) return;
   const auto path = (fs::path(run_dir_) / file_name).string();
   save_checkpoint(path, make_checkpoint());
+  newest_saved_ = fmt::format("{} (step {})", path, state_.step);
   spdlog::info("[checkpoint] step={} wrote {}", state_.step, path);
 }
 
@@ -360,6 +362,17 @@ void Trainer::log_start(int64_t threads) const {
 TrainResult Trainer::run() {
   if (writes_run_dir()) {
     fs::create_directories(run_dir_);
+    // A resumed run whose directory went further (it resumes from an older checkpoint): the
+    // later timeline is set aside before anything of this session is written.
+    if (state_.step > 0) {
+      const auto abandoned = set_aside_abandoned_timeline(run_dir_, state_.step);
+      std::string moved;
+      for (const auto& file : abandoned.moved) moved += (moved.empty() ? "" : ", ") + file;
+      if (!abandoned.directory.empty())
+        spdlog::warn("[train] resuming at step {}: the run directory went further; moved {} "
+                     "(the abandoned later timeline) into {}",
+                     state_.step, moved, abandoned.directory);
+    }
     std::ofstream(fs::path(run_dir_) / "config.yaml") << to_yaml(config_);
   }
   // The SentencePiece model, as its own file too (Python's sentencepiece opens it directly).
@@ -381,6 +394,8 @@ TrainResult Trainer::run() {
 
   StopRequestScope signals;  // SIGINT/SIGTERM: stop after the current step (runtime/stop_signals.h)
   session_start_ = now_s();
+  session_first_step_ = state_.step;
+  newest_saved_.clear();
   result_ = TrainResult{};
   model_->train();
   int64_t nonfinite_in_a_row = 0;
@@ -425,22 +440,29 @@ TrainResult Trainer::run() {
     const auto outcome = train_step(
         model_, *optimizer_, micro_batches, lr, step_options_, state_.step,
         [&](size_t i, const at::Tensor& logits) { log.add_batch(batches[i], logits); }, dropout_seed);
+    const bool last = state_.step >= total_steps_;
     if (!outcome.applied) {
+      // A skipped step is a step without an update: validation, signals and checkpoints below
+      // happen as after any other (the weights are those of the last applied step).
       ++result_.skipped_steps;
       log.skipped_step(state_.step, outcome, ++nonfinite_in_a_row);
       if (nonfinite_in_a_row >= config_.train.max_nonfinite_steps)
         throw TrainingError(fmt::format(
             "training diverged: {} consecutive steps with a non-finite loss or gradient norm "
-            "(train.max_nonfinite_steps={}); last good checkpoint: {}/last.pt",
-            nonfinite_in_a_row, config_.train.max_nonfinite_steps, run_dir_));
-      continue;
+            "(train.max_nonfinite_steps={}); {}",
+            nonfinite_in_a_row, config_.train.max_nonfinite_steps,
+            newest_saved_.empty()
+                ? fmt::format("no checkpoint was written since this session started at step {} "
+                              "(train.checkpoint_interval={})",
+                              session_first_step_, config_.train.checkpoint_interval)
+                : "last checkpoint written: " + newest_saved_));
+    } else {
+      nonfinite_in_a_row = 0;
+      state_.tokens_seen += outcome.units;  // the global batch's
+      log.add_step(outcome);
+      log.progress(state_.step, total_steps_, now_s() - session_start_, outcome.loss);
+      log.end_of_step(state_, lr, elapsed_s(), last);
     }
-    nonfinite_in_a_row = 0;
-    state_.tokens_seen += outcome.units;  // the global batch's
-    log.add_step(outcome);
-    log.progress(state_.step, total_steps_, now_s() - session_start_, outcome.loss);
-    const bool last = state_.step >= total_steps_;
-    log.end_of_step(state_, lr, elapsed_s(), last);
     if (state_.step % config_.train.eval_interval == 0 || last) stop = validate(log);
     if (any_rank_stops(signals.received() != 0, state_.step) && stop.empty()) {
       log.clear_progress();

@@ -93,6 +93,8 @@ class Trainer {
   std::string validate(TrainingLog& log);
   double elapsed_s() const;  // training time of the run so far, all sessions
 
+  std::string newest_saved_;        // "path (step N)" of this session's newest checkpoint
+  int64_t session_first_step_ = 0;  // the step this session started from
   Config config_;
   ProcessGroup* group_ = nullptr;  // null: a single process
   std::string run_dir_;

@@ -527,13 +527,21 @@ TEST_F(CliTest, PrecisionAutoFollowsTheCpuAndTheOneDnnCap) {
   attnlab::test::expect_contains(explicit_bf16.output, "precision=bf16 (set explicitly)");
   attnlab::test::expect_contains(explicit_bf16.output, "slower than fp32");
 
-  // eval and predict pick again for the CPU they run on, whatever the run was trained with.
+  // eval and predict run the precision the checkpoint was trained in, on any CPU; --precision
+  // auto picks again for the CPU they run on.
   const auto eval_native = run("eval --checkpoint " + path("runs/auto_capped/last.pt"));
   ASSERT_EQ(eval_native.exit_code, 0) << eval_native.output;
-  attnlab::test::expect_contains(eval_native.output, bf16 ? "precision bf16" : "precision fp32");
+  attnlab::test::expect_contains(eval_native.output, "precision fp32 (as trained)");
+  const auto eval_auto = run("eval --precision auto --checkpoint " + path("runs/auto_capped/last.pt"));
+  ASSERT_EQ(eval_auto.exit_code, 0) << eval_auto.output;
+  attnlab::test::expect_contains(eval_auto.output, bf16 ? "precision bf16 (trained in another)"
+                                                        : "precision fp32 (as trained)");
   const auto eval_capped = run("eval --checkpoint " + path("runs/auto_native/last.pt"), cap);
   ASSERT_EQ(eval_capped.exit_code, 0) << eval_capped.output;
-  attnlab::test::expect_contains(eval_capped.output, "precision fp32");
+  attnlab::test::expect_contains(eval_capped.output, bf16 ? "precision bf16 (as trained)" : "precision fp32 (as trained)");
+  const auto eval_capped_auto = run("eval --precision auto --checkpoint " + path("runs/auto_native/last.pt"), cap);
+  ASSERT_EQ(eval_capped_auto.exit_code, 0) << eval_capped_auto.output;
+  attnlab::test::expect_contains(eval_capped_auto.output, "precision fp32");
   EXPECT_EQ(run("predict --precision fp16 --checkpoint " + path("runs/auto_native/last.pt") + " 'a b'")
                 .exit_code, 2);
 }

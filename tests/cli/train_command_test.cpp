@@ -20,6 +20,7 @@
 
 #include "attention_log/record.h"
 #include "data/tsv.h"
+#include "io/directory_lock.h"
 #include "support/common.h"
 #include "support/image_task.h"
 #include "support/tiny_task.h"
@@ -397,6 +398,31 @@ TEST_F(DataParallelTrain, ResumeAutoOnOneProcessContinuesFromTheNewestCheckpoint
   EXPECT_EQ(last_rc_, 2) << fourth;
   test::expect_contains(fourth, "holds a run but no checkpoint to resume from");
   EXPECT_EQ(test::read_text((dir_.path() / "runs/nockpt/metrics.jsonl").string()), "{}\n");
+  // --overwrite with auto is a usage error: every torchrun restart would clear the run.
+  const auto fifth = train("--set run.name=auto --set train.resume=auto --overwrite");
+  EXPECT_EQ(last_rc_, 2) << fifth;
+  test::expect_contains(fifth, "--overwrite and train.resume=auto contradict each other");
+  EXPECT_EQ(load_checkpoint((dir_.path() / "runs/auto/last.pt").string()).state.step, 30);
+}
+
+// train.resume: auto takes the run directory's lock before it reads the directory: while
+// another process holds it, the run stops on that, naming the holder, and never reads (here: a
+// broken) newest checkpoint a writer may be replacing.
+TEST_F(DataParallelTrain, ResumeAutoTakesTheLockBeforeReadingTheDirectory) {
+  fs::create_directories(dir_.path() / "runs/held");
+  test::write_text((dir_.path() / "runs/held/step_00000005.pt").string(), "not a checkpoint");
+  {
+    DirectoryLock held((dir_.path() / "runs/held").string());
+    const auto out = train("--set run.name=held --set train.resume=auto --set train.max_steps=10");
+    EXPECT_EQ(last_rc_, 2) << out;
+    test::expect_contains(out, "runs/held");
+    EXPECT_EQ(out.find("not a checkpoint"), std::string::npos) << out;
+    EXPECT_EQ(out.find("step_00000005.pt"), std::string::npos) << out;
+  }
+  // Once it is free, the broken checkpoint is what auto finds, and says so.
+  const auto out = train("--set run.name=held --set train.resume=auto --set train.max_steps=10");
+  EXPECT_NE(last_rc_, 0) << out;
+  test::expect_contains(out, "step_00000005.pt");
 }
 
 }  // namespace

@@ -1,12 +1,16 @@
 // Trainer: exact resume, non-finite detection, checkpoint retention, early stopping.
 #include "train/trainer.h"
 
-#include <filesystem>
-#include <fstream>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <map>
+#include <regex>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -166,18 +170,65 @@ TEST_F(TrainerTest, KeepsLastBestAndTheNewestPeriodicCheckpoints) {
 }
 
 TEST_F(TrainerTest, NonFiniteStepsAreSkippedThenTheRunFails) {
-  // An absurd learning rate drives the weights to inf within a few steps.
+  // An absurd learning rate drives the weights to inf within a few steps. Checkpoints every
+  // step: the error names the newest one written, which exists and holds finite weights.
   Trainer trainer(config("diverge", {"train.lr=1e30", "train.warmup_steps=0",
-                                     "train.max_nonfinite_steps=3", "train.grad_clip=0"}));
+                                     "train.max_nonfinite_steps=3", "train.grad_clip=0",
+                                     "train.checkpoint_interval=1", "train.keep_last=100"}));
+  std::string message;
   try {
     trainer.run();
     FAIL() << "expected TrainingError";
   } catch (const TrainingError& e) {
-    EXPECT_NE(std::string(e.what()).find("3 consecutive steps"), std::string::npos) << e.what();
+    message = e.what();
   }
+  test::expect_contains(message, "3 consecutive steps");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(message, m, std::regex(R"(last checkpoint written: (\S+) \(step ([0-9]+)\))")))
+      << message;
+  ASSERT_TRUE(fs::exists(m[1].str())) << message;
+  const auto named = load_checkpoint(m[1].str());
+  EXPECT_EQ(named.state.step, std::stoll(m[2]));
+  for (const auto& [name, tensor] : named.model) EXPECT_TRUE(test::all_finite(tensor)) << name;
+  EXPECT_FALSE(fs::exists(root_ / "diverge" / "last.pt")) << "the error must not name a last.pt";
   std::ifstream in(root_ / "diverge" / "metrics.jsonl");
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("\"kind\": \"skipped\""), std::string::npos);
+
+  // Without a checkpoint in the session, it says so instead of naming one.
+  try {
+    Trainer(config("diverge_early", {"train.lr=1e30", "train.warmup_steps=0",
+                                     "train.max_nonfinite_steps=3", "train.grad_clip=0"})).run();
+    ADD_FAILURE() << "expected TrainingError";
+  } catch (const TrainingError& e) {
+    test::expect_contains(e.what(), "no checkpoint was written since this session started at step 0");
+  }
+}
+
+// Skipped steps are steps: a stop request during a run of them is honoured at once, and when
+// the last step is skipped the run still validates and saves at its end.
+TEST_F(TrainerTest, SkippedStepsStillStopOnSignalsAndValidateAtTheEnd) {
+  Trainer stopped(config("stop", {"train.lr=1e30", "train.warmup_steps=0", "train.grad_clip=0",
+                                  "train.max_nonfinite_steps=1000", "train.max_steps=300"}));
+  bool sent = false;
+  stopped.set_step_hook([&](EncoderModel&, int64_t step, bool) {
+    if (step == 8 && !sent) sent = ::kill(::getpid(), SIGTERM) == 0;
+  });
+  const auto result = stopped.run();
+  ASSERT_TRUE(sent);
+  EXPECT_GT(result.skipped_steps, 0) << "the fixture should diverge within 8 steps";
+  EXPECT_EQ(result.stop_reason, "interrupted");
+  EXPECT_LE(result.steps, 12) << "the stop came at step 8";
+
+  Trainer ends_skipped(config("ends", {"train.lr=1e30", "train.warmup_steps=0", "train.grad_clip=0",
+                                       "train.max_nonfinite_steps=1000", "train.max_steps=12",
+                                       "train.eval_interval=100"}));
+  const auto ended = ends_skipped.run();
+  EXPECT_EQ(ended.stop_reason, "finished");
+  std::ifstream in(root_ / "ends" / "metrics.jsonl");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  test::expect_contains(text, "\"kind\": \"skipped\", \"step\": 12");
+  test::expect_contains(text, "\"kind\": \"valid\", \"step\": 12,");
 }
 
 TEST_F(TrainerTest, EarlyStoppingAndStopAt) {
