@@ -95,17 +95,32 @@ std::string check_zip(const std::vector<char>& b, const std::string& where) {
   for (uint64_t e = 0; e < entries; ++e) {
     if (pos + kCentralSize > dir_end || le(b, pos, 4) != kCentralSig)
       fail(where, "corrupted (bad zip directory entry " + std::to_string(e) + ")");
-    const uint64_t method = le(b, pos + 10, 2), crc = le(b, pos + 16, 4), size = le(b, pos + 20, 4),
-                   raw_size = le(b, pos + 24, 4), local = le(b, pos + 42, 4);
+    const uint64_t flags = le(b, pos + 8, 2), method = le(b, pos + 10, 2), crc = le(b, pos + 16, 4),
+                   size = le(b, pos + 20, 4), raw_size = le(b, pos + 24, 4),
+                   attributes = le(b, pos + 38, 4), local = le(b, pos + 42, 4);
     const size_t name_len = le(b, pos + 28, 2), extra_len = le(b, pos + 30, 2),
                  comment_len = le(b, pos + 32, 2);
     if (pos + kCentralSize + name_len > dir_end)
       fail(where, "corrupted (zip entry name outside the directory)");
     const std::string name(b.data() + pos + kCentralSize, name_len);
+    // The zip reader takes an entry whose MS-DOS attributes say "directory" (0x10) as empty and
+    // LibTorch then reads a storage it never filled: no entry of a checkpoint is a directory.
+    if ((attributes & 0x10) != 0 || ends_with(name, "/"))
+      fail(where, "corrupted (zip entry '" + name + "' is marked as a directory)");
     pos += kCentralSize + name_len + extra_len + comment_len;
     if (size == kFar || raw_size == kFar || local == kFar) continue;  // in a ZIP64 extra field
     if (local + kLocalSize > n || le(b, local, 4) != kLocalSig)
       fail(where, "corrupted (bad zip header of '" + name + "')");
+    // The local header repeats the directory's fields (without a data descriptor, flag bit 3):
+    // the reader trusts one or the other, so they must agree.
+    const bool descriptor = (flags & 0x8) != 0;
+    if (le(b, local + 6, 2) != flags || le(b, local + 8, 2) != method ||
+        (!descriptor && (le(b, local + 14, 4) != crc || le(b, local + 18, 4) != size ||
+                         le(b, local + 22, 4) != raw_size)) ||
+        le(b, local + 26, 2) != name_len ||
+        (local + kLocalSize + name_len <= n &&
+         std::string(b.data() + local + kLocalSize, name_len) != name))
+      fail(where, "corrupted (the zip header of '" + name + "' disagrees with its directory entry)");
     const uint64_t data = local + kLocalSize + le(b, local + 26, 2) + le(b, local + 28, 2);
     if (data > n || size > n - data) fail(where, "truncated ('" + name + "' runs past the end of the file)");
     if (method != 0) continue;  // compressed: checked by the reader while it inflates

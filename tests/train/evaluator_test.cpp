@@ -169,9 +169,11 @@ print("loss=" + repr(c["loss"]))
       test::run_python(dir.file("check.py"), dir.file("t.json") + " " + dir.file("c.json"), ok);
   ASSERT_TRUE(ok) << out;
   EXPECT_EQ(test::line_value(out, "t_keys"),
-            "accuracy,exact_match,examples,loss,samples,token_accuracy,tokens");
+            "accuracy,exact_match,examples,loss,samples,scored_skipped,skipped,split_examples,"
+            "token_accuracy,tokens");
   EXPECT_EQ(test::line_value(out, "c_keys"),
-            "accuracy,confusion,examples,labels,loss,macro_f1,per_class,samples");
+            "accuracy,confusion,examples,labels,loss,macro_f1,per_class,samples,scored_skipped,"
+            "skipped,split_examples");
   EXPECT_EQ(test::line_value(out, "sample"),
             "{'input': 'in \"1\"', 'target': 'tab\\there', 'predicted': 'ok\\\\', 'correct': True}");
   // neg: tp 1, predicted 1, actual 2 -> P 1, R 0.5, F1 2/3; pos: P 2/3, R 1, F1 0.8.
