@@ -69,10 +69,14 @@ TEST_F(AbandonedTimelineTest, ResumingFromAnOlderCheckpointMovesTheLaterOnesAsid
   ASSERT_EQ(aside.size(), 1u);
   EXPECT_EQ(load_checkpoint((aside[0] / "step_00000020.pt").string()).state.step, 20);
   EXPECT_EQ(load_checkpoint((aside[0] / "last.pt").string()).state.step, 20);
-  if (best_before > 10) {
+  // best.pt went aside when it came from the abandoned steps 11-20; the run's own is from
+  // steps up to 15 (the resumed session validates at 15).
+  if (best_before > 10)
     EXPECT_EQ(load_checkpoint((aside[0] / "best.pt").string()).state.step, best_before);
-  }
-  if (fs::exists(run() / "best.pt")) EXPECT_LE(load_checkpoint((run() / "best.pt").string()).state.step, 15);
+  else
+    EXPECT_FALSE(fs::exists(aside[0] / "best.pt"));
+  ASSERT_TRUE(fs::exists(run() / "best.pt"));
+  EXPECT_LE(load_checkpoint((run() / "best.pt").string()).state.step, 15);
   // metrics.jsonl: the run's lines go to step 15 with each step once; the old file is aside.
   std::ifstream in(run() / "metrics.jsonl");
   int train_lines_11_to_15 = 0, beyond_15 = 0;

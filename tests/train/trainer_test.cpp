@@ -167,6 +167,22 @@ TEST_F(TrainerTest, KeepsLastBestAndTheNewestPeriodicCheckpoints) {
   EXPECT_FALSE(fs::exists(root_ / "keep" / "step_00000020.pt"));
   EXPECT_TRUE(fs::exists(root_ / "keep" / "config.yaml"));
   EXPECT_EQ(load_checkpoint((root_ / "keep" / "last.pt").string()).state.step, 30);
+  // best.pt is the first validation with the highest exact_match (train.best_metric auto for
+  // transduction), as metrics.jsonl logged them: not merely the newest one.
+  std::ifstream in(root_ / "keep" / "metrics.jsonl");
+  const std::regex valid(R"re("kind": "valid", "step": ([0-9]+),.*"exact_match": ([-0-9.e+]+))re");
+  int64_t best_step = -1, validations = 0;
+  double best = -1.0;
+  for (std::string line; std::getline(in, line);) {
+    std::smatch m;
+    if (!std::regex_search(line, m, valid)) continue;
+    ++validations;
+    if (std::stod(m[2]) > best) best = std::stod(m[2]), best_step = std::stoll(m[1]);
+  }
+  ASSERT_EQ(validations, 6);  // steps 5, 10, ..., 30
+  EXPECT_EQ(load_checkpoint((root_ / "keep" / "best.pt").string()).state.step, best_step);
+  EXPECT_EQ(result.best_step, best_step);
+  EXPECT_DOUBLE_EQ(result.best_metric, best);
 }
 
 TEST_F(TrainerTest, NonFiniteStepsAreSkippedThenTheRunFails) {
