@@ -15,6 +15,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <sys/resource.h>
+#include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
@@ -25,8 +26,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <torch/torch.h>
 
 namespace {
 
@@ -303,11 +302,10 @@ int main(int argc, char** argv) {
         peak_rss_mb, gflops, static_cast<long long>(train_flops_per_token(o)),
         static_cast<long long>(params), static_cast<long long>(o.steps),
         static_cast<long long>(o.warmup_steps), static_cast<long long>(o.eval_steps), train_s,
-        final_loss, coretype ? coretype : "",
-        TORCH_VERSION, static_cast<long long>(o.vocab), static_cast<long long>(o.seq),
-        static_cast<long long>(o.batch), static_cast<long long>(o.d_model),
-        static_cast<long long>(o.heads), static_cast<long long>(o.layers),
-        static_cast<long long>(o.d_ff));
+        final_loss, coretype ? coretype : "", TORCH_VERSION, static_cast<long long>(o.vocab),
+        static_cast<long long>(o.seq), static_cast<long long>(o.batch),
+        static_cast<long long>(o.d_model), static_cast<long long>(o.heads),
+        static_cast<long long>(o.layers), static_cast<long long>(o.d_ff));
   } else {
     std::printf("libtorch_peer size=%s precision=%s threads=%d (post-LN: C++ built-in has no "
                 "norm_first)\n",

@@ -39,7 +39,8 @@ int bench_command(const Args& args) {
   parser.option("layers", &layers, "encoder layers");
   parser.option("d-ff", &d_ff, "feed-forward width");
   parser.option("threads", &threads, "intra-op threads (default: all cores)");
-  parser.option("warmup-steps", &warmup, "untimed steps first (default 5 small, 2 medium; the peers' defaults too)");
+  parser.option("warmup-steps", &warmup,
+                "untimed steps first (default 5 small, 2 medium; the peers' defaults too)");
   parser.option("steps", &steps, "timed steps (default 30 small, 8 medium)");
   parser.option("eval-steps", &eval_steps, "timed forward-only steps (default: same as --steps)");
   parser.option("profile", &profile,
@@ -131,11 +132,15 @@ int bench_command(const Args& args) {
               gemm_used(Precision::kBf16).c_str());
   std::printf("  parameters         %ld (matmul weights N = %ld)\n", static_cast<long>(r.parameters),
               static_cast<long>(r.matmul_parameters));
-  std::printf("  timing             %ld untimed steps, then tokens of %ld timed steps / their wall time "
-              "(%ld timed forward passes)\n",
-              static_cast<long>(o.warmup_steps), static_cast<long>(o.steps), static_cast<long>(r.eval_steps));
-  std::printf("  train              %.1f ms/step (median %.1f)   %.0f tokens/s   %.1f GFLOP/s   MFU %.1f%%\n",
-              r.step_ms, r.step_ms_median, r.train_tokens_per_s, r.train_gflops, 100.0 * r.mfu);
+  std::printf(
+      "  timing             %ld untimed steps, then tokens of %ld timed steps / their wall time "
+      "(%ld timed forward passes)\n",
+      static_cast<long>(o.warmup_steps), static_cast<long>(o.steps),
+      static_cast<long>(r.eval_steps));
+  std::printf(
+      "  train              %.1f ms/step (median %.1f)   %.0f tokens/s   %.1f GFLOP/s   MFU "
+      "%.1f%%\n",
+      r.step_ms, r.step_ms_median, r.train_tokens_per_s, r.train_gflops, 100.0 * r.mfu);
   std::printf("  forward-only       %.0f tokens/s   %.1f GFLOP/s\n", r.eval_tokens_per_s, r.eval_gflops);
   std::printf("  GEMM peaks         fp32 %.1f GFLOP/s   bf16 %.1f GFLOP/s (1024^3, same process)\n",
               r.fp32_peak_gflops, r.bf16_peak_gflops);

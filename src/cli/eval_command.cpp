@@ -1,11 +1,10 @@
 // attnlab eval: evaluate a checkpoint on a split of its config or on any TSV file.
+#include <ATen/Parallel.h>
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 #include <fstream>
 #include <optional>
-
-#include <ATen/Parallel.h>
-
-#include <spdlog/spdlog.h>
 
 #include "attention_log/probe.h"
 #include "cli/args.h"
@@ -27,8 +26,8 @@ void print_report(const EvalResult& r, const TaskSpec& vocabs, int64_t beam) {
                 r.coverage().c_str(), static_cast<long>(r.transduction.tokens));
   } else if (r.task == TaskKind::kTranslation) {
     const auto& t = r.translation;
-    std::printf("loss %.4f   exact match %.4f   BLEU %.2f   chrF %.2f   (on %s; %s)\n",
-                r.loss, t.exact_match(), t.bleu(), t.chrf(), r.coverage().c_str(),
+    std::printf("loss %.4f   exact match %.4f   BLEU %.2f   chrF %.2f   (on %s; %s)\n", r.loss,
+                t.exact_match(), t.bleu(), t.chrf(), r.coverage().c_str(),
                 beam > 1 ? ("CTC beam " + std::to_string(beam)).c_str() : "greedy CTC");
     std::printf("BLEU: brevity penalty %.4f, hypothesis/reference tokens %ld/%ld, n-gram precisions",
                 t.brevity_penalty(), static_cast<long>(t.hypothesis_tokens),
@@ -40,8 +39,8 @@ void print_report(const EvalResult& r, const TaskSpec& vocabs, int64_t beam) {
                 vocabs.tokenizer.describe().c_str());
   } else {
     const auto& c = *r.classification;
-    std::printf("loss %.4f   accuracy %.4f   macro F1 %.4f   (on %s)\n\n", r.loss,
-                c.accuracy(), c.macro_f1(), r.coverage().c_str());
+    std::printf("loss %.4f   accuracy %.4f   macro F1 %.4f   (on %s)\n\n", r.loss, c.accuracy(),
+                c.macro_f1(), r.coverage().c_str());
     std::printf("%-16s %9s %9s %9s %9s\n", "class", "precision", "recall", "f1", "support");
     for (const auto& pc : c.per_class(vocabs.labels.labels()))
       std::printf("%-16s %9.4f %9.4f %9.4f %9ld\n", pc.label.c_str(), pc.precision, pc.recall,
@@ -66,7 +65,7 @@ void print_report(const EvalResult& r, const TaskSpec& vocabs, int64_t beam) {
 
 int eval_command(const Args& args) {
   std::string checkpoint, split = "test", data_file, labels_file, json_out, attention_out,
-      precision_name = "checkpoint";
+                          precision_name = "checkpoint";
   int64_t samples = 5, batch_size = 0, threads = 0, beam = 1;
   bool score_skipped = false;
   ArgParser parser("eval", "attnlab eval --checkpoint FILE [--split test|valid|train | --data FILE] [options]",
@@ -104,7 +103,8 @@ int eval_command(const Args& args) {
 
   check_checkpoint_precision_option(precision_name);
   auto trained = load_trained_model(checkpoint);
-  const Precision precision = precision_for_checkpoint(precision_name, trained.config.train.precision);
+  const Precision precision =
+      precision_for_checkpoint(precision_name, trained.config.train.precision);
   if (batch_size == 0) batch_size = validation_batch_size(trained.config.train.batch_size);
   const bool images = trained.vocabs.task == TaskKind::kImageClassification;
   if (!labels_file.empty() && (data_file.empty() || !images))
@@ -130,18 +130,20 @@ int eval_command(const Args& args) {
     spdlog::info("[eval] --score-skipped: data.skip_unfit dropped no pair of {}", path);
   const auto result = evaluate(trained.model, data, trained.vocabs, batch_size, precision, samples,
                                beam, EvalShard{}, score_skipped);
-  std::printf("checkpoint %s (step %ld), data %s, threads %ld, precision %s%s, batch size %ld\n",
-              checkpoint.c_str(), static_cast<long>(trained.step), path.c_str(),
-              static_cast<long>(used_threads), name_of(precision),
-              precision == trained.config.train.precision ? " (as trained)" : " (trained in another)",
-              static_cast<long>(batch_size));
+  std::printf(
+      "checkpoint %s (step %ld), data %s, threads %ld, precision %s%s, batch size %ld\n",
+      checkpoint.c_str(), static_cast<long>(trained.step), path.c_str(),
+      static_cast<long>(used_threads), name_of(precision),
+      precision == trained.config.train.precision ? " (as trained)" : " (trained in another)",
+      static_cast<long>(batch_size));
   if (data.skipped() > 0)
-    std::printf("skipped %ld of the %ld pairs of %s that do not fit (data.skip_unfit; first: %s); "
-                "%s\n",
-                static_cast<long>(data.skipped()), static_cast<long>(data.split_size()), path.c_str(),
-                data.first_skipped().c_str(),
-                score_skipped ? "scored as empty output (--score-skipped)"
-                              : "the metrics are over the other pairs (--score-skipped scores them too)");
+    std::printf(
+        "skipped %ld of the %ld pairs of %s that do not fit (data.skip_unfit; first: %s); "
+        "%s\n",
+        static_cast<long>(data.skipped()), static_cast<long>(data.split_size()), path.c_str(),
+        data.first_skipped().c_str(),
+        score_skipped ? "scored as empty output (--score-skipped)"
+                      : "the metrics are over the other pairs (--score-skipped scores them too)");
   print_report(result, trained.vocabs, beam);
   if (!json_out.empty()) {
     const auto json = result.to_json(trained.vocabs.labels.labels());

@@ -40,7 +40,7 @@ std::string json_matrix(const at::Tensor& m) {  // (R, C) float -> [[...], ...]
 
 int predict_command(const Args& args) {
   std::string checkpoint, attention_out, precision_name = "checkpoint", image_file, index_list,
-      split = "test";
+                                         split = "test";
   std::vector<std::string> inputs;
   bool logits = false, alignment = false;
   int64_t threads = 0, beam = 1;
@@ -74,7 +74,8 @@ int predict_command(const Args& args) {
 
   check_checkpoint_precision_option(precision_name);
   auto trained = load_trained_model(checkpoint);
-  const Precision precision = precision_for_checkpoint(precision_name, trained.config.train.precision);
+  const Precision precision =
+      precision_for_checkpoint(precision_name, trained.config.train.precision);
   if (inputs.empty() && image_file.empty() && index_list.empty()) {
     std::string line;
     while (std::getline(std::cin, line)) {

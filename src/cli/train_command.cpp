@@ -57,9 +57,9 @@ bool has_run_output(const fs::path& run_dir) {
 }
 
 // Takes the run directory's lock unless `lock` holds it already (held until the run ends: a
-// second train into it stops there, naming this one); then, under the lock, refuses or clears an existing run for a new
-// one, removes the temporary files of saves a kill interrupted (".<name>.tmp.<pid>",
-// io/atomic_file.h), and starts train.log.
+// second train into it stops there, naming this one); then, under the lock, refuses or clears an
+// existing run for a new one, removes the temporary files of saves a kill interrupted
+// (".<name>.tmp.<pid>", io/atomic_file.h), and starts train.log.
 std::unique_ptr<DirectoryLock> prepare_run_directory(const std::string& run_dir, bool new_run,
                                                      bool overwrite,
                                                      std::unique_ptr<DirectoryLock> lock) {
@@ -148,8 +148,9 @@ int train_command(const Args& args) {
       // Every restart of torchrun --max_restarts runs the same command line: with --overwrite
       // each would clear the run it should continue.
       if (overwrite)
-        throw UsageError("--overwrite and train.resume=auto contradict each other (every restart "
-                         "would clear the run it should continue); drop one of them");
+        throw UsageError(
+            "--overwrite and train.resume=auto contradict each other (every restart "
+            "would clear the run it should continue); drop one of them");
       // Continue the run in the run directory from its newest checkpoint, as if --resume named
       // it (below); with none, start afresh. The lock comes first, so that no other process is
       // writing the directory while it is read.
@@ -162,7 +163,8 @@ int train_command(const Args& args) {
       // Nothing to resume: a directory that holds a run's output without a checkpoint is
       // refused as for any new run (never cleared on the strength of "auto").
       if (resume.empty() && has_run_output(run_dir))
-        throw UsageError("train.resume=auto: " + run_dir + " holds a run but no checkpoint to "
+        throw UsageError("train.resume=auto: " + run_dir +
+                         " holds a run but no checkpoint to "
                          "resume from (last.pt, step_N.pt or best.pt); remove it, or pick another "
                          "run.name");
       resume_note = "[train] train.resume=auto: " +

@@ -65,13 +65,13 @@ void write_file_atomically(const std::string& path, const std::vector<char>& byt
   // in place, but a crash now could still bring the old one back.
   const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd < 0)
-    throw std::runtime_error("wrote " + path + " but cannot open its directory to flush it: " +
-                             std::strerror(errno));
+    throw std::runtime_error("wrote " + path +
+                             " but cannot open its directory to flush it: " + std::strerror(errno));
   const int dir_error = ::fsync(dir_fd) != 0 && errno != EINVAL ? errno : 0;
   ::close(dir_fd);
   if (dir_error != 0)
-    throw std::runtime_error("wrote " + path + " but cannot flush its directory: " +
-                             std::strerror(dir_error));
+    throw std::runtime_error("wrote " + path +
+                             " but cannot flush its directory: " + std::strerror(dir_error));
 }
 
 std::vector<std::string> remove_stale_temporary_files(const std::string& directory) {

@@ -120,7 +120,8 @@ std::string check_zip(const std::vector<char>& b, const std::string& where) {
         le(b, local + 26, 2) != name_len ||
         (local + kLocalSize + name_len <= n &&
          std::string(b.data() + local + kLocalSize, name_len) != name))
-      fail(where, "corrupted (the zip header of '" + name + "' disagrees with its directory entry)");
+      fail(where,
+           "corrupted (the zip header of '" + name + "' disagrees with its directory entry)");
     const uint64_t data = local + kLocalSize + le(b, local + 26, 2) + le(b, local + 28, 2);
     if (data > n || size > n - data) fail(where, "truncated ('" + name + "' runs past the end of the file)");
     if (method != 0) continue;  // compressed: checked by the reader while it inflates

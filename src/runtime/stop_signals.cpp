@@ -18,9 +18,9 @@ std::atomic<bool> g_installed{false};
 // The watcher's view of the scopes and what it handed them, under one mutex, so that a signal
 // is either delivered to a live scope or takes its default effect: never recorded for nobody.
 std::mutex g_mutex;
-int g_scopes = 0;      // live StopRequestScopes
-int g_received = 0;    // last signal taken while a scope was alive
-bool g_seen = false;   // received() has returned a signal to the owner since the scope began
+int g_scopes = 0;     // live StopRequestScopes
+int g_received = 0;   // last signal taken while a scope was alive
+bool g_seen = false;  // received() has returned a signal to the owner since the scope began
 
 sigset_t stop_signal_set() {
   sigset_t set;

@@ -27,10 +27,9 @@ bool stop_signal_watcher_installed();
 
 // While alive, SIGINT and SIGTERM set received() instead of terminating the process. A signal
 // the owner never saw (it came after the last call of received()) is not lost: when the (last)
-// scope ends, it takes its default effect then, terminating the process. Scopes do not nest meaningfully:
-// the newest one's received() sees every signal since it began.
-// Without the watcher (a program that never installed it) signals keep their default effect
-// and received() stays 0.
+// scope ends, it takes its default effect then, terminating the process. Scopes do not nest
+// meaningfully: the newest one's received() sees every signal since it began. Without the watcher
+// (a program that never installed it) signals keep their default effect and received() stays 0.
 class StopRequestScope {
  public:
   StopRequestScope();

@@ -43,7 +43,8 @@ AbandonedTimeline set_aside_abandoned_timeline(const std::string& run_dir, int64
     for (const auto& entry : fs::directory_iterator(root / folder)) {
       std::smatch m;
       const auto name = entry.path().filename().string();
-      if (std::regex_match(name, m, kPeriodic) && std::stoll(m[1]) > step) later.push_back(folder / name);
+      if (std::regex_match(name, m, kPeriodic) && std::stoll(m[1]) > step)
+        later.push_back(folder / name);
     }
   };
   scan_periodic("");
@@ -70,7 +71,8 @@ AbandonedTimeline set_aside_abandoned_timeline(const std::string& run_dir, int64
   if (later.empty() && !metrics_later) return result;
 
   fs::path aside = root / ("abandoned_" + timestamp());
-  for (int k = 2; fs::exists(aside); ++k) aside = root / ("abandoned_" + timestamp() + "-" + std::to_string(k));
+  for (int k = 2; fs::exists(aside); ++k)
+    aside = root / ("abandoned_" + timestamp() + "-" + std::to_string(k));
   fs::create_directories(aside);
   result.directory = aside.string();
   for (const auto& relative : later) {
@@ -90,7 +92,8 @@ AbandonedTimeline set_aside_abandoned_timeline(const std::string& run_dir, int64
                                aside.string() + ": " + ec.message());
     std::string text;
     for (const auto& line : kept_lines) text += line + "\n";
-    write_file_atomically((root / "metrics.jsonl").string(), std::vector<char>(text.begin(), text.end()));
+    write_file_atomically((root / "metrics.jsonl").string(),
+                          std::vector<char>(text.begin(), text.end()));
     result.moved.push_back("metrics.jsonl");
   }
   return result;

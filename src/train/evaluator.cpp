@@ -65,8 +65,12 @@ double EvalResult::metric(BestMetric metric) const {
 
 std::string EvalResult::to_json(const std::vector<std::string>& labels) const {
   JsonWriter j;
-  j.field("examples", examples).field("skipped", skipped).field("split_examples", split_examples)
-      .field("scored_skipped", scored_skipped).field("loss", loss).field("accuracy", accuracy());
+  j.field("examples", examples)
+      .field("skipped", skipped)
+      .field("split_examples", split_examples)
+      .field("scored_skipped", scored_skipped)
+      .field("loss", loss)
+      .field("accuracy", accuracy());
   if (task == TaskKind::kTransduction) {
     j.field("token_accuracy", transduction.token_accuracy())
         .field("exact_match", transduction.exact_match())
@@ -223,15 +227,18 @@ EvalResult evaluate(EncoderModel& model, const Dataset& data, const TaskSpec& vo
     TORCH_CHECK(shard.count == 1, "evaluate: score_skipped scores a whole split, not a shard");
     for (const auto& e : data.skipped_examples()) {
       if (vocabs.task == TaskKind::kTransduction) {
-        result.transduction.tokens += static_cast<int64_t>(vocabs.tokenizer.tokenize(e.target).size());
+        result.transduction.tokens +=
+            static_cast<int64_t>(vocabs.tokenizer.tokenize(e.target).size());
         ++result.transduction.sequences;
       } else if (vocabs.task == TaskKind::kTranslation) {
-        result.translation.add("", vocabs.tokenizer.detokenize(vocabs.tokenizer.tokenize(e.target)));
+        result.translation.add("",
+                               vocabs.tokenizer.detokenize(vocabs.tokenizer.tokenize(e.target)));
       } else {
         const int64_t label = vocabs.labels.find(e.target);
         if (label < 0)
-          throw DataError(data.path() + ":" + std::to_string(e.line) + ": unknown label '" + e.target +
-                          "' (a pair data.skip_unfit dropped); known labels: " + vocabs.labels.joined());
+          throw DataError(
+              data.path() + ":" + std::to_string(e.line) + ": unknown label '" + e.target +
+              "' (a pair data.skip_unfit dropped); known labels: " + vocabs.labels.joined());
         result.classification->add_unpredicted(label);
       }
     }

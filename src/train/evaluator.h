@@ -35,10 +35,10 @@ struct SamplePrediction {
 
 struct EvalResult {
   TaskKind task = TaskKind::kTransduction;
-  int64_t examples = 0;        // scored (with scored_skipped: the skipped pairs included)
-  int64_t skipped = 0;         // pairs of the split data.skip_unfit dropped
-  int64_t split_examples = 0;  // pairs in the split: kept + skipped
-  bool scored_skipped = false; // the skipped pairs were scored as empty outputs
+  int64_t examples = 0;         // scored (with scored_skipped: the skipped pairs included)
+  int64_t skipped = 0;          // pairs of the split data.skip_unfit dropped
+  int64_t split_examples = 0;   // pairs in the split: kept + skipped
+  bool scored_skipped = false;  // the skipped pairs were scored as empty outputs
   double loss = 0.0;                                   // mean per target token / example
   double loss_sum = 0.0;                               // loss x units, summed
   int64_t loss_units = 0;                              // target tokens / examples
@@ -79,8 +79,8 @@ struct EvalShard {
 // every target token wrong (transduction), an empty hypothesis (translation), no class
 // (classification); the loss stays over the scored examples, which have logits.
 EvalResult evaluate(EncoderModel& model, const Dataset& data, const TaskSpec& vocabs,
-                    int64_t batch_size, Precision precision, int64_t num_samples,
-                    int64_t beam = 1, EvalShard shard = {}, bool score_skipped = false);
+                    int64_t batch_size, Precision precision, int64_t num_samples, int64_t beam = 1,
+                    EvalShard shard = {}, bool score_skipped = false);
 
 // Data-parallel validation: adds every rank's counts (examples, loss sum and units, and the
 // task's metric counters) into `result` on every rank, in one all-reduce, so that each rank

@@ -1,5 +1,9 @@
 #include "train/trainer.h"
 
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <spdlog/spdlog.h>
+#include <torch/utils.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,11 +13,6 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
-
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-#include <spdlog/spdlog.h>
-#include <torch/utils.h>
 
 #include "data/image_files.h"
 #include "data/tsv.h"
@@ -175,8 +174,9 @@ void Trainer::resume_batching(const TrainConfig& stored) {
   // The run resumes at batch `batch_in_epoch` of its epoch's batches, which train.batch_size
   // and train.bucket_batches cut: mid-epoch, other values would skip or repeat examples.
   const auto& now = config_.train;
-  const bool bucketed_alike = stored.bucket_batches == now.bucket_batches &&
-                              (now.bucket_batches == 0 || stored.grad_accum_steps == now.grad_accum_steps);
+  const bool bucketed_alike =
+      stored.bucket_batches == now.bucket_batches &&
+      (now.bucket_batches == 0 || stored.grad_accum_steps == now.grad_accum_steps);
   if (stored.batch_size == now.batch_size && bucketed_alike) return;
   const int64_t stored_batches = (train_->size() + stored.batch_size - 1) / stored.batch_size;
   if (state_.batch_in_epoch >= stored_batches) {  // the epoch was done: the next one starts anew
@@ -369,9 +369,10 @@ TrainResult Trainer::run() {
       std::string moved;
       for (const auto& file : abandoned.moved) moved += (moved.empty() ? "" : ", ") + file;
       if (!abandoned.directory.empty())
-        spdlog::warn("[train] resuming at step {}: the run directory went further; moved {} "
-                     "(the abandoned later timeline) into {}",
-                     state_.step, moved, abandoned.directory);
+        spdlog::warn(
+            "[train] resuming at step {}: the run directory went further; moved {} "
+            "(the abandoned later timeline) into {}",
+            state_.step, moved, abandoned.directory);
     }
     std::ofstream(fs::path(run_dir_) / "config.yaml") << to_yaml(config_);
   }

@@ -138,9 +138,14 @@ void TrainingLog::validation(const TrainingState& state, const Validation& v,
   const bool translation = options_.task == TaskKind::kTranslation;
   const bool sequence = has_target_sequence(options_.task);
   JsonWriter line;
-  line.field("kind", "valid").field("step", state.step).field("epoch", state.epoch)
-      .field("loss", v.eval.loss).field("accuracy", v.eval.accuracy()).field("elapsed_s", elapsed_s)
-      .field("examples", v.eval.examples).field("skipped", v.eval.skipped)
+  line.field("kind", "valid")
+      .field("step", state.step)
+      .field("epoch", state.epoch)
+      .field("loss", v.eval.loss)
+      .field("accuracy", v.eval.accuracy())
+      .field("elapsed_s", elapsed_s)
+      .field("examples", v.eval.examples)
+      .field("skipped", v.eval.skipped)
       .field("split_examples", v.eval.split_examples);
   if (sequence)
     line.field("exact_match", v.eval.exact_match());

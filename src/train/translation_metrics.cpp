@@ -19,8 +19,11 @@ std::vector<std::string> split_whitespace(const std::string& text) {
   std::string word;
   for (size_t i = 0; i < text.size();) {
     const auto byte = static_cast<unsigned char>(text[i]);
-    const size_t length = byte < 0x80 ? 1 : (byte >> 5) == 0x6 ? 2 : (byte >> 4) == 0xe ? 3
-                        : (byte >> 3) == 0x1e ? 4 : 1;
+    const size_t length = byte < 0x80           ? 1
+                          : (byte >> 5) == 0x6  ? 2
+                          : (byte >> 4) == 0xe  ? 3
+                          : (byte >> 3) == 0x1e ? 4
+                                                : 1;
     const std::string character = text.substr(i, length);
     const auto code = utf8_code_points(character);
     if (code.size() == 1 && is_unicode_space(code[0])) {
@@ -78,8 +81,8 @@ std::u32string without_whitespace(const std::string& text) {
 
 bool is_unicode_space(char32_t c) {
   return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 ||
-         c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 ||
-         c == 0x202f || c == 0x205f || c == 0x3000;
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f ||
+         c == 0x205f || c == 0x3000;
 }
 
 std::vector<std::string> tokenize_13a(const std::string& text) {
@@ -148,9 +151,12 @@ void TranslationMetrics::add(const std::string& hypothesis, const std::string& r
   double order_sum = 0.0;
   for (int n = 1; n <= kChrfOrder; ++n) {
     const auto order = static_cast<size_t>(n);
-    const int64_t hyp_total = hyp_chars.size() >= order ? static_cast<int64_t>(hyp_chars.size() - order + 1) : 0;
-    const int64_t ref_total = ref_chars.size() >= order ? static_cast<int64_t>(ref_chars.size() - order + 1) : 0;
-    const int64_t matched = clipped_overlap(ngram_counts(hyp_chars, order), ngram_counts(ref_chars, order));
+    const int64_t hyp_total =
+        hyp_chars.size() >= order ? static_cast<int64_t>(hyp_chars.size() - order + 1) : 0;
+    const int64_t ref_total =
+        ref_chars.size() >= order ? static_cast<int64_t>(ref_chars.size() - order + 1) : 0;
+    const int64_t matched =
+        clipped_overlap(ngram_counts(hyp_chars, order), ngram_counts(ref_chars, order));
     order_sum += chrf_order_fscore(matched, hyp_total, ref_total);
     // sacreBLEU counts no hypothesis n-grams of an order the reference does not have.
     chrf_hypothesis[order - 1] += ref_total > 0 ? hyp_total : 0;

@@ -16,7 +16,9 @@ BestMetric resolve_best_metric(BestMetric configured, TaskKind task) {
   return BestMetric::kAccuracy;
 }
 
-int64_t validation_batch_size(int64_t train_batch_size) { return std::max<int64_t>(train_batch_size, 64); }
+int64_t validation_batch_size(int64_t train_batch_size) {
+  return std::max<int64_t>(train_batch_size, 64);
+}
 
 Validator::Validator(const Dataset& data, const TaskSpec& spec, ValidatorOptions options)
     : data_(data), spec_(spec), options_(options) {
