@@ -1,11 +1,11 @@
 #include "attention_log/record.h"
 
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <string>
-
-#include <gtest/gtest.h>
-#include <torch/torch.h>
 
 #include "support/attention_helpers.h"
 
@@ -193,8 +193,9 @@ TEST(AttentionRecord, MissingEmptyTruncatedAndForeignFilesThrow) {
 // A flipped byte anywhere is refused with an error naming the file, or (in zip bookkeeping no
 // reader depends on: timestamps, version fields, alignment padding) loads the very record that
 // was saved: never a silently different one. (It found one: a flip that marked an entry as a
-// directory made the zip reader return nothing for it, and LibTorch a storage it never filled.) Every flip inside the stored entries' bytes
-// (the pickle and the tensor data) is caught by their CRC-32.
+// directory made the zip reader return nothing for it, and LibTorch a storage it never filled.)
+// Every flip inside the stored entries' bytes (the pickle and the tensor data) is caught by their
+// CRC-32.
 TEST(AttentionRecord, CorruptedBytesAreRefusedOrChangeNothing) {
   ScratchDir dir;
   const auto original = make_record(3);
@@ -202,7 +203,8 @@ TEST(AttentionRecord, CorruptedBytesAreRefusedOrChangeNothing) {
   const auto bytes = test::read_text(dir.file("good.pt"));
   // Where the stored tensor data lies: the largest run of the layer tensor's float bytes.
   const auto& layer = original.layers[0];
-  const std::string data(static_cast<const char*>(layer.data_ptr()), static_cast<size_t>(layer.nbytes()));
+  const std::string data(static_cast<const char*>(layer.data_ptr()),
+                         static_cast<size_t>(layer.nbytes()));
   const size_t data_at = bytes.find(data);
   ASSERT_NE(data_at, std::string::npos) << "the layer's bytes should be stored as they are";
   int errors = 0, harmless = 0, data_flips = 0;

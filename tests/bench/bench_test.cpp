@@ -1,6 +1,8 @@
 // `attnlab bench`: FLOP formulas and presets by hand, and a tiny end-to-end run.
 #include "bench/bench.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -8,8 +10,6 @@
 #include <map>
 #include <regex>
 #include <stdexcept>
-
-#include <gtest/gtest.h>
 
 #include "runtime/threads.h"
 #include "support/torchrun.h"
@@ -173,7 +173,8 @@ TEST(Bench, JsonKeysAreTheDocumentedOnes) {
   const auto json = run_benchmark(o).to_json(o);
   std::vector<std::string> written;
   const std::regex key(R"re("([a-z0-9_]+)": )re");
-  for (auto it = std::sregex_iterator(json.begin(), json.end(), key); it != std::sregex_iterator(); ++it)
+  for (auto it = std::sregex_iterator(json.begin(), json.end(), key); it != std::sregex_iterator();
+       ++it)
     written.push_back((*it)[1]);
   std::sort(written.begin(), written.end());
   EXPECT_EQ(written, documented);
@@ -267,7 +268,8 @@ namespace {
 // Every side of scripts/bench_peers.sh times alike by default: the same warm-up and timed step
 // counts for each size, and tokens of the timed steps over their wall time (train_seconds).
 TEST(BenchPeers, SameStepsAndRuleOnEverySide) {
-  if (!test::python_has("torch")) GTEST_SKIP() << "python3-torch is not installed (scripts/setup.sh)";
+  if (!test::python_has("torch"))
+    GTEST_SKIP() << "python3-torch is not installed (scripts/setup.sh)";
 #ifndef LIBTORCH_PEER_BINARY
   GTEST_SKIP() << "built without the libtorch_peer target";
 #else
@@ -275,13 +277,15 @@ TEST(BenchPeers, SameStepsAndRuleOnEverySide) {
     GTEST_SKIP() << LIBTORCH_PEER_BINARY << " is not built (cmake --build build)";
   // The presets' step counts with a tiny model, so that each run takes a second.
   const std::string tiny_sizes =
-      " --vocab 16 --seq 8 --batch 4 --d-model 16 --heads 2 --layers 1 --d-ff 32 --threads 1 --json";
+      " --vocab 16 --seq 8 --batch 4 --d-model 16 --heads 2 --layers 1 --d-ff 32 --threads 1 "
+      "--json";
   const std::string source = ATTNLAB_SOURCE_DIR;
   for (const std::string size : {"small", "medium"}) {
     SCOPED_TRACE(size);
     const std::map<std::string, std::string> commands = {
         {"attnlab", std::string(ATTNLAB_BINARY) + " bench --size " + size + tiny_sizes},
-        {"pytorch", std::string(test::kPython) + " " + source + "/scripts/bench_pytorch.py --size " + size + tiny_sizes},
+        {"pytorch", std::string(test::kPython) + " " + source +
+                        "/scripts/bench_pytorch.py --size " + size + tiny_sizes},
         {"libtorch", std::string(LIBTORCH_PEER_BINARY) + " --size " + size + tiny_sizes}};
     std::map<std::string, std::string> counts;
     for (const auto& [peer, command] : commands) {
@@ -307,7 +311,8 @@ TEST(BenchPeers, SameStepsAndRuleOnEverySide) {
     }
     EXPECT_EQ(counts["pytorch"], counts["attnlab"]);
     EXPECT_EQ(counts["libtorch"], counts["attnlab"]);
-    EXPECT_EQ(counts["attnlab"], size == "small" ? "warmup 5, steps 30, eval 30" : "warmup 2, steps 8, eval 8");
+    EXPECT_EQ(counts["attnlab"],
+              size == "small" ? "warmup 5, steps 30, eval 30" : "warmup 2, steps 8, eval 8");
   }
 #endif
 }

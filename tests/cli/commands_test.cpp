@@ -102,25 +102,59 @@ TEST_F(CliTest, RunDirectoryHoldsEveryDocumentedFile) {
   EXPECT_NE(again.output.find("--resume"), std::string::npos) << again.output;
 }
 
+// Hides a file for a scope (renamed beside itself), so a command cannot read it.
+class HiddenFile {
+ public:
+  explicit HiddenFile(fs::path path) : path_(std::move(path)) {
+    fs::rename(path_, path_.string() + ".hidden");
+  }
+  ~HiddenFile() { fs::rename(path_.string() + ".hidden", path_); }
+  HiddenFile(const HiddenFile&) = delete;
+  HiddenFile& operator=(const HiddenFile&) = delete;
+
+ private:
+  fs::path path_;
+};
+
+// eval, predict and attn print the same with the checkpoint copied alone into another folder
+// and the config, the run's config.yaml and the training split out of reach (eval still reads
+// the split it scores).
 TEST_F(CliTest, EvalPredictAndAttnUseTheCheckpointAlone) {
   const auto ckpt = path("runs/tiny/best.pt");
-  const auto eval = run("eval --checkpoint " + ckpt + " --json " + path("m.json"));
-  EXPECT_EQ(eval.exit_code, 0) << eval.output;
-  EXPECT_NE(eval.output.find("exact match"), std::string::npos) << eval.output;
+  const auto commands = [](const std::string& checkpoint, const std::string& json) {
+    std::vector<decltype(run(""))> out;
+    out.push_back(run("eval --checkpoint " + checkpoint + " --json " + json));
+    out.push_back(run("predict --checkpoint " + checkpoint + " 'a b c' 'd e f g'"));
+    out.push_back(run("predict --logits --checkpoint " + checkpoint + " 'a b'"));
+    out.push_back(run("attn --no-color --checkpoint " + checkpoint + " 'a b c d'"));
+    for (const auto& r : out) EXPECT_EQ(r.exit_code, 0) << r.output;
+    return out;
+  };
+  const auto with_run = commands(ckpt, path("m.json"));
+  EXPECT_NE(with_run[0].output.find("exact match"), std::string::npos) << with_run[0].output;
+  EXPECT_NE(with_run[1].output.find("a b c\t"), std::string::npos) << with_run[1].output;
+  EXPECT_NE(with_run[1].output.find("d e f g\t"), std::string::npos) << with_run[1].output;
+  EXPECT_NE(with_run[2].output.find("\"logits\": [["), std::string::npos) << with_run[2].output;
   std::ifstream json(path("m.json"));
-  std::string text((std::istreambuf_iterator<char>(json)), std::istreambuf_iterator<char>());
+  const std::string text((std::istreambuf_iterator<char>(json)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("\"exact_match\""), std::string::npos) << text;
 
-  const auto predict = run("predict --checkpoint " + ckpt + " 'a b c' 'd e f g'");
-  EXPECT_EQ(predict.exit_code, 0) << predict.output;
-  EXPECT_NE(predict.output.find("a b c\t"), std::string::npos) << predict.output;
-  EXPECT_NE(predict.output.find("d e f g\t"), std::string::npos) << predict.output;
-  const auto logits = run("predict --logits --checkpoint " + ckpt + " 'a b'");
-  EXPECT_EQ(logits.exit_code, 0) << logits.output;
-  EXPECT_NE(logits.output.find("\"logits\": [["), std::string::npos) << logits.output;
-
-  const auto attn = run("attn --no-color --checkpoint " + ckpt + " 'a b c d'");
-  EXPECT_EQ(attn.exit_code, 0) << attn.output;
+  fs::create_directories(root_ / "alone");
+  fs::copy_file(ckpt, root_ / "alone" / "model.pt", fs::copy_options::overwrite_existing);
+  {
+    const HiddenFile config(root_ / "tiny.yaml"), resolved(root_ / "runs/tiny/config.yaml"),
+        train(root_ / "train.tsv");
+    const auto alone = commands(path("alone/model.pt"), path("alone.json"));
+    for (size_t i = 1; i < alone.size(); ++i)  // attn names the file it read
+      EXPECT_EQ(std::regex_replace(alone[i].output, std::regex(path("alone/model.pt")), ckpt),
+                with_run[i].output)
+          << "command " << i;
+    // eval's text names the checkpoint; its metrics are the same.
+    std::ifstream again(path("alone.json"));
+    EXPECT_EQ(std::string((std::istreambuf_iterator<char>(again)), std::istreambuf_iterator<char>()),
+              text);
+  }
+  fs::remove_all(root_ / "alone");
   const auto listing = run("attn --no-color " + path("runs/tiny"));
   EXPECT_EQ(listing.exit_code, 0) << listing.output;
 }
@@ -532,14 +566,17 @@ TEST_F(CliTest, PrecisionAutoFollowsTheCpuAndTheOneDnnCap) {
   const auto eval_native = run("eval --checkpoint " + path("runs/auto_capped/last.pt"));
   ASSERT_EQ(eval_native.exit_code, 0) << eval_native.output;
   attnlab::test::expect_contains(eval_native.output, "precision fp32 (as trained)");
-  const auto eval_auto = run("eval --precision auto --checkpoint " + path("runs/auto_capped/last.pt"));
+  const auto eval_auto =
+      run("eval --precision auto --checkpoint " + path("runs/auto_capped/last.pt"));
   ASSERT_EQ(eval_auto.exit_code, 0) << eval_auto.output;
   attnlab::test::expect_contains(eval_auto.output, bf16 ? "precision bf16 (trained in another)"
                                                         : "precision fp32 (as trained)");
   const auto eval_capped = run("eval --checkpoint " + path("runs/auto_native/last.pt"), cap);
   ASSERT_EQ(eval_capped.exit_code, 0) << eval_capped.output;
-  attnlab::test::expect_contains(eval_capped.output, bf16 ? "precision bf16 (as trained)" : "precision fp32 (as trained)");
-  const auto eval_capped_auto = run("eval --precision auto --checkpoint " + path("runs/auto_native/last.pt"), cap);
+  attnlab::test::expect_contains(
+      eval_capped.output, bf16 ? "precision bf16 (as trained)" : "precision fp32 (as trained)");
+  const auto eval_capped_auto =
+      run("eval --precision auto --checkpoint " + path("runs/auto_native/last.pt"), cap);
   ASSERT_EQ(eval_capped_auto.exit_code, 0) << eval_capped_auto.output;
   attnlab::test::expect_contains(eval_capped_auto.output, "precision fp32");
   EXPECT_EQ(run("predict --precision fp16 --checkpoint " + path("runs/auto_native/last.pt") + " 'a b'")

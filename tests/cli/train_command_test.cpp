@@ -1,6 +1,7 @@
 // `attnlab train` under torchrun (data parallel, runtime/process_group.h): the loss curve of
 // two ranks against one process on the same global batches, resuming across world sizes, the
 // batch-size check, and what a dying rank or a SIGTERM to torchrun does.
+#include <gtest/gtest.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -15,8 +16,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "attention_log/record.h"
 #include "data/tsv.h"

@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "support/model_helpers.h"
@@ -156,6 +158,63 @@ TEST(EncoderLayer, DropoutOffInEvalAndSeededInTrain) {
   auto train2 = layer->forward(x, kpm).output;
   EXPECT_TRUE(torch::equal(train1, train2));
   EXPECT_GT(max_abs_diff(train1, eval1), 1e-3);
+}
+
+// Pre-LN, in training, with one branch silenced so that the other's residual dropout shows
+// alone: out - x must be 0 or (branch output) / (1 - p) element by element (inverted dropout),
+// with about a fraction p zeroed. Attention dropout is 0, so the attention branch is what eval
+// mode computes; a feed-forward with linear2.weight = 0 outputs linear2.bias whatever its inner
+// dropout did.
+void expect_inverted_residual_dropout(const torch::Tensor& delta, const torch::Tensor& branch,
+                                      double p) {
+  int64_t dropped = 0;
+  const auto d = delta.flatten(), b = branch.flatten();
+  for (int64_t i = 0; i < d.numel(); ++i) {
+    const double got = d[i].item<double>(), kept = b[i].item<double>() / (1.0 - p);
+    ASSERT_GT(std::abs(kept), 1e-4) << "the fixture needs a nonzero branch at " << i;
+    if (std::abs(got) < 1e-6)
+      ++dropped;
+    else
+      EXPECT_NEAR(got, kept, 1e-5 * std::max(1.0, std::abs(kept))) << "element " << i;
+  }
+  const double fraction = static_cast<double>(dropped) / static_cast<double>(d.numel());
+  EXPECT_GT(fraction, p - 0.25) << dropped << " of " << d.numel();
+  EXPECT_LT(fraction, p + 0.25) << dropped << " of " << d.numel();
+}
+
+TEST(EncoderLayer, ResidualDropoutIsInvertedDropoutOnEachBranch) {
+  constexpr double p = 0.5;
+  auto options = layer_options(/*norm_first=*/true, Activation::kGelu, p);
+  options.attention_dropout = 0.0;
+  torch::manual_seed(8);
+  const auto x = torch::randn({kB, kT, kC});
+  {
+    SCOPED_TRACE("attention branch (feed-forward silenced)");
+    EncoderLayer layer(options);
+    test::randomize_parameters(*layer);
+    torch::NoGradGuard no_grad;
+    layer->named_parameters()["feed_forward.linear2.weight"].zero_();
+    layer->named_parameters()["feed_forward.linear2.bias"].zero_();
+    layer->eval();
+    const auto attention = layer->forward(x).output - x;  // x + a + 0 in eval mode
+    layer->train();
+    torch::manual_seed(9);
+    expect_inverted_residual_dropout(layer->forward(x).output - x, attention, p);
+  }
+  {
+    SCOPED_TRACE("feed-forward branch (attention silenced)");
+    EncoderLayer layer(options);
+    test::randomize_parameters(*layer);
+    torch::NoGradGuard no_grad;
+    layer->named_parameters()["self_attention.out_proj.weight"].zero_();
+    layer->named_parameters()["self_attention.out_proj.bias"].zero_();
+    layer->named_parameters()["feed_forward.linear2.weight"].zero_();
+    const auto bias = layer->named_parameters()["feed_forward.linear2.bias"];
+    bias.copy_(torch::linspace(0.5, 1.5, kC));
+    layer->train();
+    torch::manual_seed(10);
+    expect_inverted_residual_dropout(layer->forward(x).output - x, bias.expand({kB, kT, kC}), p);
+  }
 }
 
 TEST(EncoderLayer, ParameterNames) {

@@ -2,14 +2,13 @@
 // are moved aside (not deleted, not left to outrank the new ones).
 #include "train/abandoned_timeline.h"
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "data/tsv.h"
 #include "support/tiny_task.h"
@@ -30,14 +29,27 @@ class AbandonedTimelineTest : public ::testing::Test {
     write_tsv(dir_.file("valid.tsv"), {examples.begin() + 80, examples.end()});
   }
   Config config(std::vector<std::string> overrides) {
-    std::vector<std::string> base = {
-        "run.name=run", "run.out_dir=" + dir_.path().string(), "run.threads=1",
-        "data.train=" + dir_.file("train.tsv"), "data.valid=" + dir_.file("valid.tsv"),
-        "data.tokenization=word", "data.max_len=16", "model.d_model=16", "model.num_heads=2",
-        "model.num_layers=1", "model.d_ff=32", "model.dropout=0.0", "train.batch_size=8",
-        "train.warmup_steps=2", "train.lr=3e-3", "train.eval_interval=5",
-        "train.checkpoint_interval=5", "train.keep_last=1", "train.best_metric=loss",
-        "log.interval=1", "log.progress=false"};
+    std::vector<std::string> base = {"run.name=run",
+                                     "run.out_dir=" + dir_.path().string(),
+                                     "run.threads=1",
+                                     "data.train=" + dir_.file("train.tsv"),
+                                     "data.valid=" + dir_.file("valid.tsv"),
+                                     "data.tokenization=word",
+                                     "data.max_len=16",
+                                     "model.d_model=16",
+                                     "model.num_heads=2",
+                                     "model.num_layers=1",
+                                     "model.d_ff=32",
+                                     "model.dropout=0.0",
+                                     "train.batch_size=8",
+                                     "train.warmup_steps=2",
+                                     "train.lr=3e-3",
+                                     "train.eval_interval=5",
+                                     "train.checkpoint_interval=5",
+                                     "train.keep_last=1",
+                                     "train.best_metric=loss",
+                                     "log.interval=1",
+                                     "log.progress=false"};
     base.insert(base.end(), overrides.begin(), overrides.end());
     return parse_config("{}", "test", base);
   }
@@ -58,7 +70,8 @@ TEST_F(AbandonedTimelineTest, ResumingFromAnOlderCheckpointMovesTheLaterOnesAsid
   const int64_t best_before = load_checkpoint((run() / "best.pt").string()).state.step;
 
   fs::copy_file(step10, run() / "step_00000010.pt");
-  Trainer(config({"train.max_steps=15"}), load_checkpoint((run() / "step_00000010.pt").string())).run();
+  Trainer(config({"train.max_steps=15"}), load_checkpoint((run() / "step_00000010.pt").string()))
+      .run();
   EXPECT_TRUE(fs::exists(run() / "step_00000015.pt")) << "the new periodic checkpoint was pruned";
   EXPECT_FALSE(fs::exists(run() / "step_00000020.pt"));
   EXPECT_EQ(load_checkpoint((run() / "last.pt").string()).state.step, 15);

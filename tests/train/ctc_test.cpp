@@ -1,5 +1,8 @@
 #include "train/ctc.h"
 
+#include <algorithm>
+#include <cmath>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -144,6 +147,49 @@ TEST(Ctc, BeamSearchIsNeverLessProbableThanGreedyOnRandomRows) {
     better += b < g - 1e-9 ? 1 : 0;
   }
   EXPECT_GT(better, 0) << "the fixture should have rows where the beam finds more";
+}
+
+// The most probable labeling by brute force: every path of T positions over V symbols,
+// collapsed (repeats merged, blanks dropped), their probabilities summed per labeling.
+std::vector<int64_t> most_probable_labeling(const torch::Tensor& logits) {
+  const auto lp = torch::log_softmax(logits.to(torch::kDouble), -1).contiguous();
+  const int64_t T = lp.size(0), V = lp.size(1);
+  std::map<std::vector<int64_t>, double> probability;
+  std::vector<int64_t> path(static_cast<size_t>(T), 0);
+  for (;;) {
+    double log_p = 0.0;
+    std::vector<int64_t> labeling;
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t c = path[static_cast<size_t>(t)];
+      log_p += lp[t][c].item<double>();
+      if (c != kCtcBlank && (t == 0 || path[static_cast<size_t>(t - 1)] != c)) labeling.push_back(c);
+    }
+    probability[labeling] += std::exp(log_p);
+    int64_t t = 0;  // the next path, as a base-V counter
+    while (t < T && ++path[static_cast<size_t>(t)] == V) path[static_cast<size_t>(t++)] = 0;
+    if (t == T) break;
+  }
+  return std::max_element(probability.begin(), probability.end(),
+                          [](const auto& a, const auto& b) { return a.second < b.second; })
+      ->first;
+}
+
+// A beam of 6 keeps a small part of the prefixes (up to 4^7 paths here), so it finds the best
+// labeling only if it ranks prefixes by their true probabilities: the blank/non-blank
+// recursion, the merge of repeats and the pruning are all checked by brute force.
+TEST(Ctc, BeamSearchFindsTheMostProbableLabelingOfBruteForce) {
+  torch::manual_seed(11);
+  int greedy_wrong = 0;
+  for (int trial = 0; trial < 30; ++trial) {
+    const int64_t T = 4 + trial % 4, V = 3 + trial % 2;
+    const auto logits = torch::randn({T, V}, torch::kDouble) * 1.2;
+    const auto best = most_probable_labeling(logits);
+    EXPECT_EQ(ctc_prefix_beam_search(logits, 6), best) << "trial " << trial;
+    const auto greedy =
+        ctc_greedy_decode(logits.unsqueeze(0), torch::tensor({T}, torch::kLong))[0].tokens;
+    greedy_wrong += greedy != best ? 1 : 0;
+  }
+  EXPECT_GE(greedy_wrong, 3) << "the fixture should have rows where greedy decoding is not the best";
 }
 
 }  // namespace

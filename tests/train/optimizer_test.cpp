@@ -273,7 +273,16 @@ TEST(FlatAdamW, ClipGradNormZeroDisablesAndNonFiniteNormIsReturned) {
   EXPECT_DOUBLE_EQ(flat.grad_norm(), norm);
   // A NaN gradient: the norm says so, and nothing is scaled.
   model->named_parameters()["token_head.proj.bias"].grad()[0] = NAN;
+  const auto before = flat.flat_grads().clone();
   EXPECT_TRUE(std::isnan(flat.clip_grad_norm(1e-3)));
+  EXPECT_TRUE(torch::equal(torch::isnan(flat.flat_grads()), torch::isnan(before)));
+  EXPECT_TRUE(torch::equal(torch::nan_to_num(flat.flat_grads()), torch::nan_to_num(before)))
+      << "a non-finite norm must leave the gradients unscaled";
+  // An infinite one too.
+  model->named_parameters()["token_head.proj.bias"].grad()[0] = INFINITY;
+  const auto finite_before = flat.flat_grads().narrow(0, 0, 8).clone();
+  EXPECT_TRUE(std::isinf(flat.clip_grad_norm(1e-3)));
+  EXPECT_TRUE(torch::equal(flat.flat_grads().narrow(0, 0, 8), finite_before));
 }
 
 TEST(FlatAdamW, LoadStateRestoresExactly) {

@@ -66,8 +66,9 @@ TEST(TrainStep, ClassificationStepReducesLossWithLabelSmoothing) {
   // (1 - eps) * -log p(y) + eps * mean over the K classes of -log p(k) (dropout is 0 here).
   EncoderModel copy(m);
   test::copy_state(*model, *copy);
-  const auto log_p = torch::log_softmax(copy->forward(src).logits.to(torch::kDouble), -1);  // (6, 3)
-  const auto nll = -log_p.gather(1, tgt.unsqueeze(1)).squeeze(1);                           // (6)
+  const auto log_p =
+      torch::log_softmax(copy->forward(src).logits.to(torch::kDouble), -1);  // (6, 3)
+  const auto nll = -log_p.gather(1, tgt.unsqueeze(1)).squeeze(1);            // (6)
   const double smoothed = (0.9 * nll + 0.1 * -log_p.mean(-1)).mean().item<double>();
   const double plain = nll.mean().item<double>();
   const double before = train_step(model, optimizer, src, tgt, 1e-2, options).loss;
@@ -78,25 +79,60 @@ TEST(TrainStep, ClassificationStepReducesLossWithLabelSmoothing) {
   EXPECT_LT(after, before * 0.7);
 }
 
-TEST(TrainStep, ReportsTheNormBeforeClipping) {
-  torch::manual_seed(2);
-  EncoderModel model(test::tiny_model_options());
-  EncoderModel copy(test::tiny_model_options());
-  test::copy_state(*model, *copy);
-  FlatAdamW optimizer(*model, adamw(1e-3));
-  const auto src = torch::randint(1, 11, {2, 4}, torch::kLong);
-  const auto tgt = torch::randint(1, 7, {2, 4}, torch::kLong);
-  // Reference: the unclipped global gradient norm of the same loss on a plain copy.
-  auto logits = copy->forward(src).logits;
-  torch::nn::functional::cross_entropy(logits.reshape({-1, 7}), tgt.reshape({-1})).backward();
-  double sum_sq = 0.0;
-  for (const auto& p : copy->parameters()) sum_sq += p.grad().to(torch::kDouble).pow(2).sum().item<double>();
+// A model, a plain copy whose .grad holds the reference gradient of one batch's cross-entropy
+// (computed here, not by train_step), and the optimizer of the model.
+struct ClipFixture {
+  ClipFixture() {
+    test::copy_state(*model, *copy);
+    auto logits = copy->forward(src).logits;  // (2, 4, 7)
+    torch::nn::functional::cross_entropy(logits.reshape({-1, 7}), tgt.reshape({-1})).backward();
+    double sum_sq = 0.0;
+    for (const auto& p : copy->parameters())
+      sum_sq += p.grad().to(torch::kDouble).pow(2).sum().item<double>();
+    norm = std::sqrt(sum_sq);
+  }
+  // After one step the first moment is (1 - beta1) * g * `scale` (beta1 = 0.9), parameter by
+  // parameter; returns its global norm.
+  double expect_first_moment(double scale) const {
+    const auto exp_avg = optimizer.exp_avg_by_name();
+    double moment_sq = 0.0;
+    for (const auto& p : copy->named_parameters()) {
+      EXPECT_EQ(exp_avg.count(p.key()), 1u) << p.key();
+      if (exp_avg.count(p.key()) == 0) continue;
+      EXPECT_TRUE(torch::allclose(exp_avg.at(p.key()), p.value().grad() * (0.1 * scale), 1e-4, 1e-12))
+          << p.key();
+      moment_sq += exp_avg.at(p.key()).to(torch::kDouble).pow(2).sum().item<double>();
+    }
+    return std::sqrt(moment_sq);
+  }
+
+  bool seeded = (torch::manual_seed(2), true);  // first: before the members below draw
+  EncoderModel model{test::tiny_model_options()};
+  EncoderModel copy{test::tiny_model_options()};
+  FlatAdamW optimizer{*model, adamw(1e-3)};
+  torch::Tensor src = torch::randint(1, 11, {2, 4}, torch::kLong);
+  torch::Tensor tgt = torch::randint(1, 7, {2, 4}, torch::kLong);
+  double norm = 0.0;  // of the reference gradient
+};
+
+TEST(TrainStep, ReportsTheNormBeforeClippingAndStepsWithTheClippedGradient) {
+  ClipFixture f;
   StepOptions options;
   options.grad_clip = 1e-3;  // far below the norm: clipping certainly happens
-  const auto r = train_step(model, optimizer, src, tgt, 1e-3, options);
+  const auto r = train_step(f.model, f.optimizer, f.src, f.tgt, 1e-3, options);
   EXPECT_TRUE(r.applied);
-  EXPECT_NEAR(r.grad_norm, std::sqrt(sum_sq), 1e-5 * std::sqrt(sum_sq));
+  EXPECT_NEAR(r.grad_norm, f.norm, 1e-5 * f.norm);
   EXPECT_GT(r.grad_norm, 1e-3);
+  const double moment = f.expect_first_moment(options.grad_clip / f.norm);
+  EXPECT_NEAR(moment, 0.1 * options.grad_clip, 1e-5 * options.grad_clip);
+}
+
+TEST(TrainStep, LeavesAGradientBelowTheClipAlone) {
+  ClipFixture f;
+  StepOptions options;
+  options.grad_clip = 1e6;  // far above the norm
+  train_step(f.model, f.optimizer, f.src, f.tgt, 1e-3, options);
+  EXPECT_NEAR(f.expect_first_moment(1.0), 0.1 * f.norm, 1e-5 * f.norm);
 }
 
 TEST(TrainStep, NonFiniteLossSkipsTheUpdate) {

@@ -1,6 +1,7 @@
 // Trainer: exact resume, non-finite detection, checkpoint retention, early stopping.
 #include "train/trainer.h"
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,8 +13,6 @@
 #include <map>
 #include <regex>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "data/tsv.h"
 #include "support/tiny_task.h"
@@ -89,7 +88,8 @@ TEST_F(TrainerTest, ResumingMidEpochWithAnotherBatchSizeIsRefused) {
     ADD_FAILURE() << "resuming mid-epoch with another batch size was accepted";
   } catch (const ConfigError& e) {
     const std::string message = e.what();
-    test::expect_contains(message, "after batch 5 of 10 of epoch 0, cut with batch_size=8 and bucket_batches=0");
+    test::expect_contains(
+        message, "after batch 5 of 10 of epoch 0, cut with batch_size=8 and bucket_batches=0");
     test::expect_contains(message, "resuming with batch_size=16");
   }
   EXPECT_THROW(Trainer(config("mid", {"train.bucket_batches=2"}), mid), ConfigError);
@@ -118,10 +118,13 @@ TEST_F(TrainerTest, AccumulatingTwoHalfBatchesEqualsTheWholeBatch) {
   write_tsv((root_ / "train72.tsv").string(), {examples.begin(), examples.begin() + 72});
   for (const std::string bucket : {"0", "2"}) {
     SCOPED_TRACE("train.bucket_batches=" + bucket);
-    const std::vector<std::string> common = {
-        "data.train=" + (root_ / "train72.tsv").string(), "model.dropout=0.1", "model.attention_dropout=0.1",
-        "train.precision=fp32", "train.max_steps=15", "train.eval_interval=100",
-        "train.bucket_batches=" + bucket};
+    const std::vector<std::string> common = {"data.train=" + (root_ / "train72.tsv").string(),
+                                             "model.dropout=0.1",
+                                             "model.attention_dropout=0.1",
+                                             "train.precision=fp32",
+                                             "train.max_steps=15",
+                                             "train.eval_interval=100",
+                                             "train.bucket_batches=" + bucket};
     auto with = [&](std::vector<std::string> extra) {
       extra.insert(extra.begin(), common.begin(), common.end());
       return extra;
@@ -188,9 +191,9 @@ TEST_F(TrainerTest, KeepsLastBestAndTheNewestPeriodicCheckpoints) {
 TEST_F(TrainerTest, NonFiniteStepsAreSkippedThenTheRunFails) {
   // An absurd learning rate drives the weights to inf within a few steps. Checkpoints every
   // step: the error names the newest one written, which exists and holds finite weights.
-  Trainer trainer(config("diverge", {"train.lr=1e30", "train.warmup_steps=0",
-                                     "train.max_nonfinite_steps=3", "train.grad_clip=0",
-                                     "train.checkpoint_interval=1", "train.keep_last=100"}));
+  Trainer trainer(config(
+      "diverge", {"train.lr=1e30", "train.warmup_steps=0", "train.max_nonfinite_steps=3",
+                  "train.grad_clip=0", "train.checkpoint_interval=1", "train.keep_last=100"}));
   std::string message;
   try {
     trainer.run();
@@ -200,7 +203,8 @@ TEST_F(TrainerTest, NonFiniteStepsAreSkippedThenTheRunFails) {
   }
   test::expect_contains(message, "3 consecutive steps");
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(message, m, std::regex(R"(last checkpoint written: (\S+) \(step ([0-9]+)\))")))
+  ASSERT_TRUE(std::regex_search(message, m,
+                                std::regex(R"(last checkpoint written: (\S+) \(step ([0-9]+)\))")))
       << message;
   ASSERT_TRUE(fs::exists(m[1].str())) << message;
   const auto named = load_checkpoint(m[1].str());
@@ -214,10 +218,12 @@ TEST_F(TrainerTest, NonFiniteStepsAreSkippedThenTheRunFails) {
   // Without a checkpoint in the session, it says so instead of naming one.
   try {
     Trainer(config("diverge_early", {"train.lr=1e30", "train.warmup_steps=0",
-                                     "train.max_nonfinite_steps=3", "train.grad_clip=0"})).run();
+                                     "train.max_nonfinite_steps=3", "train.grad_clip=0"}))
+        .run();
     ADD_FAILURE() << "expected TrainingError";
   } catch (const TrainingError& e) {
-    test::expect_contains(e.what(), "no checkpoint was written since this session started at step 0");
+    test::expect_contains(e.what(),
+                          "no checkpoint was written since this session started at step 0");
   }
 }
 
@@ -236,9 +242,9 @@ TEST_F(TrainerTest, SkippedStepsStillStopOnSignalsAndValidateAtTheEnd) {
   EXPECT_EQ(result.stop_reason, "interrupted");
   EXPECT_LE(result.steps, 12) << "the stop came at step 8";
 
-  Trainer ends_skipped(config("ends", {"train.lr=1e30", "train.warmup_steps=0", "train.grad_clip=0",
-                                       "train.max_nonfinite_steps=1000", "train.max_steps=12",
-                                       "train.eval_interval=100"}));
+  Trainer ends_skipped(config(
+      "ends", {"train.lr=1e30", "train.warmup_steps=0", "train.grad_clip=0",
+               "train.max_nonfinite_steps=1000", "train.max_steps=12", "train.eval_interval=100"}));
   const auto ended = ends_skipped.run();
   EXPECT_EQ(ended.stop_reason, "finished");
   std::ifstream in(root_ / "ends" / "metrics.jsonl");

@@ -103,18 +103,25 @@ Corpus random_corpus(uint64_t seed, int sentences) {
   return c;
 }
 
+// Our metrics of `corpus`, and the corpus written to `tsv_path` as hypothesis<TAB>reference lines
+// for the reference in Python.
+TranslationMetrics score_and_write(const Corpus& corpus, const std::string& tsv_path) {
+  TranslationMetrics ours;
+  std::ostringstream tsv;
+  for (size_t i = 0; i < corpus.hypotheses.size(); ++i) {
+    ours.add(corpus.hypotheses[i], corpus.references[i]);
+    tsv << corpus.hypotheses[i] << '\t' << corpus.references[i] << '\n';
+  }
+  test::write_text(tsv_path, tsv.str());
+  return ours;
+}
+
 TEST(TranslationMetrics, BleuAndChrfEqualNltks) {
   if (!test::python_has("nltk")) GTEST_SKIP() << "python3-nltk is not installed (scripts/setup.sh)";
   test::ScratchDir dir;
   for (const uint64_t seed : {1u, 2u, 3u}) {
     const auto corpus = random_corpus(seed, 150);
-    TranslationMetrics ours;
-    std::ostringstream tsv;
-    for (size_t i = 0; i < corpus.hypotheses.size(); ++i) {
-      ours.add(corpus.hypotheses[i], corpus.references[i]);
-      tsv << corpus.hypotheses[i] << '\t' << corpus.references[i] << '\n';
-    }
-    test::write_text(dir.file("pairs.tsv"), tsv.str());
+    const TranslationMetrics ours = score_and_write(corpus, dir.file("pairs.tsv"));
     // Plain words without punctuation: 13a tokens are the whitespace split NLTK is given.
     const auto r = test::run_python(dir, R"(
 import warnings
@@ -176,7 +183,8 @@ TEST(TranslationMetrics, UnicodeWhitespaceIsStrippedAndSplitOn) {
   for (const std::string space : {"\u00a0", "\u3000", "\u2028", "\u2009", "\u0085", "\x1c"}) {
     TranslationMetrics m;
     m.add("a" + space + "cat sat on the mat", "a cat" + space + "sat on the mat");
-    EXPECT_NEAR(m.chrf(), 100.0, 1e-9) << "U+" << std::hex << static_cast<uint32_t>(utf8_code_points(space)[0]);
+    EXPECT_NEAR(m.chrf(), 100.0, 1e-9)
+        << "U+" << std::hex << static_cast<uint32_t>(utf8_code_points(space)[0]);
     EXPECT_NEAR(m.chrf_sentence_mean(), 100.0, 1e-9);
     EXPECT_NEAR(m.bleu(), 100.0, 1e-9);
     EXPECT_EQ(tokenize_13a("a" + space + "cat"), (Tokens{"a", "cat"}));
@@ -195,20 +203,16 @@ TEST(TranslationMetrics, CorpusChrfEqualsNltksStatisticsSummed) {
   for (const uint64_t seed : {4u, 5u}) {
     auto corpus = random_corpus(seed, 120);
     for (size_t i = 0; i < corpus.hypotheses.size(); i += 7) corpus.hypotheses[i] += ", indeed!";
-    for (size_t i = 0; i < corpus.references.size(); i += 5) corpus.references[i] = "Well,\u00a0" + corpus.references[i];
+    for (size_t i = 0; i < corpus.references.size(); i += 5)
+      corpus.references[i] = "Well,\u00a0" + corpus.references[i];
     corpus.hypotheses[3] = "";  // an empty output
-    TranslationMetrics ours;
-    std::ostringstream tsv;
-    for (size_t i = 0; i < corpus.hypotheses.size(); ++i) {
-      ours.add(corpus.hypotheses[i], corpus.references[i]);
-      tsv << corpus.hypotheses[i] << '\t' << corpus.references[i] << '\n';
-    }
-    test::write_text(dir.file("pairs.tsv"), tsv.str());
+    const TranslationMetrics ours = score_and_write(corpus, dir.file("pairs.tsv"));
     const auto r = test::run_python(dir, R"(
 import re
 from nltk.util import ngrams
 from nltk.translate.chrf_score import chrf_precision_recall_fscore_support
-pairs = [l.rstrip("\n").split("\t") for l in open(")" + dir.file("pairs.tsv") + R"(", encoding="utf-8")]
+pairs = [l.rstrip("\n").split("\t") for l in open(")" +
+                                             dir.file("pairs.tsv") + R"(", encoding="utf-8")]
 hyp_sum, ref_sum, match_sum = [0] * 6, [0] * 6, [0] * 6
 for hyp, ref in pairs:
     hyp, ref = re.sub(r"\s+", "", hyp), re.sub(r"\s+", "", ref)
@@ -235,10 +239,12 @@ print("%.12f" % (100 * 5 * p * r / (4 * p + r)))
 // where the two differ on purpose (sacreBLEU unescapes four entities, NLTK more), left out.
 TEST(Tokenize13a, EqualsNltksNistTokenizerOnPunctuatedText) {
   if (!test::python_has("nltk")) GTEST_SKIP() << "python3-nltk is not installed (scripts/setup.sh)";
-  const Tokens words = {"Hello,", "world!", "3.14", "1,000.", "(old)", "well-known", "10-20",
-                        "it's", "\"quoted\"", "$5", "50%", "e.g.", "U.S.", "café.", "[x]",
-                        "{y}", "a/b", "x@y", "~z", "`q`", "#tag", "-5", "5-", ".5", "end.",
-                        "Größe;", "über:", "x\u00a0y", "a*b+c=d", "<b>", "2.", ",3", "Z|z", "^_^"};
+  const Tokens words = {"Hello,", "world!", "3.14",       "1,000.",   "(old)",   "well-known",
+                        "10-20",  "it's",   "\"quoted\"", "$5",       "50%",     "e.g.",
+                        "U.S.",   "café.",  "[x]",        "{y}",      "a/b",     "x@y",
+                        "~z",     "`q`",    "#tag",       "-5",       "5-",      ".5",
+                        "end.",   "Größe;", "über:",      "x\u00a0y", "a*b+c=d", "<b>",
+                        "2.",     ",3",     "Z|z",        "^_^"};
   std::mt19937_64 rng(9);
   std::vector<std::string> lines;
   for (int i = 0; i < 200; ++i) {
@@ -261,7 +267,8 @@ class NoUnicodeProperties:
 nltk.corpus.perluniprops = NoUnicodeProperties()
 from nltk.tokenize.nist import NISTTokenizer
 nist = NISTTokenizer()
-for line in open(")" + dir.file("lines.txt") + R"(", encoding="utf-8"):
+for line in open(")" + dir.file("lines.txt") +
+                                           R"(", encoding="utf-8"):
     print("\t".join(nist.tokenize(line.rstrip("\n"))))
 )");
   ASSERT_EQ(r.rc, 0) << r.out;

@@ -1,13 +1,13 @@
 // The translation task end to end: a tiny CTC translation overfits, validation reports BLEU
 // and chrF, a checkpoint rebuilds the model alone, and a resumed run repeats the loss curve.
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <regex>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "attention_log/alignment.h"
 #include "attention_log/probe.h"
@@ -16,6 +16,7 @@
 #include "support/tiny_task.h"
 #include "support/train_helpers.h"
 #include "train/checkpoint.h"
+#include "train/ctc.h"
 #include "train/evaluator.h"
 #include "train/trained_model.h"
 #include "train/trainer.h"
@@ -98,6 +99,33 @@ TEST_F(TranslationTaskTest, TinyTaskOverfitsAndTheCheckpointRebuildsTheModel) {
   EXPECT_LT(evaluate(untrained, train, trained.vocabs, 32, Precision::kFp32, 0).translation.bleu(), 20.0);
 }
 
+// evaluate with beam > 1 decodes each row with the prefix beam search (tested against brute
+// force in ctc_test) over that row's valid positions, and the search changes outputs: an
+// untrained model's flat distributions make it differ from greedy decoding on some rows.
+TEST_F(TranslationTaskTest, EvaluateWithABeamDecodesEachRowWithTheBeamSearch) {
+  Trainer fresh(config("fresh_beam"));  // never run: its initial weights
+  auto model = fresh.model();
+  const auto& vocabs = fresh.task_spec();
+  const Dataset train = load_split((root_ / "train.tsv").string(), vocabs);
+  const auto greedy = evaluate(model, train, vocabs, 16, Precision::kFp32, train.size());
+  const auto beam = evaluate(model, train, vocabs, 16, Precision::kFp32, train.size(), 4);
+  ASSERT_EQ(beam.samples.size(), static_cast<size_t>(train.size()));
+  model->eval();
+  torch::NoGradGuard no_grad;
+  int differ = 0;
+  for (int64_t i = 0; i < train.size(); ++i) {
+    const auto one = train.batch({i});
+    const auto output = model->forward(one.src);
+    const auto tokens = ctc_prefix_beam_search(
+        output.logits[0].slice(0, 0, output.lengths[0].item<int64_t>()), 4);
+    const auto i_ = static_cast<size_t>(i);
+    EXPECT_EQ(beam.samples[i_].predicted, vocabs.tokenizer.detokenize(vocabs.target.decode(tokens)))
+        << "example " << i;
+    differ += beam.samples[i_].predicted != greedy.samples[i_].predicted ? 1 : 0;
+  }
+  EXPECT_GT(differ, 0) << "the beam should change some outputs of an untrained model";
+}
+
 // char tokenization: every character (spaces too) is a CTC output, so targets are ~2x longer
 // than in words and need k = 4; the decode concatenates characters back to the text.
 TEST_F(TranslationTaskTest, CharTokenizationOverfitsToo) {
@@ -118,8 +146,8 @@ TEST_F(TranslationTaskTest, CharTokenizationOverfitsToo) {
 // The validation line of the last step carries the BLEU, chrF and exact match that an
 // evaluation of that step's checkpoint on the validation split computes.
 TEST_F(TranslationTaskTest, ValidationLinesCarryBleuAndChrf) {
-  Trainer trainer(config("metrics", {"train.max_steps=100", "train.eval_interval=50",
-                                     "train.precision=fp32"}));
+  Trainer trainer(
+      config("metrics", {"train.max_steps=100", "train.eval_interval=50", "train.precision=fp32"}));
   trainer.run();
   std::ifstream in(root_ / "metrics" / "metrics.jsonl");
   std::string line, last_valid;
@@ -130,7 +158,8 @@ TEST_F(TranslationTaskTest, ValidationLinesCarryBleuAndChrf) {
   ASSERT_EQ(trained.step, 100);
   auto model = trained.model;
   const Dataset valid = load_split((root_ / "valid.tsv").string(), trained.vocabs);
-  const auto eval = evaluate(model, valid, trained.vocabs, validation_batch_size(16), Precision::kFp32, 0);
+  const auto eval =
+      evaluate(model, valid, trained.vocabs, validation_batch_size(16), Precision::kFp32, 0);
   EXPECT_GT(eval.translation.bleu(), 0.0) << "100 steps should score above nothing";
   auto logged = [&](const std::string& key) {
     std::smatch m;
