@@ -374,7 +374,9 @@ TrainResult Trainer::run() {
             "(the abandoned later timeline) into {}",
             state_.step, moved, abandoned.directory);
     }
-    std::ofstream(fs::path(run_dir_) / "config.yaml") << to_yaml(config_);
+    const std::string yaml = to_yaml(config_);  // atomic: a kill mid-write keeps the old one
+    write_file_atomically((fs::path(run_dir_) / "config.yaml").string(),
+                          std::vector<char>(yaml.begin(), yaml.end()));
   }
   // The SentencePiece model, as its own file too (Python's sentencepiece opens it directly).
   if (writes_run_dir() && !vocabs_.tokenizer.sentencepiece_model().empty())
