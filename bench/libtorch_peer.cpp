@@ -81,10 +81,11 @@ void apply_preset(BenchOptions& o) {
 BenchOptions parse_args(int argc, char** argv) {
   BenchOptions o;
   std::map<std::string, int64_t*> ints = {
-      {"--vocab", &o.vocab},   {"--seq", &o.seq},          {"--batch", &o.batch},
-      {"--d-model", &o.d_model}, {"--heads", &o.heads},    {"--layers", &o.layers},
-      {"--d-ff", &o.d_ff},     {"--warmup-steps", &o.warmup_steps},
-      {"--steps", &o.steps},   {"--eval-steps", &o.eval_steps},
+      {"--vocab", &o.vocab},     {"--seq", &o.seq},
+      {"--batch", &o.batch},     {"--d-model", &o.d_model},
+      {"--heads", &o.heads},     {"--layers", &o.layers},
+      {"--d-ff", &o.d_ff},       {"--warmup-steps", &o.warmup_steps},
+      {"--steps", &o.steps},     {"--eval-steps", &o.eval_steps},
       {"--threads", &o.threads}, {"--seed", &o.seed},
   };
   for (int i = 1; i < argc; ++i) {
@@ -94,10 +95,11 @@ BenchOptions parse_args(int argc, char** argv) {
       continue;
     }
     if (arg == "-h" || arg == "--help") {
-      std::printf("usage: libtorch_peer [--size small|medium] [--threads N] "
-                  "[--precision fp32|bf16] [--json] [--vocab V] [--seq T] [--batch B] "
-                  "[--d-model C] [--heads H] [--layers L] [--d-ff F] [--warmup-steps W] "
-                  "[--steps S] [--eval-steps E] [--seed N]\n");
+      std::printf(
+          "usage: libtorch_peer [--size small|medium] [--threads N] "
+          "[--precision fp32|bf16] [--json] [--vocab V] [--seq T] [--batch B] "
+          "[--d-model C] [--heads H] [--layers L] [--d-ff F] [--warmup-steps W] "
+          "[--steps S] [--eval-steps E] [--seed N]\n");
       std::exit(0);
     }
     if (i + 1 >= argc) usage_error("missing value after " + arg);
@@ -110,7 +112,8 @@ BenchOptions parse_args(int argc, char** argv) {
     } else if (auto it = ints.find(arg); it != ints.end()) {
       char* end = nullptr;
       *it->second = std::strtoll(value.c_str(), &end, 10);
-      if (end == value.c_str() || *end != '\0') usage_error(arg + " needs an integer, got " + value);
+      if (end == value.c_str() || *end != '\0')
+        usage_error(arg + " needs an integer, got " + value);
     } else {
       usage_error("unknown option " + arg);
     }
@@ -127,11 +130,12 @@ torch::Tensor sinusoidal_positions(int64_t max_len, int64_t d_model) {
   auto position = torch::arange(max_len, torch::kFloat).unsqueeze(1);  // (T, 1)
   auto div = torch::exp(torch::arange(0, d_model, 2, torch::kFloat) *
                         (-std::log(10000.0) / static_cast<double>(d_model)));  // (C/2)
-  auto table = torch::zeros({max_len, d_model});                           // (T, C)
+  auto table = torch::zeros({max_len, d_model});                               // (T, C)
   using torch::indexing::None;
   using torch::indexing::Slice;
   table.index_put_({Slice(), Slice(0, None, 2)}, torch::sin(position * div));
-  table.index_put_({Slice(), Slice(1, None, 2)}, torch::cos(position * div.slice(0, 0, d_model / 2)));
+  table.index_put_({Slice(), Slice(1, None, 2)},
+                   torch::cos(position * div.slice(0, 0, d_model / 2)));
   return table;
 }
 
@@ -151,11 +155,10 @@ class PeerModelImpl : public torch::nn::Module {
             .dim_feedforward(o.d_ff)
             .dropout(0.1)
             .activation(torch::kGELU));
-    encoder = register_module(
-        "encoder", torch::nn::TransformerEncoder(
-                       torch::nn::TransformerEncoderOptions(layer, o.layers)
-                           .norm(torch::nn::AnyModule(torch::nn::LayerNorm(
-                               torch::nn::LayerNormOptions({o.d_model}))))));
+    encoder = register_module("encoder", torch::nn::TransformerEncoder(
+                                             torch::nn::TransformerEncoderOptions(layer, o.layers)
+                                                 .norm(torch::nn::AnyModule(torch::nn::LayerNorm(
+                                                     torch::nn::LayerNormOptions({o.d_model}))))));
     // The layer hands its dropout to its attention too; attnlab's attention dropout is 0.
     for (const auto& child : *encoder->layers) {
       child->as<torch::nn::TransformerEncoderLayer>()->self_attn->options.dropout(0.0);
@@ -229,10 +232,9 @@ int main(int argc, char** argv) {
   const bool bf16 = o.precision == "bf16";
 
   PeerModel model(o);
-  torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(1e-3)
-                                                         .betas({0.9, 0.98})
-                                                         .eps(1e-8)
-                                                         .weight_decay(0.01));
+  torch::optim::AdamW optimizer(
+      model->parameters(),
+      torch::optim::AdamWOptions(1e-3).betas({0.9, 0.98}).eps(1e-8).weight_decay(0.01));
   // A few fixed random batches, cycled: data generation stays out of the timing.
   std::vector<std::pair<torch::Tensor, torch::Tensor>> batches;
   for (int i = 0; i < 4; ++i) {
@@ -307,13 +309,14 @@ int main(int argc, char** argv) {
         static_cast<long long>(o.d_model), static_cast<long long>(o.heads),
         static_cast<long long>(o.layers), static_cast<long long>(o.d_ff));
   } else {
-    std::printf("libtorch_peer size=%s precision=%s threads=%d (post-LN: C++ built-in has no "
-                "norm_first)\n",
-                o.size.c_str(), o.precision.c_str(), at::get_num_threads());
+    std::printf(
+        "libtorch_peer size=%s precision=%s threads=%d (post-LN: C++ built-in has no "
+        "norm_first)\n",
+        o.size.c_str(), o.precision.c_str(), at::get_num_threads());
     std::printf("  train: %.1f tok/s, %.1f ms/step, %.2f GFLOP/s, final loss %.4f\n", train_tps,
                 step_ms, gflops, final_loss);
-    std::printf("  eval:  %.1f tok/s\n  peak RSS %.1f MB, %lld parameters\n", eval_tps,
-                peak_rss_mb, static_cast<long long>(params));
+    std::printf("  eval:  %.1f tok/s\n  peak RSS %.1f MB, %lld parameters\n", eval_tps, peak_rss_mb,
+                static_cast<long long>(params));
   }
   return 0;
 }

@@ -20,14 +20,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     c = load_checkpoint(path);
   } catch (const CheckpointError& e) {
-    if (std::string(e.what()).find(path) == std::string::npos) fuzz::fail("error does not name the file", e.what());
+    if (std::string(e.what()).find(path) == std::string::npos)
+      fuzz::fail("error does not name the file", e.what());
     return 0;
   }
   const std::string again = path + ".again";
   save_checkpoint(again, c);
   const auto back = load_checkpoint(again);
-  if (back.model.size() != c.model.size() || back.src_vocab != c.src_vocab || back.tgt_vocab != c.tgt_vocab ||
-      back.labels != c.labels || back.spm_model != c.spm_model || back.config_yaml != c.config_yaml)
+  if (back.model.size() != c.model.size() || back.src_vocab != c.src_vocab ||
+      back.tgt_vocab != c.tgt_vocab || back.labels != c.labels || back.spm_model != c.spm_model ||
+      back.config_yaml != c.config_yaml)
     fuzz::fail("save/load round trip differs", path);
   return 0;
 }

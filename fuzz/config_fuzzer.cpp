@@ -3,8 +3,8 @@
 // Allowed outcomes: a Config, or a ConfigError (the one exception parse_config may throw).
 // Checked on every Config: to_yaml writes what parse_config reads back to the same text.
 #include <cstdint>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -32,13 +32,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const std::string written = attnlab::to_yaml(config);
   try {
-    const auto again = attnlab::to_yaml(attnlab::parse_config(written, "fuzz.yaml (written back)", {}));
+    const auto again =
+        attnlab::to_yaml(attnlab::parse_config(written, "fuzz.yaml (written back)", {}));
     if (again != written) {
-      std::fprintf(stderr, "to_yaml/parse_config round trip differs:\n%s\n---\n%s\n", written.c_str(), again.c_str());
+      std::fprintf(stderr, "to_yaml/parse_config round trip differs:\n%s\n---\n%s\n",
+                   written.c_str(), again.c_str());
       std::abort();
     }
   } catch (const attnlab::ConfigError& e) {
-    std::fprintf(stderr, "to_yaml wrote a config parse_config rejects: %s\n%s\n", e.what(), written.c_str());
+    std::fprintf(stderr, "to_yaml wrote a config parse_config rejects: %s\n%s\n", e.what(),
+                 written.c_str());
     std::abort();
   }
   return 0;

@@ -16,8 +16,8 @@ inline const std::string& write_input(const uint8_t* data, size_t size, const ch
     std::string base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : (dir ? dir : "/tmp");
     return base + "/attnlab_fuzz_" + std::to_string(::getpid()) + "_" + name;
   }();
-  std::ofstream(path, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(data),
-                                                                static_cast<std::streamsize>(size));
+  std::ofstream(path, std::ios::binary | std::ios::trunc)
+      .write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   return path;
 }
 

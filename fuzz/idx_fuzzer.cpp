@@ -51,7 +51,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       product *= static_cast<uint64_t>(d);
     }
     if (product != array.data.size())
-      fuzz::fail("dims do not match the data", std::to_string(product) + " != " + std::to_string(array.data.size()));
+      fuzz::fail("dims do not match the data",
+                 std::to_string(product) + " != " + std::to_string(array.data.size()));
   } catch (const DataError& e) {
     error = e.what();
     if (error.rfind(path + ": ", 0) != 0) fuzz::fail("error does not name the file", error);
@@ -67,7 +68,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     const IdxArray again = parse_idx(bytes, path);
     if (!error.empty()) fuzz::fail("read_idx threw, parse_idx did not", error);
-    if (again.dims != array.dims || again.data != array.data) fuzz::fail("read_idx and parse_idx differ", path);
+    if (again.dims != array.dims || again.data != array.data)
+      fuzz::fail("read_idx and parse_idx differ", path);
   } catch (const DataError& e) {
     if (e.what() != error) fuzz::fail("read_idx and parse_idx disagree", error + " | " + e.what());
   }

@@ -37,7 +37,8 @@ void put_chunk(std::string& out, const char* type, const std::string& body) {
   put_u32(out, static_cast<uint32_t>(body.size()));
   const std::string typed = type + body;
   out += typed;
-  put_u32(out, static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(typed.data()), typed.size())));
+  put_u32(out, static_cast<uint32_t>(
+                   crc32(0, reinterpret_cast<const Bytef*>(typed.data()), typed.size())));
 }
 
 // Rewrites the CRC of every whole chunk after the 8-byte signature.
@@ -45,7 +46,8 @@ void fix_crcs(std::string& png) {
   for (size_t pos = 8; pos + 12 <= png.size();) {
     const uint64_t length = get_u32(png, pos);
     if (length > png.size() - pos - 12) break;
-    const uLong crc = crc32(0, reinterpret_cast<const Bytef*>(png.data()) + pos + 4, static_cast<uInt>(length + 4));
+    const uLong crc = crc32(0, reinterpret_cast<const Bytef*>(png.data()) + pos + 4,
+                            static_cast<uInt>(length + 4));
     pos += 8 + length;
     for (const int shift : {24, 16, 8, 0}) png[pos++] = static_cast<char>((crc >> shift) & 0xFF);
   }
@@ -61,8 +63,8 @@ std::string encode(const attnlab::DecodedImage& image) {
   }
   std::string idat(compressBound(raw.size()), '\0');
   uLongf idat_size = idat.size();
-  if (compress2(reinterpret_cast<Bytef*>(idat.data()), &idat_size, reinterpret_cast<const Bytef*>(raw.data()),
-                raw.size(), 1) != Z_OK)
+  if (compress2(reinterpret_cast<Bytef*>(idat.data()), &idat_size,
+                reinterpret_cast<const Bytef*>(raw.data()), raw.size(), 1) != Z_OK)
     attnlab::fuzz::fail("zlib compress2 failed", std::to_string(raw.size()));
   idat.resize(idat_size);
   std::string ihdr;
@@ -91,19 +93,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     image = decode_png(bytes, name);
   } catch (const std::runtime_error& e) {
-    if (std::string(e.what()).rfind(name + ": ", 0) != 0) fuzz::fail("error does not name the image", e.what());
+    if (std::string(e.what()).rfind(name + ": ", 0) != 0)
+      fuzz::fail("error does not name the image", e.what());
     return 0;
   }
   const std::string shape = std::to_string(image.width) + "x" + std::to_string(image.height) + "x" +
                             std::to_string(image.channels);
-  if (image.width < 1 || image.height < 1 || image.width > kMaxPngSide || image.height > kMaxPngSide ||
-      (image.channels != 1 && image.channels != 3))
+  if (image.width < 1 || image.height < 1 || image.width > kMaxPngSide ||
+      image.height > kMaxPngSide || (image.channels != 1 && image.channels != 3))
     fuzz::fail("bad image shape", shape);
   if (image.pixels.size() != static_cast<size_t>(image.width * image.height * image.channels))
-    fuzz::fail("pixel bytes do not match the shape", shape + " with " + std::to_string(image.pixels.size()));
+    fuzz::fail("pixel bytes do not match the shape",
+               shape + " with " + std::to_string(image.pixels.size()));
   const DecodedImage again = decode_png(encode(image), name + " (written back)");
-  if (again.width != image.width || again.height != image.height || again.channels != image.channels ||
-      again.pixels != image.pixels)
+  if (again.width != image.width || again.height != image.height ||
+      again.channels != image.channels || again.pixels != image.pixels)
     fuzz::fail("write/decode round trip differs", shape);
   return 0;
 }

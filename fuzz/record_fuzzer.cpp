@@ -1,10 +1,10 @@
 // libFuzzer harness for the attention-record reader (attention_log/record.h), as `attnlab attn`
 // opens a file. Allowed outcomes: a validated record, or an AttentionLogError naming the file.
 // A loaded record is saved and loaded again and must come back the same.
+#include <ATen/ATen.h>
+
 #include <cstdint>
 #include <string>
-
-#include <ATen/ATen.h>
 
 #include "attention_log/record.h"
 #include "fuzz_file.h"
@@ -16,7 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     r = load_record(path);
   } catch (const AttentionLogError& e) {
-    if (std::string(e.what()).find(path) == std::string::npos) fuzz::fail("error does not name the file", e.what());
+    if (std::string(e.what()).find(path) == std::string::npos)
+      fuzz::fail("error does not name the file", e.what());
     return 0;
   }
   const std::string again = path + ".again.pt";

@@ -28,13 +28,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   std::vector<std::vector<std::string>> sequences;
   for (const auto& e : examples) {
-    if (e.source.empty() || e.target.empty()) fail("empty field accepted", e.source + "\t" + e.target);
+    if (e.source.empty() || e.target.empty())
+      fail("empty field accepted", e.source + "\t" + e.target);
     for (const auto* field : {&e.source, &e.target}) {
       const auto chars = tokenize(*field, Tokenization::kChar);
-      if (detokenize(chars, Tokenization::kChar) != *field) fail("char tokens do not concatenate back", *field);
+      if (detokenize(chars, Tokenization::kChar) != *field)
+        fail("char tokens do not concatenate back", *field);
       const auto words = tokenize(*field, Tokenization::kWord);
       for (const auto& w : words)
-        if (w.empty() || w.find_first_of(" \t\n\v\f\r") != std::string::npos) fail("bad word token", w);
+        if (w.empty() || w.find_first_of(" \t\n\v\f\r") != std::string::npos)
+          fail("bad word token", w);
       sequences.push_back(words);
       sequences.push_back(chars);
     }

@@ -20,8 +20,9 @@ die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 # names the frames that sanitizers/lsan.supp matches), libgloo-dev (the headers of Gloo, which
 # LibTorch's c10d process groups include; the library itself comes with libtorch), zlib1g-dev
 # and libpng-dev (gzipped IDX files and PNG folders of data.task=image_classification),
-# dataset-fashion-mnist (the images of configs/fashion_vit.yaml, in /usr/share/datasets/).
-PACKAGES=(g++ cmake make pkg-config libtorch-dev libspdlog-dev libyaml-cpp-dev libgtest-dev
+# dataset-fashion-mnist (the images of configs/fashion_vit.yaml, in /usr/share/datasets/),
+# clang-format (scripts/check_format.sh, the Format test: the tree is as clang-format 14 writes it).
+PACKAGES=(g++ cmake make pkg-config clang-format libtorch-dev libspdlog-dev libyaml-cpp-dev libgtest-dev
           libopenblas0-openmp libdnnl-dev libsentencepiece-dev python3 python3-torch python3-nltk
           python3-sentencepiece chromium clang libclang-rt-14-dev llvm-14 libgloo-dev
           zlib1g-dev libpng-dev dataset-fashion-mnist)

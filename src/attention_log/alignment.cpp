@@ -1,9 +1,9 @@
 #include "attention_log/alignment.h"
 
-#include <stdexcept>
-
 #include <ATen/ATen.h>
 #include <torch/utils.h>
+
+#include <stdexcept>
 
 #include "train/ctc.h"
 #include "train/trained_model.h"
@@ -26,7 +26,8 @@ ModelOutput forward_with_weights(EncoderModel& model, const at::Tensor& input) {
   return output;
 }
 
-TranslationAlignment align_translation(EncoderModel& model, const TaskSpec& spec, const std::string& text) {
+TranslationAlignment align_translation(EncoderModel& model, const TaskSpec& spec,
+                                       const std::string& text) {
   if (spec.task != TaskKind::kTranslation)
     throw std::invalid_argument(std::string("alignments are for translation models; this one is ") +
                                 name_of(spec.task));

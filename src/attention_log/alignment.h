@@ -3,10 +3,10 @@
 // position that emitted it and where that position attends in the source (last layer, heads
 // averaged). Used by `predict --alignment` and `attn --checkpoint F "text" --alignment`.
 
+#include <ATen/Tensor.h>
+
 #include <string>
 #include <vector>
-
-#include <ATen/Tensor.h>
 
 #include "model/encoder_model.h"
 #include "train/run_data.h"
@@ -21,10 +21,10 @@ struct TranslationAlignment {
   std::vector<std::string> source_tokens;  // T
   std::vector<std::string> output_tokens;  // J, the greedy decode
   std::vector<int64_t> positions;          // J emitting positions (0 .. k*T-1)
-  at::Tensor weights;  // (J, T) float32: row j is the attention of output j's position over
-                       // the source tokens (split before the layers: the k states of a token
-                       // summed), so each row sums to 1
-  std::string translation;                 // the output tokens detokenized
+  at::Tensor weights;       // (J, T) float32: row j is the attention of output j's position over
+                            // the source tokens (split before the layers: the k states of a token
+                            // summed), so each row sums to 1
+  std::string translation;  // the output tokens detokenized
 
   // Index of the most-attended source token of output j.
   int64_t source_of(size_t j) const;
@@ -38,6 +38,7 @@ TranslationAlignment alignment_from_output(const EncoderModel& model, const Mode
 
 // Runs the model (eval mode, no grad) on one input. Throws std::invalid_argument unless the
 // model is a translation model.
-TranslationAlignment align_translation(EncoderModel& model, const TaskSpec& spec, const std::string& text);
+TranslationAlignment align_translation(EncoderModel& model, const TaskSpec& spec,
+                                       const std::string& text);
 
 }  // namespace attnlab

@@ -1,13 +1,13 @@
 #include "attention_log/head_stats.h"
 
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <map>
 #include <utility>
-
-#include <ATen/ATen.h>
-#include <c10/util/Exception.h>
 
 namespace attnlab {
 namespace {
@@ -67,8 +67,8 @@ HeadStats compute_head_stats(const at::Tensor& weights, const std::vector<int64_
     }
   }
   const double q = static_cast<double>(queries);
-  for (double* v : {&s.entropy, &s.max_weight, &s.distance, &s.diagonal, &s.anti_diagonal,
-                    &s.first_token})
+  for (double* v :
+       {&s.entropy, &s.max_weight, &s.distance, &s.diagonal, &s.anti_diagonal, &s.first_token})
     *v /= q;
   return s;
 }
@@ -96,8 +96,8 @@ std::vector<size_t> spread_indices(size_t size, size_t count) {
   }
   if (count == 1) return {size - 1};
   for (size_t k = 0; k < count; ++k) {
-    const auto i = static_cast<size_t>(std::lround(static_cast<double>(k) * static_cast<double>(size - 1) /
-                                                   static_cast<double>(count - 1)));
+    const auto i = static_cast<size_t>(std::lround(
+        static_cast<double>(k) * static_cast<double>(size - 1) / static_cast<double>(count - 1)));
     if (out.empty() || out.back() != i) out.push_back(i);
   }
   return out;
@@ -114,7 +114,8 @@ std::string render_stats_table(const std::vector<StepStats>& steps) {
       rows[key].emplace_back(step.step, &h);
     }
   size_t step_width = 4;
-  for (const auto& step : steps) step_width = std::max(step_width, std::to_string(step.step).size());
+  for (const auto& step : steps)
+    step_width = std::max(step_width, std::to_string(step.step).size());
 
   std::string out = "layer  head  " + right("step", step_width) +
                     "  entropy  max_w    dist   diag   anti  first  pattern\n";
@@ -122,7 +123,8 @@ std::string render_stats_table(const std::vector<StepStats>& steps) {
     bool first = true;
     for (const auto& [step, s] : rows[key]) {
       std::string line = first ? right(std::to_string(key.first), 5) + "  " +
-                                     right(key.second < 0 ? "avg" : std::to_string(key.second), 4) + "  "
+                                     right(key.second < 0 ? "avg" : std::to_string(key.second), 4) +
+                                     "  "
                                : std::string(13, ' ');
       line += right(std::to_string(step), step_width) + "  " + fixed(s->entropy, 7, 3) + "  " +
               fixed(s->max_weight, 5, 3) + "  " + fixed(s->distance, 6, 2) + "  " +

@@ -12,25 +12,25 @@
 //   anti_diagonal  w_i,L-1-i: weight on the mirrored position (what reversal needs)
 //   first_token    w_i0: weight on the first token (<cls> or the start; often a "no-op" sink)
 
+#include <ATen/Tensor.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <ATen/Tensor.h>
 
 #include "attention_log/record.h"
 
 namespace attnlab {
 
 struct HeadStats {
-  int64_t layer = 0;          // layer id
-  int64_t head = 0;           // head id, or -1 for the mean over the logged heads
-  double entropy = 0;         // nats
-  double max_weight = 0;      // mean over queries of the largest weight
-  double distance = 0;        // mean attended distance, tokens
-  double diagonal = 0;        // mean weight on j == i
-  double anti_diagonal = 0;   // mean weight on j == L-1-i
-  double first_token = 0;     // mean weight on j == 0
+  int64_t layer = 0;         // layer id
+  int64_t head = 0;          // head id, or -1 for the mean over the logged heads
+  double entropy = 0;        // nats
+  double max_weight = 0;     // mean over queries of the largest weight
+  double distance = 0;       // mean attended distance, tokens
+  double diagonal = 0;       // mean weight on j == i
+  double anti_diagonal = 0;  // mean weight on j == L-1-i
+  double first_token = 0;    // mean weight on j == 0
 };
 
 // Statistics of one head: weights (N, T, T) (zero beyond lengths), lengths (N).

@@ -1,11 +1,11 @@
 #include "attention_log/heatmap.h"
 
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-
-#include <ATen/ATen.h>
-#include <c10/util/Exception.h>
 
 namespace attnlab {
 namespace {
@@ -41,7 +41,6 @@ std::string rstrip(std::string s) {
   return s;
 }
 
-
 }  // namespace
 
 int shade_level(double weight) {
@@ -54,9 +53,9 @@ int shade_level(double weight) {
 }
 
 const std::vector<Rgb>& heat_color_stops() {
-  static const std::vector<Rgb> stops = {
-      {68, 1, 84},   {71, 45, 123},  {59, 82, 139},  {44, 114, 142}, {33, 145, 140},
-      {40, 174, 128}, {94, 201, 98}, {173, 220, 48}, {253, 231, 37}};
+  static const std::vector<Rgb> stops = {{68, 1, 84},    {71, 45, 123},  {59, 82, 139},
+                                         {44, 114, 142}, {33, 145, 140}, {40, 174, 128},
+                                         {94, 201, 98},  {173, 220, 48}, {253, 231, 37}};
   return stops;
 }
 
@@ -98,11 +97,16 @@ std::string printable_token(const std::string& token) {
   for (size_t i = 0; i < token.size();) {
     const auto c = static_cast<unsigned char>(token[i]);
     if (c < 0x80) {
-      if (c == ' ') out += "␣";
-      else if (c == '\n') out += "⏎";
-      else if (c == '\t') out += "⇥";
-      else if (c < 0x20 || c == 0x7f) out += "·";
-      else out += static_cast<char>(c);
+      if (c == ' ')
+        out += "␣";
+      else if (c == '\n')
+        out += "⏎";
+      else if (c == '\t')
+        out += "⇥";
+      else if (c < 0x20 || c == 0x7f)
+        out += "·";
+      else
+        out += static_cast<char>(c);
       ++i;
       continue;
     }
@@ -138,14 +142,15 @@ std::string truncate_label(const std::string& token, int64_t width) {
 
 std::string render_heatmap(const at::Tensor& weights, const std::vector<std::string>& query_tokens,
                            const std::vector<std::string>& key_tokens, const HeatmapStyle& style) {
-  TORCH_CHECK(weights.dim() == 2, "render_heatmap: weights must be (Tq, Tk), got ", weights.sizes());
+  TORCH_CHECK(weights.dim() == 2, "render_heatmap: weights must be (Tq, Tk), got ",
+              weights.sizes());
   const int64_t Tq = weights.size(0), Tk = weights.size(1);
   TORCH_CHECK(Tq == static_cast<int64_t>(query_tokens.size()) &&
                   Tk == static_cast<int64_t>(key_tokens.size()),
               "render_heatmap: weights ", weights.sizes(), " but ", query_tokens.size(),
               " query and ", key_tokens.size(), " key tokens");
-  TORCH_CHECK(style.full_scale > 0 && std::isfinite(style.full_scale), "render_heatmap: full_scale ",
-              style.full_scale, " must be positive and finite");
+  TORCH_CHECK(style.full_scale > 0 && std::isfinite(style.full_scale),
+              "render_heatmap: full_scale ", style.full_scale, " must be positive and finite");
   TORCH_CHECK(style.cell_width >= 1 && style.max_label_width >= 1,
               "render_heatmap: cell_width and max_label_width must be >= 1");
   const auto w = weights.detach().to(at::kCPU, at::kDouble).contiguous();
@@ -182,10 +187,13 @@ std::string render_heatmap(const at::Tensor& weights, const std::vector<std::str
       const double v = acc[i][j] / style.full_scale;
       if (!std::isnan(v) && (best < 0 || acc[i][j] > acc[i][best])) best = j;
       if (style.color) {
-        const int bucket = std::isnan(v) ? -1 : std::min(kColorLevels - 1, static_cast<int>(
-                                                             std::clamp(v, 0.0, 1.0) * kColorLevels));
+        const int bucket = std::isnan(v)
+                               ? -1
+                               : std::min(kColorLevels - 1,
+                                          static_cast<int>(std::clamp(v, 0.0, 1.0) * kColorLevels));
         const int code = bucket < 0 ? 244 : xterm_color(heat_color((bucket + 0.5) / kColorLevels));
-        line += "\x1b[48;5;" + std::to_string(code) + "m" + std::string(static_cast<size_t>(style.cell_width), ' ');
+        line += "\x1b[48;5;" + std::to_string(code) + "m" +
+                std::string(static_cast<size_t>(style.cell_width), ' ');
       } else {
         const int level = shade_level(v);
         line += repeat(level < 0 ? "?" : kShades[level], style.cell_width);
@@ -207,8 +215,10 @@ std::string render_heatmap(const at::Tensor& weights, const std::vector<std::str
   if (style.color) {
     std::string legend = "colour: 0 ";
     for (int b = 0; b < kColorLevels; ++b)
-      legend += "\x1b[48;5;" + std::to_string(xterm_color(heat_color((b + 0.5) / kColorLevels))) + "m ";
-    out += legend + "\x1b[0m " + (style.full_scale == 1.0 ? "1" : format_weight(style.full_scale, 3)) + "\n";
+      legend +=
+          "\x1b[48;5;" + std::to_string(xterm_color(heat_color((b + 0.5) / kColorLevels))) + "m ";
+    out += legend + "\x1b[0m " +
+           (style.full_scale == 1.0 ? "1" : format_weight(style.full_scale, 3)) + "\n";
   } else if (style.full_scale == 1.0) {
     out += "shade: ' ' <0.05  ░ <0.25  ▒ <0.50  ▓ <0.75  █ >=0.75\n";
   } else {
@@ -223,12 +233,23 @@ std::string xml_escape(const std::string& text) {
   std::string out;
   for (const char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;

@@ -11,19 +11,19 @@
 // carry their index and token, so with self-attention column j is row j's token. When the key
 // tokens differ from the query tokens a "keys:" legend lists them.
 
+#include <ATen/Tensor.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include <ATen/Tensor.h>
-
 namespace attnlab {
 
 struct HeatmapStyle {
-  bool color = false;           // 256-colour ANSI backgrounds instead of shade characters
-  int64_t max_label_width = 12; // token labels longer than this are cut with '…'
-  int64_t cell_width = 2;       // characters per cell
-  bool show_argmax = true;      // after each row: the most-attended key and its weight
+  bool color = false;            // 256-colour ANSI backgrounds instead of shade characters
+  int64_t max_label_width = 12;  // token labels longer than this are cut with '…'
+  int64_t cell_width = 2;        // characters per cell
+  bool show_argmax = true;       // after each row: the most-attended key and its weight
   // The weight drawn as the darkest shade / hottest colour: shades and colours are of
   // weight / full_scale, and the legend gives the thresholds in weights. 1 for attention rows;
   // the grid's maximum stretches a spread-out distribution (a patch grid) over the whole scale.

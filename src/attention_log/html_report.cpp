@@ -1,17 +1,16 @@
 #include "attention_log/html_report.h"
 
-#include "io/json.h"
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 
-#include <ATen/ATen.h>
-#include <c10/util/Exception.h>
-
 #include "attention_log/head_stats.h"
 #include "attention_log/heatmap.h"
 #include "attention_log/image_attention.h"
+#include "io/json.h"
 
 namespace attnlab {
 namespace {
@@ -460,15 +459,17 @@ std::string record_json(const AttentionRecord& r, double scale) {
       const auto& a = r.alignments[n];
       auto strings = [](const std::vector<std::string>& items) {
         std::string out = "[";
-        for (size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + json_string(printable_token(items[i]));
+        for (size_t i = 0; i < items.size(); ++i)
+          out += (i ? "," : "") + json_string(printable_token(items[i]));
         return out + "]";
       };
-      s += (n ? ",{" : "{") + std::string("\"src\":") + strings(a.source) + ",\"out\":" + strings(a.outputs) +
-           ",\"pos\":" + int_array(a.positions) + ",\"w\":[";
+      s += (n ? ",{" : "{") + std::string("\"src\":") + strings(a.source) +
+           ",\"out\":" + strings(a.outputs) + ",\"pos\":" + int_array(a.positions) + ",\"w\":[";
       const auto w = a.weights.to(at::kDouble).contiguous();  // (J, S)
       const auto* p = w.data_ptr<double>();
       for (int64_t i = 0; i < w.numel(); ++i)
-        s += (i ? "," : "") + (std::isnan(p[i]) ? std::string("null") : std::to_string(std::lround(p[i] * scale)));
+        s += (i ? "," : "") +
+             (std::isnan(p[i]) ? std::string("null") : std::to_string(std::lround(p[i] * scale)));
       s += "]}";
     }
     s += "]";
@@ -479,14 +480,16 @@ std::string record_json(const AttentionRecord& r, double scale) {
     s += ",\"img\":{\"c\":" + std::to_string(p.size(1)) + ",\"h\":" + std::to_string(p.size(2)) +
          ",\"w\":" + std::to_string(p.size(3)) + ",\"p\":" + std::to_string(r.images.patch_size) +
          ",\"names\":[";
-    for (size_t n = 0; n < r.images.names.size(); ++n) s += (n ? "," : "") + json_string(r.images.names[n]);
+    for (size_t n = 0; n < r.images.names.size(); ++n)
+      s += (n ? "," : "") + json_string(r.images.names[n]);
     s += "],\"px\":[";
     const auto pixels = p.contiguous();
     const auto* bytes = pixels.data_ptr<uint8_t>();
     const int64_t per_image = p.size(1) * p.size(2) * p.size(3);
     for (int64_t n = 0; n < p.size(0); ++n) {
       s += n ? ",[" : "[";
-      for (int64_t i = 0; i < per_image; ++i) s += (i ? "," : "") + std::to_string(bytes[n * per_image + i]);
+      for (int64_t i = 0; i < per_image; ++i)
+        s += (i ? "," : "") + std::to_string(bytes[n * per_image + i]);
       s += "]";
     }
     s += "]}";
@@ -501,14 +504,17 @@ std::string render_html(const std::vector<AttentionRecord>& records, const HtmlO
   TORCH_CHECK(options.decimals >= 1 && options.decimals <= 6, "render_html: decimals ",
               options.decimals, " outside [1, 6]");
   std::vector<size_t> kept;
-  if (options.max_steps > 0) kept = spread_indices(records.size(), options.max_steps);
+  if (options.max_steps > 0)
+    kept = spread_indices(records.size(), options.max_steps);
   else
     for (size_t i = 0; i < records.size(); ++i) kept.push_back(i);
-  for (auto i : kept) validate_record(records[i], "render_html: record of step " + std::to_string(records[i].step));
+  for (auto i : kept)
+    validate_record(records[i], "render_html: record of step " + std::to_string(records[i].step));
 
   const double scale = std::pow(10.0, options.decimals);
   const auto count = static_cast<int64_t>(kept.size());
-  const int64_t initial_step = options.initial_step < 0 ? count - 1 : std::min(options.initial_step, count - 1);
+  const int64_t initial_step =
+      options.initial_step < 0 ? count - 1 : std::min(options.initial_step, count - 1);
   std::string data = "{\"scale\":" + std::to_string(std::lround(scale)) +
                      ",\"alpha\":" + std::to_string(kOverlayAlpha) + ",\"colors\":[";
   const auto& stops = heat_color_stops();
@@ -522,35 +528,47 @@ std::string render_html(const std::vector<AttentionRecord>& records, const HtmlO
           ",\"avg\":" + (options.average_heads ? "true" : "false") +
           ",\"query\":" + std::to_string(std::max<int64_t>(0, options.initial_query)) +
           ",\"rollout\":" + (options.rollout ? "true" : "false") + "},\"records\":[";
-  for (size_t k = 0; k < kept.size(); ++k) data += (k ? "," : "") + record_json(records[kept[k]], scale);
+  for (size_t k = 0; k < kept.size(); ++k)
+    data += (k ? "," : "") + record_json(records[kept[k]], scale);
   data += "]}";
 
   const auto title = xml_escape(options.title);
   std::string html;
   html += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
   html += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
-  html += "<title>" + title + "</title>\n<style>" + std::string(kStyle) + "</style>\n</head>\n<body>\n";
+  html +=
+      "<title>" + title + "</title>\n<style>" + std::string(kStyle) + "</style>\n</head>\n<body>\n";
   html += "<header><h1>" + title + "</h1><div id=\"controls\">\n";
-  html += "<label>step <input type=\"range\" id=\"step\" min=\"0\" max=\"0\" value=\"0\"></label>"
-          "<span id=\"stepLabel\"></span>\n";
+  html +=
+      "<label>step <input type=\"range\" id=\"step\" min=\"0\" max=\"0\" value=\"0\"></label>"
+      "<span id=\"stepLabel\"></span>\n";
   html += "<label>layer <select id=\"layer\"></select></label>\n";
   html += "<label>head <select id=\"head\"></select></label>\n";
   html += "<label><input type=\"checkbox\" id=\"avg\"> average heads</label>\n";
   html += "<label>example <select id=\"example\"></select></label>\n";
   html += "</div></header>\n<main>\n";
-  html += "<section id=\"imgSection\" hidden><h2 id=\"imgTitle\"></h2><div id=\"imgControls\">"
-          "<label>query <select id=\"query\"></select></label>"
-          "<label><input type=\"checkbox\" id=\"roll\"> rollout over layers</label></div>"
-          "<div id=\"imgWrap\"><canvas id=\"imgMain\" width=\"10\" height=\"10\"></canvas>"
-          "<div id=\"imgTip\" class=\"tip\"></div></div></section>\n";
-  html += "<section><h2>all layers &times; heads (click to select)</h2><div id=\"grid\"></div></section>\n";
-  html += "<section><h2 id=\"title\"></h2><div id=\"wrap\"><canvas id=\"main\" width=\"10\" height=\"10\"></canvas>"
-          "<div id=\"tip\"></div></div>\n";
-  html += "<div id=\"legend\"><span>0</span><canvas id=\"bar\" width=\"200\" height=\"12\"></canvas><span>1</span>"
-          "<span>rows: queries, columns: keys</span></div>\n";
+  html +=
+      "<section id=\"imgSection\" hidden><h2 id=\"imgTitle\"></h2><div id=\"imgControls\">"
+      "<label>query <select id=\"query\"></select></label>"
+      "<label><input type=\"checkbox\" id=\"roll\"> rollout over layers</label></div>"
+      "<div id=\"imgWrap\"><canvas id=\"imgMain\" width=\"10\" height=\"10\"></canvas>"
+      "<div id=\"imgTip\" class=\"tip\"></div></div></section>\n";
+  html +=
+      "<section><h2>all layers &times; heads (click to select)</h2><div "
+      "id=\"grid\"></div></section>\n";
+  html +=
+      "<section><h2 id=\"title\"></h2><div id=\"wrap\"><canvas id=\"main\" width=\"10\" "
+      "height=\"10\"></canvas>"
+      "<div id=\"tip\"></div></div>\n";
+  html +=
+      "<div id=\"legend\"><span>0</span><canvas id=\"bar\" width=\"200\" "
+      "height=\"12\"></canvas><span>1</span>"
+      "<span>rows: queries, columns: keys</span></div>\n";
   html += "<p id=\"sentence\"></p></section>\n";
-  html += "<section id=\"alignSection\" hidden><h2 id=\"alignTitle\"></h2><canvas id=\"align\" width=\"10\" "
-          "height=\"10\"></canvas><p id=\"alignOut\"></p></section>\n</main>\n";
+  html +=
+      "<section id=\"alignSection\" hidden><h2 id=\"alignTitle\"></h2><canvas id=\"align\" "
+      "width=\"10\" "
+      "height=\"10\"></canvas><p id=\"alignOut\"></p></section>\n</main>\n";
   html += "<script type=\"application/json\" id=\"attn-data\">" + data + "</script>\n";
   html += "<script>" + std::string(kScript) + "</script>\n</body>\n</html>\n";
   return html;

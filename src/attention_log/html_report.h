@@ -7,8 +7,9 @@
 // select it; and a large labelled heatmap on a <canvas> whose hover shows query token, key token
 // and weight. Image records (RecordImages) add the picture with one query's attention over it
 // (<cls> or a clicked patch; one layer and head, their mean, or the rollout over the logged
-// layers), and their layer x head grid shows those overlays. When its script has rendered, the page sets data-rendered="ok" on <body> (a script
-// error sets data-error instead), which tests read back through a headless browser.
+// layers), and their layer x head grid shows those overlays. When its script has rendered, the page
+// sets data-rendered="ok" on <body> (a script error sets data-error instead), which tests read back
+// through a headless browser.
 
 #include <cstddef>
 #include <cstdint>
@@ -21,13 +22,13 @@ namespace attnlab {
 
 struct HtmlOptions {
   std::string title = "attnlab attention";  // page title and heading
-  int decimals = 3;              // weights are embedded rounded to this many decimals (1..6)
-  size_t max_steps = 0;          // more records than this are thinned evenly; 0 keeps all
-  int64_t initial_step = -1;     // index into the (kept) records shown first; -1 = the last
-  int64_t initial_layer = 0;     // layer index (into layer_ids) shown first
-  int64_t initial_head = 0;      // head index (into head_ids) shown first
-  int64_t initial_example = 0;   // example shown first
-  bool average_heads = false;    // start with the head mean
+  int decimals = 3;             // weights are embedded rounded to this many decimals (1..6)
+  size_t max_steps = 0;         // more records than this are thinned evenly; 0 keeps all
+  int64_t initial_step = -1;    // index into the (kept) records shown first; -1 = the last
+  int64_t initial_layer = 0;    // layer index (into layer_ids) shown first
+  int64_t initial_head = 0;     // head index (into head_ids) shown first
+  int64_t initial_example = 0;  // example shown first
+  bool average_heads = false;   // start with the head mean
   // Image records: the query row shown over the picture first (0 = <cls>, 1 + patch), and
   // whether to start on the attention rollout.
   int64_t initial_query = 0;

@@ -1,11 +1,11 @@
 #include "attention_log/image_attention.h"
 
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-
-#include <ATen/ATen.h>
-#include <c10/util/Exception.h>
 
 #include "attention_log/heatmap.h"
 #include "attention_log/svg_png.h"
@@ -33,7 +33,9 @@ std::string hex(Rgb c) {
 std::string base64(const std::string& bytes) {
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  const auto byte = [&bytes](size_t i) { return static_cast<uint32_t>(static_cast<uint8_t>(bytes[i])); };
+  const auto byte = [&bytes](size_t i) {
+    return static_cast<uint32_t>(static_cast<uint8_t>(bytes[i]));
+  };
   std::string out;
   out.reserve((bytes.size() + 2) / 3 * 4);
   size_t i = 0;
@@ -54,11 +56,12 @@ std::string base64(const std::string& bytes) {
 
 // T = 1 + grid_h * grid_w for a (.., T, T) weights tensor.
 void check_tokens(const at::Tensor& weights, int64_t grid_h, int64_t grid_w, const char* who) {
-  TORCH_CHECK(grid_h >= 1 && grid_w >= 1, who, ": grid ", grid_h, "x", grid_w, " must be at least 1x1");
+  TORCH_CHECK(grid_h >= 1 && grid_w >= 1, who, ": grid ", grid_h, "x", grid_w,
+              " must be at least 1x1");
   const int64_t T = weights.size(-1);
-  TORCH_CHECK(weights.size(-2) == T && T == 1 + grid_h * grid_w, who, ": weights ", shape_of(weights),
-              " do not fit a ", grid_h, "x", grid_w, " grid: expected T = 1 + ", grid_h, " * ", grid_w,
-              " = ", 1 + grid_h * grid_w, " (<cls> and the patches)");
+  TORCH_CHECK(weights.size(-2) == T && T == 1 + grid_h * grid_w, who, ": weights ",
+              shape_of(weights), " do not fit a ", grid_h, "x", grid_w, " grid: expected T = 1 + ",
+              grid_h, " * ", grid_w, " = ", 1 + grid_h * grid_w, " (<cls> and the patches)");
 }
 
 // Checks the overlay's inputs; returns the grid as a contiguous CPU double tensor.
@@ -82,8 +85,8 @@ at::Tensor checked_overlay_grid(const at::Tensor& image, const at::Tensor& grid,
   const auto g = grid.detach().to(at::kCPU, at::kDouble).contiguous();  // (grid_h, grid_w)
   TORCH_CHECK(at::isfinite(g).all().item<bool>(), who, ": grid has inf or NaN");
   TORCH_CHECK(g.min().item<double>() >= 0 && g.max().item<double>() > 0, who,
-              ": grid must be non-negative with a positive maximum, got min ", g.min().item<double>(),
-              " and max ", g.max().item<double>());
+              ": grid must be non-negative with a positive maximum, got min ",
+              g.min().item<double>(), " and max ", g.max().item<double>());
   return g;
 }
 
@@ -105,8 +108,8 @@ std::vector<uint8_t> scaled_rgb(const at::Tensor& image, int64_t scale) {
 at::Tensor attention_rollout(const std::vector<at::Tensor>& layers) {
   TORCH_CHECK(!layers.empty(), "attention_rollout: no layers");
   const auto& first = layers.front();
-  TORCH_CHECK(first.defined() && first.dim() == 3 && first.size(1) > 0, "attention_rollout: layer 0 ",
-              "must be (H, T, T), got ", shape_of(first));
+  TORCH_CHECK(first.defined() && first.dim() == 3 && first.size(1) > 0,
+              "attention_rollout: layer 0 ", "must be (H, T, T), got ", shape_of(first));
   const int64_t T = first.size(1);
   at::Tensor rollout;  // (T, T)
   for (size_t l = 0; l < layers.size(); ++l) {
@@ -116,10 +119,10 @@ at::Tensor attention_rollout(const std::vector<at::Tensor>& layers) {
                 shape_of(w));
     TORCH_CHECK(at::isFloatingType(w.scalar_type()), "attention_rollout: layer ", l,
                 " must be floating point, got ", w.scalar_type());
-    const auto wd = w.detach().to(at::kDouble);                                      // (H, T, T)
-    auto a = wd.mean(0) + at::eye(T, wd.options());                                  // (T, T)
-    a = a / a.sum(-1, /*keepdim=*/true);                                             // rows sum to 1
-    rollout = l == 0 ? a : at::matmul(a, rollout);                                   // (T, T)
+    const auto wd = w.detach().to(at::kDouble);      // (H, T, T)
+    auto a = wd.mean(0) + at::eye(T, wd.options());  // (T, T)
+    a = a / a.sum(-1, /*keepdim=*/true);             // rows sum to 1
+    rollout = l == 0 ? a : at::matmul(a, rollout);   // (T, T)
   }
   return rollout.to(at::kFloat);
 }
@@ -127,15 +130,17 @@ at::Tensor attention_rollout(const std::vector<at::Tensor>& layers) {
 at::Tensor patch_grid(const at::Tensor& weights, int64_t row, int64_t grid_h, int64_t grid_w) {
   TORCH_CHECK(weights.defined() && weights.dim() == 2, "patch_grid: weights must be (T, T), got ",
               shape_of(weights));
-  TORCH_CHECK(at::isFloatingType(weights.scalar_type()), "patch_grid: weights must be floating point, got ",
-              weights.scalar_type());
+  TORCH_CHECK(at::isFloatingType(weights.scalar_type()),
+              "patch_grid: weights must be floating point, got ", weights.scalar_type());
   check_tokens(weights, grid_h, grid_w, "patch_grid");
   const int64_t T = weights.size(0);
   TORCH_CHECK(row >= 0 && row < T, "patch_grid: row ", row, " outside [0, ", T, ")");
   const auto patches = weights.detach()[row].slice(0, 1);  // (N): the <cls> key left out
   const double mass = patches.sum().item<double>();
-  TORCH_CHECK(mass > 0, "patch_grid: row ", row, " puts no positive weight on the patches (sum ", mass, ")");
-  return (patches / mass).reshape({grid_h, grid_w});  // (grid_h, grid_w): patch n at [n / grid_w][n % grid_w]
+  TORCH_CHECK(mass > 0, "patch_grid: row ", row, " puts no positive weight on the patches (sum ",
+              mass, ")");
+  return (patches / mass)
+      .reshape({grid_h, grid_w});  // (grid_h, grid_w): patch n at [n / grid_w][n % grid_w]
 }
 
 at::Tensor mean_attention_distance(const at::Tensor& weights, int64_t grid_h, int64_t grid_w,
@@ -143,20 +148,22 @@ at::Tensor mean_attention_distance(const at::Tensor& weights, int64_t grid_h, in
   TORCH_CHECK(weights.defined() && weights.dim() == 3 && weights.size(0) > 0,
               "mean_attention_distance: weights must be (H, T, T), got ", shape_of(weights));
   TORCH_CHECK(at::isFloatingType(weights.scalar_type()),
-              "mean_attention_distance: weights must be floating point, got ", weights.scalar_type());
+              "mean_attention_distance: weights must be floating point, got ",
+              weights.scalar_type());
   check_tokens(weights, grid_h, grid_w, "mean_attention_distance");
   TORCH_CHECK(patch_size >= 1, "mean_attention_distance: patch_size ", patch_size, " must be >= 1");
   const int64_t N = grid_h * grid_w;
-  auto w = weights.detach().to(at::kDouble).slice(1, 1).slice(2, 1);  // (H, N, N): patch queries, keys
-  const auto mass = w.sum(-1, /*keepdim=*/true);                      // (H, N, 1)
+  auto w =
+      weights.detach().to(at::kDouble).slice(1, 1).slice(2, 1);  // (H, N, N): patch queries, keys
+  const auto mass = w.sum(-1, /*keepdim=*/true);                 // (H, N, 1)
   TORCH_CHECK((mass > 0).all().item<bool>(),
               "mean_attention_distance: a patch query puts no positive weight on the patches");
   w = w / mass;
   const auto n = at::arange(N, w.options().dtype(at::kLong));  // patch index
-  const auto r = at::div(n, grid_w, "floor").to(at::kDouble);   // (N) grid row
-  const auto c = at::remainder(n, grid_w).to(at::kDouble);      // (N) grid column
-  const auto dr = r.unsqueeze(1) - r.unsqueeze(0);              // (N, N)
-  const auto dc = c.unsqueeze(1) - c.unsqueeze(0);              // (N, N)
+  const auto r = at::div(n, grid_w, "floor").to(at::kDouble);  // (N) grid row
+  const auto c = at::remainder(n, grid_w).to(at::kDouble);     // (N) grid column
+  const auto dr = r.unsqueeze(1) - r.unsqueeze(0);             // (N, N)
+  const auto dc = c.unsqueeze(1) - c.unsqueeze(0);             // (N, N)
   const auto distance = at::sqrt(dr * dr + dc * dc) * static_cast<double>(patch_size);  // (N, N) px
   return (w * distance).sum(-1).mean(-1);  // (H, N) per query -> (H)
 }
@@ -194,7 +201,8 @@ std::string render_overlay_png(const at::Tensor& image, const at::Tensor& grid, 
 
 std::string render_overlay_svg(const at::Tensor& image, const at::Tensor& grid, int64_t scale,
                                const std::string& title) {
-  const auto g = checked_overlay_grid(image, grid, scale, "render_overlay_svg");  // (grid_h, grid_w)
+  const auto g =
+      checked_overlay_grid(image, grid, scale, "render_overlay_svg");  // (grid_h, grid_w)
   const int64_t grid_h = g.size(0), grid_w = g.size(1);
   const int64_t image_h = image.size(1) * scale, image_w = image.size(2) * scale;
   const int64_t cell_h = image_h / grid_h, cell_w = image_w / grid_w;
@@ -206,22 +214,25 @@ std::string render_overlay_svg(const at::Tensor& image, const at::Tensor& grid, 
 
   std::string s;
   s += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  s += "<svg xmlns=\"http://www.w3.org/2000/svg\" xmlns:xlink=\"http://www.w3.org/1999/xlink\" width=\"" +
+  s += "<svg xmlns=\"http://www.w3.org/2000/svg\" xmlns:xlink=\"http://www.w3.org/1999/xlink\" "
+       "width=\"" +
        n(width) + "\" height=\"" + n(height) + "\" viewBox=\"0 0 " + n(width) + " " + n(height) +
        "\" font-family=\"DejaVu Sans Mono, Menlo, Consolas, monospace\" font-size=\"13\">\n";
   s += "<title>" + xml_escape(title) + "</title>\n";
-  s += "<text x=\"8\" y=\"20\" font-size=\"15\" font-weight=\"bold\">" + xml_escape(title) + "</text>\n";
-  s += "<image x=\"0\" y=\"" + n(kSvgTitleBand) + "\" width=\"" + n(image_w) + "\" height=\"" + n(image_h) +
-       "\" style=\"image-rendering:pixelated\" xlink:href=\"data:image/png;base64," +
+  s += "<text x=\"8\" y=\"20\" font-size=\"15\" font-weight=\"bold\">" + xml_escape(title) +
+       "</text>\n";
+  s += "<image x=\"0\" y=\"" + n(kSvgTitleBand) + "\" width=\"" + n(image_w) + "\" height=\"" +
+       n(image_h) + "\" style=\"image-rendering:pixelated\" xlink:href=\"data:image/png;base64," +
        base64(encode_png(image_w, image_h, scaled_rgb(image, scale))) + "\"/>\n";
   s += "<g id=\"patches\">\n";
   for (int64_t r = 0; r < grid_h; ++r)
     for (int64_t c = 0; c < grid_w; ++c) {
       const double v = acc[r][c];
-      s += "<rect x=\"" + n(c * cell_w) + "\" y=\"" + n(kSvgTitleBand + r * cell_h) + "\" width=\"" +
-           n(cell_w) + "\" height=\"" + n(cell_h) + "\" fill=\"" + hex(heat_color(v / top)) +
-           "\" fill-opacity=\"" + format_weight(kOverlayAlpha, 2) + "\"><title>row " + n(r) +
-           ", column " + n(c) + ": " + format_weight(v, 3) + "</title></rect>\n";
+      s += "<rect x=\"" + n(c * cell_w) + "\" y=\"" + n(kSvgTitleBand + r * cell_h) +
+           "\" width=\"" + n(cell_w) + "\" height=\"" + n(cell_h) + "\" fill=\"" +
+           hex(heat_color(v / top)) + "\" fill-opacity=\"" + format_weight(kOverlayAlpha, 2) +
+           "\"><title>row " + n(r) + ", column " + n(c) + ": " + format_weight(v, 3) +
+           "</title></rect>\n";
     }
   s += "</g>\n</svg>\n";
   return s;

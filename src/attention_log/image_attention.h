@@ -6,11 +6,11 @@
 // Tokens are those of PatchEmbedding (model/patch_embedding.h): position 0 is <cls>, then the
 // patches in raster order, so patch n (token 1 + n) is grid row n / grid_w, column n % grid_w.
 
+#include <ATen/Tensor.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <ATen/Tensor.h>
 
 namespace attnlab {
 

@@ -1,15 +1,15 @@
 #include "attention_log/probe.h"
 
-#include <algorithm>
-#include <filesystem>
-#include <random>
-#include <stdexcept>
-
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <omp.h>
 #include <spdlog/spdlog.h>
 #include <torch/utils.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <random>
+#include <stdexcept>
 
 #include "attention_log/alignment.h"
 #include "data/random.h"
@@ -44,8 +44,8 @@ void check_indices(const std::vector<int64_t>& chosen, int64_t available, const 
                                   " (0-" + std::to_string(available - 1) + ")");
 }
 
-void fill_ids(AttentionRecord& record, const EncoderModel& model, const std::vector<int64_t>& layers,
-              const std::vector<int64_t>& heads) {
+void fill_ids(AttentionRecord& record, const EncoderModel& model,
+              const std::vector<int64_t>& layers, const std::vector<int64_t>& heads) {
   const int64_t num_layers = model->options.encoder.num_layers;
   const int64_t num_heads = model->options.encoder.layer.num_heads;
   check_indices(layers, num_layers, "layer");
@@ -62,15 +62,16 @@ void fill_ids(AttentionRecord& record, const EncoderModel& model, const std::vec
 
 AttentionRecord record_image_attention(EncoderModel& model, const at::Tensor& images,
                                        const std::vector<std::string>& names, int64_t step,
-                                       const std::string& source, const std::vector<int64_t>& layers,
+                                       const std::string& source,
+                                       const std::vector<int64_t>& layers,
                                        const std::vector<int64_t>& heads) {
   TORCH_CHECK(model->options.task == TaskKind::kImageClassification,
               "record_image_attention: not an image model");
   TORCH_CHECK(images.dim() == 4 && images.scalar_type() == at::kByte && images.size(0) >= 1,
-              "record_image_attention: expected (N, C, H, W) uint8 images, got ", images.sizes(), " ",
-              images.scalar_type());
-  TORCH_CHECK(static_cast<int64_t>(names.size()) == images.size(0), "record_image_attention: ",
-              names.size(), " names for ", images.size(0), " images");
+              "record_image_attention: expected (N, C, H, W) uint8 images, got ", images.sizes(),
+              " ", images.scalar_type());
+  TORCH_CHECK(static_cast<int64_t>(names.size()) == images.size(0),
+              "record_image_attention: ", names.size(), " names for ", images.size(0), " images");
   const auto& patches = model->options.patches;
   AttentionRecord record;
   record.step = step;
@@ -100,15 +101,17 @@ AttentionRecord record_attention(EncoderModel& model, const TaskSpec& spec,
                                  const std::vector<int64_t>& heads) {
   TORCH_CHECK(!texts.empty(), "record_attention: no inputs");
   if (spec.task == TaskKind::kImageClassification)
-    throw AttentionLogError("record_attention takes text inputs; images go through "
-                            "record_image_attention");
+    throw AttentionLogError(
+        "record_attention takes text inputs; images go through "
+        "record_image_attention");
   std::vector<Example> examples;
   for (const auto& text : texts) {
     Example e;
     e.source = text;
-    e.target = spec.task == TaskKind::kTransduction   ? text
-               : spec.task == TaskKind::kTranslation ? std::string("x")  // one token fits any source
-                                                     : spec.labels.label(0);
+    e.target = spec.task == TaskKind::kTransduction ? text
+               : spec.task == TaskKind::kTranslation
+                   ? std::string("x")  // one token fits any source
+                   : spec.labels.label(0);
     e.line = static_cast<int64_t>(examples.size()) + 1;
     examples.push_back(std::move(e));
   }
@@ -130,18 +133,20 @@ AttentionRecord record_attention(EncoderModel& model, const TaskSpec& spec,
   const auto& weights = output.weights;
   if (spec.task == TaskKind::kTranslation) {
     for (int64_t i = 0; i < data.size(); ++i) {
-      auto a = alignment_from_output(model, output, i, spec.tokenizer.tokenize(data.example(i).source), spec);
+      auto a = alignment_from_output(model, output, i,
+                                     spec.tokenizer.tokenize(data.example(i).source), spec);
       record.alignments.push_back({std::move(a.source_tokens), std::move(a.output_tokens),
                                    std::move(a.positions), a.weights});
     }
   }
 
-  auto valid = tokens.ne(Vocab::kPadId).to(at::kFloat);                  // (N, T)
-  if (upsample > 1) valid = valid.repeat_interleave(upsample, /*dim=*/1);   // (N, T*k)
-  const auto keep = valid.unsqueeze(1).unsqueeze(-1) * valid.unsqueeze(1).unsqueeze(2);  // (N, 1, T, T)
+  auto valid = tokens.ne(Vocab::kPadId).to(at::kFloat);                    // (N, T)
+  if (upsample > 1) valid = valid.repeat_interleave(upsample, /*dim=*/1);  // (N, T*k)
+  const auto keep =
+      valid.unsqueeze(1).unsqueeze(-1) * valid.unsqueeze(1).unsqueeze(2);  // (N, 1, T, T)
   const auto head_index = at::tensor(record.head_ids, at::kLong);
   for (auto l : record.layer_ids) {
-    auto w = weights[static_cast<size_t>(l)].to(at::kFloat) * keep;  // (N, H, T, T)
+    auto w = weights[static_cast<size_t>(l)].to(at::kFloat) * keep;       // (N, H, T, T)
     record.layers.push_back(w.index_select(1, head_index).contiguous());  // (N, H', T, T)
   }
   return record;
@@ -159,15 +164,16 @@ AttentionLogger::AttentionLogger(const AttentionLogConfig& config, const TaskSpe
     std::mt19937_64 rng(mix_seed(seed ^ 0xa77e1u));
     std::vector<int64_t> order(static_cast<size_t>(valid.size()));
     for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
-    for (size_t i = order.size(); i > 1; --i)
-      std::swap(order[i - 1], order[uniform_below(rng, i)]);
+    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[uniform_below(rng, i)]);
     const auto n = std::min<int64_t>(config_.num_examples, valid.size());
     order.resize(static_cast<size_t>(n));
     for (auto i : order) {
       const auto& example = valid.example(i);
-      probes_.push_back(valid.has_images() ? example.source + " (" + example.target + ")" : example.source);
+      probes_.push_back(valid.has_images() ? example.source + " (" + example.target + ")"
+                                           : example.source);
     }
-    if (valid.has_images()) probe_images_ = valid.images().index_select(0, at::tensor(order, at::kLong));
+    if (valid.has_images())
+      probe_images_ = valid.images().index_select(0, at::tensor(order, at::kLong));
   }
   std::filesystem::create_directories(directory_);
   writer_ = std::thread([this] { writer_loop(); });
@@ -186,10 +192,11 @@ void AttentionLogger::on_step(EncoderModel& model, int64_t step, bool last) {
   const bool due = step == 0 || last || (config_.every > 0 && step % config_.every == 0);
   if (!due || step == last_logged_step_) return;
   last_logged_step_ = step;
-  auto record = probe_images_.defined()
-                    ? record_image_attention(model, probe_images_, probes_, step, "train",
-                                             config_.layers, config_.heads)
-                    : record_attention(model, spec_, probes_, step, "train", config_.layers, config_.heads);
+  auto record =
+      probe_images_.defined()
+          ? record_image_attention(model, probe_images_, probes_, step, "train", config_.layers,
+                                   config_.heads)
+          : record_attention(model, spec_, probes_, step, "train", config_.layers, config_.heads);
   const auto path = (std::filesystem::path(directory_) / record_file_name(step)).string();
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -227,8 +234,10 @@ void AttentionLogger::writer_loop() {
     }
     lock.lock();
     busy_ = false;
-    if (!error.empty()) error_ = error;
-    else ++written_;
+    if (!error.empty())
+      error_ = error;
+    else
+      ++written_;
     drained_.notify_all();
   }
 }

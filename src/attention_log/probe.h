@@ -22,8 +22,7 @@ namespace attnlab {
 // zero outside each example's real length (padded keys and padded queries).
 AttentionRecord record_attention(EncoderModel& model, const TaskSpec& spec,
                                  const std::vector<std::string>& texts, int64_t step,
-                                 const std::string& source,
-                                 const std::vector<int64_t>& layers = {},
+                                 const std::string& source, const std::vector<int64_t>& layers = {},
                                  const std::vector<int64_t>& heads = {});
 
 // The same for a Vision Transformer: `images` (N, C, H, W) uint8 through the model; tokens

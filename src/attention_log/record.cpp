@@ -1,17 +1,17 @@
 #include "attention_log/record.h"
 
-#include <algorithm>
-#include <cstdio>
-#include <filesystem>
-#include <set>
-#include <utility>
-
 #include <ATen/ATen.h>
 #include <ATen/core/Dict.h>
 #include <ATen/core/List.h>
 #include <ATen/core/ivalue.h>
 #include <c10/util/Exception.h>
 #include <torch/serialize.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+#include <utility>
 
 #include "data/image_set.h"
 #include "io/atomic_file.h"
@@ -69,7 +69,8 @@ AttentionRecord record_from_ivalue(const c10::IValue& root, const std::string& w
                     kAttentionFormat + "')");
   const auto version = dict.integer("version");
   if (version > kAttentionFormatVersion)
-    fail(where, "format version " + std::to_string(version) + " is newer than this attnlab reads (" +
+    fail(where, "format version " + std::to_string(version) +
+                    " is newer than this attnlab reads (" +
                     std::to_string(kAttentionFormatVersion) + ")");
   if (version < 1) fail(where, "invalid format version " + std::to_string(version));
 
@@ -78,7 +79,8 @@ AttentionRecord record_from_ivalue(const c10::IValue& root, const std::string& w
   record.source = dict.string("source");
   const auto examples = dict.list("tokens");
   for (size_t n = 0; n < examples.size(); ++n) {
-    record.tokens.push_back(list_of<std::string>(examples[n], "tokens[" + std::to_string(n) + "]", where));
+    record.tokens.push_back(
+        list_of<std::string>(examples[n], "tokens[" + std::to_string(n) + "]", where));
   }
   record.lengths = dict.integers("lengths");
   record.layer_ids = dict.integers("layer_ids");
@@ -119,22 +121,25 @@ void validate_images(const AttentionRecord& r, const std::string& where) {
   if (p.scalar_type() != at::kByte || !p.device().is_cpu() || p.dim() != 4 || p.size(0) != N ||
       (p.size(1) != 1 && p.size(1) != 3))
     fail(where, "images must be a uint8 CPU tensor of shape (N=" + std::to_string(N) +
-                    ", C=1 or 3, H, W), got " + shape_string(p) + " " + c10::toString(p.scalar_type()));
+                    ", C=1 or 3, H, W), got " + shape_string(p) + " " +
+                    c10::toString(p.scalar_type()));
   const auto H = p.size(2), W = p.size(3), P = im.patch_size;
   if (H < 1 || W < 1 || H > kMaxImageSide || W > kMaxImageSide)
     fail(where, "images of " + std::to_string(H) + "x" + std::to_string(W) + " pixels");
   if (P < 1 || H % P != 0 || W % P != 0)
-    fail(where, "patch_size " + std::to_string(P) + " does not divide the " + std::to_string(H) + "x" +
-                    std::to_string(W) + " images");
+    fail(where, "patch_size " + std::to_string(P) + " does not divide the " + std::to_string(H) +
+                    "x" + std::to_string(W) + " images");
   if (static_cast<int64_t>(im.names.size()) != N)
-    fail(where, std::to_string(im.names.size()) + " image names for " + std::to_string(N) + " examples");
+    fail(where,
+         std::to_string(im.names.size()) + " image names for " + std::to_string(N) + " examples");
   const auto T = 1 + (H / P) * (W / P);
   for (int64_t n = 0; n < N; ++n)
     if (r.lengths[static_cast<size_t>(n)] != T)
       fail(where, "example " + std::to_string(n) + " has length " +
-                      std::to_string(r.lengths[static_cast<size_t>(n)]) + " but its " + std::to_string(H) +
-                      "x" + std::to_string(W) + " image in " + std::to_string(P) + "x" + std::to_string(P) +
-                      " patches makes " + std::to_string(T) + " tokens (<cls> and the patches)");
+                      std::to_string(r.lengths[static_cast<size_t>(n)]) + " but its " +
+                      std::to_string(H) + "x" + std::to_string(W) + " image in " +
+                      std::to_string(P) + "x" + std::to_string(P) + " patches makes " +
+                      std::to_string(T) + " tokens (<cls> and the patches)");
 }
 
 }  // namespace
@@ -146,8 +151,8 @@ void validate_record(const AttentionRecord& r, const std::string& where) {
   const auto N = r.num_examples();
   if (N == 0) fail(where, "no examples");
   if (static_cast<int64_t>(r.lengths.size()) != N)
-    fail(where, std::to_string(N) + " token lists but " + std::to_string(r.lengths.size()) +
-                    " lengths");
+    fail(where,
+         std::to_string(N) + " token lists but " + std::to_string(r.lengths.size()) + " lengths");
   int64_t max_len = 0;
   for (int64_t n = 0; n < N; ++n) {
     const auto len = r.lengths[static_cast<size_t>(n)];
@@ -177,9 +182,10 @@ void validate_record(const AttentionRecord& r, const std::string& where) {
                       ", H'=" + std::to_string(H) + ", T, T) with T >= " + std::to_string(max_len));
     const auto T = w.size(2);
     // inside: (N, 1, T, T) true where both query and key are within the example's length.
-    const auto positions = at::arange(T, at::kLong);                                // (T)
+    const auto positions = at::arange(T, at::kLong);                                   // (T)
     const auto valid = positions.unsqueeze(0).lt(at::tensor(r.lengths).unsqueeze(1));  // (N, T)
-    const auto inside = valid.unsqueeze(1).unsqueeze(3).logical_and(valid.unsqueeze(1).unsqueeze(2));
+    const auto inside =
+        valid.unsqueeze(1).unsqueeze(3).logical_and(valid.unsqueeze(1).unsqueeze(2));
     const auto not_nan = w.isnan().logical_not();
     if (w.ne(0).logical_and(not_nan).logical_and(inside.logical_not()).any().item<bool>())
       fail(where, name + " has non-zero weights beyond an example's length");
@@ -187,7 +193,8 @@ void validate_record(const AttentionRecord& r, const std::string& where) {
       fail(where, name + " has weights outside [0, 1]");
   }
   if (!r.alignments.empty() && static_cast<int64_t>(r.alignments.size()) != N)
-    fail(where, std::to_string(r.alignments.size()) + " alignments for " + std::to_string(N) + " examples");
+    fail(where, std::to_string(r.alignments.size()) + " alignments for " + std::to_string(N) +
+                    " examples");
   for (size_t n = 0; n < r.alignments.size(); ++n) {
     const auto& a = r.alignments[n];
     const auto name = "alignments[" + std::to_string(n) + "]";
@@ -202,9 +209,10 @@ void validate_record(const AttentionRecord& r, const std::string& where) {
     const auto& w = a.weights;
     if (!w.defined() || w.scalar_type() != at::kFloat || !w.device().is_cpu() || w.dim() != 2 ||
         w.size(0) != J || w.size(1) != S)
-      fail(where, name + " weights must be a float32 CPU tensor of shape (J=" + std::to_string(J) +
-                      ", S=" + std::to_string(S) + "), got " +
-                      (w.defined() ? shape_string(w) + " " + c10::toString(w.scalar_type()) : "none"));
+      fail(where,
+           name + " weights must be a float32 CPU tensor of shape (J=" + std::to_string(J) +
+               ", S=" + std::to_string(S) + "), got " +
+               (w.defined() ? shape_string(w) + " " + c10::toString(w.scalar_type()) : "none"));
     if (w.lt(0).logical_or(w.gt(1.0 + 1e-3)).any().item<bool>())
       fail(where, name + " has weights outside [0, 1]");
   }
@@ -276,7 +284,8 @@ AttentionRecord load_record(const std::string& path) {
     const auto file = read_torch_file(path, "an attnlab attention record");
     // A torch file of something else (a checkpoint, say) is refused without unpickling it.
     if (!file.pickle.empty() && file.pickle.find(kAttentionFormat) == std::string::npos)
-      fail(path, std::string("not an attnlab attention record (no '") + kAttentionFormat + "' in it)");
+      fail(path,
+           std::string("not an attnlab attention record (no '") + kAttentionFormat + "' in it)");
     return record_from_ivalue(unpickle(file), path);
   } catch (const AttentionLogError&) {
     throw;
@@ -301,8 +310,8 @@ int64_t step_from_file_name(const std::string& file_name) {
     return -1;
   const auto digits =
       file_name.substr(prefix.size(), file_name.size() - prefix.size() - suffix.size());
-  if (digits.size() > 18 || !std::all_of(digits.begin(), digits.end(),
-                                         [](char c) { return c >= '0' && c <= '9'; }))
+  if (digits.size() > 18 ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
     return -1;
   return std::stoll(digits);
 }
@@ -326,8 +335,8 @@ AttentionRecord AttentionLog::load(size_t i) const {
   TORCH_CHECK(i < paths.size(), "AttentionLog::load: index ", i, " of ", paths.size());
   auto record = load_record(paths[i]);
   if (record.step != steps[i])
-    fail(paths[i], "expected step " + std::to_string(steps[i]) + " (from its name) but it holds step " +
-                       std::to_string(record.step));
+    fail(paths[i], "expected step " + std::to_string(steps[i]) +
+                       " (from its name) but it holds step " + std::to_string(record.step));
   return record;
 }
 
@@ -364,14 +373,16 @@ AttentionLog load_log(const std::string& location) {
 std::vector<std::string> patch_tokens(int64_t grid_h, int64_t grid_w) {
   std::vector<std::string> tokens{"<cls>"};
   for (int64_t r = 0; r < grid_h; ++r)
-    for (int64_t c = 0; c < grid_w; ++c) tokens.push_back("r" + std::to_string(r) + "c" + std::to_string(c));
+    for (int64_t c = 0; c < grid_w; ++c)
+      tokens.push_back("r" + std::to_string(r) + "c" + std::to_string(c));
   return tokens;
 }
 
 at::Tensor example_weights(const AttentionRecord& record, int64_t layer_index, int64_t head_index,
                            int64_t example) {
-  TORCH_CHECK(layer_index >= 0 && layer_index < record.num_layers(), "example_weights: layer index ",
-              layer_index, " out of range [0, ", record.num_layers(), ")");
+  TORCH_CHECK(layer_index >= 0 && layer_index < record.num_layers(),
+              "example_weights: layer index ", layer_index, " out of range [0, ",
+              record.num_layers(), ")");
   TORCH_CHECK(head_index >= -1 && head_index < record.num_heads(), "example_weights: head index ",
               head_index, " out of range [-1, ", record.num_heads(), ")");
   TORCH_CHECK(example >= 0 && example < record.num_examples(), "example_weights: example ", example,

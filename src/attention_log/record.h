@@ -9,18 +9,18 @@
 // "outputs", "positions", "weights") and for images "images" ((N, C, H, W) uint8),
 // "patch_size" and "image_names". See docs/attention.md.
 
+#include <ATen/Tensor.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include <ATen/Tensor.h>
-
 namespace attnlab {
 
 constexpr const char* kAttentionFormat = "attnlab.attention";  // the "format" key
-constexpr int64_t kAttentionFormatVersion = 1;                  // the "version" key
+constexpr int64_t kAttentionFormatVersion = 1;                 // the "version" key
 
 // A record file that is missing, truncated, corrupted, foreign or inconsistent. The message
 // names the file and what is wrong.

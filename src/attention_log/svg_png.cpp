@@ -1,5 +1,8 @@
 #include "attention_log/svg_png.h"
 
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -9,25 +12,21 @@
 #include <fstream>
 #include <stdexcept>
 
-#include <ATen/ATen.h>
-#include <c10/util/Exception.h>
-
 #include "attention_log/heatmap.h"
 #include "io/crc32.h"
 
 namespace attnlab {
 namespace {
 
-constexpr int64_t kSvgCell = 24;        // px per cell
-constexpr int64_t kSvgCharWidth = 8;    // px per label character at font-size 13 monospace
-constexpr int64_t kSvgMaxLabel = 16;    // label characters before '…'
+constexpr int64_t kSvgCell = 24;      // px per cell
+constexpr int64_t kSvgCharWidth = 8;  // px per label character at font-size 13 monospace
+constexpr int64_t kSvgMaxLabel = 16;  // label characters before '…'
 
 std::string hex(Rgb c) {
   char buf[8];
   std::snprintf(buf, sizeof(buf), "#%02x%02x%02x", c.r, c.g, c.b);
   return buf;
 }
-
 
 void check_matrix(const at::Tensor& weights, const char* who) {
   TORCH_CHECK(weights.defined() && weights.dim() == 2 && weights.size(0) > 0 && weights.size(1) > 0,
@@ -81,12 +80,13 @@ std::string render_svg(const at::Tensor& weights, const std::vector<std::string>
 
   std::string s;
   s += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  s += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + n(width) + "\" height=\"" + n(height) +
-       "\" viewBox=\"0 0 " + n(width) + " " + n(height) +
+  s += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + n(width) + "\" height=\"" +
+       n(height) + "\" viewBox=\"0 0 " + n(width) + " " + n(height) +
        "\" font-family=\"DejaVu Sans Mono, Menlo, Consolas, monospace\" font-size=\"13\">\n";
   s += "<title>" + xml_escape(title) + "</title>\n";
   s += "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n";
-  s += "<text x=\"8\" y=\"20\" font-size=\"15\" font-weight=\"bold\">" + xml_escape(title) + "</text>\n";
+  s += "<text x=\"8\" y=\"20\" font-size=\"15\" font-weight=\"bold\">" + xml_escape(title) +
+       "</text>\n";
   s += "<g id=\"keys\" text-anchor=\"start\">\n";
   for (int64_t j = 0; j < Tk; ++j) {
     const auto x = left + j * kSvgCell + kSvgCell / 2 + 4;
@@ -102,21 +102,23 @@ std::string render_svg(const at::Tensor& weights, const std::vector<std::string>
   for (int64_t i = 0; i < Tq; ++i)
     for (int64_t j = 0; j < Tk; ++j) {
       const double v = acc[i][j];
-      s += "<rect x=\"" + n(left + j * kSvgCell) + "\" y=\"" + n(top + i * kSvgCell) + "\" width=\"" +
-           n(kSvgCell) + "\" height=\"" + n(kSvgCell) + "\" fill=\"" + hex(heat_color(v)) +
-           "\"><title>" + xml_escape(q_labels[static_cast<size_t>(i)]) + " (" + n(i) + ") → " +
-           xml_escape(k_labels[static_cast<size_t>(j)]) + " (" + n(j) + "): " + format_weight(v, 3) +
-           "</title></rect>\n";
+      s += "<rect x=\"" + n(left + j * kSvgCell) + "\" y=\"" + n(top + i * kSvgCell) +
+           "\" width=\"" + n(kSvgCell) + "\" height=\"" + n(kSvgCell) + "\" fill=\"" +
+           hex(heat_color(v)) + "\"><title>" + xml_escape(q_labels[static_cast<size_t>(i)]) + " (" +
+           n(i) + ") → " + xml_escape(k_labels[static_cast<size_t>(j)]) + " (" + n(j) +
+           "): " + format_weight(v, 3) + "</title></rect>\n";
     }
   s += "</g>\n";
   // Colour bar: 1 at the top, 0 at the bottom.
   s += "<defs><linearGradient id=\"scale\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">";
   const auto& stops = heat_color_stops();
   for (size_t k = 0; k < stops.size(); ++k)
-    s += "<stop offset=\"" + format_weight(static_cast<double>(k) / static_cast<double>(stops.size() - 1), 3) +
+    s += "<stop offset=\"" +
+         format_weight(static_cast<double>(k) / static_cast<double>(stops.size() - 1), 3) +
          "\" stop-color=\"" + hex(stops[k]) + "\"/>";
   s += "</linearGradient></defs>\n";
-  s += "<rect x=\"" + n(bar_x) + "\" y=\"" + n(top) + "\" width=\"14\" height=\"120\" fill=\"url(#scale)\"/>\n";
+  s += "<rect x=\"" + n(bar_x) + "\" y=\"" + n(top) +
+       "\" width=\"14\" height=\"120\" fill=\"url(#scale)\"/>\n";
   s += "<text x=\"" + n(bar_x + 18) + "\" y=\"" + n(top + 10) + "\">1</text>\n";
   s += "<text x=\"" + n(bar_x + 18) + "\" y=\"" + n(top + 120) + "\">0</text>\n";
   s += "</svg>\n";
@@ -144,7 +146,8 @@ std::string encode_png(int64_t width, int64_t height, const std::vector<uint8_t>
   raw.reserve((row_bytes + 1) * static_cast<size_t>(height));
   for (int64_t y = 0; y < height; ++y) {
     raw.push_back(0);
-    raw.insert(raw.end(), rgb.begin() + static_cast<std::ptrdiff_t>(row_bytes * static_cast<size_t>(y)),
+    raw.insert(raw.end(),
+               rgb.begin() + static_cast<std::ptrdiff_t>(row_bytes * static_cast<size_t>(y)),
                rgb.begin() + static_cast<std::ptrdiff_t>(row_bytes * static_cast<size_t>(y + 1)));
   }
   // zlib stream: header (deflate, 32K window, no dictionary, fastest), stored blocks of at most

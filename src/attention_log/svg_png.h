@@ -3,12 +3,12 @@
 // own minimal encoder: 8-bit RGB, stored deflate blocks, no dependencies). Colours are
 // heat_color's (heatmap.h), so every view of a matrix agrees.
 
+#include <ATen/Tensor.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <ATen/Tensor.h>
 
 namespace attnlab {
 

@@ -1,6 +1,9 @@
 #include "bench/bench.h"
 
+#include <ATen/ATen.h>
 #include <sys/resource.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/utils.h>
 
 #include <algorithm>
 #include <chrono>
@@ -8,10 +11,6 @@
 #include <functional>
 #include <stdexcept>
 #include <vector>
-
-#include <ATen/ATen.h>
-#include <torch/nn/modules/linear.h>
-#include <torch/utils.h>
 
 #include "bench/op_profile.h"
 #include "io/json.h"
@@ -74,8 +73,8 @@ double peak_rss_mb() {
 
 void apply_size_preset(const std::string& size, BenchOptions& o) {
   if (size == "small") {
-    o.vocab = 64, o.seq_len = 32, o.batch = 64, o.d_model = 128, o.num_heads = 4,
-    o.num_layers = 4, o.d_ff = 512;
+    o.vocab = 64, o.seq_len = 32, o.batch = 64, o.d_model = 128, o.num_heads = 4, o.num_layers = 4,
+    o.d_ff = 512;
   } else if (size == "medium") {
     o.vocab = 1000, o.seq_len = 128, o.batch = 32, o.d_model = 512, o.num_heads = 8,
     o.num_layers = 6, o.d_ff = 2048;
@@ -86,13 +85,15 @@ void apply_size_preset(const std::string& size, BenchOptions& o) {
 }
 
 double train_flops_per_token(int64_t n, int64_t layers, int64_t seq_len, int64_t d_model) {
-  return 6.0 * static_cast<double>(n) +
-         12.0 * static_cast<double>(layers) * static_cast<double>(seq_len) * static_cast<double>(d_model);
+  return 6.0 * static_cast<double>(n) + 12.0 * static_cast<double>(layers) *
+                                            static_cast<double>(seq_len) *
+                                            static_cast<double>(d_model);
 }
 
 double eval_flops_per_token(int64_t n, int64_t layers, int64_t seq_len, int64_t d_model) {
-  return 2.0 * static_cast<double>(n) +
-         4.0 * static_cast<double>(layers) * static_cast<double>(seq_len) * static_cast<double>(d_model);
+  return 2.0 * static_cast<double>(n) + 4.0 * static_cast<double>(layers) *
+                                            static_cast<double>(seq_len) *
+                                            static_cast<double>(d_model);
 }
 
 // The GEMMs the model runs: float32 through attnlab::linear's oneDNN sgemm (kernels/gemm.h),
@@ -131,9 +132,9 @@ BenchResult run_benchmark(const BenchOptions& o) {
   r.world_size = distributed ? o.group->world_size() : 1;
   const int64_t rank = distributed ? o.group->rank() : 0;
   if (o.batch % r.world_size != 0)
-    throw std::invalid_argument("bench: --batch " + std::to_string(o.batch) +
-                                " (the global batch) is not divisible by WORLD_SIZE=" +
-                                std::to_string(r.world_size));
+    throw std::invalid_argument(
+        "bench: --batch " + std::to_string(o.batch) +
+        " (the global batch) is not divisible by WORLD_SIZE=" + std::to_string(r.world_size));
   const int64_t share = o.batch / r.world_size;
 
   ModelOptions m;
@@ -167,8 +168,12 @@ BenchResult run_benchmark(const BenchOptions& o) {
   std::vector<at::Tensor> sources, targets;
   for (int i = 0; i < 4; ++i) {
     // (B, T), then this rank's rows: (B / world, T)
-    sources.push_back(at::randint(1, o.vocab, {o.batch, o.seq_len}, at::kLong).narrow(0, rank * share, share).contiguous());
-    targets.push_back(at::randint(1, o.vocab, {o.batch, o.seq_len}, at::kLong).narrow(0, rank * share, share).contiguous());
+    sources.push_back(at::randint(1, o.vocab, {o.batch, o.seq_len}, at::kLong)
+                          .narrow(0, rank * share, share)
+                          .contiguous());
+    targets.push_back(at::randint(1, o.vocab, {o.batch, o.seq_len}, at::kLong)
+                          .narrow(0, rank * share, share)
+                          .contiguous());
   }
   const int64_t units = share * o.seq_len;  // no padding: every target token counts
   model->train();
@@ -180,7 +185,8 @@ BenchResult run_benchmark(const BenchOptions& o) {
   for (int64_t i = 0; i < o.warmup_steps + o.steps; ++i) {
     if (i == o.warmup_steps) timed_start = now_s();
     const double t0 = now_s();
-    const auto out = train_step(model, optimizer, sources[i % 4], targets[i % 4], 1e-3, step, units);
+    const auto out =
+        train_step(model, optimizer, sources[i % 4], targets[i % 4], 1e-3, step, units);
     if (i >= o.warmup_steps) {
       step_times.push_back(now_s() - t0);
       allreduce_times.push_back(out.allreduce_s);
@@ -236,9 +242,11 @@ BenchResult run_benchmark(const BenchOptions& o) {
   r.peak_rss_mb = peak_rss_mb();  // before the GEMM probe allocates anything
 
   r.train_gflops = r.train_tokens_per_s *
-                   train_flops_per_token(r.matmul_parameters, o.num_layers, o.seq_len, o.d_model) / 1e9;
+                   train_flops_per_token(r.matmul_parameters, o.num_layers, o.seq_len, o.d_model) /
+                   1e9;
   r.eval_gflops = r.eval_tokens_per_s *
-                  eval_flops_per_token(r.matmul_parameters, o.num_layers, o.seq_len, o.d_model) / 1e9;
+                  eval_flops_per_token(r.matmul_parameters, o.num_layers, o.seq_len, o.d_model) /
+                  1e9;
   r.fp32_peak_gflops = measure_gemm_gflops(1024, /*bf16=*/false);
   r.bf16_peak_gflops = measure_gemm_gflops(1024, /*bf16=*/true);
   // Each rank measured its own peak (all at once, as they train): the group's is world times it.
@@ -280,10 +288,11 @@ KernelBenchResult run_kernel_benchmarks(const KernelBenchOptions& o) {
     auto composed = [&] {
       // Heads split into contiguous (B, H, T, D) tensors, as PyTorch's multi-head attention
       // does (a strided k makes LibTorch's batched matmul several times slower still).
-      auto heads = qkv.view({B, T, 3, H, D}).permute({2, 0, 3, 1, 4}).contiguous();  // (3, B, H, T, D)
+      auto heads =
+          qkv.view({B, T, 3, H, D}).permute({2, 0, 3, 1, 4}).contiguous();  // (3, B, H, T, D)
       auto out = scaled_dot_product_attention(heads[0], heads[1], heads[2], {}, 0.0, false, false)
-                     .output;                                             // (B, H, T, D)
-      return out.transpose(1, 2).reshape({B, T, C});                     // (B, T, C)
+                     .output;                         // (B, H, T, D)
+      return out.transpose(1, 2).reshape({B, T, C});  // (B, T, C)
     };
     auto fused = [&] { return fused_self_attention(qkv, H, {}, 0.0, false, false).output; };
     torch::AutoGradMode grad(true);
@@ -333,11 +342,10 @@ KernelBenchResult run_kernel_benchmarks(const KernelBenchOptions& o) {
     const double base = median_ms(o.repeats, [&] {
       both_ways([&] { return attnlab::dropout_with_seed(at::gelu(h), 0.1, 42); }, ref);
     });
-    const double mine = median_ms(o.repeats, [&] {
-      both_ways([&] { return gelu_dropout_with_seed(h, 0.1, 42); }, ours);
-    });
-    add("bf16 GELU + dropout p=0.1 on " + std::to_string(o.rows) + " x " +
-            std::to_string(o.d_ff) + ", forward + backward",
+    const double mine = median_ms(
+        o.repeats, [&] { both_ways([&] { return gelu_dropout_with_seed(h, 0.1, 42); }, ours); });
+    add("bf16 GELU + dropout p=0.1 on " + std::to_string(o.rows) + " x " + std::to_string(o.d_ff) +
+            ", forward + backward",
         "at::gelu + dropout, at::gelu_backward", base, mine, max_abs_diff(ref, ours));
   }
   {  // bf16 inference of linear1 + GELU: autocast vs the cached oneDNN primitive

@@ -1,10 +1,10 @@
 #include "bench/op_profile.h"
 
+#include <torch/csrc/autograd/profiler_legacy.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <map>
-
-#include <torch/csrc/autograd/profiler_legacy.h>
 
 namespace attnlab {
 

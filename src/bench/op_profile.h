@@ -9,7 +9,7 @@
 namespace attnlab {
 
 struct OpTime {
-  std::string name;       // operator or autograd node, e.g. "aten::bmm", "SoftmaxBackward0"
+  std::string name;  // operator or autograd node, e.g. "aten::bmm", "SoftmaxBackward0"
   int64_t calls = 0;
   double self_us = 0.0;   // time inside this op minus the ops it called
   double total_us = 0.0;  // time inside this op, including the ops it called

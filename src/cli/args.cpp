@@ -8,7 +8,9 @@
 namespace attnlab::cli {
 
 ArgParser::ArgParser(std::string command, std::string usage, std::string description)
-    : command_(std::move(command)), usage_(std::move(usage)), description_(std::move(description)) {}
+    : command_(std::move(command)),
+      usage_(std::move(usage)),
+      description_(std::move(description)) {}
 
 void ArgParser::option(const std::string& name, std::string* out, const std::string& help) {
   specs_.push_back({name, Kind::kString, out, help});
@@ -89,8 +91,12 @@ bool ArgParser::parse(const std::vector<std::string>& args) {
       value = args[++i];
     }
     switch (spec->kind) {
-      case Kind::kString: *static_cast<std::string*>(spec->out) = value; break;
-      case Kind::kRepeated: static_cast<std::vector<std::string>*>(spec->out)->push_back(value); break;
+      case Kind::kString:
+        *static_cast<std::string*>(spec->out) = value;
+        break;
+      case Kind::kRepeated:
+        static_cast<std::vector<std::string>*>(spec->out)->push_back(value);
+        break;
       case Kind::kInt: {
         try {
           size_t used = 0;
@@ -102,7 +108,8 @@ bool ArgParser::parse(const std::vector<std::string>& args) {
         }
         break;
       }
-      case Kind::kFlag: break;
+      case Kind::kFlag:
+        break;
     }
   }
   return true;

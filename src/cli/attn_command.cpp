@@ -1,6 +1,7 @@
 // attnlab attn: listing, terminal heatmaps, per-head statistics, HTML / SVG / PNG output.
 #include "cli/attn_command.h"
 
+#include <ATen/ATen.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,8 +14,6 @@
 #include <sstream>
 #include <stdexcept>
 #include <utility>
-
-#include <ATen/ATen.h>
 
 #include "attention_log/alignment.h"
 #include "attention_log/head_stats.h"
@@ -29,8 +28,8 @@
 namespace attnlab::cli {
 namespace {
 
-constexpr size_t kHtmlMaxSteps = 40;     // records embedded in an HTML report, spread evenly
-constexpr size_t kSummarySteps = 3;      // steps in --summary without --step: first, middle, last
+constexpr size_t kHtmlMaxSteps = 40;  // records embedded in an HTML report, spread evenly
+constexpr size_t kSummarySteps = 3;   // steps in --summary without --step: first, middle, last
 
 int64_t parse_int(const std::string& flag, const std::string& value) {
   try {
@@ -47,12 +46,11 @@ int64_t index_of_id(const std::vector<int64_t>& ids, int64_t id) {
   return it == ids.end() ? -1 : static_cast<int64_t>(it - ids.begin());
 }
 
-
 // The selection resolved against the chosen record: indices, not ids.
 struct Selection {
   size_t step_index = 0;
   int64_t layer_index = 0;
-  int64_t head_index = 0;   // -1 with --average-heads
+  int64_t head_index = 0;  // -1 with --average-heads
   int64_t example = 0;
 };
 
@@ -62,8 +60,8 @@ Selection resolve(const AttentionRecord& record, size_t step_index, const AttnAr
   if (args.layer) {
     s.layer_index = index_of_id(record.layer_ids, *args.layer);
     if (s.layer_index < 0)
-      throw UsageError("layer " + std::to_string(*args.layer) + " out of range: the log has layers " +
-                       describe_ids(record.layer_ids));
+      throw UsageError("layer " + std::to_string(*args.layer) +
+                       " out of range: the log has layers " + describe_ids(record.layer_ids));
   }
   if (args.head) {
     s.head_index = index_of_id(record.head_ids, *args.head);
@@ -74,16 +72,19 @@ Selection resolve(const AttentionRecord& record, size_t step_index, const AttnAr
   if (args.average_heads) s.head_index = -1;
   s.example = args.example.value_or(0);
   if (s.example < 0 || s.example >= record.num_examples())
-    throw UsageError("example " + std::to_string(s.example) + " out of range: the log has examples 0-" +
+    throw UsageError("example " + std::to_string(s.example) +
+                     " out of range: the log has examples 0-" +
                      std::to_string(record.num_examples() - 1));
   return s;
 }
 
-std::string selection_title(const RecordSource& source, const AttentionRecord& r, const Selection& s) {
+std::string selection_title(const RecordSource& source, const AttentionRecord& r,
+                            const Selection& s) {
   return source.name + ": step " + std::to_string(r.step) + ", layer " +
          std::to_string(r.layer_ids[static_cast<size_t>(s.layer_index)]) + ", " +
-         (s.head_index < 0 ? std::string("mean of heads ") + describe_ids(r.head_ids)
-                           : "head " + std::to_string(r.head_ids[static_cast<size_t>(s.head_index)])) +
+         (s.head_index < 0
+              ? std::string("mean of heads ") + describe_ids(r.head_ids)
+              : "head " + std::to_string(r.head_ids[static_cast<size_t>(s.head_index)])) +
          ", example " + std::to_string(s.example);
 }
 
@@ -92,8 +93,9 @@ void print_listing(const RecordSource& source, const AttentionRecord& last, std:
       << (source.steps.size() == 1 ? " record" : " records") << ")\n";
   out << "steps: " << describe_steps(source.steps) << "\n";
   int64_t T = last.layers.empty() ? 0 : last.layers.front().size(2);
-  out << "step " << last.step << " (" << last.source << "): " << last.num_examples() << " examples, layers "
-      << describe_ids(last.layer_ids) << ", heads " << describe_ids(last.head_ids) << ", T=" << T << "\n";
+  out << "step " << last.step << " (" << last.source << "): " << last.num_examples()
+      << " examples, layers " << describe_ids(last.layer_ids) << ", heads "
+      << describe_ids(last.head_ids) << ", T=" << T << "\n";
   out << "examples:\n";
   for (int64_t n = 0; n < last.num_examples(); ++n) {
     out << "  " << n << "  (" << last.lengths[static_cast<size_t>(n)] << " tokens)";
@@ -111,7 +113,8 @@ std::string describe_ids(const std::vector<int64_t>& ids) {
   bool consecutive = true;
   for (size_t i = 1; i < ids.size(); ++i) consecutive = consecutive && ids[i] == ids[i - 1] + 1;
   if (ids.size() == 1) return std::to_string(ids[0]);
-  if (consecutive && ids.size() > 2) return std::to_string(ids.front()) + "-" + std::to_string(ids.back());
+  if (consecutive && ids.size() > 2)
+    return std::to_string(ids.front()) + "-" + std::to_string(ids.back());
   std::string s;
   for (size_t i = 0; i < ids.size(); ++i) s += (i ? ", " : "") + std::to_string(ids[i]);
   return s;
@@ -147,8 +150,8 @@ size_t resolve_step(const RecordSource& source, const AttnArgs& args) {
     if (after != source.steps.begin()) near += std::to_string(*(after - 1));
     if (after != source.steps.end()) near += (near.empty() ? "" : " or ") + std::to_string(*after);
     throw UsageError("step " + std::to_string(step) + " not in the log: it has " +
-                     std::to_string(source.steps.size()) + " steps (" + describe_steps(source.steps) +
-                     "); nearest: " + near);
+                     std::to_string(source.steps.size()) + " steps (" +
+                     describe_steps(source.steps) + "); nearest: " + near);
   }
   return static_cast<size_t>(it - source.steps.begin());
 }
@@ -178,25 +181,50 @@ AttnArgs parse_attn_args(const std::vector<std::string>& args) {
     auto no_value = [&]() {
       if (has_inline) throw UsageError(arg + " takes no value");
     };
-    if (arg == "--help" || arg == "-h") { no_value(); a.help = true; }
-    else if (arg == "--step") a.step = take();
-    else if (arg == "--layer") a.layer = parse_int(arg, take());
-    else if (arg == "--head") a.head = parse_int(arg, take());
-    else if (arg == "--example") a.example = parse_int(arg, take());
-    else if (arg == "--average-heads") { no_value(); a.average_heads = true; }
-    else if (arg == "--summary") { no_value(); a.summary = true; }
-    else if (arg == "--html") a.html = take();
-    else if (arg == "--svg") a.svg = take();
-    else if (arg == "--png") a.png = take();
-    else if (arg == "--no-color") { no_value(); a.no_color = true; }
-    else if (arg == "--alignment") { no_value(); a.alignment = true; }
-    else if (arg == "--checkpoint") a.checkpoint = take();
-    else if (arg == "--index") a.index = parse_int(arg, take());
-    else if (arg == "--split") a.split = take();
-    else if (arg == "--rollout") { no_value(); a.rollout = true; }
-    else if (arg == "--query") a.query = take();
-    else if (arg.size() > 1 && arg[0] == '-') throw UsageError("unknown option " + arg);
-    else positionals.push_back(arg);
+    if (arg == "--help" || arg == "-h") {
+      no_value();
+      a.help = true;
+    } else if (arg == "--step")
+      a.step = take();
+    else if (arg == "--layer")
+      a.layer = parse_int(arg, take());
+    else if (arg == "--head")
+      a.head = parse_int(arg, take());
+    else if (arg == "--example")
+      a.example = parse_int(arg, take());
+    else if (arg == "--average-heads") {
+      no_value();
+      a.average_heads = true;
+    } else if (arg == "--summary") {
+      no_value();
+      a.summary = true;
+    } else if (arg == "--html")
+      a.html = take();
+    else if (arg == "--svg")
+      a.svg = take();
+    else if (arg == "--png")
+      a.png = take();
+    else if (arg == "--no-color") {
+      no_value();
+      a.no_color = true;
+    } else if (arg == "--alignment") {
+      no_value();
+      a.alignment = true;
+    } else if (arg == "--checkpoint")
+      a.checkpoint = take();
+    else if (arg == "--index")
+      a.index = parse_int(arg, take());
+    else if (arg == "--split")
+      a.split = take();
+    else if (arg == "--rollout") {
+      no_value();
+      a.rollout = true;
+    } else if (arg == "--query")
+      a.query = take();
+    else if (arg.size() > 1 && arg[0] == '-')
+      throw UsageError("unknown option " + arg);
+    else
+      positionals.push_back(arg);
   }
   if (a.help) return a;
   if (a.head && a.average_heads) throw UsageError("--head and --average-heads exclude each other");
@@ -204,13 +232,16 @@ AttnArgs parse_attn_args(const std::vector<std::string>& args) {
   if ((a.index || a.split != "test") && a.checkpoint.empty())
     throw UsageError("--index and --split go with --checkpoint F (an image checkpoint)");
   if (a.rollout && (a.layer || a.head || a.average_heads))
-    throw UsageError("--rollout combines all layers and heads; drop --layer/--head/--average-heads");
+    throw UsageError(
+        "--rollout combines all layers and heads; drop --layer/--head/--average-heads");
   if (a.index && *a.index < 0) throw UsageError("--index must be >= 0");
   if (!a.checkpoint.empty() && a.index) {
     if (!positionals.empty()) throw UsageError("give IMAGE.png or --index, not both");
   } else if (!a.checkpoint.empty()) {
     if (positionals.size() != 1)
-      throw UsageError("--checkpoint F takes exactly one input text, e.g. attnlab attn --checkpoint F \"a b c\"");
+      throw UsageError(
+          "--checkpoint F takes exactly one input text, e.g. attnlab attn --checkpoint F \"a b "
+          "c\"");
     a.input = positionals[0];
   } else {
     if (positionals.empty()) throw UsageError("missing RUN_DIR (a run directory or a record file)");
@@ -315,8 +346,10 @@ InitialView show_text_view(const RecordSource& source, RecordCache& cache, size_
 
   if (args.summary) {
     std::vector<size_t> indices;
-    if (args.step) indices.push_back(step_index);
-    else indices = spread_indices(source.steps.size(), kSummarySteps);
+    if (args.step)
+      indices.push_back(step_index);
+    else
+      indices = spread_indices(source.steps.size(), kSummarySteps);
     std::vector<StepStats> stats;
     for (auto i : indices) stats.push_back({source.steps[i], compute_record_stats(cache.get(i))});
     if (heatmap) out << "\n";
@@ -346,8 +379,9 @@ int show_attention(const RecordSource& source, const AttnArgs& args, std::ostrea
   RecordCache cache(source);
   const size_t step_index = resolve_step(source, args);
   const bool images = !cache.get(step_index).images.empty();
-  const InitialView view = images ? show_image_view(source, cache, step_index, args, out, color, heading)
-                                  : show_text_view(source, cache, step_index, args, out, color);
+  const InitialView view =
+      images ? show_image_view(source, cache, step_index, args, out, color, heading)
+             : show_text_view(source, cache, step_index, args, out, color);
   if (!args.html.empty()) {
     auto kept = spread_indices(source.steps.size(), kHtmlMaxSteps);
     if (std::find(kept.begin(), kept.end(), step_index) == kept.end()) {
@@ -368,7 +402,8 @@ int show_attention(const RecordSource& source, const AttnArgs& args, std::ostrea
       options.rollout = args.rollout;
     }
     write_text_file(args.html, render_html(records, options));
-    out << "wrote " << args.html << " (" << records.size() << " of " << source.steps.size() << " steps)\n";
+    out << "wrote " << args.html << " (" << records.size() << " of " << source.steps.size()
+        << " steps)\n";
   }
   return kExitOk;
 }
@@ -379,7 +414,8 @@ AttentionRecord attention_from_checkpoint(const std::string& checkpoint, const s
 }
 
 // attn --alignment RUN_DIR: the alignment a translation run logged with its attention.
-int show_logged_alignment(const AttentionLog& log, const AttnArgs& args, std::ostream& out, bool color) {
+int show_logged_alignment(const AttentionLog& log, const AttnArgs& args, std::ostream& out,
+                          bool color) {
   const auto source = source_from_log(log);
   const size_t step_index = resolve_step(source, args);
   const auto record = source.load(step_index);
@@ -390,7 +426,8 @@ int show_logged_alignment(const AttentionLog& log, const AttnArgs& args, std::os
   const auto& a = record.alignments[static_cast<size_t>(sel.example)];
   out << log.location << ": step " << record.step << ", example " << sel.example
       << ": alignment -> \"";
-  for (size_t j = 0; j < a.outputs.size(); ++j) out << (j ? " " : "") << printable_token(a.outputs[j]);
+  for (size_t j = 0; j < a.outputs.size(); ++j)
+    out << (j ? " " : "") << printable_token(a.outputs[j]);
   out << "\" (rows: output tokens; columns: source tokens; last layer, heads averaged)\n";
   if (!a.positions.empty()) {
     out << "emitted at output positions (k x source length = CTC path):";
@@ -433,14 +470,16 @@ int run_attn_command(const std::vector<std::string>& args, std::ostream& out, bo
     if (trained.vocabs.task == TaskKind::kImageClassification) {
       std::string heading;
       auto record = image_record_from_checkpoint(trained, parsed, heading);
-      return show_attention(source_from_record(std::move(record), parsed.checkpoint), parsed, out, color,
-                            heading);
+      return show_attention(source_from_record(std::move(record), parsed.checkpoint), parsed, out,
+                            color, heading);
     }
     if (parsed.index || parsed.rollout || parsed.query || parsed.split != "test")
       throw UsageError("--index, --split, --query and --rollout are for image checkpoints; " +
                        parsed.checkpoint + " is " + name_of(trained.vocabs.task));
-    auto record = record_attention(trained.model, trained.vocabs, {parsed.input}, trained.step, "predict");
-    return show_attention(source_from_record(std::move(record), parsed.checkpoint), parsed, out, color);
+    auto record =
+        record_attention(trained.model, trained.vocabs, {parsed.input}, trained.step, "predict");
+    return show_attention(source_from_record(std::move(record), parsed.checkpoint), parsed, out,
+                          color);
   }
   return show_attention(source_from_log(load_log(parsed.location)), parsed, out, color);
 }

@@ -17,22 +17,22 @@ namespace attnlab::cli {
 
 // The parsed command line of `attnlab attn`.
 struct AttnArgs {
-  std::string location;                // RUN_DIR, an attention directory, or one record file
-  std::string checkpoint, input;       // --checkpoint F "input" (see attention_from_checkpoint)
-  std::optional<std::string> step;     // --step S|last; default last
-  std::optional<int64_t> layer;        // --layer: a layer id; default the first logged
-  std::optional<int64_t> head;         // --head: a head id; default the first logged
-  std::optional<int64_t> example;      // --example: index of the probe example; default 0
-  bool average_heads = false;          // --average-heads: mean over the logged heads
-  bool summary = false;                // --summary: per-head statistics over steps
-  std::string html, svg, png;          // --html/--svg/--png OUT: write these files
-  bool no_color = false;               // --no-color
-  bool alignment = false;              // --alignment (translation: a logged step or --checkpoint)
-  std::optional<int64_t> index;        // images: --index N, an image of --split (cli/attn_image.h)
-  std::string split = "test";          // images: --split test|valid|train for --index
-  bool rollout = false;                // images: --rollout, attention rollout over the layers
-  std::optional<std::string> query;    // images: --query cls|R,C, the query row shown
-  bool help = false;                   // --help / -h
+  std::string location;              // RUN_DIR, an attention directory, or one record file
+  std::string checkpoint, input;     // --checkpoint F "input" (see attention_from_checkpoint)
+  std::optional<std::string> step;   // --step S|last; default last
+  std::optional<int64_t> layer;      // --layer: a layer id; default the first logged
+  std::optional<int64_t> head;       // --head: a head id; default the first logged
+  std::optional<int64_t> example;    // --example: index of the probe example; default 0
+  bool average_heads = false;        // --average-heads: mean over the logged heads
+  bool summary = false;              // --summary: per-head statistics over steps
+  std::string html, svg, png;        // --html/--svg/--png OUT: write these files
+  bool no_color = false;             // --no-color
+  bool alignment = false;            // --alignment (translation: a logged step or --checkpoint)
+  std::optional<int64_t> index;      // images: --index N, an image of --split (cli/attn_image.h)
+  std::string split = "test";        // images: --split test|valid|train for --index
+  bool rollout = false;              // images: --rollout, attention rollout over the layers
+  std::optional<std::string> query;  // images: --query cls|R,C, the query row shown
+  bool help = false;                 // --help / -h
 };
 
 // Parses the arguments after "attn"; throws UsageError on bad usage.
@@ -43,9 +43,9 @@ std::string attn_help();
 
 // What `attn` shows: steps ascending, each record read on demand.
 struct RecordSource {
-  std::string name;                                // shown in headings and titles
-  std::vector<int64_t> steps;                      // ascending
-  std::function<AttentionRecord(size_t)> load;     // the record of steps[i]
+  std::string name;                             // shown in headings and titles
+  std::vector<int64_t> steps;                   // ascending
+  std::function<AttentionRecord(size_t)> load;  // the record of steps[i]
 };
 RecordSource source_from_log(const AttentionLog& log);
 RecordSource source_from_record(AttentionRecord record, std::string name);

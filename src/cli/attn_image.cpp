@@ -1,13 +1,13 @@
 #include "cli/attn_image.h"
 
+#include <ATen/ATen.h>
+#include <torch/utils.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <iomanip>
 #include <ostream>
 #include <sstream>
-
-#include <ATen/ATen.h>
-#include <torch/utils.h>
 
 #include "attention_log/head_stats.h"
 #include "attention_log/heatmap.h"
@@ -47,40 +47,48 @@ ImageSelection resolve_image(const AttentionRecord& record, const AttnArgs& args
   ImageSelection s;
   s.example = args.example.value_or(0);
   if (s.example < 0 || s.example >= record.num_examples())
-    throw UsageError("example " + std::to_string(s.example) + " out of range: the record has images 0-" +
+    throw UsageError("example " + std::to_string(s.example) +
+                     " out of range: the record has images 0-" +
                      std::to_string(record.num_examples() - 1));
   // The index of `id` in `ids`; UsageError naming what exists otherwise.
-  const auto index_of = [&record](const std::vector<int64_t>& ids, int64_t id, const std::string& what) {
+  const auto index_of = [&record](const std::vector<int64_t>& ids, int64_t id,
+                                  const std::string& what) {
     const auto it = std::find(ids.begin(), ids.end(), id);
     if (it == ids.end())
       throw UsageError(what + " " + std::to_string(id) + " out of range: the " +
-                       (record.source == "predict" ? "model has " : "log has ") + what + "s " + describe_ids(ids));
+                       (record.source == "predict" ? "model has " : "log has ") + what + "s " +
+                       describe_ids(ids));
     return static_cast<int64_t>(it - ids.begin());
   };
-  s.layer_index = args.layer ? index_of(record.layer_ids, *args.layer, "layer") : record.num_layers() - 1;
+  s.layer_index =
+      args.layer ? index_of(record.layer_ids, *args.layer, "layer") : record.num_layers() - 1;
   if (args.head) s.head_index = index_of(record.head_ids, *args.head, "head");
   s.rollout = args.rollout;
   if (s.rollout)
     for (int64_t l = 0; l < record.num_layers(); ++l)
       if (record.layer_ids[static_cast<size_t>(l)] != l)
-        throw UsageError("--rollout multiplies the layers from the first one up; the record has layers " +
-                         describe_ids(record.layer_ids) + " (log every layer from 0: log.attention.layers)");
+        throw UsageError(
+            "--rollout multiplies the layers from the first one up; the record has layers " +
+            describe_ids(record.layer_ids) + " (log every layer from 0: log.attention.layers)");
   s.query_row = image_query_row(record, args);
   return s;
 }
 
 // (T, T) weights of the selection, and what they are ("layer 3, heads averaged").
-std::pair<at::Tensor, std::string> selected_weights(const AttentionRecord& record, const ImageSelection& s) {
+std::pair<at::Tensor, std::string> selected_weights(const AttentionRecord& record,
+                                                    const ImageSelection& s) {
   if (s.rollout) {
     const auto n = record.num_layers();
     return {attention_rollout(example_layers(record, s.example)),
-            "attention rollout over " + std::to_string(n) + (n == 1 ? " layer" : " layers") + " (heads " +
-                describe_ids(record.head_ids) + " averaged)"};
+            "attention rollout over " + std::to_string(n) + (n == 1 ? " layer" : " layers") +
+                " (heads " + describe_ids(record.head_ids) + " averaged)"};
   }
   const auto w = record.layers[static_cast<size_t>(s.layer_index)][s.example];  // (H', T, T)
-  const std::string layer = "layer " + std::to_string(record.layer_ids[static_cast<size_t>(s.layer_index)]);
+  const std::string layer =
+      "layer " + std::to_string(record.layer_ids[static_cast<size_t>(s.layer_index)]);
   if (s.head_index < 0) return {w.mean(0), layer + ", heads averaged"};
-  return {w[s.head_index], layer + ", head " + std::to_string(record.head_ids[static_cast<size_t>(s.head_index)])};
+  return {w[s.head_index],
+          layer + ", head " + std::to_string(record.head_ids[static_cast<size_t>(s.head_index)])};
 }
 
 std::string query_name(const AttentionRecord& record, int64_t row) {
@@ -92,15 +100,19 @@ void print_image_listing(const RecordSource& source, const AttentionRecord& r, s
   out << "attention log: " << source.name << " (" << source.steps.size()
       << (source.steps.size() == 1 ? " record" : " records") << ")\n";
   out << "steps: " << describe_steps(source.steps) << "\n";
-  out << "step " << r.step << " (" << r.source << "): " << r.num_examples() << (r.num_examples() == 1 ? " image of " : " images of ") << p.size(3) << "x"
-      << p.size(2) << " pixels (" << (p.size(1) == 1 ? "grey" : "RGB") << "), " << r.images.patch_size << "x"
-      << r.images.patch_size << " patches (" << r.images.grid_height() << "x" << r.images.grid_width()
-      << " grid), layers " << describe_ids(r.layer_ids) << ", heads " << describe_ids(r.head_ids) << "\n";
+  out << "step " << r.step << " (" << r.source << "): " << r.num_examples()
+      << (r.num_examples() == 1 ? " image of " : " images of ") << p.size(3) << "x" << p.size(2)
+      << " pixels (" << (p.size(1) == 1 ? "grey" : "RGB") << "), " << r.images.patch_size << "x"
+      << r.images.patch_size << " patches (" << r.images.grid_height() << "x"
+      << r.images.grid_width() << " grid), layers " << describe_ids(r.layer_ids) << ", heads "
+      << describe_ids(r.head_ids) << "\n";
   out << "images:\n";
   for (int64_t n = 0; n < r.num_examples(); ++n)
     out << "  " << n << "  " << r.images.names[static_cast<size_t>(n)] << "\n";
-  out << "show: --example E --layer L [--head H] or --rollout, --query R,C (the patch grid), --summary "
-         "(mean attention distance per head), --png/--svg OUT (over the picture), --html OUT.html\n";
+  out << "show: --example E --layer L [--head H] or --rollout, --query R,C (the patch grid), "
+         "--summary "
+         "(mean attention distance per head), --png/--svg OUT (over the picture), --html "
+         "OUT.html\n";
 }
 
 // Per layer, the mean attention distance (pixels) of each logged head, averaged over the images.
@@ -109,8 +121,9 @@ std::vector<at::Tensor> record_distances(const AttentionRecord& r) {
   for (const auto& layer : r.layers) {  // (N, H', T, T)
     at::Tensor sum;
     for (int64_t n = 0; n < r.num_examples(); ++n) {
-      const auto d = mean_attention_distance(layer[n], r.images.grid_height(), r.images.grid_width(),
-                                             r.images.patch_size);  // (H')
+      const auto d =
+          mean_attention_distance(layer[n], r.images.grid_height(), r.images.grid_width(),
+                                  r.images.patch_size);  // (H')
       sum = sum.defined() ? sum + d : d;
     }
     per_layer.push_back(sum / static_cast<double>(r.num_examples()));
@@ -134,8 +147,9 @@ void print_distances(const AttentionRecord& r, std::ostream& out) {
 AttentionRecord image_record_from_checkpoint(TrainedModel& trained, const AttnArgs& args,
                                              std::string& heading) {
   if (args.step || args.example || args.alignment)
-    throw UsageError("--step, --example and --alignment are for attention records; an image checkpoint "
-                     "shows one image (IMAGE.png or --index N)");
+    throw UsageError(
+        "--step, --example and --alignment are for attention records; an image checkpoint "
+        "shows one image (IMAGE.png or --index N)");
   TORCH_CHECK(trained.vocabs.task == TaskKind::kImageClassification,
               "image_record_from_checkpoint: not an image checkpoint");
   at::Tensor image;  // (C, H, W) uint8
@@ -170,10 +184,12 @@ int64_t image_query_row(const AttentionRecord& record, const AttnArgs& args) {
   const bool parsed = std::sscanf(q.c_str(), "%lld,%lld%c", &r, &c, &tail) == 2 ||
                       std::sscanf(q.c_str(), "r%lldc%lld%c", &r, &c, &tail) == 2;
   if (!parsed)
-    throw UsageError("--query takes cls or a patch as ROW,COLUMN (e.g. 3,4 or r3c4), got '" + q + "'");
+    throw UsageError("--query takes cls or a patch as ROW,COLUMN (e.g. 3,4 or r3c4), got '" + q +
+                     "'");
   if (r < 0 || r >= gh || c < 0 || c >= gw)
-    throw UsageError("--query " + q + " is outside the " + std::to_string(gh) + "x" + std::to_string(gw) +
-                     " patch grid (rows 0-" + std::to_string(gh - 1) + ", columns 0-" + std::to_string(gw - 1) + ")");
+    throw UsageError("--query " + q + " is outside the " + std::to_string(gh) + "x" +
+                     std::to_string(gw) + " patch grid (rows 0-" + std::to_string(gh - 1) +
+                     ", columns 0-" + std::to_string(gw - 1) + ")");
   return 1 + r * gw + c;
 }
 
@@ -183,8 +199,8 @@ InitialView show_image_view(const RecordSource& source, RecordCache& cache, size
   const auto& record = cache.get(step_index);
   const auto sel = resolve_image(record, args);
   const bool files = !args.html.empty() || !args.svg.empty() || !args.png.empty();
-  const bool picked = args.layer || args.head || args.average_heads || args.example || args.rollout ||
-                      args.query || (args.step && !args.summary);
+  const bool picked = args.layer || args.head || args.average_heads || args.example ||
+                      args.rollout || args.query || (args.step && !args.summary);
   const bool grid_shown = !heading.empty() || (picked && !files);
   if (!grid_shown && !args.summary && !files) print_image_listing(source, record, out);
 
@@ -192,13 +208,14 @@ InitialView show_image_view(const RecordSource& source, RecordCache& cache, size
   const auto [weights, what] = selected_weights(record, sel);
   const auto grid = patch_grid(weights, sel.query_row, gh, gw);  // (gh, gw)
   const auto& name = record.images.names[static_cast<size_t>(sel.example)];
-  const std::string title = heading.empty() ? source.name + ": step " + std::to_string(record.step) +
-                                                  ", image " + std::to_string(sel.example) + " " + name
-                                            : heading;
+  const std::string title = heading.empty()
+                                ? source.name + ": step " + std::to_string(record.step) +
+                                      ", image " + std::to_string(sel.example) + " " + name
+                                : heading;
   if (grid_shown) {
     out << title << "\n"
-        << query_name(record, sel.query_row) << " attention over the " << gh << "x" << gw << " patches of "
-        << record.images.patch_size << "x" << record.images.patch_size
+        << query_name(record, sel.query_row) << " attention over the " << gh << "x" << gw
+        << " patches of " << record.images.patch_size << "x" << record.images.patch_size
         << " pixels (rows r, columns c; sums to 1), " << what << ":\n";
     HeatmapStyle style;
     style.color = color;
@@ -207,15 +224,18 @@ InitialView show_image_view(const RecordSource& source, RecordCache& cache, size
   }
   if (args.summary) {
     if (grid_shown) out << "\n";
-    out << "mean attention distance in pixels (patch queries, <cls> left out; Dosovitskiy et al. 2020, "
+    out << "mean attention distance in pixels (patch queries, <cls> left out; Dosovitskiy et al. "
+           "2020, "
            "fig. 7)";
     if (source.steps.size() == 1) {
       out << ":\n";
       print_distances(record, out);
     } else {
       std::vector<size_t> indices;
-      if (args.step) indices.push_back(step_index);
-      else indices = spread_indices(source.steps.size(), kSummarySteps);
+      if (args.step)
+        indices.push_back(step_index);
+      else
+        indices = spread_indices(source.steps.size(), kSummarySteps);
       out << ", means over " << record.num_examples() << " images:\n";
       for (auto i : indices) {
         out << "step " << source.steps[i] << ":\n";
@@ -231,8 +251,9 @@ InitialView show_image_view(const RecordSource& source, RecordCache& cache, size
     out << "wrote " << args.png << "\n";
   }
   if (!args.svg.empty()) {
-    write_text_file(args.svg, render_overlay_svg(pixels, grid, scale,
-                                                 title + "; " + query_name(record, sel.query_row) + ", " + what));
+    write_text_file(args.svg, render_overlay_svg(
+                                  pixels, grid, scale,
+                                  title + "; " + query_name(record, sel.query_row) + ", " + what));
     out << "wrote " << args.svg << "\n";
   }
   return {sel.example, sel.layer_index, sel.head_index};

@@ -27,11 +27,13 @@ int average_command(const Args& args) {
   if (last > 0) {
     if (inputs.size() != 1) throw UsageError("--last N takes exactly one RUN_DIR");
     run_dir = inputs.front();
-    if (!std::filesystem::is_directory(run_dir)) throw UsageError(run_dir + " is not a run directory");
+    if (!std::filesystem::is_directory(run_dir))
+      throw UsageError(run_dir + " is not a run directory");
     const auto periodic = periodic_checkpoints(run_dir);
     if (periodic.size() < static_cast<size_t>(last))
       throw UsageError(run_dir + " has " + std::to_string(periodic.size()) +
-                       " periodic checkpoints (step_*.pt), fewer than --last " + std::to_string(last));
+                       " periodic checkpoints (step_*.pt), fewer than --last " +
+                       std::to_string(last));
     paths.assign(periodic.end() - last, periodic.end());
   }
   if (paths.empty()) throw UsageError("no checkpoints: give CHECKPOINT files or --last N RUN_DIR");
@@ -39,7 +41,8 @@ int average_command(const Args& args) {
   save_checkpoint(out, averaged);
   std::fprintf(stderr, "averaged %zu checkpoints:", paths.size());
   for (const auto& p : paths) std::fprintf(stderr, " %s", p.c_str());
-  std::fprintf(stderr, "\nwrote %s (step %lld)\n", out.c_str(), static_cast<long long>(averaged.state.step));
+  std::fprintf(stderr, "\nwrote %s (step %lld)\n", out.c_str(),
+               static_cast<long long>(averaged.state.step));
   return kExitOk;
 }
 

@@ -20,16 +20,18 @@ int bench_command(const Args& args) {
   int64_t vocab = -1, seq = -1, batch = -1, d_model = -1, heads = -1, layers = -1, d_ff = -1;
   int64_t threads = 0, warmup = -1, steps = -1, eval_steps = -1, profile = 0;
   bool json = false, kernels = false;
-  ArgParser parser("bench", "attnlab bench [--size small|medium] [--precision fp32|bf16] [options]",
-                   "Trains the encoder (pre-LN, GELU, dropout 0.1, token head, AdamW, clipping 1.0)\n"
-                   "on synthetic batches and reports training tokens/s, ms/step, forward-only\n"
-                   "tokens/s, achieved GFLOP/s (6N + 12*L*T*d per training token, 2N + 4*L*T*d\n"
-                   "forward; N = weights of every Linear), MFU against the fp32/bf16 GEMM peaks\n"
-                   "measured in the same run, and peak RSS. Under torchrun, --batch is the global\n"
-                   "batch: each rank trains on its share, the gradients are all-reduced, and rank 0\n"
-                   "prints the global tokens/s and the all-reduce's time and share of the step.");
+  ArgParser parser(
+      "bench", "attnlab bench [--size small|medium] [--precision fp32|bf16] [options]",
+      "Trains the encoder (pre-LN, GELU, dropout 0.1, token head, AdamW, clipping 1.0)\n"
+      "on synthetic batches and reports training tokens/s, ms/step, forward-only\n"
+      "tokens/s, achieved GFLOP/s (6N + 12*L*T*d per training token, 2N + 4*L*T*d\n"
+      "forward; N = weights of every Linear), MFU against the fp32/bf16 GEMM peaks\n"
+      "measured in the same run, and peak RSS. Under torchrun, --batch is the global\n"
+      "batch: each rank trains on its share, the gradients are all-reduced, and rank 0\n"
+      "prints the global tokens/s and the all-reduce's time and share of the step.");
   parser.option("size", &size, "preset: small (default) or medium; other flags override it");
-  parser.option("precision", &precision, "fp32 (default), bf16 (bf16 matmuls, fp32 master weights) or auto (bf16 where\n"
+  parser.option("precision", &precision,
+                "fp32 (default), bf16 (bf16 matmuls, fp32 master weights) or auto (bf16 where\n"
                 "this CPU does bf16 natively, else fp32)");
   parser.option("vocab", &vocab, "vocabulary size");
   parser.option("seq", &seq, "sequence length T");
@@ -59,11 +61,13 @@ int bench_command(const Args& args) {
     k.threads = threads;
     if (steps > 0) k.repeats = steps;
     const auto r = run_kernel_benchmarks(k);
-    std::printf("attnlab bench --kernels: threads=%ld, median of %ld calls per side (after "
-                "0.25 s of untimed calls)\n",
-                static_cast<long>(r.threads), static_cast<long>(k.repeats));
-    std::printf("| kernel | LibTorch baseline | baseline ms | attnlab ms | speed-up | max |diff| |\n"
-                "|---|---|---:|---:|---:|---:|\n");
+    std::printf(
+        "attnlab bench --kernels: threads=%ld, median of %ld calls per side (after "
+        "0.25 s of untimed calls)\n",
+        static_cast<long>(r.threads), static_cast<long>(k.repeats));
+    std::printf(
+        "| kernel | LibTorch baseline | baseline ms | attnlab ms | speed-up | max |diff| |\n"
+        "|---|---|---:|---:|---:|---:|\n");
     for (const auto& row : r.rows)
       std::printf("| %s | %s | %.2f | %.2f | %.2fx | %.3g |\n", row.what.c_str(),
                   row.baseline.c_str(), row.baseline_ms, row.attnlab_ms,
@@ -82,7 +86,9 @@ int bench_command(const Args& args) {
   const bool medium = size == "medium";
   o.warmup_steps = medium ? 2 : 5;
   o.steps = medium ? 8 : 30;
-  auto set = [](int64_t flag, int64_t& field) { if (flag >= 0) field = flag; };
+  auto set = [](int64_t flag, int64_t& field) {
+    if (flag >= 0) field = flag;
+  };
   set(vocab, o.vocab), set(seq, o.seq_len), set(batch, o.batch), set(d_model, o.d_model);
   set(heads, o.num_heads), set(layers, o.num_layers), set(d_ff, o.d_ff);
   set(warmup, o.warmup_steps), set(steps, o.steps), set(eval_steps, o.eval_steps);
@@ -101,12 +107,14 @@ int bench_command(const Args& args) {
     throw UsageError(std::string("torchrun's environment: ") + e.what());
   }
   if (launch.distributed() && o.batch % launch.world_size != 0)
-    throw UsageError("--batch " + std::to_string(o.batch) + " (the global batch) is not divisible by WORLD_SIZE=" +
-                     std::to_string(launch.world_size));
+    throw UsageError(
+        "--batch " + std::to_string(o.batch) +
+        " (the global batch) is not divisible by WORLD_SIZE=" + std::to_string(launch.world_size));
   std::unique_ptr<ProcessGroup> group;
   if (launch.distributed()) {
     group = std::make_unique<ProcessGroup>(launch, std::chrono::seconds(300));
-    if (o.threads == 0) o.threads = std::max<int64_t>(1, available_cores() / launch.local_world_size);
+    if (o.threads == 0)
+      o.threads = std::max<int64_t>(1, available_cores() / launch.local_world_size);
     o.group = group.get();
   }
 
@@ -122,16 +130,19 @@ int bench_command(const Args& args) {
                    r.eval_profile.c_str());
     return kExitOk;
   }
-  std::printf("attnlab bench: size=%s precision=%s threads=%ld  (V=%ld T=%ld B=%ld d=%ld H=%ld L=%ld d_ff=%ld)\n",
-              o.size.c_str(), name_of(o.precision), static_cast<long>(r.threads), static_cast<long>(o.vocab),
-              static_cast<long>(o.seq_len), static_cast<long>(o.batch), static_cast<long>(o.d_model),
-              static_cast<long>(o.num_heads), static_cast<long>(o.num_layers), static_cast<long>(o.d_ff));
+  std::printf(
+      "attnlab bench: size=%s precision=%s threads=%ld  (V=%ld T=%ld B=%ld d=%ld H=%ld L=%ld "
+      "d_ff=%ld)\n",
+      o.size.c_str(), name_of(o.precision), static_cast<long>(r.threads),
+      static_cast<long>(o.vocab), static_cast<long>(o.seq_len), static_cast<long>(o.batch),
+      static_cast<long>(o.d_model), static_cast<long>(o.num_heads), static_cast<long>(o.num_layers),
+      static_cast<long>(o.d_ff));
   std::printf("  cpu                %s, oneDNN ISA %s\n", cpu_info().model.c_str(),
               cpu_info().onednn_isa.c_str());
   std::printf("  GEMMs              fp32: %s; bf16: %s\n", gemm_used(Precision::kFp32).c_str(),
               gemm_used(Precision::kBf16).c_str());
-  std::printf("  parameters         %ld (matmul weights N = %ld)\n", static_cast<long>(r.parameters),
-              static_cast<long>(r.matmul_parameters));
+  std::printf("  parameters         %ld (matmul weights N = %ld)\n",
+              static_cast<long>(r.parameters), static_cast<long>(r.matmul_parameters));
   std::printf(
       "  timing             %ld untimed steps, then tokens of %ld timed steps / their wall time "
       "(%ld timed forward passes)\n",
@@ -141,16 +152,19 @@ int bench_command(const Args& args) {
       "  train              %.1f ms/step (median %.1f)   %.0f tokens/s   %.1f GFLOP/s   MFU "
       "%.1f%%\n",
       r.step_ms, r.step_ms_median, r.train_tokens_per_s, r.train_gflops, 100.0 * r.mfu);
-  std::printf("  forward-only       %.0f tokens/s   %.1f GFLOP/s\n", r.eval_tokens_per_s, r.eval_gflops);
+  std::printf("  forward-only       %.0f tokens/s   %.1f GFLOP/s\n", r.eval_tokens_per_s,
+              r.eval_gflops);
   std::printf("  GEMM peaks         fp32 %.1f GFLOP/s   bf16 %.1f GFLOP/s (1024^3, same process)\n",
               r.fp32_peak_gflops, r.bf16_peak_gflops);
   if (r.world_size > 1)
-    std::printf("  data parallel      %ld ranks x %ld threads, global batch %ld (%ld per rank); all-reduce of\n"
-                "                     %.1f MB of gradients: %.2f ms/step (%.1f%% of the step), %.2f GB/s\n"
-                "                     (forward-only: every rank's share at once, timed on rank 0)\n",
-                static_cast<long>(r.world_size), static_cast<long>(r.threads), static_cast<long>(o.batch),
-                static_cast<long>(o.batch / r.world_size), static_cast<double>(r.gradient_bytes) / 1e6,
-                r.allreduce_ms, 100.0 * r.allreduce_share, r.allreduce_gb_per_s);
+    std::printf(
+        "  data parallel      %ld ranks x %ld threads, global batch %ld (%ld per rank); all-reduce "
+        "of\n"
+        "                     %.1f MB of gradients: %.2f ms/step (%.1f%% of the step), %.2f GB/s\n"
+        "                     (forward-only: every rank's share at once, timed on rank 0)\n",
+        static_cast<long>(r.world_size), static_cast<long>(r.threads), static_cast<long>(o.batch),
+        static_cast<long>(o.batch / r.world_size), static_cast<double>(r.gradient_bytes) / 1e6,
+        r.allreduce_ms, 100.0 * r.allreduce_share, r.allreduce_gb_per_s);
   std::printf("  peak RSS           %.1f MiB\n", r.peak_rss_mb);
   std::printf("  final loss         %.4f\n", r.final_loss);
   if (!r.train_profile.empty())

@@ -1,11 +1,11 @@
 #include "cli/commands.h"
 
+#include <c10/util/Exception.h>
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 #include <exception>
 #include <string>
-
-#include <c10/util/Exception.h>
-#include <spdlog/spdlog.h>
 
 #include "attention_log/record.h"
 #include "config/config.h"
@@ -34,7 +34,8 @@ constexpr Command kCommands[] = {
 };
 
 void print_usage(std::FILE* out) {
-  std::fprintf(out, "usage: attnlab <command> [options]   (attnlab <command> --help)\n\ncommands:\n");
+  std::fprintf(out,
+               "usage: attnlab <command> [options]   (attnlab <command> --help)\n\ncommands:\n");
   for (const auto& c : kCommands) std::fprintf(out, "  %-8s %s\n", c.name, c.summary);
   std::fprintf(out,
                "\nexit codes: 0 success, 1 failure while running, 2 bad usage, config or input\n");

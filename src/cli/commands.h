@@ -9,9 +9,9 @@
 namespace attnlab::cli {
 
 // Exit codes every command follows.
-constexpr int kExitOk = 0;        // success
-constexpr int kExitFailure = 1;   // a failure while running
-constexpr int kExitUsage = 2;     // bad usage, config or input, before any work starts
+constexpr int kExitOk = 0;       // success
+constexpr int kExitFailure = 1;  // a failure while running
+constexpr int kExitUsage = 2;    // bad usage, config or input, before any work starts
 
 // Bad command-line usage; main prints the message and the command's --help hint, exit 2.
 class UsageError : public std::runtime_error {

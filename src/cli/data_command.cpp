@@ -21,7 +21,8 @@ std::string joined_task_names() {
 // A whole-string decimal integer in [min_value, max], else UsageError naming the option.
 uint64_t parse_count(const std::string& option, const std::string& value, uint64_t min_value) {
   const std::string hint = "data: " + option + " expects a whole number";
-  if (value.empty() || value.size() > 19 || value.find_first_not_of("0123456789") != std::string::npos) {
+  if (value.empty() || value.size() > 19 ||
+      value.find_first_not_of("0123456789") != std::string::npos) {
     throw UsageError(hint + ", got '" + value + "'");
   }
   const uint64_t n = std::stoull(value);
@@ -36,7 +37,9 @@ std::string data_usage() {
          "\n"
          "Writes DIR/train.tsv, DIR/valid.tsv and DIR/test.tsv for a built-in toy task.\n"
          "\n"
-         "  --task NAME  one of: " + joined_task_names() + "\n"
+         "  --task NAME  one of: " +
+         joined_task_names() +
+         "\n"
          "  --out DIR    output directory (created if missing; files are overwritten)\n"
          "  --seed N     random seed (default 1; the shipped data/ folders use 1)\n"
          "  --train N    training examples (default: the shipped size)\n"
@@ -74,11 +77,13 @@ int data_command(const std::vector<std::string>& args, std::ostream& out) {
       *slot = args[++i];
     }
   }
-  if (!task.has_value()) throw UsageError("data: --task is required (one of: " + joined_task_names() + ")");
+  if (!task.has_value())
+    throw UsageError("data: --task is required (one of: " + joined_task_names() + ")");
   if (!out_dir.has_value() || out_dir->empty()) throw UsageError("data: --out is required");
   bool known = false;
   for (const auto& name : task_names()) known = known || name == *task;
-  if (!known) throw UsageError("data: unknown task '" + *task + "'; known tasks: " + joined_task_names());
+  if (!known)
+    throw UsageError("data: unknown task '" + *task + "'; known tasks: " + joined_task_names());
 
   GenerateSizes sizes = default_sizes(*task);
   if (train) sizes.train = static_cast<int64_t>(parse_count("--train", *train, 1));
@@ -93,7 +98,8 @@ int data_command(const std::vector<std::string>& args, std::ostream& out) {
   const std::vector<std::pair<std::string, const std::vector<Example>*>> written = {
       {"train", &splits.train}, {"valid", &splits.valid}, {"test", &splits.test}};
   for (const auto& [name, split] : written) {
-    out << "[data] wrote " << (dir / (name + ".tsv")).string() << " (" << split->size() << " examples)\n";
+    out << "[data] wrote " << (dir / (name + ".tsv")).string() << " (" << split->size()
+        << " examples)\n";
   }
   out << "[data] sources shared with train: valid=" << count_overlap(splits.train, splits.valid)
       << " test=" << count_overlap(splits.train, splits.test) << "\n";

@@ -29,9 +29,10 @@ void print_report(const EvalResult& r, const TaskSpec& vocabs, int64_t beam) {
     std::printf("loss %.4f   exact match %.4f   BLEU %.2f   chrF %.2f   (on %s; %s)\n", r.loss,
                 t.exact_match(), t.bleu(), t.chrf(), r.coverage().c_str(),
                 beam > 1 ? ("CTC beam " + std::to_string(beam)).c_str() : "greedy CTC");
-    std::printf("BLEU: brevity penalty %.4f, hypothesis/reference tokens %ld/%ld, n-gram precisions",
-                t.brevity_penalty(), static_cast<long>(t.hypothesis_tokens),
-                static_cast<long>(t.reference_tokens));
+    std::printf(
+        "BLEU: brevity penalty %.4f, hypothesis/reference tokens %ld/%ld, n-gram precisions",
+        t.brevity_penalty(), static_cast<long>(t.hypothesis_tokens),
+        static_cast<long>(t.reference_tokens));
     for (int n = 0; n < TranslationMetrics::kBleuOrder; ++n)
       std::printf(" %.1f", t.totals[n] ? 100.0 * t.matches[n] / t.totals[n] : 0.0);
     std::printf("\n%s\n", TranslationMetrics::signature().c_str());
@@ -68,15 +69,18 @@ int eval_command(const Args& args) {
                           precision_name = "checkpoint";
   int64_t samples = 5, batch_size = 0, threads = 0, beam = 1;
   bool score_skipped = false;
-  ArgParser parser("eval", "attnlab eval --checkpoint FILE [--split test|valid|train | --data FILE] [options]",
-                   "Rebuilds the model from the checkpoint alone and reports loss, token accuracy and\n"
-                   "exact match (transduction), exact match, BLEU and chrF (translation), or\n"
-                   "accuracy, per-class precision/recall/F1 and a confusion matrix\n"
-                   "(classification), plus a few sample predictions.");
+  ArgParser parser(
+      "eval", "attnlab eval --checkpoint FILE [--split test|valid|train | --data FILE] [options]",
+      "Rebuilds the model from the checkpoint alone and reports loss, token accuracy and\n"
+      "exact match (transduction), exact match, BLEU and chrF (translation), or\n"
+      "accuracy, per-class precision/recall/F1 and a confusion matrix\n"
+      "(classification), plus a few sample predictions.");
   parser.option("checkpoint", &checkpoint, "checkpoint file (e.g. runs/reverse/best.pt)");
-  parser.option("split", &split, "split of the checkpoint's config to evaluate: test (default), valid, train");
-  parser.option("data", &data_file,
-                "evaluate this file instead of a split (TSV; images: an IDX images file or a PNG folder)");
+  parser.option("split", &split,
+                "split of the checkpoint's config to evaluate: test (default), valid, train");
+  parser.option(
+      "data", &data_file,
+      "evaluate this file instead of a split (TSV; images: an IDX images file or a PNG folder)");
   parser.option("labels", &labels_file,
                 "images with --data: their labels (default: the IDX name with labels-idx1, or "
                 "<folder>/labels.tsv)");
@@ -88,7 +92,8 @@ int eval_command(const Args& args) {
   parser.flag("score-skipped", &score_skipped,
               "score the pairs data.skip_unfit dropped as empty outputs, so that the metric is\n"
               "over the whole split (the loss stays over the pairs the model can take)");
-  parser.option("beam", &beam, "translation: CTC prefix beam search of this width (default 1: greedy)");
+  parser.option("beam", &beam,
+                "translation: CTC prefix beam search of this width (default 1: greedy)");
   parser.option("threads", &threads, "intra-op threads (default: all cores)");
   parser.option("precision", &precision_name, kCheckpointPrecisionHelp);
   parser.option("attention", &attention_out,
@@ -116,8 +121,8 @@ int eval_command(const Args& args) {
     loaded.emplace(load_split(data_file, trained.vocabs, labels_file));
   } else {
     const auto& d = trained.config.data;
-    const bool held_out = d.task == TaskKind::kImageClassification && d.image.holdout > 0 &&
-                          split != "test";
+    const bool held_out =
+        d.task == TaskKind::kImageClassification && d.image.holdout > 0 && split != "test";
     const std::string& configured = split == "test" ? d.test : split == "valid" ? d.valid : d.train;
     if (configured.empty() && !held_out)
       throw UsageError("the checkpoint's config has no data." + split + " file; pass --data FILE");
@@ -158,16 +163,19 @@ int eval_command(const Args& args) {
   if (!attention_out.empty()) {
     std::vector<std::string> inputs;
     for (const auto& sample : result.samples)
-      inputs.push_back(images ? sample.input + " (" + sample.target + "): predicted " + sample.predicted
+      inputs.push_back(images ? sample.input + " (" + sample.target + "): predicted " +
+                                    sample.predicted
                               : sample.input);
     if (inputs.empty()) throw std::runtime_error("--attention: " + path + " gave no samples");
     // The samples are the split's first examples (evaluate's order).
     const auto n = static_cast<int64_t>(inputs.size());
-    save_record(attention_out,
-                images ? record_image_attention(trained.model, data.images().slice(0, 0, n), inputs,
-                                                trained.step, "eval")
-                       : record_attention(trained.model, trained.vocabs, inputs, trained.step, "eval"));
-    std::printf("wrote attention record of %zu samples to %s\n", inputs.size(), attention_out.c_str());
+    save_record(
+        attention_out,
+        images ? record_image_attention(trained.model, data.images().slice(0, 0, n), inputs,
+                                        trained.step, "eval")
+               : record_attention(trained.model, trained.vocabs, inputs, trained.step, "eval"));
+    std::printf("wrote attention record of %zu samples to %s\n", inputs.size(),
+                attention_out.c_str());
   }
   return kExitOk;
 }

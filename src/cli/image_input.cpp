@@ -1,10 +1,10 @@
 #include "cli/image_input.h"
 
+#include <ATen/ATen.h>
+
 #include <optional>
 #include <sstream>
 #include <stdexcept>
-
-#include <ATen/ATen.h>
 
 #include "cli/commands.h"
 #include "data/tsv.h"
@@ -25,7 +25,7 @@ at::Tensor png_input(const std::string& path, const std::vector<int64_t>& shape)
                      std::to_string(shape[2]) + "x" + std::to_string(shape[1]) +
                      "; resize it first");
   auto hwc = at::from_blob(image.pixels.data(), {image.height, image.width, image.channels},
-                           at::kByte);               // (H, W, C), borrowed
+                           at::kByte);             // (H, W, C), borrowed
   auto chw = hwc.permute({2, 0, 1}).contiguous();  // (C, H, W), owned
   if (image.channels == shape[0]) return chw;
   if (shape[0] == 1) {
@@ -51,7 +51,8 @@ std::vector<int64_t> parse_indices(const std::string& text, const std::string& o
       used = 0;
     }
     if (part.empty() || used != part.size() || value < 0)
-      throw UsageError(option + " takes image numbers separated by commas (3,17,42), got '" + text + "'");
+      throw UsageError(option + " takes image numbers separated by commas (3,17,42), got '" + text +
+                       "'");
     out.push_back(value);
   }
   if (out.empty()) throw UsageError(option + " needs at least one image number");

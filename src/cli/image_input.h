@@ -2,11 +2,11 @@
 // The images `predict` and `attn` take from the command line: PNG files, or images of the
 // checkpoint's splits by number.
 
+#include <ATen/Tensor.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <ATen/Tensor.h>
 
 #include "train/trained_model.h"
 

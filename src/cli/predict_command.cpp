@@ -1,11 +1,11 @@
 // attnlab predict: run a checkpoint on ad hoc inputs (arguments, or lines on stdin).
+#include <ATen/ATen.h>
+#include <torch/utils.h>
+
 #include <cstdio>
 #include <iostream>
 #include <optional>
 #include <sstream>
-
-#include <ATen/ATen.h>
-#include <torch/utils.h>
 
 #include "attention_log/alignment.h"
 #include "attention_log/probe.h"
@@ -13,9 +13,9 @@
 #include "cli/commands.h"
 #include "cli/image_input.h"
 #include "cli/precision_option.h"
-#include "io/json.h"
 #include "data/tsv.h"
 #include "data/vocab.h"
+#include "io/json.h"
 #include "train/ctc.h"
 #include "train/evaluator.h"
 #include "train/trained_model.h"
@@ -30,7 +30,8 @@ std::string json_matrix(const at::Tensor& m) {  // (R, C) float -> [[...], ...]
   out << "[";
   for (int64_t r = 0; r < c.size(0); ++r) {
     out << (r ? ", " : "") << "[";
-    for (int64_t k = 0; k < c.size(1); ++k) out << (k ? ", " : "") << json_number(c[r][k].item<double>());
+    for (int64_t k = 0; k < c.size(1); ++k)
+      out << (k ? ", " : "") << json_number(c[r][k].item<double>());
     out << "]";
   }
   return out.str() + "]";
@@ -44,7 +45,8 @@ int predict_command(const Args& args) {
   std::vector<std::string> inputs;
   bool logits = false, alignment = false;
   int64_t threads = 0, beam = 1;
-  ArgParser parser("predict", "attnlab predict --checkpoint FILE [--logits] [--alignment] [TEXT...]",
+  ArgParser parser("predict",
+                   "attnlab predict --checkpoint FILE [--logits] [--alignment] [TEXT...]",
                    "Prints one prediction per input: input<TAB>prediction. Inputs are the TEXT\n"
                    "arguments or, without any, the lines of stdin. Translation decodes greedily\n"
                    "(argmax per output position, repeats merged, blanks dropped).");
@@ -58,7 +60,8 @@ int predict_command(const Args& args) {
               "emitting it attends to most in the last layer, heads averaged "
               "(input<TAB>prediction<TAB>token<-source[index] ...)");
   parser.option("threads", &threads, "intra-op threads (default: all cores)");
-  parser.option("beam", &beam, "translation: CTC prefix beam search of this width (default 1: greedy)");
+  parser.option("beam", &beam,
+                "translation: CTC prefix beam search of this width (default 1: greedy)");
   parser.option("precision", &precision_name, kCheckpointPrecisionHelp);
   parser.option("attention", &attention_out,
                 "write an attention record of these inputs to this file (see attnlab attn)");
@@ -68,7 +71,8 @@ int predict_command(const Args& args) {
   parser.option("index", &index_list,
                 "images: classify these images of the checkpoint's --split instead (3,17,42)");
   parser.option("split", &split, "with --index: test (default), valid or train");
-  parser.positionals("TEXT", &inputs, "input texts (images: PNG files); stdin lines when none are given");
+  parser.positionals("TEXT", &inputs,
+                     "input texts (images: PNG files); stdin lines when none are given");
   if (!parser.parse(args)) return kExitOk;
   if (checkpoint.empty()) throw UsageError("--checkpoint FILE is required");
 
@@ -109,7 +113,8 @@ int predict_command(const Args& args) {
     pixels = at::stack(rows);  // (B, C, H, W)
   }
   if (beam < 1) throw UsageError("--beam must be >= 1, got " + std::to_string(beam));
-  if (beam > 1 && alignment) throw UsageError("--alignment follows the greedy path; use it without --beam");
+  if (beam > 1 && alignment)
+    throw UsageError("--alignment follows the greedy path; use it without --beam");
   if (alignment && vocabs.task != TaskKind::kTranslation)
     throw UsageError(std::string("--alignment is for translation checkpoints; this one is ") +
                      name_of(vocabs.task));
@@ -131,14 +136,15 @@ int predict_command(const Args& args) {
     if (vocabs.task == TaskKind::kTransduction) {
       const auto length = tokens[row].ne(Vocab::kPadId).sum().item<int64_t>();
       auto ids = predicted[row].slice(0, 0, length).contiguous();
-      prediction = decode(std::vector<int64_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + length),
-                          vocabs.target, vocabs.tokenizer);
+      prediction =
+          decode(std::vector<int64_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + length),
+                 vocabs.target, vocabs.tokenizer);
       row_scores = scores[row].slice(0, 0, length);  // (T, V)
     } else if (vocabs.task == TaskKind::kTranslation) {
       const auto length = output.lengths[row].item<int64_t>();
-      prediction = vocabs.tokenizer.detokenize(
-          vocabs.target.decode(beam > 1 ? ctc_prefix_beam_search(scores[row].slice(0, 0, length), beam)
-                                        : decoded[i].tokens));
+      prediction = vocabs.tokenizer.detokenize(vocabs.target.decode(
+          beam > 1 ? ctc_prefix_beam_search(scores[row].slice(0, 0, length), beam)
+                   : decoded[i].tokens));
       row_scores = scores[row].slice(0, 0, output.lengths[row].item<int64_t>());  // (T*k, V)
     } else {
       prediction = vocabs.labels.label(predicted[row].item<int64_t>());
@@ -148,8 +154,8 @@ int predict_command(const Args& args) {
       JsonWriter j;
       j.field("input", inputs[i]).field("prediction", prediction);
       std::vector<std::string> names;
-      const auto& outputs = has_target_sequence(vocabs.task) ? vocabs.target.tokens()
-                                                             : vocabs.labels.labels();
+      const auto& outputs =
+          has_target_sequence(vocabs.task) ? vocabs.target.tokens() : vocabs.labels.labels();
       for (const auto& n : outputs) names.push_back(json_string(n));
       if (vocabs.task == TaskKind::kTranslation) names[kCtcBlank] = json_string("<blank>");
       j.raw("outputs", "[" + join(names, ", ") + "]");
@@ -160,8 +166,8 @@ int predict_command(const Args& args) {
       std::string pairs;
       for (size_t j = 0; j < a.output_tokens.size(); ++j) {
         const int64_t s = a.source_of(j);
-        pairs += (j ? " " : "") + a.output_tokens[j] + "<-" + a.source_tokens[static_cast<size_t>(s)] +
-                 "[" + std::to_string(s) + "]";
+        pairs += (j ? " " : "") + a.output_tokens[j] + "<-" +
+                 a.source_tokens[static_cast<size_t>(s)] + "[" + std::to_string(s) + "]";
       }
       std::printf("%s\t%s\t%s\n", inputs[i].c_str(), a.translation.c_str(), pairs.c_str());
     } else {
@@ -169,8 +175,10 @@ int predict_command(const Args& args) {
     }
   }
   if (!attention_out.empty()) {
-    save_record(attention_out, images ? record_image_attention(trained.model, pixels, inputs, trained.step, "predict")
-                                      : record_attention(trained.model, vocabs, inputs, trained.step, "predict"));
+    save_record(attention_out,
+                images
+                    ? record_image_attention(trained.model, pixels, inputs, trained.step, "predict")
+                    : record_attention(trained.model, vocabs, inputs, trained.step, "predict"));
     std::fprintf(stderr, "wrote attention record %s\n", attention_out.c_str());
   }
   return kExitOk;

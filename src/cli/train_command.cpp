@@ -1,14 +1,14 @@
 // attnlab train: launch a run from a YAML config, or resume one from a checkpoint.
+#include <ATen/ATen.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 #include <exception>
 #include <filesystem>
 #include <memory>
 #include <stdexcept>
-
-#include <ATen/ATen.h>
-#include <spdlog/sinks/basic_file_sink.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "attention_log/probe.h"
 #include "cli/args.h"
@@ -67,7 +67,8 @@ std::unique_ptr<DirectoryLock> prepare_run_directory(const std::string& run_dir,
   if (!lock) lock = std::make_unique<DirectoryLock>(run_dir);
   if (new_run && has_run_output(run_dir)) {
     if (!overwrite)
-      throw UsageError("run directory " + run_dir + " already holds a run; resume it with --resume " +
+      throw UsageError("run directory " + run_dir +
+                       " already holds a run; resume it with --resume " +
                        (fs::path(run_dir) / "last.pt").string() +
                        ", pick another name with --set run.name=NAME, or pass --overwrite");
     for (const auto& entry : fs::directory_iterator(run_dir))
@@ -104,8 +105,8 @@ std::string newest_checkpoint(const fs::path& run_dir) {
     }
   }
   if (ec)
-    throw std::runtime_error("train.resume=auto: cannot read the run directory " + run_dir.string() +
-                             " to find its newest checkpoint: " + ec.message());
+    throw std::runtime_error("train.resume=auto: cannot read the run directory " +
+                             run_dir.string() + " to find its newest checkpoint: " + ec.message());
   return newest;
 }
 
@@ -115,17 +116,21 @@ int train_command(const Args& args) {
   std::string config_path, resume;
   std::vector<std::string> overrides;
   bool overwrite = false;
-  ArgParser parser("train", "attnlab train --config FILE [--set KEY=VALUE]... | --resume CHECKPOINT",
-                   "Trains an encoder as the config says; the run lives in <run.out_dir>/<run.name>/\n"
-                   "(config.yaml, train.log, metrics.jsonl, checkpoints, attention/). Ctrl-C (SIGINT)\n"
-                   "or SIGTERM finishes the current step, saves last.pt and exits 0.");
+  ArgParser parser(
+      "train", "attnlab train --config FILE [--set KEY=VALUE]... | --resume CHECKPOINT",
+      "Trains an encoder as the config says; the run lives in <run.out_dir>/<run.name>/\n"
+      "(config.yaml, train.log, metrics.jsonl, checkpoints, attention/). Ctrl-C (SIGINT)\n"
+      "or SIGTERM finishes the current step, saves last.pt and exits 0.");
   parser.option("config", &config_path, "YAML config file (docs/config.md lists every key)");
-  parser.repeated("set", &overrides,
-                  "override a config key, e.g. --set train.lr=3e-4 (repeatable; validated like the file)");
-  parser.option("resume", &resume,
-                "continue the run that wrote this checkpoint (e.g. runs/reverse/last.pt), in its directory");
-  parser.flag("overwrite", &overwrite,
-              "start afresh even if the run directory already holds checkpoints (they are deleted)");
+  parser.repeated(
+      "set", &overrides,
+      "override a config key, e.g. --set train.lr=3e-4 (repeatable; validated like the file)");
+  parser.option(
+      "resume", &resume,
+      "continue the run that wrote this checkpoint (e.g. runs/reverse/last.pt), in its directory");
+  parser.flag(
+      "overwrite", &overwrite,
+      "start afresh even if the run directory already holds checkpoints (they are deleted)");
   // train.resume: auto (what torchrun --max_restarts needs) is a config key; --resume names one.
   if (!parser.parse(args)) return kExitOk;
   if (config_path.empty() == resume.empty())
@@ -179,7 +184,8 @@ int train_command(const Args& args) {
     const auto run_dir = fs::absolute(resume).parent_path();
     config.run.out_dir = run_dir.parent_path().string();
     config.run.name = run_dir.filename().string();
-    if (!resume_note.empty()) resume_note += " (step " + std::to_string(checkpoint->state.step) + ")";
+    if (!resume_note.empty())
+      resume_note += " (step " + std::to_string(checkpoint->state.step) + ")";
   }
   // Under torchrun: the global batch must split evenly, and the group forms before any work.
   if (launch.distributed() && config.train.batch_size % launch.world_size != 0)
@@ -201,7 +207,10 @@ int train_command(const Args& args) {
       throw UsageError(
           "the ranks do not resume from the same checkpoint (rank " + std::to_string(group.rank()) +
           ": " + (checkpoint ? "step " + std::to_string(checkpoint->state.step) : "none") +
-          ", rank 0: " + (step.item<double>() < 0 ? "none" : "step " + std::to_string(static_cast<int64_t>(step.item<double>()))) +
+          ", rank 0: " +
+          (step.item<double>() < 0
+               ? "none"
+               : "step " + std::to_string(static_cast<int64_t>(step.item<double>()))) +
           "); every machine must see the run directory " + run_dir + " (a shared file system)");
   }
   // Rank 0 alone touches the run directory; the others learn whether it could.

@@ -49,8 +49,8 @@ class Checker {
     if (!r_.usable({path})) return;
     const bool ok = value >= 0 && (closed_top ? value <= 1 : value < 1);
     if (!ok)
-      r_.key_error(path, std::string("must be in [0, 1") + (closed_top ? "]" : ")") + ", got " +
-                             str(value));
+      r_.key_error(
+          path, std::string("must be in [0, 1") + (closed_top ? "]" : ")") + ", got " + str(value));
   }
   // An enum-valued key given a name outside its table (config/enums.h).
   template <typename E>
@@ -115,8 +115,8 @@ class Checker {
       const bool image_format = c_.data.format != DataFormat::kTsv;
       if (images != image_format)
         r_.key_error("data.format", r_.where_any({"data.format", "data.task"}),
-                     std::string(name_of(c_.data.format)) + " does not fit data.task=" +
-                         name_of(c_.data.task) + " (" +
+                     std::string(name_of(c_.data.format)) +
+                         " does not fit data.task=" + name_of(c_.data.task) + " (" +
                          (images ? "images come as idx or png" : "text comes as tsv") + ")");
       const bool image_keys_set = image.holdout > 0 || !image.classes.empty() ||
                                   !image.train_labels.empty() || !image.valid_labels.empty() ||
@@ -125,7 +125,8 @@ class Checker {
       if (!images && image_keys_set)
         r_.key_error("data.image", r_.where_any({"data.task"}),
                      "data.image.* applies to data.task=image_classification only, got "
-                     "data.task=" + std::string(name_of(c_.data.task)));
+                     "data.task=" +
+                         std::string(name_of(c_.data.task)));
       if (c_.data.format == DataFormat::kPng && !image.classes.empty())
         r_.key_error("data.image.classes", r_.where_any({"data.image.classes", "data.format"}),
                      "names the labels of IDX files; a PNG folder's labels TSV names its classes");
@@ -169,8 +170,8 @@ class Checker {
         m.positions == PositionKind::kSinusoidal && m.d_model % 2 != 0)
       r_.key_error("model.d_model", r_.where_any({"model.d_model", "model.positions"}),
                    "2-D sinusoidal positions give half the channels to rows and half to columns: "
-                   "model.d_model must be even, got " + str(m.d_model) +
-                   " (or set model.positions=learned)");
+                   "model.d_model must be even, got " +
+                       str(m.d_model) + " (or set model.positions=learned)");
     one_of<CtcSplitAt>("model.ctc.split_at");
     if (r_.usable({"model.d_model", "model.num_heads"}) && m.d_model > 0 && m.num_heads > 0 &&
         m.d_model % m.num_heads != 0) {
@@ -242,8 +243,7 @@ class Checker {
     for (size_t i = 0; i < values.size(); ++i) {
       const std::string element = std::string(path) + "[" + std::to_string(i) + "]";
       if (values[i] < 0) {
-        r_.key_error(element, r_.element_where(path, i),
-                     "must be >= 0, got " + str(values[i]));
+        r_.key_error(element, r_.element_where(path, i), "must be >= 0, got " + str(values[i]));
       } else if (bound > 0 && values[i] >= bound) {
         r_.key_error(element, r_.element_where(path, i),
                      str(values[i]) + " is out of range for " + bound_name + "=" + str(bound));
@@ -255,8 +255,8 @@ class Checker {
     const auto& a = c_.log.attention;
     positive("log.interval", c_.log.interval);
     non_negative("log.attention.num_examples", a.num_examples);
-    if (r_.usable({"log.attention.enabled", "log.attention.num_examples",
-                   "log.attention.examples"}) &&
+    if (r_.usable(
+            {"log.attention.enabled", "log.attention.num_examples", "log.attention.examples"}) &&
         a.enabled && a.num_examples == 0 && a.examples.empty()) {
       r_.key_error("log.attention.num_examples",
                    r_.where_any({"log.attention.num_examples", "log.attention.enabled"}),

@@ -12,10 +12,15 @@
 
 namespace attnlab {
 
-enum class TaskKind { kTransduction, kClassification, kTranslation, kImageClassification };  // data.task
-enum class DataFormat { kTsv, kIdx, kPng };                            // data.format
+enum class TaskKind {
+  kTransduction,
+  kClassification,
+  kTranslation,
+  kImageClassification
+};                                                                      // data.task
+enum class DataFormat { kTsv, kIdx, kPng };                             // data.format
 enum class Tokenization { kChar, kWord, kSentencepiece };               // data.tokenization
-enum class SpmModelType { kUnigram, kBpe };                            // data.spm.model_type
+enum class SpmModelType { kUnigram, kBpe };                             // data.spm.model_type
 enum class NormPlacement { kPre, kPost };                               // model.norm
 enum class Activation { kGelu, kRelu };                                 // model.activation
 enum class PositionKind { kSinusoidal, kLearned };                      // model.positions
@@ -23,8 +28,8 @@ enum class Pooling { kCls, kMean };                                     // model
 enum class ScheduleKind { kCosine, kLinear, kInverseSqrt, kConstant };  // train.schedule
 enum class Precision { kAuto, kFp32, kBf16 };                           // train.precision
 enum class BestMetric { kAuto, kLoss, kAccuracy, kExactMatch, kBleu, kChrf };  // train.best_metric
-enum class CtcSplitAt { kEmbedding, kEncoder };                        // model.ctc.split_at
-enum class ResumeMode { kNever, kAuto };                               // train.resume
+enum class CtcSplitAt { kEmbedding, kEncoder };                                // model.ctc.split_at
+enum class ResumeMode { kNever, kAuto };                                       // train.resume
 
 // One label per example (text or image): a classification head, accuracy and a confusion matrix.
 inline bool is_classification(TaskKind task) {
@@ -58,9 +63,10 @@ struct EnumNames<DataFormat> {
 };
 template <>
 struct EnumNames<Tokenization> {
-  static constexpr NameTable<Tokenization, 3> table{{{Tokenization::kChar, "char"},
-                                                     {Tokenization::kWord, "word"},
-                                                     {Tokenization::kSentencepiece, "sentencepiece"}}};
+  static constexpr NameTable<Tokenization, 3> table{
+      {{Tokenization::kChar, "char"},
+       {Tokenization::kWord, "word"},
+       {Tokenization::kSentencepiece, "sentencepiece"}}};
 };
 template <>
 struct EnumNames<SpmModelType> {

@@ -53,8 +53,8 @@ class Reader {
     if (root.IsNull()) return;  // an empty file: all defaults
     if (!root.IsMap()) {
       tainted_.insert("");
-      error(at(root.Mark()) + ": expected a mapping of sections (" +
-            joined(sections_of(""), ", ") + "), got " + describe(root));
+      error(at(root.Mark()) + ": expected a mapping of sections (" + joined(sections_of(""), ", ") +
+            "), got " + describe(root));
       return;
     }
     walk(root, "");
@@ -119,13 +119,12 @@ class Reader {
       if (it == entries_.end()) continue;
       const Entry& entry = it->second;
       std::string expected;
-      std::visit([&](auto* target) { expected = convert(entry, field.path, target); },
-                 field.ref);
+      std::visit([&](auto* target) { expected = convert(entry, field.path, target); }, field.ref);
       if (!expected.empty()) {
         failed_.insert(field.path);
         if (expected != "-")  // list conversions report their own errors
-          error(std::string(field.path) + " (" + entry.where + "): expected " + expected + ", got " +
-                describe(entry.value));
+          error(std::string(field.path) + " (" + entry.where + "): expected " + expected +
+                ", got " + describe(entry.value));
       }
     }
   }
@@ -258,9 +257,9 @@ class Reader {
         if (value.IsNull()) continue;  // `train:` with nothing under it
         if (!value.IsMap()) {
           tainted_.insert(path);
-          key_error(path, where, "expected a mapping of keys (" +
-                                     joined(sections_of(path), ", ") + "), got " +
-                                     describe(value));
+          key_error(path, where,
+                    "expected a mapping of keys (" + joined(sections_of(path), ", ") + "), got " +
+                        describe(value));
           continue;
         }
         walk(value, path);
@@ -325,7 +324,7 @@ class Reader {
   std::string source_;
   std::map<std::string, Entry> entries_;
   std::map<std::string, std::string> seen_sections_;
-  std::set<std::string> failed_;   // keys whose value did not convert
+  std::set<std::string> failed_;                       // keys whose value did not convert
   std::map<std::string, std::string> rejected_names_;  // enum keys given an unknown name
   std::set<std::string> tainted_;  // sections with a structural error ("" = the whole file)
   std::vector<std::string> errors_;

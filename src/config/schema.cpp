@@ -93,19 +93,19 @@ std::string join_path(const std::string& prefix, const std::string& key) {
 }
 
 Schema::Schema() {
-    Config dummy;
-    sections.insert("");
-    for (const auto& field : fields_of(dummy)) {
-      std::string path = field.path;
-      leaves.insert(path);
-      // Register the path under its parent, then each section under its own parent.
-      for (std::string child = path; !child.empty(); child = parent_of(child)) {
-        auto& list = children[parent_of(child)];
-        if (std::find(list.begin(), list.end(), child) == list.end()) list.push_back(child);
-        if (child != path) sections.insert(child);
-      }
+  Config dummy;
+  sections.insert("");
+  for (const auto& field : fields_of(dummy)) {
+    std::string path = field.path;
+    leaves.insert(path);
+    // Register the path under its parent, then each section under its own parent.
+    for (std::string child = path; !child.empty(); child = parent_of(child)) {
+      auto& list = children[parent_of(child)];
+      if (std::find(list.begin(), list.end(), child) == list.end()) list.push_back(child);
+      if (child != path) sections.insert(child);
     }
   }
+}
 
 const Schema& schema() {
   static const Schema instance;

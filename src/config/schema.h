@@ -13,9 +13,11 @@
 
 namespace attnlab::config_detail {
 
-using FieldRef = std::variant<int64_t*, uint64_t*, double*, bool*, std::string*,
-                              std::vector<std::string>*, std::vector<int64_t>*, TaskKind*, Tokenization*, NormPlacement*, Activation*, PositionKind*, Pooling*, ScheduleKind*, Precision*, BestMetric*, CtcSplitAt*, ResumeMode*, DataFormat*,
-                              SpmModelType*>;
+using FieldRef =
+    std::variant<int64_t*, uint64_t*, double*, bool*, std::string*, std::vector<std::string>*,
+                 std::vector<int64_t>*, TaskKind*, Tokenization*, NormPlacement*, Activation*,
+                 PositionKind*, Pooling*, ScheduleKind*, Precision*, BestMetric*, CtcSplitAt*,
+                 ResumeMode*, DataFormat*, SpmModelType*>;
 
 struct Field {
   const char* path;  // "log.attention.layers"; every proper prefix is a section
@@ -34,11 +36,11 @@ struct Schema {
 };
 const Schema& schema();
 
-std::string parent_of(const std::string& path);   // "a.b.c" -> "a.b"
-std::string last_part(const std::string& path);   // "a.b.c" -> "c"
+std::string parent_of(const std::string& path);  // "a.b.c" -> "a.b"
+std::string last_part(const std::string& path);  // "a.b.c" -> "c"
 std::string join_path(const std::string& prefix, const std::string& key);
 std::string joined(const std::vector<std::string>& items, const char* separator);
-std::string quoted(const std::string& s);         // 'abc'
+std::string quoted(const std::string& s);  // 'abc'
 
 // The closest candidate within `max_distance` edits (1 for very short words), or "".
 std::string closest(const std::string& word, const std::vector<std::string>& candidates,

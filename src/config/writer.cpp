@@ -32,23 +32,32 @@ std::string format_double(double value) {
 
 // Plain when it reads back as the same string, double-quoted otherwise.
 std::string format_string(const std::string& value) {
-  const bool plain =
-      !value.empty() && value != "null" && value != "Null" && value != "NULL" &&
-      (std::isalnum(static_cast<unsigned char>(value[0])) || value[0] == '_' ||
-       value[0] == '.' || value[0] == '/') &&
-      std::all_of(value.begin(), value.end(), [](char ch) {
-        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '.' ||
-               ch == '/' || ch == '-';
-      });
+  const bool plain = !value.empty() && value != "null" && value != "Null" && value != "NULL" &&
+                     (std::isalnum(static_cast<unsigned char>(value[0])) || value[0] == '_' ||
+                      value[0] == '.' || value[0] == '/') &&
+                     std::all_of(value.begin(), value.end(), [](char ch) {
+                       return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' ||
+                              ch == '.' || ch == '/' || ch == '-';
+                     });
   if (plain) return value;
   std::string out = "\"";
   for (const char ch : value) {
     switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (static_cast<unsigned char>(ch) < 0x20) {
           char escaped[8];
@@ -64,7 +73,9 @@ std::string format_string(const std::string& value) {
 
 struct ValueWriter {
   template <typename E, typename = std::enable_if_t<std::is_enum_v<E>>>
-  std::string operator()(const E* v) const { return format_string(name_of(*v)); }
+  std::string operator()(const E* v) const {
+    return format_string(name_of(*v));
+  }
   std::string operator()(const int64_t* v) const { return std::to_string(*v); }
   std::string operator()(const uint64_t* v) const { return std::to_string(*v); }
   std::string operator()(const double* v) const { return format_double(*v); }
@@ -100,8 +111,7 @@ std::string to_yaml(const Config& config) {
     const std::string key = parts.back();
     parts.pop_back();
     size_t common = 0;
-    while (common < open.size() && common < parts.size() && open[common] == parts[common])
-      ++common;
+    while (common < open.size() && common < parts.size() && open[common] == parts[common]) ++common;
     for (size_t depth = common; depth < parts.size(); ++depth)
       out += std::string(2 * depth, ' ') + parts[depth] + ":\n";
     open = parts;

@@ -1,8 +1,8 @@
 #include "data/augment.h"
 
-#include <random>
-
 #include <ATen/ATen.h>
+
+#include <random>
 
 #include "data/random.h"
 
@@ -11,8 +11,9 @@ namespace attnlab {
 ImageTransform draw_transform(const AugmentOptions& options, uint64_t seed, int64_t epoch,
                               int64_t index) {
   constexpr uint64_t kAugmentSalt = 0x61756760;  // "aug`": apart from epoch_order's stream
-  std::mt19937_64 rng(mix_seed(mix_seed(mix_seed(seed ^ kAugmentSalt) ^ static_cast<uint64_t>(epoch)) ^
-                               static_cast<uint64_t>(index)));
+  std::mt19937_64 rng(
+      mix_seed(mix_seed(mix_seed(seed ^ kAugmentSalt) ^ static_cast<uint64_t>(epoch)) ^
+               static_cast<uint64_t>(index)));
   ImageTransform t;
   const int64_t pad = options.crop_padding;
   if (pad > 0) {
@@ -28,8 +29,8 @@ at::Tensor augment_images(const at::Tensor& images, const std::vector<int64_t>& 
   TORCH_CHECK(images.dim() == 4 && images.scalar_type() == at::kByte,
               "augment_images: images must be (B, C, H, W) uint8, got ", images.sizes(), " ",
               images.scalar_type());
-  TORCH_CHECK(images.size(0) == static_cast<int64_t>(indices.size()), "augment_images: ",
-              images.size(0), " images but ", indices.size(), " indices");
+  TORCH_CHECK(images.size(0) == static_cast<int64_t>(indices.size()),
+              "augment_images: ", images.size(0), " images but ", indices.size(), " indices");
   TORCH_CHECK(options.crop_padding >= 0, "augment_images: crop_padding must be >= 0");
   if (options.crop_padding == 0 && !options.flip) return images;
   const auto B = images.size(0), C = images.size(1), H = images.size(2), W = images.size(3);

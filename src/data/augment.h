@@ -4,10 +4,10 @@
 // index in the split), never on the batch it lands in, the rank that takes it or the time:
 // a resumed or data-parallel run sees exactly the pictures one uninterrupted process would.
 
+#include <ATen/Tensor.h>
+
 #include <cstdint>
 #include <vector>
-
-#include <ATen/Tensor.h>
 
 namespace attnlab {
 

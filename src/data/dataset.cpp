@@ -1,12 +1,12 @@
 #include "data/dataset.h"
 
+#include <c10/util/Exception.h>
+#include <torch/torch.h>
+
 #include <algorithm>
 #include <random>
 #include <stdexcept>
 #include <utility>
-
-#include <c10/util/Exception.h>
-#include <torch/torch.h>
 
 #include "data/random.h"
 
@@ -47,8 +47,8 @@ Vocabularies build_vocabularies(const std::vector<Example>& train, const Dataset
   return vocabs;
 }
 
-Dataset::Dataset(std::vector<Example> examples, const DatasetOptions& options, const Vocabularies& vocabs,
-                 std::string path)
+Dataset::Dataset(std::vector<Example> examples, const DatasetOptions& options,
+                 const Vocabularies& vocabs, std::string path)
     : options_(options), path_(std::move(path)), examples_(std::move(examples)) {
   TORCH_CHECK(options_.max_len > 0, "max_len must be positive, got ", options_.max_len);
   const bool sequence = has_target_sequence(options_.task);
@@ -56,7 +56,8 @@ Dataset::Dataset(std::vector<Example> examples, const DatasetOptions& options, c
   TORCH_CHECK(!sequence || vocabs.target.has_value(), "a ", name_of(options_.task),
               " dataset needs a target vocabulary");
   TORCH_CHECK(sequence || vocabs.labels.has_value(), "a classification dataset needs a label set");
-  TORCH_CHECK(options_.ctc_upsample > 0, "ctc_upsample must be positive, got ", options_.ctc_upsample);
+  TORCH_CHECK(options_.ctc_upsample > 0, "ctc_upsample must be positive, got ",
+              options_.ctc_upsample);
   if (examples_.empty()) throw DataError(path_ + ": no examples");
 
   // data.skip_unfit: drop the pair instead of failing; keeps the count and the first reason.
@@ -81,15 +82,17 @@ Dataset::Dataset(std::vector<Example> examples, const DatasetOptions& options, c
         continue;
       }
       throw line_error(path_, line,
-                       "source has " + std::to_string(length) + " tokens" + (sequence ? "" : " (with <cls>)") +
+                       "source has " + std::to_string(length) + " tokens" +
+                           (sequence ? "" : " (with <cls>)") +
                            ", more than max_len=" + std::to_string(options_.max_len));
     }
     if (transduction) {
       const auto target_tokens = options_.tokenizer.tokenize(e.target);
       if (target_tokens.size() != source_tokens.size()) {
         throw line_error(path_, line,
-                         "target has " + std::to_string(target_tokens.size()) + " tokens but source has " +
-                             std::to_string(source_tokens.size()) + "; transduction needs equal lengths");
+                         "target has " + std::to_string(target_tokens.size()) +
+                             " tokens but source has " + std::to_string(source_tokens.size()) +
+                             "; transduction needs equal lengths");
       }
       targets_.push_back(vocabs.target->encode(target_tokens));
     } else if (sequence) {
@@ -118,7 +121,9 @@ Dataset::Dataset(std::vector<Example> examples, const DatasetOptions& options, c
     } else {
       const int64_t label = vocabs.labels->find(e.target);
       if (label < 0) {
-        throw line_error(path_, line, "unknown label '" + e.target + "'; known labels: " + vocabs.labels->joined());
+        throw line_error(
+            path_, line,
+            "unknown label '" + e.target + "'; known labels: " + vocabs.labels->joined());
       }
       labels_.push_back(label);
     }
@@ -128,7 +133,8 @@ Dataset::Dataset(std::vector<Example> examples, const DatasetOptions& options, c
   }
   if (kept.empty()) {
     throw DataError(path_ + ": none of its " + std::to_string(examples_.size()) +
-                    " examples fits (data.skip_unfit dropped them all; first: " + first_skipped_ + ")");
+                    " examples fits (data.skip_unfit dropped them all; first: " + first_skipped_ +
+                    ")");
   }
   examples_ = std::move(kept);
 }
@@ -137,7 +143,8 @@ Dataset::Dataset(ImageSet images, const DatasetOptions& options, const LabelSet&
                  std::string path)
     : options_(options), path_(std::move(path)) {
   TORCH_CHECK(options_.task == TaskKind::kImageClassification,
-              "an image dataset is for data.task=image_classification, not ", name_of(options_.task));
+              "an image dataset is for data.task=image_classification, not ",
+              name_of(options_.task));
   if (images.size() == 0) throw DataError(path_ + ": no examples");
   TORCH_CHECK(images.pixels.dim() == 4 && images.pixels.scalar_type() == torch::kByte &&
                   images.pixels.size(0) == images.size() &&
@@ -173,7 +180,8 @@ const std::vector<int64_t>& Dataset::source(int64_t i) const {
 }
 
 const std::vector<int64_t>& Dataset::target(int64_t i) const {
-  TORCH_CHECK(has_target_sequence(options_.task), "target() is for transduction and translation datasets");
+  TORCH_CHECK(has_target_sequence(options_.task),
+              "target() is for transduction and translation datasets");
   TORCH_CHECK(i >= 0 && i < size(), "example index ", i, " out of range for ", size(), " examples");
   return targets_[static_cast<size_t>(i)];
 }
@@ -189,23 +197,26 @@ Batch Dataset::batch(const std::vector<int64_t>& indices, int64_t pad_to) const 
   const auto B = static_cast<int64_t>(indices.size());
   if (has_images()) {
     for (const int64_t i : indices)
-      TORCH_CHECK(i >= 0 && i < size(), "example index ", i, " out of range for ", size(), " examples");
+      TORCH_CHECK(i >= 0 && i < size(), "example index ", i, " out of range for ", size(),
+                  " examples");
     auto rows = torch::tensor(indices, torch::kLong);  // (B)
-    auto tgt = torch::empty({B}, torch::kLong);         // (B)
+    auto tgt = torch::empty({B}, torch::kLong);        // (B)
     auto tgt_a = tgt.accessor<int64_t, 1>();
-    for (int64_t b = 0; b < B; ++b) tgt_a[b] = labels_[static_cast<size_t>(indices[static_cast<size_t>(b)])];
+    for (int64_t b = 0; b < B; ++b)
+      tgt_a[b] = labels_[static_cast<size_t>(indices[static_cast<size_t>(b)])];
     return Batch{images_.index_select(0, rows), tgt, B};  // (B, C, H, W) uint8
   }
   int64_t T = pad_to, S = options_.task == TaskKind::kTransduction ? pad_to : 0;
   const bool sequence = has_target_sequence(options_.task);
   for (const int64_t i : indices) {
-    TORCH_CHECK(i >= 0 && i < size(), "example index ", i, " out of range for ", size(), " examples");
+    TORCH_CHECK(i >= 0 && i < size(), "example index ", i, " out of range for ", size(),
+                " examples");
     T = std::max(T, lengths_[static_cast<size_t>(i)]);
     if (sequence) S = std::max(S, static_cast<int64_t>(targets_[static_cast<size_t>(i)].size()));
   }
-  auto src = torch::full({B, T}, Vocab::kPadId, torch::kLong);                    // (B, T)
-  auto tgt = sequence ? torch::full({B, S}, Vocab::kPadId, torch::kLong)           // (B, S)
-                      : torch::empty({B}, torch::kLong);                           // (B)
+  auto src = torch::full({B, T}, Vocab::kPadId, torch::kLong);            // (B, T)
+  auto tgt = sequence ? torch::full({B, S}, Vocab::kPadId, torch::kLong)  // (B, S)
+                      : torch::empty({B}, torch::kLong);                  // (B)
   auto src_a = src.accessor<int64_t, 2>();
   int64_t num_tokens = 0;
   for (int64_t b = 0; b < B; ++b) {
@@ -239,17 +250,20 @@ std::vector<std::vector<int64_t>> make_batches(const std::vector<int64_t>& order
                                                const std::vector<int64_t>& lengths,
                                                const BatchingOptions& options) {
   TORCH_CHECK(options.batch_size > 0, "batch_size must be positive, got ", options.batch_size);
-  TORCH_CHECK(options.bucket_batches >= 0, "bucket_batches must be non-negative, got ", options.bucket_batches);
+  TORCH_CHECK(options.bucket_batches >= 0, "bucket_batches must be non-negative, got ",
+              options.bucket_batches);
   std::vector<int64_t> arranged = order;
   if (options.bucket_batches > 0) {
     for (const int64_t i : order) {
-      TORCH_CHECK(i >= 0 && i < static_cast<int64_t>(lengths.size()), "index ", i, " has no length");
+      TORCH_CHECK(i >= 0 && i < static_cast<int64_t>(lengths.size()), "index ", i,
+                  " has no length");
     }
     const auto chunk = static_cast<size_t>(options.bucket_batches * options.batch_size);
     for (size_t start = 0; start < arranged.size(); start += chunk) {
       const auto end = std::min(arranged.size(), start + chunk);
       std::stable_sort(arranged.begin() + static_cast<std::ptrdiff_t>(start),
-                       arranged.begin() + static_cast<std::ptrdiff_t>(end), [&](int64_t a, int64_t b) {
+                       arranged.begin() + static_cast<std::ptrdiff_t>(end),
+                       [&](int64_t a, int64_t b) {
                          return lengths[static_cast<size_t>(a)] < lengths[static_cast<size_t>(b)];
                        });
     }

@@ -8,30 +8,29 @@
 // Translation: source ids and target ids of any lengths (CTC: the model emits
 //   ctc_upsample positions per source token, and the target must fit in them).
 
+#include <torch/types.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <torch/types.h>
-
+#include "config/enums.h"
 #include "data/image_set.h"
 #include "data/tokenizer.h"
 #include "data/tsv.h"
 #include "data/vocab.h"
-#include "config/enums.h"
 
 namespace attnlab {
 
 struct DatasetOptions {
-  TaskKind task = TaskKind::kTransduction;        // per-token targets, or one label per example
-  Tokenizer tokenizer = Tokenization::kChar;      // how source (and target) text is split
-  int64_t max_len = 64;                           // longest encoded source accepted (<cls> counts)
-  int64_t ctc_upsample = 2;                       // translation: output positions per source token
+  TaskKind task = TaskKind::kTransduction;    // per-token targets, or one label per example
+  Tokenizer tokenizer = Tokenization::kChar;  // how source (and target) text is split
+  int64_t max_len = 64;                       // longest encoded source accepted (<cls> counts)
+  int64_t ctc_upsample = 2;                   // translation: output positions per source token
   bool skip_unfit = false;  // drop (and count) pairs that do not fit: a source longer than
                             // max_len, a translation target CTC cannot emit; else a DataError
 };
-
 
 // The fewest CTC positions that can emit `target`: one per token, plus one blank between
 // each pair of equal neighbours (CTC merges repeats that no blank separates).
@@ -39,9 +38,9 @@ int64_t ctc_min_positions(const std::vector<int64_t>& target);
 
 // What a run learns from its training split and keeps in its checkpoint.
 struct Vocabularies {
-  Vocab source;                   // input tokens
-  std::optional<Vocab> target;    // output tokens; transduction and translation
-  std::optional<LabelSet> labels; // classes; classification only
+  Vocab source;                    // input tokens
+  std::optional<Vocab> target;     // output tokens; transduction and translation
+  std::optional<LabelSet> labels;  // classes; classification only
 };
 
 // Builds the vocabularies from the training examples (Vocab::build, LabelSet::from_labels).
@@ -64,7 +63,8 @@ class Dataset {
   // target that needs more CTC positions than ctc_upsample x its source length gives, a source
   // longer than options.max_len, or a label missing from vocabs.labels; "path: no examples" if
   // examples is empty. With options.skip_unfit the too-long and CTC-infeasible pairs are dropped
-  // instead (skipped()); a file of which none fits is still a DataError. Tokens unseen in the vocabularies become <unk>.
+  // instead (skipped()); a file of which none fits is still a DataError. Tokens unseen in the
+  // vocabularies become <unk>.
   Dataset(std::vector<Example> examples, const DatasetOptions& options, const Vocabularies& vocabs,
           std::string path);
   // Images (options.task = image_classification): the pixels stay as read. Throws DataError
@@ -79,13 +79,16 @@ class Dataset {
 
   bool has_images() const { return images_.defined(); }
   const torch::Tensor& images() const { return images_; }  // (N, C, H, W) uint8; images only
-  const Example& example(int64_t i) const;            // the text as read (images: the image's
-                                                      // name as source, its label as target)
-  const std::vector<int64_t>& source(int64_t i) const;  // encoded source (<cls> first for classification)
+  const Example& example(int64_t i) const;                 // the text as read (images: the image's
+                                                           // name as source, its label as target)
+  const std::vector<int64_t>& source(
+      int64_t i) const;  // encoded source (<cls> first for classification)
   const std::vector<int64_t>& target(int64_t i) const;  // encoded target; token-sequence tasks
   int64_t label(int64_t i) const;                       // label id; classification only
-  const std::vector<int64_t>& lengths() const { return lengths_; }  // encoded source lengths
-                                                                    // (images: all 1, unpadded)
+  const std::vector<int64_t>& lengths() const {
+    return lengths_;
+  }  // encoded source lengths
+     // (images: all 1, unpadded)
   // Pairs dropped by DatasetOptions::skip_unfit (not in size()), and the first one's reason
   // ("line 17: source longer than max_len"; "" when none).
   int64_t skipped() const { return static_cast<int64_t>(skipped_.size()); }

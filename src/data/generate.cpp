@@ -21,7 +21,9 @@ std::string join_words(const std::vector<std::string>& words) {
   return detokenize(words, Tokenization::kWord);
 }
 
-std::vector<std::string> split_words(const std::string& text) { return tokenize(text, Tokenization::kWord); }
+std::vector<std::string> split_words(const std::string& text) {
+  return tokenize(text, Tokenization::kWord);
+}
 
 // FNV-1a: a portable hash of the task name, so each task gets its own stream for one seed.
 uint64_t hash_name(const std::string& name) {
@@ -89,36 +91,44 @@ struct Adverb {
 
 const std::vector<Noun>& nouns() {
   static const std::vector<Noun> kNouns = {
-      {"dog", "kano", false, true},     {"cat", "felia", true, true},    {"bird", "avio", false, true},
-      {"horse", "kaba", true, true},    {"boy", "puero", false, true},   {"girl", "pika", true, true},
-      {"farmer", "agro", false, true},  {"queen", "rega", true, true},   {"ball", "balo", false, false},
-      {"book", "libra", true, false},   {"tree", "arbo", false, false},  {"house", "doma", true, false},
-      {"apple", "pomo", false, false},  {"cup", "taza", true, false},    {"stone", "petro", false, false},
-      {"box", "kesta", true, false},
+      {"dog", "kano", false, true},     {"cat", "felia", true, true},
+      {"bird", "avio", false, true},    {"horse", "kaba", true, true},
+      {"boy", "puero", false, true},    {"girl", "pika", true, true},
+      {"farmer", "agro", false, true},  {"queen", "rega", true, true},
+      {"ball", "balo", false, false},   {"book", "libra", true, false},
+      {"tree", "arbo", false, false},   {"house", "doma", true, false},
+      {"apple", "pomo", false, false},  {"cup", "taza", true, false},
+      {"stone", "petro", false, false}, {"box", "kesta", true, false},
   };
   return kNouns;
 }
 
 const std::vector<Adjective>& adjectives() {
   static const std::vector<Adjective> kAdjectives = {
-      {"big", "", "grand"},  {"small", "", "pikol"}, {"red", "", "rux"},
-      {"old", "", "vetul"},  {"green", "", "verd"},  {"happy", "bon", "humor"},
+      {"big", "", "grand"}, {"small", "", "pikol"}, {"red", "", "rux"},
+      {"old", "", "vetul"}, {"green", "", "verd"},  {"happy", "bon", "humor"},
   };
   return kAdjectives;
 }
 
 const std::vector<Verb>& verbs() {
   static const std::vector<Verb> kVerbs = {
-      {"sees", "vidas", "miras"},          {"likes", "amas", "satas"},   {"finds", "trovas", "hallas"},
-      {"follows", "iras post", "persas"},  {"holds", "tenas", "portas"}, {"wants", "volas", "dezir havi"},
+      {"sees", "vidas", "miras"},    {"likes", "amas", "satas"},
+      {"finds", "trovas", "hallas"}, {"follows", "iras post", "persas"},
+      {"holds", "tenas", "portas"},  {"wants", "volas", "dezir havi"},
   };
   return kVerbs;
 }
 
 const std::vector<Adverb>& adverbs() {
   static const std::vector<Adverb> kAdverbs = {
-      {"today", "hodie"},      {"again", "ree fojo"}, {"often", "ofte"},           {"now", "nun"},
-      {"every day", "cotidie"}, {"right now", "tuj"},  {"in the morning", "matene"},
+      {"today", "hodie"},
+      {"again", "ree fojo"},
+      {"often", "ofte"},
+      {"now", "nun"},
+      {"every day", "cotidie"},
+      {"right now", "tuj"},
+      {"in the morning", "matene"},
   };
   return kAdverbs;
 }
@@ -141,7 +151,9 @@ struct Sentence {
   const Adverb* adverb = nullptr;  // optional
 };
 
-bool starts_with_vowel(const char* word) { return std::string("aeiou").find(word[0]) != std::string::npos; }
+bool starts_with_vowel(const char* word) {
+  return std::string("aeiou").find(word[0]) != std::string::npos;
+}
 
 void append_words(const std::string& text, std::vector<std::string>& words) {
   for (auto& w : split_words(text)) words.push_back(std::move(w));
@@ -228,7 +240,8 @@ std::invalid_argument translate_error(const std::string& what, const std::string
 }
 
 // Parses "article (very? adjective)* noun" starting at words[pos]; advances pos.
-NounPhrase parse_noun_phrase(const std::vector<std::string>& words, size_t& pos, const std::string& text) {
+NounPhrase parse_noun_phrase(const std::vector<std::string>& words, size_t& pos,
+                             const std::string& text) {
   NounPhrase np;
   const std::string article = pos < words.size() ? words[pos] : "";
   if (article != "the" && article != "a" && article != "an")
@@ -242,7 +255,8 @@ NounPhrase parse_noun_phrase(const std::vector<std::string>& words, size_t& pos,
     for (const auto& a : adjectives())
       if (at < words.size() && words[at] == a.source) adjective = &a;
     if (adjective == nullptr) {
-      if (very) throw translate_error("expected an adjective at word " + std::to_string(at + 1), text);
+      if (very)
+        throw translate_error("expected an adjective at word " + std::to_string(at + 1), text);
       break;
     }
     np.adjectives.push_back(AdjectiveUse{adjective, very});
@@ -250,7 +264,8 @@ NounPhrase parse_noun_phrase(const std::vector<std::string>& words, size_t& pos,
   }
   for (const auto& n : nouns())
     if (pos < words.size() && words[pos] == n.source) np.noun = &n;
-  if (np.noun == nullptr) throw translate_error("expected a noun at word " + std::to_string(pos + 1), text);
+  if (np.noun == nullptr)
+    throw translate_error("expected a noun at word " + std::to_string(pos + 1), text);
   ++pos;
   return np;
 }
@@ -263,19 +278,21 @@ const std::vector<std::string>& determiners() {
 }
 
 const std::vector<std::string>& aspects() {
-  static const std::vector<std::string> kAspects = {"food",   "service", "staff", "room", "music", "coffee",
-                                                    "waiter", "menu",    "view",  "bed",  "soup",  "price"};
+  static const std::vector<std::string> kAspects = {"food",  "service", "staff",  "room",
+                                                    "music", "coffee",  "waiter", "menu",
+                                                    "view",  "bed",     "soup",   "price"};
   return kAspects;
 }
 
 const std::vector<std::string>& positive_adjectives() {
-  static const std::vector<std::string> kWords = {"good",     "great",    "excellent", "lovely",
+  static const std::vector<std::string> kWords = {"good",      "great",    "excellent", "lovely",
                                                   "wonderful", "friendly", "perfect"};
   return kWords;
 }
 
 const std::vector<std::string>& negative_adjectives() {
-  static const std::vector<std::string> kWords = {"bad", "awful", "terrible", "poor", "horrible", "rude", "dreadful"};
+  static const std::vector<std::string> kWords = {"bad",      "awful", "terrible", "poor",
+                                                  "horrible", "rude",  "dreadful"};
   return kWords;
 }
 
@@ -285,9 +302,13 @@ const std::vector<std::string>& intensifiers() {
 }
 
 const std::vector<std::string>& neutral_predicates() {
-  static const std::vector<std::string> kPhrases = {
-      "okay", "average", "ordinary", "served at noon", "as expected", "the same as before",
-      "described on the website"};
+  static const std::vector<std::string> kPhrases = {"okay",
+                                                    "average",
+                                                    "ordinary",
+                                                    "served at noon",
+                                                    "as expected",
+                                                    "the same as before",
+                                                    "described on the website"};
   return kPhrases;
 }
 
@@ -295,7 +316,9 @@ bool contains(const std::vector<std::string>& words, const std::string& word) {
   return std::find(words.begin(), words.end(), word) != words.end();
 }
 
-const char* label_name(int polarity) { return polarity > 0 ? "positive" : polarity < 0 ? "negative" : "neutral"; }
+const char* label_name(int polarity) {
+  return polarity > 0 ? "positive" : polarity < 0 ? "negative" : "neutral";
+}
 
 int sign(int x) { return (x > 0) - (x < 0); }
 
@@ -343,9 +366,12 @@ Example classify_example(std::mt19937_64& rng, int64_t index) {
 // Parses one clause starting at words[pos]; advances pos; returns its polarity.
 int parse_clause(const std::vector<std::string>& words, size_t& pos, const std::string& text) {
   const auto fail = [&](const std::string& what) {
-    return std::invalid_argument("classify: " + what + " at word " + std::to_string(pos + 1) + " in '" + text + "'");
+    return std::invalid_argument("classify: " + what + " at word " + std::to_string(pos + 1) +
+                                 " in '" + text + "'");
   };
-  const auto at = [&](size_t i) -> std::string { return i < words.size() ? words[i] : std::string(); };
+  const auto at = [&](size_t i) -> std::string {
+    return i < words.size() ? words[i] : std::string();
+  };
   if (!contains(determiners(), at(pos))) throw fail("expected a determiner");
   ++pos;
   if (!contains(aspects(), at(pos))) throw fail("expected an aspect noun");
@@ -353,7 +379,9 @@ int parse_clause(const std::vector<std::string>& words, size_t& pos, const std::
   if (at(pos) != "was") throw fail("expected 'was'");
   ++pos;
   const auto polarity_of = [&](const std::string& word) {
-    return contains(positive_adjectives(), word) ? 1 : contains(negative_adjectives(), word) ? -1 : 0;
+    return contains(positive_adjectives(), word)   ? 1
+           : contains(negative_adjectives(), word) ? -1
+                                                   : 0;
   };
   if (at(pos) == "not") {
     ++pos;
@@ -377,7 +405,8 @@ int parse_clause(const std::vector<std::string>& words, size_t& pos, const std::
   for (const auto& phrase : neutral_predicates()) {
     const auto phrase_words = split_words(phrase);
     if (pos + phrase_words.size() <= words.size() &&
-        std::equal(phrase_words.begin(), phrase_words.end(), words.begin() + static_cast<std::ptrdiff_t>(pos))) {
+        std::equal(phrase_words.begin(), phrase_words.end(),
+                   words.begin() + static_cast<std::ptrdiff_t>(pos))) {
       pos += phrase_words.size();
       return 0;
     }
@@ -389,8 +418,9 @@ int parse_clause(const std::vector<std::string>& words, size_t& pos, const std::
 
 using ExampleGenerator = std::function<Example(std::mt19937_64&, int64_t)>;
 
-std::vector<Example> draw_split(const std::string& task, const ExampleGenerator& generate, int64_t count,
-                                std::mt19937_64& rng, std::unordered_set<std::string>& seen) {
+std::vector<Example> draw_split(const std::string& task, const ExampleGenerator& generate,
+                                int64_t count, std::mt19937_64& rng,
+                                std::unordered_set<std::string>& seen) {
   std::vector<Example> split;
   split.reserve(static_cast<size_t>(count));
   for (int64_t i = 0; i < count; ++i) {
@@ -441,8 +471,9 @@ TaskSplits generate_task(const std::string& task, uint64_t seed, const GenerateS
   TaskSplits splits;
   splits.task = task;
   // Test, then valid, then train: changing only the train size leaves valid and test as they were.
-  for (auto [split, count] : {std::pair{&splits.test, sizes.test}, std::pair{&splits.valid, sizes.valid},
-                              std::pair{&splits.train, sizes.train}}) {
+  for (auto [split, count] :
+       {std::pair{&splits.test, sizes.test}, std::pair{&splits.valid, sizes.valid},
+        std::pair{&splits.train, sizes.train}}) {
     *split = draw_split(task, generate, count, rng, seen);
     if (task == "classify") {
       // Labels were drawn in turn (positive, negative, neutral, ...); mix them up.
@@ -478,7 +509,8 @@ std::string translate_sentence(const std::string& source) {
   s.subject = parse_noun_phrase(words, pos, source);
   for (const auto& v : verbs())
     if (pos < words.size() && words[pos] == v.source) s.verb = &v;
-  if (s.verb == nullptr) throw translate_error("expected a verb at word " + std::to_string(pos + 1), source);
+  if (s.verb == nullptr)
+    throw translate_error("expected a verb at word " + std::to_string(pos + 1), source);
   ++pos;
   s.object = parse_noun_phrase(words, pos, source);
   if (pos < words.size()) {
@@ -487,7 +519,8 @@ std::string translate_sentence(const std::string& source) {
     for (const auto& a : adverbs())
       if (tail == a.source) s.adverb = &a;
     if (s.adverb == nullptr)
-      throw translate_error("unexpected '" + tail + "' from word " + std::to_string(pos + 1), source);
+      throw translate_error("unexpected '" + tail + "' from word " + std::to_string(pos + 1),
+                            source);
   }
   return target_text(s);
 }
@@ -499,13 +532,13 @@ std::string classify_sentence(const std::string& text) {
   if (pos == words.size()) return label_name(first);
   const std::string connective = words[pos++];
   if (connective != "but" && connective != "and") {
-    throw std::invalid_argument("classify: expected 'but' or 'and' at word " + std::to_string(pos) + " in '" +
-                                text + "'");
+    throw std::invalid_argument("classify: expected 'but' or 'and' at word " + std::to_string(pos) +
+                                " in '" + text + "'");
   }
   const int second = parse_clause(words, pos, text);
   if (pos != words.size()) {
-    throw std::invalid_argument("classify: unexpected '" + words[pos] + "' at word " + std::to_string(pos + 1) +
-                                " in '" + text + "'");
+    throw std::invalid_argument("classify: unexpected '" + words[pos] + "' at word " +
+                                std::to_string(pos + 1) + " in '" + text + "'");
   }
   return label_name(connective == "but" ? second : sign(first + second));
 }

@@ -12,22 +12,31 @@ namespace attnlab {
 namespace {
 
 constexpr uint64_t kMaxDataBytes = uint64_t{1} << 30;  // one array may hold at most 1 GiB
-constexpr size_t kChunk = size_t{1} << 20;              // bytes read per call
+constexpr size_t kChunk = size_t{1} << 20;             // bytes read per call
 
 // Fills out[0, n) from the input; returns fewer than n bytes only at its end. Throws DataError.
 using ReadFn = std::function<size_t(uint8_t* out, size_t n)>;
 
-DataError file_error(const std::string& path, const std::string& what) { return DataError(path + ": " + what); }
+DataError file_error(const std::string& path, const std::string& what) {
+  return DataError(path + ": " + what);
+}
 
 const char* type_name(int type) {
   switch (type) {
-    case 0x08: return "unsigned byte";
-    case 0x09: return "signed byte";
-    case 0x0B: return "int16";
-    case 0x0C: return "int32";
-    case 0x0D: return "float";
-    case 0x0E: return "double";
-    default: return "unknown";
+    case 0x08:
+      return "unsigned byte";
+    case 0x09:
+      return "signed byte";
+    case 0x0B:
+      return "int16";
+    case 0x0C:
+      return "int32";
+    case 0x0D:
+      return "float";
+    case 0x0E:
+      return "double";
+    default:
+      return "unknown";
   }
 }
 
@@ -55,7 +64,8 @@ IdxArray parse_stream(const ReadFn& read, const std::string& path) {
   }
   const int ndims = magic[3];
   if (ndims < 1 || ndims > 4) {
-    throw file_error(path, std::to_string(ndims) + " dimensions; attnlab reads IDX arrays of 1 to 4");
+    throw file_error(path,
+                     std::to_string(ndims) + " dimensions; attnlab reads IDX arrays of 1 to 4");
   }
 
   uint8_t raw_dims[16];
@@ -63,7 +73,8 @@ IdxArray parse_stream(const ReadFn& read, const std::string& path) {
   const size_t got_dims = read(raw_dims, dims_bytes);
   if (got_dims < dims_bytes) {
     throw file_error(path, "truncated: header says " + std::to_string(ndims) + " dimensions (" +
-                               std::to_string(dims_bytes) + " bytes), found " + std::to_string(got_dims));
+                               std::to_string(dims_bytes) + " bytes), found " +
+                               std::to_string(got_dims));
   }
   IdxArray array;
   std::string shape;  // "10000 x 28 x 28", for messages
@@ -72,7 +83,8 @@ IdxArray parse_stream(const ReadFn& read, const std::string& path) {
     const uint8_t* b = raw_dims + 4 * i;
     const uint32_t dim = uint32_t{b[0]} << 24 | uint32_t{b[1]} << 16 | uint32_t{b[2]} << 8 | b[3];
     if (dim == 0) {
-      throw file_error(path, "dimension " + std::to_string(i + 1) + " of " + std::to_string(ndims) + " is 0");
+      throw file_error(
+          path, "dimension " + std::to_string(i + 1) + " of " + std::to_string(ndims) + " is 0");
     }
     array.dims.push_back(dim);
     shape += (i ? " x " : "") + std::to_string(dim);
@@ -91,18 +103,21 @@ IdxArray parse_stream(const ReadFn& read, const std::string& path) {
     const size_t got = read(data.data() + have, want);
     have += got;
     if (got < want) {
-      throw file_error(path, "truncated: header says " + std::to_string(total) + " bytes of data (" + shape +
-                                 "), found " + std::to_string(have));
+      throw file_error(path, "truncated: header says " + std::to_string(total) +
+                                 " bytes of data (" + shape + "), found " + std::to_string(have));
     }
   }
   uint64_t extra = 0;
   std::vector<uint8_t> scratch(4096);
   // Counted up to 1 MiB only: a small header over gigabytes of gzipped zeros fails at once.
   constexpr uint64_t kCountLimit = 1 << 20;
-  for (size_t got; extra <= kCountLimit && (got = read(scratch.data(), scratch.size())) > 0;) extra += got;
+  for (size_t got; extra <= kCountLimit && (got = read(scratch.data(), scratch.size())) > 0;)
+    extra += got;
   if (extra > kCountLimit)
-    throw file_error(path, "more than " + std::to_string(kCountLimit) + " bytes after the data (" + shape + ")");
-  if (extra > 0) throw file_error(path, std::to_string(extra) + " bytes after the data (" + shape + ")");
+    throw file_error(
+        path, "more than " + std::to_string(kCountLimit) + " bytes after the data (" + shape + ")");
+  if (extra > 0)
+    throw file_error(path, std::to_string(extra) + " bytes after the data (" + shape + ")");
   return array;
 }
 
@@ -130,7 +145,8 @@ IdxArray read_idx(const std::string& path) {
   const ReadFn read = [&](uint8_t* out, size_t n) {
     size_t have = 0;
     while (have < n) {
-      const int got = gzread(file.get(), out + have, static_cast<unsigned>(std::min(n - have, kChunk)));
+      const int got =
+          gzread(file.get(), out + have, static_cast<unsigned>(std::min(n - have, kChunk)));
       const int err = errno;
       // A truncated gzip member sets Z_BUF_ERROR yet gzread returns the bytes it had (not -1):
       // only gzerror tells a cut-off stream from the end of the file.

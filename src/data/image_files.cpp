@@ -1,11 +1,11 @@
 #include "data/image_files.h"
 
+#include <ATen/ATen.h>
+
 #include <array>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-
-#include <ATen/ATen.h>
 
 #include "data/idx.h"
 #include "data/png_folder.h"
@@ -31,12 +31,15 @@ ImageSet read_idx_images(const std::string& images, const std::string& labels,
   const IdxArray ids = read_idx(labels);
   const auto& d = pixels.dims;
   if (d.size() != 3 && d.size() != 4)
-    throw DataError(images + ": images must have 3 dimensions (count, height, width) or 4 "
-                    "(count, channels, height, width), found " + std::to_string(d.size()));
+    throw DataError(images +
+                    ": images must have 3 dimensions (count, height, width) or 4 "
+                    "(count, channels, height, width), found " +
+                    std::to_string(d.size()));
   if (d.size() == 4 && d[1] != 1 && d[1] != 3)
     throw DataError(images + ": images must have 1 or 3 channels, found " + std::to_string(d[1]));
   if (ids.dims.size() != 1)
-    throw DataError(labels + ": labels must have 1 dimension, found " + std::to_string(ids.dims.size()));
+    throw DataError(labels + ": labels must have 1 dimension, found " +
+                    std::to_string(ids.dims.size()));
   if (ids.dims[0] != d[0])
     throw DataError(labels + ": " + std::to_string(ids.dims[0]) + " labels for the " +
                     std::to_string(d[0]) + " images of " + images);
@@ -54,7 +57,8 @@ ImageSet read_idx_images(const std::string& images, const std::string& labels,
       throw DataError(labels + ": label " + std::to_string(label) + " of image " +
                       std::to_string(i) + " is out of range for the " +
                       std::to_string(classes.size()) + " names of data.image.classes");
-    set.labels.push_back(classes.empty() ? std::to_string(label) : classes[static_cast<size_t>(label)]);
+    set.labels.push_back(classes.empty() ? std::to_string(label)
+                                         : classes[static_cast<size_t>(label)]);
     set.names.push_back(base + "#" + std::to_string(i));
   }
   return set;
@@ -70,7 +74,8 @@ ImageSet read_image_split(DataFormat format, const std::string& path, std::strin
 
 std::pair<at::Tensor, at::Tensor> pixel_statistics(const at::Tensor& pixels) {
   TORCH_CHECK(pixels.dim() == 4 && pixels.scalar_type() == at::kByte && pixels.size(0) > 0,
-              "pixel_statistics: pixels must be non-empty (N, C, H, W) uint8, got ", pixels.sizes());
+              "pixel_statistics: pixels must be non-empty (N, C, H, W) uint8, got ",
+              pixels.sizes());
   const auto N = pixels.size(0), C = pixels.size(1), HW = pixels.size(2) * pixels.size(3);
   auto contiguous = pixels.contiguous();
   const uint8_t* data = contiguous.data_ptr<uint8_t>();
@@ -89,7 +94,8 @@ std::pair<at::Tensor, at::Tensor> pixel_statistics(const at::Tensor& pixels) {
     }
     const double m = sum / total;
     double squares = 0;
-    for (int v = 0; v < 256; ++v) squares += static_cast<double>(count[v]) * std::pow(v / 255.0 - m, 2);
+    for (int v = 0; v < 256; ++v)
+      squares += static_cast<double>(count[v]) * std::pow(v / 255.0 - m, 2);
     const double s = std::sqrt(squares / total);
     mean[c] = m;
     std[c] = s > 0 ? s : 1.0;
@@ -100,8 +106,8 @@ std::pair<at::Tensor, at::Tensor> pixel_statistics(const at::Tensor& pixels) {
 ImageSet take_last(ImageSet& set, int64_t count, const std::string& path) {
   const int64_t n = set.size();
   if (count >= n)
-    throw DataError(path + ": data.image.holdout=" + std::to_string(count) + " leaves none of its " +
-                    std::to_string(n) + " images to train on");
+    throw DataError(path + ": data.image.holdout=" + std::to_string(count) +
+                    " leaves none of its " + std::to_string(n) + " images to train on");
   ImageSet tail;
   tail.pixels = set.pixels.slice(0, n - count).clone();
   set.pixels = set.pixels.slice(0, 0, n - count).clone();

@@ -2,11 +2,11 @@
 // An image split on disk, whichever its format: IDX images with their IDX labels (MNIST,
 // Fashion-MNIST), or a folder of PNG files with a labels TSV (data/png_folder.h).
 
+#include <ATen/Tensor.h>
+
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <ATen/Tensor.h>
 
 #include "config/enums.h"
 #include "data/image_set.h"

@@ -2,11 +2,11 @@
 // Images as read from disk, before any normalisation: what the IDX and PNG-folder readers
 // return and what an image Dataset encodes. A leaf header.
 
+#include <ATen/Tensor.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <ATen/Tensor.h>
 
 namespace attnlab {
 

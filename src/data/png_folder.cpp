@@ -1,10 +1,10 @@
 #include "data/png_folder.h"
 
+#include <torch/torch.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <stdexcept>
-
-#include <torch/torch.h>
 
 #include "io/png.h"
 

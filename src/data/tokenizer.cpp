@@ -1,15 +1,13 @@
 #include "data/tokenizer.h"
 
-#include <stdexcept>
-#include <unordered_map>
-#include <utility>
-
+#include <c10/util/Exception.h>
 #include <dlfcn.h>
 
 #include <filesystem>
+#include <stdexcept>
 #include <system_error>
-
-#include <c10/util/Exception.h>
+#include <unordered_map>
+#include <utility>
 
 #include "data/tsv.h"
 #include "data/vocab.h"
@@ -79,7 +77,8 @@ const SentencePieceLibrary& library() {
 
 void check_utf8(const std::string& text) {
   const int64_t bad = find_invalid_utf8(text);
-  if (bad >= 0) throw std::invalid_argument("tokenize: invalid UTF-8 at byte " + std::to_string(bad + 1));
+  if (bad >= 0)
+    throw std::invalid_argument("tokenize: invalid UTF-8 at byte " + std::to_string(bad + 1));
 }
 
 }  // namespace
@@ -135,7 +134,8 @@ Tokenizer Tokenizer::load_sentencepiece(std::string serialized_model) {
   auto model = std::make_shared<SentencePiece>();
   std::string error;
   model->processor = library().load(serialized_model, &error);
-  if (model->processor == nullptr) throw std::invalid_argument("not a SentencePiece model: " + error);
+  if (model->processor == nullptr)
+    throw std::invalid_argument("not a SentencePiece model: " + error);
   model->pieces = library().piece_count(model->processor);
   model->serialized = std::move(serialized_model);
   return Tokenizer(Tokenization::kSentencepiece, std::move(model));

@@ -16,7 +16,8 @@ DataError line_error(const std::string& path, int64_t line, const std::string& w
 
 std::string read_whole_file(const std::string& path) {
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw DataError(path + ": is a directory, not a TSV file");
+  if (std::filesystem::is_directory(path, ec))
+    throw DataError(path + ": is a directory, not a TSV file");
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     const int err = errno;
@@ -67,7 +68,9 @@ int64_t find_invalid_utf8(const std::string& text) {
   return -1;
 }
 
-std::vector<Example> read_tsv(const std::string& path) { return parse_tsv(read_whole_file(path), path); }
+std::vector<Example> read_tsv(const std::string& path) {
+  return parse_tsv(read_whole_file(path), path);
+}
 
 std::vector<Example> parse_tsv(const std::string& content, const std::string& path) {
   std::vector<Example> examples;
@@ -85,7 +88,8 @@ std::vector<Example> parse_tsv(const std::string& content, const std::string& pa
 
     const int64_t bad = find_invalid_utf8(line);
     if (bad >= 0) {
-      throw line_error(path, line_no, "invalid UTF-8 at byte " + std::to_string(bad + 1) + " of the line");
+      throw line_error(path, line_no,
+                       "invalid UTF-8 at byte " + std::to_string(bad + 1) + " of the line");
     }
     if (line.find('\r') != std::string::npos) {
       throw line_error(path, line_no, "carriage return inside the line");
@@ -95,13 +99,16 @@ std::vector<Example> parse_tsv(const std::string& content, const std::string& pa
       throw line_error(path, line_no, "no TAB; expected exactly one TAB between source and target");
     }
     if (tabs > 1) {
-      throw line_error(path, line_no,
-                       std::to_string(tabs) + " TABs; expected exactly one TAB between source and target");
+      throw line_error(
+          path, line_no,
+          std::to_string(tabs) + " TABs; expected exactly one TAB between source and target");
     }
     const size_t tab = line.find('\t');
     Example example{line.substr(0, tab), line.substr(tab + 1), line_no};
-    if (example.source.empty()) throw line_error(path, line_no, "empty source field (before the TAB)");
-    if (example.target.empty()) throw line_error(path, line_no, "empty target field (after the TAB)");
+    if (example.source.empty())
+      throw line_error(path, line_no, "empty source field (before the TAB)");
+    if (example.target.empty())
+      throw line_error(path, line_no, "empty target field (after the TAB)");
     examples.push_back(std::move(example));
   }
   if (examples.empty()) throw DataError(path + ": no examples");

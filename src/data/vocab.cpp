@@ -1,11 +1,11 @@
 #include "data/vocab.h"
 
+#include <c10/util/Exception.h>
+
 #include <algorithm>
 #include <map>
 #include <stdexcept>
 #include <utility>
-
-#include <c10/util/Exception.h>
 
 #include "data/tsv.h"
 
@@ -28,7 +28,8 @@ size_t utf8_length(unsigned char c) {
 
 std::vector<std::string> tokenize(const std::string& text, Tokenization tokenization) {
   const int64_t bad = find_invalid_utf8(text);
-  if (bad >= 0) throw std::invalid_argument("tokenize: invalid UTF-8 at byte " + std::to_string(bad + 1));
+  if (bad >= 0)
+    throw std::invalid_argument("tokenize: invalid UTF-8 at byte " + std::to_string(bad + 1));
   if (tokenization == Tokenization::kSentencepiece)
     throw std::invalid_argument("tokenize: sentencepiece needs its model (data/tokenizer.h)");
   std::vector<std::string> tokens;
@@ -92,10 +93,12 @@ Vocab Vocab::from_tokens(std::vector<std::string> tokens) {
   }
   std::unordered_map<std::string, int64_t> seen;
   for (size_t i = 0; i < tokens.size(); ++i) {
-    if (tokens[i].empty()) throw std::invalid_argument("vocabulary token " + std::to_string(i) + " is empty");
+    if (tokens[i].empty())
+      throw std::invalid_argument("vocabulary token " + std::to_string(i) + " is empty");
     if (!seen.emplace(tokens[i], static_cast<int64_t>(i)).second) {
       throw std::invalid_argument("vocabulary token '" + tokens[i] + "' appears twice (ids " +
-                                  std::to_string(seen[tokens[i]]) + " and " + std::to_string(i) + ")");
+                                  std::to_string(seen[tokens[i]]) + " and " + std::to_string(i) +
+                                  ")");
     }
   }
   return Vocab(std::move(tokens));
@@ -109,7 +112,8 @@ int64_t Vocab::id(const std::string& token) const {
 bool Vocab::contains(const std::string& token) const { return ids_.count(token) > 0; }
 
 const std::string& Vocab::token(int64_t id) const {
-  TORCH_CHECK(id >= 0 && id < size(), "token id ", id, " out of range for a vocabulary of ", size());
+  TORCH_CHECK(id >= 0 && id < size(), "token id ", id, " out of range for a vocabulary of ",
+              size());
   return tokens_[static_cast<size_t>(id)];
 }
 
@@ -135,7 +139,8 @@ LabelSet LabelSet::from_labels(std::vector<std::string> labels) {
   labels.erase(std::unique(labels.begin(), labels.end()), labels.end());
   LabelSet set;
   set.labels_ = std::move(labels);
-  for (size_t i = 0; i < set.labels_.size(); ++i) set.ids_.emplace(set.labels_[i], static_cast<int64_t>(i));
+  for (size_t i = 0; i < set.labels_.size(); ++i)
+    set.ids_.emplace(set.labels_[i], static_cast<int64_t>(i));
   return set;
 }
 

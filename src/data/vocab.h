@@ -10,6 +10,7 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
+
 #include "config/enums.h"
 
 namespace attnlab {
@@ -25,9 +26,9 @@ std::string detokenize(const std::vector<std::string>& tokens, Tokenization toke
 // Token <-> id map. Ids 0, 1, 2 are always <pad>, <unk>, <cls>; data tokens follow.
 class Vocab {
  public:
-  static constexpr int64_t kPadId = 0;  // fills sequences up to the batch length
-  static constexpr int64_t kUnkId = 1;  // any token not in the vocabulary
-  static constexpr int64_t kClsId = 2;  // prepended to classification inputs
+  static constexpr int64_t kPadId = 0;                // fills sequences up to the batch length
+  static constexpr int64_t kUnkId = 1;                // any token not in the vocabulary
+  static constexpr int64_t kClsId = 2;                // prepended to classification inputs
   static const std::vector<std::string>& specials();  // {"<pad>", "<unk>", "<cls>"}
 
   // Only the specials.

@@ -33,7 +33,8 @@ std::string holder_description() {
   char since[64] = "?";
   const std::time_t now = std::time(nullptr);
   std::tm utc{};
-  if (::gmtime_r(&now, &utc) != nullptr) std::strftime(since, sizeof since, "%Y-%m-%d %H:%M:%S UTC", &utc);
+  if (::gmtime_r(&now, &utc) != nullptr)
+    std::strftime(since, sizeof since, "%Y-%m-%d %H:%M:%S UTC", &utc);
   return "pid " + std::to_string(::getpid()) + " on " + host + ", since " + since;
 }
 
@@ -42,7 +43,8 @@ std::string holder_description() {
 DirectoryLock::DirectoryLock(const std::string& directory)
     : path_((std::filesystem::path(directory) / kFileName).string()) {
   fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw std::runtime_error("cannot open lock file " + path_ + ": " + std::strerror(errno));
+  if (fd_ < 0)
+    throw std::runtime_error("cannot open lock file " + path_ + ": " + std::strerror(errno));
   int rc = 0;
   while ((rc = ::flock(fd_, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR) {
   }

@@ -21,7 +21,7 @@ class JsonWriter {
   JsonWriter& field(const std::string& key, int value) { return field(key, int64_t{value}); }
   JsonWriter& field(const std::string& key, bool value);
   JsonWriter& raw(const std::string& key, const std::string& json);  // value already JSON
-  std::string str() const;  // {"k": v, ...}
+  std::string str() const;                                           // {"k": v, ...}
 
  private:
   std::vector<std::string> parts_;

@@ -1,5 +1,7 @@
 #include "io/png.h"
 
+#include <png.h>
+
 #include <cerrno>
 #include <csetjmp>
 #include <cstdio>
@@ -9,8 +11,6 @@
 #include <new>
 #include <sstream>
 #include <stdexcept>
-
-#include <png.h>
 
 // libpng's full API, not the simplified png_image one: that one takes 16-bit samples for
 // linear light (0x8000 reads as 186, not 128) and composites alpha onto black (RGBA

@@ -1,5 +1,6 @@
 // libattnlab_sentencepiece.so: SentencePiece behind a plain function table (io/sentencepiece_abi.h
-// says why it is a separate library opened with dlopen). Not part of attnlab_lib; links no LibTorch.
+// says why it is a separate library opened with dlopen). Not part of attnlab_lib; links no
+// LibTorch.
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
 
@@ -41,8 +42,8 @@ const sentencepiece::SentencePieceProcessor& processor_of(const void* p) {
 extern "C" {
 
 bool attnlab_spm_train(const std::vector<std::string>& texts,
-                       const std::unordered_map<std::string, std::string>& args,
-                       std::string* model, std::string* error) {
+                       const std::unordered_map<std::string, std::string>& args, std::string* model,
+                       std::string* error) {
   try {
     TextIterator iterator(texts);
     return report(sentencepiece::SentencePieceTrainer::Train(args, &iterator, model), error);
@@ -89,7 +90,9 @@ bool attnlab_spm_decode(const void* processor, const std::vector<std::string>& p
   }
 }
 
-int attnlab_spm_piece_count(const void* processor) { return processor_of(processor).GetPieceSize(); }
+int attnlab_spm_piece_count(const void* processor) {
+  return processor_of(processor).GetPieceSize();
+}
 
 }  // extern "C"
 

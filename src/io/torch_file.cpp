@@ -1,5 +1,9 @@
 #include "io/torch_file.h"
 
+#include <caffe2/serialize/inline_container.h>
+#include <caffe2/serialize/read_adapter_interface.h>
+#include <torch/csrc/jit/serialization/unpickler.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -10,10 +14,6 @@
 #include <set>
 #include <tuple>
 #include <type_traits>
-
-#include <caffe2/serialize/inline_container.h>
-#include <caffe2/serialize/read_adapter_interface.h>
-#include <torch/csrc/jit/serialization/unpickler.h>
 
 #include "io/crc32.h"
 #include "io/pickle_scan.h"
@@ -53,7 +53,8 @@ uint64_t le(const std::vector<char>& b, size_t at, int width) {
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // Checks the zip structure and the CRC-32 of every stored entry; returns the data.pkl bytes.
@@ -72,8 +73,10 @@ std::string check_zip(const std::vector<char>& b, const std::string& where) {
       end = pos;
       break;
     }
-  if (end == std::string::npos) fail(where, "truncated or corrupted (no zip end-of-directory record)");
-  uint64_t entries = le(b, end + 10, 2), dir_size = le(b, end + 12, 4), dir_offset = le(b, end + 16, 4);
+  if (end == std::string::npos)
+    fail(where, "truncated or corrupted (no zip end-of-directory record)");
+  uint64_t entries = le(b, end + 10, 2), dir_size = le(b, end + 12, 4),
+           dir_offset = le(b, end + 16, 4);
   size_t directory_end = end;
   if (entries == 0xFFFF || dir_size == kFar || dir_offset == kFar) {  // ZIP64
     if (end < kLocatorSize || le(b, end - kLocatorSize, 4) != kLocatorSig)
@@ -123,10 +126,12 @@ std::string check_zip(const std::vector<char>& b, const std::string& where) {
       fail(where,
            "corrupted (the zip header of '" + name + "' disagrees with its directory entry)");
     const uint64_t data = local + kLocalSize + le(b, local + 26, 2) + le(b, local + 28, 2);
-    if (data > n || size > n - data) fail(where, "truncated ('" + name + "' runs past the end of the file)");
+    if (data > n || size > n - data)
+      fail(where, "truncated ('" + name + "' runs past the end of the file)");
     if (method != 0) continue;  // compressed: checked by the reader while it inflates
     if (size != raw_size) fail(where, "corrupted (sizes of '" + name + "' disagree)");
-    if (crc32(b.data() + data, size) != crc) fail(where, "corrupted (CRC-32 mismatch in '" + name + "')");
+    if (crc32(b.data() + data, size) != crc)
+      fail(where, "corrupted (CRC-32 mismatch in '" + name + "')");
     if (ends_with(name, "/data.pkl")) pickle.assign(b.data() + data, size);
   }
   return pickle;
@@ -163,13 +168,15 @@ void check_tensor(const at::Tensor& t, const std::map<const void*, size_t>& reco
   if (storage_bytes > stored)
     fail(where, "corrupted (" + what + " has a storage of " + std::to_string(storage_bytes) +
                     " bytes, the file holds " + std::to_string(stored) + " for it)");
-  const auto capacity = static_cast<uint64_t>(storage_bytes / static_cast<size_t>(t.element_size()));
+  const auto capacity =
+      static_cast<uint64_t>(storage_bytes / static_cast<size_t>(t.element_size()));
   const uint64_t cap = capacity + 1;  // anything at or above it is too many
   uint64_t elements = 1;              // the tensor's element count, capped
   uint64_t reach = 0;                 // storage index of its last element, less the offset, capped
   for (int64_t d = 0; d < t.dim(); ++d) {
     const int64_t size = t.size(d), stride = t.stride(d);
-    if (size < 0 || stride < 0) fail(where, "corrupted (" + what + " has a negative size or stride)");
+    if (size < 0 || stride < 0)
+      fail(where, "corrupted (" + what + " has a negative size or stride)");
     if (size == 0) return;  // no elements: nothing is read
     elements = capped_product(elements, static_cast<uint64_t>(size), cap);
     reach = std::min(cap, reach + capped_product(static_cast<uint64_t>(size - 1),
@@ -277,7 +284,8 @@ c10::IValue unpickle(const TorchFile& file) {
 
 std::vector<c10::IValue> list_items(const c10::IValue& value, const std::string& key,
                                     const std::string& where) {
-  if (!value.isList()) fail(where, "key '" + key + "' is a " + type_name(value) + ", expected a list");
+  if (!value.isList())
+    fail(where, "key '" + key + "' is a " + type_name(value) + ", expected a list");
   const auto list = value.toList();
   std::vector<c10::IValue> items;
   items.reserve(list.size());
@@ -303,18 +311,22 @@ std::vector<T> list_of(const c10::IValue& value, const std::string& key, const s
 }
 
 template std::vector<int64_t> list_of(const c10::IValue&, const std::string&, const std::string&);
-template std::vector<std::string> list_of(const c10::IValue&, const std::string&, const std::string&);
+template std::vector<std::string> list_of(const c10::IValue&, const std::string&,
+                                          const std::string&);
 
 PickleDict::PickleDict(const c10::IValue& value, std::string where, const std::string& what)
     : dict_(c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get())),
       where_(std::move(where)) {
-  if (!value.isGenericDict()) fail("not " + what + " (holds a " + type_name(value) + ", not a dict)");
+  if (!value.isGenericDict())
+    fail("not " + what + " (holds a " + type_name(value) + ", not a dict)");
   dict_ = value.toGenericDict();
 }
 
 void PickleDict::fail(const std::string& what) const { attnlab::fail(where_, what); }
 
-bool PickleDict::has(const std::string& key) const { return dict_.find(c10::IValue(key)) != dict_.end(); }
+bool PickleDict::has(const std::string& key) const {
+  return dict_.find(c10::IValue(key)) != dict_.end();
+}
 
 const c10::IValue& PickleDict::at(const std::string& key) const {
   const auto it = dict_.find(c10::IValue(key));

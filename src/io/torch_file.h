@@ -11,15 +11,15 @@
 // ZIP64 end record; an entry whose size or offset lives in a ZIP64 extra field is left to
 // LibTorch's reader unchecked.
 
+#include <ATen/Tensor.h>
+#include <ATen/core/Dict.h>
+#include <ATen/core/ivalue.h>
+
 #include <cstdint>
 #include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <ATen/Tensor.h>
-#include <ATen/core/Dict.h>
-#include <ATen/core/ivalue.h>
 
 namespace attnlab {
 

@@ -1,13 +1,13 @@
 #include "kernels/dropout.h"
 
-#include <mutex>
-
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 #include <torch/autograd.h>
+
+#include <mutex>
 
 #include "kernels/simd.h"
 
@@ -18,8 +18,8 @@ namespace {
 // template behind entry points; the float and bfloat16 ones are compiled for several x86-64
 // levels (kernels/simd.h).
 template <typename scalar_t>
-ATTNLAB_INLINE void mask_range_impl(const scalar_t* src, scalar_t* dst, int64_t begin,
-                                    int64_t end, const DropoutMask& mask) {
+ATTNLAB_INLINE void mask_range_impl(const scalar_t* src, scalar_t* dst, int64_t begin, int64_t end,
+                                    const DropoutMask& mask) {
   using opmath_t = at::opmath_type<scalar_t>;
   const DropoutMask m = mask;  // a local copy: its fields stay in registers in the loop
   const auto scale = static_cast<opmath_t>(m.keep_scale);
@@ -37,8 +37,8 @@ ATTNLAB_VECTOR_CLONES void mask_range(const float* src, float* dst, int64_t begi
                                       const DropoutMask& mask) {
   mask_range_impl(src, dst, begin, end, mask);
 }
-ATTNLAB_VECTOR_CLONES void mask_range(const c10::BFloat16* src, c10::BFloat16* dst,
-                                      int64_t begin, int64_t end, const DropoutMask& mask) {
+ATTNLAB_VECTOR_CLONES void mask_range(const c10::BFloat16* src, c10::BFloat16* dst, int64_t begin,
+                                      int64_t end, const DropoutMask& mask) {
   mask_range_impl(src, dst, begin, end, mask);
 }
 
@@ -48,13 +48,14 @@ torch::Tensor apply_mask(const torch::Tensor& input, double p, uint64_t seed, ui
   auto out = at::empty_like(x);
   const int64_t n = x.numel();
   const auto mask = DropoutMask::make(p, seed, base);
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "attnlab_dropout", [&] {
-    const scalar_t* src = x.data_ptr<scalar_t>();
-    scalar_t* dst = out.data_ptr<scalar_t>();
-    at::parallel_for(0, n, 16384, [&](int64_t begin, int64_t end) {
-      mask_range(src, dst, begin, end, mask);
-    });
-  });
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "attnlab_dropout",
+                                  [&] {
+                                    const scalar_t* src = x.data_ptr<scalar_t>();
+                                    scalar_t* dst = out.data_ptr<scalar_t>();
+                                    at::parallel_for(0, n, 16384, [&](int64_t begin, int64_t end) {
+                                      mask_range(src, dst, begin, end, mask);
+                                    });
+                                  });
   return out;
 }
 

@@ -8,9 +8,9 @@
 // comes from LibTorch's default CPU generator, so torch::manual_seed makes runs repeatable
 // and a checkpoint's saved RNG state resumes the same masks.
 
-#include <cstdint>
-
 #include <torch/types.h>
+
+#include <cstdint>
 
 namespace attnlab {
 
@@ -74,7 +74,7 @@ inline uint32_t dropout_threshold(double p) {
 // The keep/drop decisions of one dropout call, shared by dropout() and the attention kernel
 // (kernels/fused_attention.cpp), so that both draw the same mask from the same seed.
 struct DropoutMask {
-  bool active = false;      // p > 0
+  bool active = false;  // p > 0
   uint64_t seed = 0;
   uint32_t threshold = 0;   // dropout_threshold(p)
   double keep_scale = 1.0;  // 1 / (1 - p), the factor of a kept element

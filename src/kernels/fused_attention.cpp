@@ -1,17 +1,17 @@
 #include "kernels/fused_attention.h"
 
+#include <ATen/ATen.h>
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+#include <ATen/record_function.h>
+#include <torch/autograd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <type_traits>
 #include <vector>
-
-#include <ATen/ATen.h>
-#include <ATen/OpMathType.h>
-#include <ATen/Parallel.h>
-#include <ATen/record_function.h>
-#include <torch/autograd.h>
 
 #include "kernels/dropout.h"
 #include "kernels/gemm.h"
@@ -49,8 +49,8 @@ ATTNLAB_INLINE void dropout_convert_impl(const Src* src, Dst* dst, int64_t n, ui
   for (int64_t j = 0; j < n; ++j)
     store(dst[j], m.kept(first + static_cast<uint64_t>(j)) ? src[j] * keep : Src(0));
 }
-ATTNLAB_VECTOR_CLONES void dropout_convert(const float* src, float* dst, int64_t n,
-                                           uint64_t first, const DropoutMask& mask) {
+ATTNLAB_VECTOR_CLONES void dropout_convert(const float* src, float* dst, int64_t n, uint64_t first,
+                                           const DropoutMask& mask) {
   dropout_convert_impl(src, dst, n, first, mask);
 }
 ATTNLAB_VECTOR_CLONES void dropout_convert(const float* src, c10::BFloat16* dst, int64_t n,
@@ -82,11 +82,11 @@ void gemm_store(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, con
   }
 }
 
-
 // In place over a (T, T) block of scores: masked entries (mask true) get probability 0,
 // the rest a softmax over the row; a row with every key masked becomes all zeros.
 template <typename T>
-ATTNLAB_INLINE void masked_softmax_rows_impl(T* scores, const bool* mask, int64_t rows, int64_t cols) {
+ATTNLAB_INLINE void masked_softmax_rows_impl(T* scores, const bool* mask, int64_t rows,
+                                             int64_t cols) {
   constexpr T kNegInf = -std::numeric_limits<T>::infinity();
   for (int64_t i = 0; i < rows; ++i) {
     T* row = scores + i * cols;
@@ -124,7 +124,7 @@ void masked_softmax_rows(double* scores, const bool* mask, int64_t rows, int64_t
 // gradient of the scaled scores through the softmax.
 template <typename T>
 ATTNLAB_INLINE void softmax_backward_rows_impl(const T* probs, T* grad, int64_t rows, int64_t cols,
-                                       T scale) {
+                                               T scale) {
   for (int64_t i = 0; i < rows; ++i) {
     const T* pr = probs + i * cols;
     T* gr = grad + i * cols;
@@ -173,8 +173,8 @@ void attention_forward(const In* qkv, const bool* mask, int64_t mask_batch_strid
         attended = attended_scratch.data();
       }
       // out[b, :, h*D:(h+1)*D] = attended v   (T, D), row stride C
-      gemm_store(false, false, d.T, d.D, d.T, attended, d.T, v, row3,
-                 out + b * d.T * d.C + h * d.D, d.C, product_scratch.data());
+      gemm_store(false, false, d.T, d.D, d.T, attended, d.T, v, row3, out + b * d.T * d.C + h * d.D,
+                 d.C, product_scratch.data());
     }
   });
 }
@@ -187,9 +187,9 @@ void attention_backward(const In* qkv, const Acc* probs, const In* grad_out, con
   const int64_t TT = d.T * d.T, row3 = 3 * d.C;
   const Acc scale = Acc(1) / std::sqrt(static_cast<Acc>(d.D));
   at::parallel_for(0, d.B * d.H, 1, [&](int64_t begin, int64_t end) {
-    std::vector<Acc> grad_p(TT);                                        // dP, then dS
-    std::vector<In> attended_scratch(drop.active || !kSameType ? TT : 0);   // dropped P as In
-    std::vector<In> grad_s_scratch(kSameType ? 0 : TT);                 // dS as In
+    std::vector<Acc> grad_p(TT);                                           // dP, then dS
+    std::vector<In> attended_scratch(drop.active || !kSameType ? TT : 0);  // dropped P as In
+    std::vector<In> grad_s_scratch(kSameType ? 0 : TT);                    // dS as In
     std::vector<Acc> product_scratch(kSameType ? 0 : d.T * d.D);
     for (int64_t bh = begin; bh < end; ++bh) {
       const int64_t b = bh / d.H, h = bh % d.H;
@@ -242,16 +242,15 @@ Prepared prepare(const torch::Tensor& qkv, int64_t num_heads, const torch::Tenso
               "fused_self_attention: qkv must be (B, T, 3C), got ", qkv.sizes());
   Prepared p;
   const int64_t C = qkv.size(2) / 3;
-  TORCH_CHECK(num_heads > 0 && C % num_heads == 0, "fused_self_attention: num_heads=",
-              num_heads, " must be positive and divide C=", C);
+  TORCH_CHECK(num_heads > 0 && C % num_heads == 0, "fused_self_attention: num_heads=", num_heads,
+              " must be positive and divide C=", C);
   p.dims = {qkv.size(0), qkv.size(1), num_heads, C / num_heads, C};
   const int64_t B = p.dims.B, T = p.dims.T;
   if (mask.defined()) {
     TORCH_CHECK(mask.scalar_type() == at::kBool, "attention mask must be bool, got ",
                 mask.scalar_type());
-    TORCH_CHECK(mask.dim() == 4 && (mask.size(0) == 1 || mask.size(0) == B) &&
-                    mask.size(1) == 1 && (mask.size(2) == 1 || mask.size(2) == T) &&
-                    mask.size(3) == T,
+    TORCH_CHECK(mask.dim() == 4 && (mask.size(0) == 1 || mask.size(0) == B) && mask.size(1) == 1 &&
+                    (mask.size(2) == 1 || mask.size(2) == T) && mask.size(3) == T,
                 "attention mask must broadcast to (B, 1, T, T) = (", B, ", 1, ", T, ", ", T,
                 "), got ", mask.sizes());
     p.mask = mask.expand({mask.size(0), 1, T, T}).contiguous();  // (1|B, 1, T, T)
@@ -262,16 +261,16 @@ Prepared prepare(const torch::Tensor& qkv, int64_t num_heads, const torch::Tenso
 
 // probs: (B, H, T, T) in the accumulation type (float32; float64 for float64) to fill, or
 // undefined.
-torch::Tensor run_forward(const torch::Tensor& qkv, const Prepared& prep,
-                          const DropoutMask& drop, const torch::Tensor& probs) {
+torch::Tensor run_forward(const torch::Tensor& qkv, const Prepared& prep, const DropoutMask& drop,
+                          const torch::Tensor& probs) {
   const auto& d = prep.dims;
   auto out = at::empty({d.B, d.T, d.C}, qkv.options());
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, qkv.scalar_type(), "fused_attention_forward", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    attention_forward<scalar_t, acc_t>(
-        qkv.data_ptr<scalar_t>(), prep.mask.defined() ? prep.mask.data_ptr<bool>() : nullptr,
-        prep.mask_batch_stride, d, drop, out.data_ptr<scalar_t>(),
-        probs.defined() ? probs.data_ptr<acc_t>() : nullptr);
+    attention_forward<scalar_t, acc_t>(qkv.data_ptr<scalar_t>(),
+                                       prep.mask.defined() ? prep.mask.data_ptr<bool>() : nullptr,
+                                       prep.mask_batch_stride, d, drop, out.data_ptr<scalar_t>(),
+                                       probs.defined() ? probs.data_ptr<acc_t>() : nullptr);
   });
   return out;
 }
@@ -283,7 +282,8 @@ struct FusedAttentionFunction : public torch::autograd::Function<FusedAttentionF
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& qkv,
                                const Prepared* prep, const torch::Tensor& probs, double p,
                                int64_t seed, int64_t base) {
-    const auto drop = DropoutMask::make(p, static_cast<uint64_t>(seed), static_cast<uint64_t>(base));
+    const auto drop =
+        DropoutMask::make(p, static_cast<uint64_t>(seed), static_cast<uint64_t>(base));
     auto out = run_forward(qkv, *prep, drop, probs);
     ctx->save_for_backward({qkv, probs});
     ctx->saved_data["num_heads"] = prep->dims.H;
@@ -304,20 +304,21 @@ struct FusedAttentionFunction : public torch::autograd::Function<FusedAttentionF
                                         static_cast<uint64_t>(ctx->saved_data["base"].toInt()));
     auto grad_out = grads[0].to(qkv.scalar_type()).contiguous();
     auto grad_qkv = at::empty_like(qkv);
-    AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, qkv.scalar_type(), "fused_attention_backward", [&] {
-      using acc_t = at::opmath_type<scalar_t>;
-      attention_backward<scalar_t, acc_t>(qkv.data_ptr<scalar_t>(), probs.data_ptr<acc_t>(),
-                                          grad_out.data_ptr<scalar_t>(), prep.dims, drop,
-                                          grad_qkv.data_ptr<scalar_t>());
-    });
-    return {grad_qkv, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),
-            torch::Tensor()};
+    AT_DISPATCH_FLOATING_TYPES_AND(
+        at::kBFloat16, qkv.scalar_type(), "fused_attention_backward", [&] {
+          using acc_t = at::opmath_type<scalar_t>;
+          attention_backward<scalar_t, acc_t>(qkv.data_ptr<scalar_t>(), probs.data_ptr<acc_t>(),
+                                              grad_out.data_ptr<scalar_t>(), prep.dims, drop,
+                                              grad_qkv.data_ptr<scalar_t>());
+        });
+    return {grad_qkv,        torch::Tensor(), torch::Tensor(),
+            torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
 FusedAttentionOutput fused_impl(const torch::Tensor& qkv_in, int64_t num_heads,
-                                const torch::Tensor& mask, double p, uint64_t seed,
-                                uint64_t base, bool need_weights) {
+                                const torch::Tensor& mask, double p, uint64_t seed, uint64_t base,
+                                bool need_weights) {
   RECORD_FUNCTION("attnlab::fused_self_attention", std::vector<c10::IValue>({qkv_in}));
   TORCH_CHECK(p >= 0.0 && p < 1.0, "attention dropout must be in [0, 1), got ", p);
   TORCH_CHECK(at::isFloatingType(qkv_in.scalar_type()),
@@ -356,8 +357,8 @@ FusedAttentionOutput fused_self_attention_with_seed(const torch::Tensor& qkv, in
 }
 
 FusedAttentionOutput fused_self_attention(const torch::Tensor& qkv, int64_t num_heads,
-                                          const torch::Tensor& mask, double dropout,
-                                          bool training, bool need_weights) {
+                                          const torch::Tensor& mask, double dropout, bool training,
+                                          bool need_weights) {
   const double p = training ? dropout : 0.0;
   // The mask covers the (B, H, T, T) probabilities; qkv is (B, T, 3C).
   const int64_t probs_numel = qkv.size(0) * num_heads * qkv.size(1) * qkv.size(1);

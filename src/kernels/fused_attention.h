@@ -10,9 +10,9 @@
 // merge copies. The GEMMs are oneDNN's (kernels/gemm.h). Backward recomputes the dropout mask
 // from its seed (kernels/dropout.h) and keeps only the probabilities from the forward pass.
 
-#include <cstdint>
-
 #include <torch/types.h>
+
+#include <cstdint>
 
 namespace attnlab {
 
@@ -33,8 +33,8 @@ struct FusedAttentionOutput {
 //       dropout_with_seed(probs, p, seed) on the contiguous (B, H, T, T) probabilities.
 // Differentiable with respect to qkv; the returned weights are not differentiable.
 FusedAttentionOutput fused_self_attention(const torch::Tensor& qkv, int64_t num_heads,
-                                          const torch::Tensor& mask, double dropout,
-                                          bool training, bool need_weights);
+                                          const torch::Tensor& mask, double dropout, bool training,
+                                          bool need_weights);
 
 // The same with a given dropout seed instead of one drawn from the default generator.
 FusedAttentionOutput fused_self_attention_with_seed(const torch::Tensor& qkv, int64_t num_heads,

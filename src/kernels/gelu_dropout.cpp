@@ -1,10 +1,10 @@
 #include "kernels/gelu_dropout.h"
 
-#include <cmath>
-
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/autograd.h>
+
+#include <cmath>
 
 #include "kernels/dropout.h"
 #include "kernels/simd.h"
@@ -51,8 +51,8 @@ ATTNLAB_INLINE void forward_impl(const T* x, T* y, int64_t begin, int64_t end,
 
 // grad_x[i] = grad[i] * keep(i) * gelu'(x[i]), gelu'(x) = Phi(x) + x phi(x).
 template <bool kMasked, typename T>
-ATTNLAB_INLINE void backward_impl(const T* x, const T* grad, T* grad_x, int64_t begin,
-                                  int64_t end, const DropoutMask& mask) {
+ATTNLAB_INLINE void backward_impl(const T* x, const T* grad, T* grad_x, int64_t begin, int64_t end,
+                                  const DropoutMask& mask) {
   const DropoutMask m = mask;
   const float scale = static_cast<float>(m.keep_scale);
   for (int64_t i = begin; i < end; ++i) {
@@ -67,19 +67,19 @@ ATTNLAB_INLINE void backward_impl(const T* x, const T* grad, T* grad_x, int64_t 
 
 // Entry points compiled for several x86-64 levels (kernels/simd.h).
 #define ATTNLAB_GELU_DROPOUT_ENTRY_POINTS(T)                                                     \
-  ATTNLAB_VECTOR_CLONES void forward_range(const T* x, T* y, int64_t begin, int64_t end,        \
-                                           const DropoutMask& mask) {                           \
-    if (mask.active)                                                                            \
-      forward_impl<true>(x, y, begin, end, mask);                                               \
-    else                                                                                        \
-      forward_impl<false>(x, y, begin, end, mask);                                              \
-  }                                                                                             \
+  ATTNLAB_VECTOR_CLONES void forward_range(const T* x, T* y, int64_t begin, int64_t end,         \
+                                           const DropoutMask& mask) {                            \
+    if (mask.active)                                                                             \
+      forward_impl<true>(x, y, begin, end, mask);                                                \
+    else                                                                                         \
+      forward_impl<false>(x, y, begin, end, mask);                                               \
+  }                                                                                              \
   ATTNLAB_VECTOR_CLONES void backward_range(const T* x, const T* grad, T* grad_x, int64_t begin, \
-                                            int64_t end, const DropoutMask& mask) {             \
-    if (mask.active)                                                                            \
-      backward_impl<true>(x, grad, grad_x, begin, end, mask);                                   \
-    else                                                                                        \
-      backward_impl<false>(x, grad, grad_x, begin, end, mask);                                  \
+                                            int64_t end, const DropoutMask& mask) {              \
+    if (mask.active)                                                                             \
+      backward_impl<true>(x, grad, grad_x, begin, end, mask);                                    \
+    else                                                                                         \
+      backward_impl<false>(x, grad, grad_x, begin, end, mask);                                   \
   }
 ATTNLAB_GELU_DROPOUT_ENTRY_POINTS(float)
 ATTNLAB_GELU_DROPOUT_ENTRY_POINTS(c10::BFloat16)
@@ -92,9 +92,8 @@ torch::Tensor forward_typed(const torch::Tensor& x, const DropoutMask& mask) {
   auto y = at::empty_like(x);
   const T* src = x.data_ptr<T>();
   T* dst = y.data_ptr<T>();
-  at::parallel_for(0, x.numel(), kGrain, [&](int64_t begin, int64_t end) {
-    forward_range(src, dst, begin, end, mask);
-  });
+  at::parallel_for(0, x.numel(), kGrain,
+                   [&](int64_t begin, int64_t end) { forward_range(src, dst, begin, end, mask); });
   return y;
 }
 
@@ -119,7 +118,8 @@ struct GeluDropoutFunction : public torch::autograd::Function<GeluDropoutFunctio
     ctx->saved_data["p"] = p;
     ctx->saved_data["seed"] = seed;
     ctx->saved_data["base"] = base;
-    const auto mask = DropoutMask::make(p, static_cast<uint64_t>(seed), static_cast<uint64_t>(base));
+    const auto mask =
+        DropoutMask::make(p, static_cast<uint64_t>(seed), static_cast<uint64_t>(base));
     return x.scalar_type() == at::kFloat ? forward_typed<float>(x, mask)
                                          : forward_typed<c10::BFloat16>(x, mask);
   }

@@ -14,9 +14,9 @@
 // shared with the normal density in the derivative. float32 and bfloat16 (computed in
 // float32, stored rounded); other types take dropout(at::gelu(x)).
 
-#include <cstdint>
-
 #include <torch/types.h>
+
+#include <cstdint>
 
 namespace attnlab {
 

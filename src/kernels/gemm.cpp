@@ -1,10 +1,10 @@
 #include "kernels/gemm.h"
 
-#include <limits>
-#include <vector>
-
 #include <c10/util/Exception.h>
 #include <oneapi/dnnl/dnnl.h>
+
+#include <limits>
+#include <vector>
 
 extern "C" {
 // Exported by libdnnl.so.2 but declared only in oneDNN's internal headers (its own tests and
@@ -15,25 +15,24 @@ dnnl_status_t dnnl_gemm_bf16bf16f32(char transa, char transb, dnnl_dim_t M, dnnl
                                     dnnl_dim_t ldc);
 // Fortran BLAS (libblas.so.3), column-major.
 void dgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k,
-            const double* alpha, const double* a, const int* lda, const double* b,
-            const int* ldb, const double* beta, double* c, const int* ldc);
+            const double* alpha, const double* a, const int* lda, const double* b, const int* ldb,
+            const double* beta, double* c, const int* ldc);
 }
 
 namespace attnlab {
 namespace {
 
 void check(dnnl_status_t status, const char* what, int64_t M, int64_t N, int64_t K) {
-  TORCH_CHECK(status == dnnl_success, what, " failed with oneDNN status ",
-              static_cast<int>(status), " for M=", M, " N=", N, " K=", K);
+  TORCH_CHECK(status == dnnl_success, what, " failed with oneDNN status ", static_cast<int>(status),
+              " for M=", M, " N=", N, " K=", K);
 }
 
 }  // namespace
 
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-          const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-          int64_t ldc) {
-  check(dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb,
-                   beta, C, ldc),
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  check(dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta,
+                   C, ldc),
         "dnnl_sgemm", M, N, K);
 }
 
@@ -41,10 +40,10 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
           const c10::BFloat16* A, int64_t lda, const c10::BFloat16* B, int64_t ldb, float beta,
           float* C, int64_t ldc) {
   static_assert(sizeof(c10::BFloat16) == sizeof(uint16_t), "bfloat16 is 16 bits");
-  const dnnl_status_t status = dnnl_gemm_bf16bf16f32(
-      trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha,
-      reinterpret_cast<const uint16_t*>(A), lda, reinterpret_cast<const uint16_t*>(B), ldb, beta,
-      C, ldc);
+  const dnnl_status_t status =
+      dnnl_gemm_bf16bf16f32(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha,
+                            reinterpret_cast<const uint16_t*>(A), lda,
+                            reinterpret_cast<const uint16_t*>(B), ldb, beta, C, ldc);
   if (status != dnnl_unimplemented) {
     check(status, "dnnl_gemm_bf16bf16f32", M, N, K);
     return;

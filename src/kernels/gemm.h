@@ -14,15 +14,14 @@
 // Called inside at::parallel_for, a GEMM runs on the calling thread; outside, on every
 // intra-op thread. Throws c10::Error if the library reports a failure.
 
-#include <cstdint>
-
 #include <c10/util/BFloat16.h>
+
+#include <cstdint>
 
 namespace attnlab {
 
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-          const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-          int64_t ldc);
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
           const c10::BFloat16* A, int64_t lda, const c10::BFloat16* B, int64_t ldb, float beta,

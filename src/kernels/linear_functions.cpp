@@ -1,14 +1,14 @@
 #include "kernels/linear_functions.h"
 
-#include <mutex>
-#include <unordered_map>
-#include <vector>
-
 #include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
 #include <ATen/record_function.h>
-#include <oneapi/dnnl/dnnl.hpp>
 #include <torch/autograd.h>
+
+#include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <unordered_map>
+#include <vector>
 
 #include "kernels/gemm.h"
 #include "kernels/simd.h"
@@ -72,9 +72,12 @@ struct LinearFunction : public torch::autograd::Function<LinearFunction> {
 
 torch::Tensor apply_activation(const torch::Tensor& y, LinearActivation activation) {
   switch (activation) {
-    case LinearActivation::kRelu: return at::relu(y);
-    case LinearActivation::kGelu: return at::gelu(y);
-    case LinearActivation::kNone: break;
+    case LinearActivation::kRelu:
+      return at::relu(y);
+    case LinearActivation::kGelu:
+      return at::gelu(y);
+    case LinearActivation::kNone:
+      break;
   }
   return y;
 }
@@ -97,8 +100,8 @@ constexpr size_t kMaxPrimitives = 32;
 // sums[j] += dy[i][j] over rows i in [0, M), for columns j in [begin, end); dy bf16 with row
 // stride ld, sums float32. The bias gradient of a bf16 linear: at::sum with a float32 dtype
 // first widens all of dy into a float32 copy.
-ATTNLAB_INLINE void column_sums_impl(const c10::BFloat16* dy, int64_t M, int64_t ld,
-                                     int64_t begin, int64_t end, float* sums) {
+ATTNLAB_INLINE void column_sums_impl(const c10::BFloat16* dy, int64_t M, int64_t ld, int64_t begin,
+                                     int64_t end, float* sums) {
   for (int64_t i = 0; i < M; ++i) {
     const c10::BFloat16* row = dy + i * ld;
     for (int64_t j = begin; j < end; ++j) sums[j] += static_cast<float>(row[j]);
@@ -165,7 +168,8 @@ struct LinearBf16Cache::State {
                LinearActivation activation, torch::Tensor& out) {
     std::lock_guard<std::mutex> lock(mutex);
     const int64_t M = x2.size(0), K = x2.size(1), N = weight.size(0);
-    const Primitive* p = primitive(Product::kForward, M, K, N, bias.defined(), activation, dt::bf16);
+    const Primitive* p =
+        primitive(Product::kForward, M, K, N, bias.defined(), activation, dt::bf16);
     if (!p) return false;
     auto& engine = cpu_engine();
     std::unordered_map<int, dnnl::memory> args{
@@ -186,8 +190,8 @@ struct LinearBf16Cache::State {
     std::lock_guard<std::mutex> lock(mutex);
     const int64_t M = grad.size(0), N = grad.size(1), K = weight.size(1);
     const dt out_type = grad_x.scalar_type() == at::kFloat ? dt::f32 : dt::bf16;
-    const Primitive* p = primitive(Product::kBackwardData, M, K, N, false,
-                                   LinearActivation::kNone, out_type);
+    const Primitive* p =
+        primitive(Product::kBackwardData, M, K, N, false, LinearActivation::kNone, out_type);
     if (!p) return false;
     auto& engine = cpu_engine();
     execute(p->matmul,
@@ -210,8 +214,8 @@ struct LinearBf16Cache::State {
     const int64_t in = forward ? K : N, out = forward ? N : K;
     dnnl::memory::desc src_md({M, in}, dt::bf16, tag::ab);
     dnnl::memory::desc weights_md({in, out}, dt::bf16, tag::any);  // oneDNN picks the layout
-    dnnl::memory::desc bias_md = has_bias ? dnnl::memory::desc({1, out}, dt::f32, tag::ab)
-                                          : dnnl::memory::desc();
+    dnnl::memory::desc bias_md =
+        has_bias ? dnnl::memory::desc({1, out}, dt::f32, tag::ab) : dnnl::memory::desc();
     dnnl::memory::desc dst_md({M, out}, out_type, tag::ab);
     dnnl::primitive_attr attr;
     if (activation != LinearActivation::kNone) {
@@ -286,7 +290,7 @@ struct LinearBf16Function : public torch::autograd::Function<LinearBf16Function>
                                const torch::Tensor& weight, const torch::Tensor& bias,
                                const std::shared_ptr<LinearBf16Cache::State>& cache) {
     const bool has_bias = bias.numel() > 0;
-    auto x_bf16 = x2.to(at::kBFloat16).contiguous();  // (M, in)
+    auto x_bf16 = x2.to(at::kBFloat16).contiguous();                       // (M, in)
     auto out = at::empty({x2.size(0), weight.size(0)}, x_bf16.options());  // (M, out)
     TORCH_CHECK(cache->forward(x_bf16, weight, has_bias ? bias : torch::Tensor(),
                                LinearActivation::kNone, out),
@@ -302,8 +306,8 @@ struct LinearBf16Function : public torch::autograd::Function<LinearBf16Function>
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const auto& x_bf16 = saved[0];  // (M, in)
-    const auto& weight = saved[1];  // (out, in) float32
+    const auto& x_bf16 = saved[0];                              // (M, in)
+    const auto& weight = saved[1];                              // (out, in) float32
     const auto grad = grads[0].to(at::kBFloat16).contiguous();  // (M, out)
     const int64_t M = x_bf16.size(0), K = x_bf16.size(1), N = weight.size(0);
     torch::Tensor grad_x, grad_weight, grad_bias;
@@ -329,20 +333,18 @@ struct LinearBf16Function : public torch::autograd::Function<LinearBf16Function>
 
 LinearBf16Cache::LinearBf16Cache() : state(std::make_shared<State>()) {}
 
-torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
-                     const torch::Tensor& bias, LinearActivation activation,
-                     LinearBf16Cache* cache) {
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                     LinearActivation activation, LinearBf16Cache* cache) {
   RECORD_FUNCTION("attnlab::linear", std::vector<c10::IValue>({x}));  // named in profiles
   TORCH_CHECK(x.dim() >= 1 && weight.dim() == 2 && x.size(-1) == weight.size(1),
               "linear: input (..., ", weight.dim() == 2 ? weight.size(1) : -1,
               ") expected for weight ", weight.sizes(), ", got ", x.sizes());
   TORCH_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(0)),
               "linear: bias must be (", weight.size(0), "), got ", bias.sizes());
-  const bool grad = torch::GradMode::is_enabled() &&
-                    (x.requires_grad() || weight.requires_grad() ||
-                     (bias.defined() && bias.requires_grad()));
-  const bool float_params = weight.scalar_type() == at::kFloat &&
-                            (!bias.defined() || bias.scalar_type() == at::kFloat);
+  const bool grad = torch::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad() ||
+                                                      (bias.defined() && bias.requires_grad()));
+  const bool float_params =
+      weight.scalar_type() == at::kFloat && (!bias.defined() || bias.scalar_type() == at::kFloat);
   const bool cpu_nonempty = x.device().is_cpu() && weight.device().is_cpu() && x.numel() > 0;
   const bool autocast_bf16 =
       at::autocast::is_cpu_enabled() && at::autocast::get_autocast_cpu_dtype() == at::kBFloat16;
@@ -356,7 +358,7 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
     const auto b = bias.defined() ? bias.contiguous() : bias;
     if (!grad) {
       auto x2 = x.reshape({M, K}).to(at::kBFloat16).contiguous();  // (M, in)
-      auto out = at::empty({M, N}, x2.options());                    // (M, out)
+      auto out = at::empty({M, N}, x2.options());                  // (M, out)
       if (cache->state->forward(x2, w, b, activation, out)) return out.view(out_sizes);
     } else if (cache->state->supports(M, K, N, b.defined(), LinearActivation::kNone)) {
       auto out = LinearBf16Function::apply(x.reshape({M, K}), w,  // (M, in) -> (M, out)
@@ -365,13 +367,15 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
       return apply_activation(out.view(out_sizes), activation);  // (..., out)
     }
   }
-  if (!(cpu_nonempty && float_params && x.scalar_type() == at::kFloat && !at::autocast::is_cpu_enabled()))
+  if (!(cpu_nonempty && float_params && x.scalar_type() == at::kFloat &&
+        !at::autocast::is_cpu_enabled()))
     return apply_activation(at::linear(x, weight, bias), activation);
 
   auto x2 = x.reshape({-1, x.size(-1)}).contiguous();  // (M, in), M = prod of leading dims
   const auto w = weight.contiguous();
-  auto out = grad ? LinearFunction::apply(x2, w, bias.defined() ? bias : at::empty({0}, x.options()))
-                  : forward_2d(x2, w, bias);
+  auto out = grad
+                 ? LinearFunction::apply(x2, w, bias.defined() ? bias : at::empty({0}, x.options()))
+                 : forward_2d(x2, w, bias);
   return apply_activation(out.view(out_sizes), activation);  // (..., out)
 }
 

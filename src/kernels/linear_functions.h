@@ -10,9 +10,9 @@
 // per-call weight cast, addmm, bf16 weight gradient and cast back. The module that owns a weight,
 // its bias and its LinearBf16Cache is attnlab::Linear (model/linear.h).
 
-#include <memory>
-
 #include <torch/types.h>
+
+#include <memory>
 
 #include "kernels/activation.h"
 
@@ -39,8 +39,8 @@ class LinearBf16Cache {
 //   and a backward of bf16 GEMMs: dx float32 for a float32 x (bf16 for a bf16 x), dW and db
 //   float32. On a CPU where oneDNN has no bf16 matmul (no AVX-512), the path below instead.
 // - anything else (float64, autocast without a cache): at::linear, then the activation.
-torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
-                     const torch::Tensor& bias, LinearActivation activation = LinearActivation::kNone,
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                     LinearActivation activation = LinearActivation::kNone,
                      LinearBf16Cache* cache = nullptr);
 
 }  // namespace attnlab

@@ -8,18 +8,18 @@
 //
 // Use it on non-template functions; put the loop in an ATTNLAB_INLINE template and call it from
 // the cloned function: the body is inlined into each clone and compiled for its target (a
-// plain `inline` body may stay out of line, compiled for the baseline only). Results may differ in the last
-// bits between machines (vector reductions sum in a different order), never between runs.
+// plain `inline` body may stay out of line, compiled for the baseline only). Results may differ in
+// the last bits between machines (vector reductions sum in a different order), never between runs.
 //
 // Also the element helpers those loops share, written so that they vectorise: store() (bf16
 // rounding) and exp_nonpositive() (the softmax's and the GELU's exp).
+
+#include <c10/util/BFloat16.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-
-#include <c10/util/BFloat16.h>
 
 // Not under ThreadSanitizer: the clones are picked by an ifunc resolver, which the dynamic
 // loader runs before TSan's runtime has started, and TSan instruments it (a crash at load).
@@ -48,7 +48,6 @@ ATTNLAB_INLINE void store(c10::BFloat16& dst, float v) {
   const uint32_t rounded = (bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16;
   dst.x = v != v ? uint16_t{0x7FC0} : static_cast<uint16_t>(rounded);  // NaN stays NaN
 }
-
 
 // exp(x) for x <= 0 (a softmax after subtracting the row max, a normal density): 2^n * 2^f
 // with a degree-7 Taylor polynomial for 2^f, |f| <= 1/2 (relative error < 1e-8, below float

@@ -1,10 +1,10 @@
 #include "model/attention.h"
 
-#include <cmath>
-#include <limits>
-
 #include <ATen/ATen.h>
 #include <torch/nn/init.h>
+
+#include <cmath>
+#include <limits>
 
 #include "kernels/fused_attention.h"
 
@@ -34,8 +34,8 @@ torch::Tensor combine_masks(const torch::Tensor& key_padding_mask, const torch::
     } else {
       TORCH_CHECK(attn_mask.dim() == 3 && attn_mask.size(0) == batch && attn_mask.size(1) == tq &&
                       attn_mask.size(2) == tk,
-                  "attn_mask must be (T, T) or (B, T, T) = (", batch, ", ", tq, ", ", tk,
-                  "), got ", attn_mask.sizes());
+                  "attn_mask must be (T, T) or (B, T, T) = (", batch, ", ", tq, ", ", tk, "), got ",
+                  attn_mask.sizes());
       m = attn_mask.view({batch, 1, tq, tk});  // (B, 1, Tq, Tk)
     }
     mask = mask.defined() ? mask.logical_or(m) : m;
@@ -49,8 +49,8 @@ AttentionOutput scaled_dot_product_attention(const torch::Tensor& q, const torch
   TORCH_CHECK(q.dim() >= 2 && q.dim() == k.dim() && k.dim() == v.dim(),
               "q, k, v must have the same rank >= 2, got ", q.sizes(), ", ", k.sizes(), ", ",
               v.sizes());
-  TORCH_CHECK(q.size(-1) == k.size(-1), "q and k must share the last dim, got ", q.sizes(),
-              " and ", k.sizes());
+  TORCH_CHECK(q.size(-1) == k.size(-1), "q and k must share the last dim, got ", q.sizes(), " and ",
+              k.sizes());
   TORCH_CHECK(k.size(-2) == v.size(-2), "k and v must have the same number of keys, got ",
               k.sizes(), " and ", v.sizes());
   TORCH_CHECK(dropout >= 0.0 && dropout < 1.0, "attention dropout must be in [0, 1), got ",
@@ -87,10 +87,8 @@ MultiHeadAttentionImpl::MultiHeadAttentionImpl(const MultiHeadAttentionOptions& 
   TORCH_CHECK(options.dropout >= 0.0 && options.dropout < 1.0,
               "MultiHeadAttention: dropout must be in [0, 1), got ", options.dropout);
   const auto C = options.d_model;
-  in_proj = register_module(
-      "in_proj", Linear(LinearOptions(C, 3 * C).bias(options.bias)));
-  out_proj = register_module(
-      "out_proj", Linear(LinearOptions(C, C).bias(options.bias)));
+  in_proj = register_module("in_proj", Linear(LinearOptions(C, 3 * C).bias(options.bias)));
+  out_proj = register_module("out_proj", Linear(LinearOptions(C, C).bias(options.bias)));
   reset_parameters();
 }
 
@@ -106,17 +104,16 @@ void MultiHeadAttentionImpl::reset_parameters() {
 
 AttentionOutput MultiHeadAttentionImpl::forward(const torch::Tensor& x,
                                                 const torch::Tensor& key_padding_mask,
-                                                const torch::Tensor& attn_mask,
-                                                bool need_weights) {
+                                                const torch::Tensor& attn_mask, bool need_weights) {
   TORCH_CHECK(x.dim() == 3 && x.size(2) == options.d_model,
               "MultiHeadAttention: input must be (B, T, ", options.d_model, "), got ", x.sizes());
   const auto B = x.size(0), T = x.size(1);
 
-  auto qkv = in_proj(x);                                             // (B, T, 3C) = [q | k | v]
-  auto mask = combine_masks(key_padding_mask, attn_mask, B, T, T);   // (B|1, 1, T|1, T)
+  auto qkv = in_proj(x);                                            // (B, T, 3C) = [q | k | v]
+  auto mask = combine_masks(key_padding_mask, attn_mask, B, T, T);  // (B|1, 1, T|1, T)
   // Heads are read in place from qkv and written merged: (B, T, H*D), no split/merge copies.
-  auto attended = fused_self_attention(qkv, options.num_heads, mask, options.dropout,
-                                       is_training(), need_weights);
+  auto attended = fused_self_attention(qkv, options.num_heads, mask, options.dropout, is_training(),
+                                       need_weights);
   return {out_proj(attended.output), attended.weights};  // (B, T, C)
 }
 

@@ -32,10 +32,10 @@ torch::Tensor combine_masks(const torch::Tensor& key_padding_mask, const torch::
                             int64_t batch, int64_t tq, int64_t tk);
 
 struct MultiHeadAttentionOptions {
-  int64_t d_model = 128;     // width of the residual stream (C)
-  int64_t num_heads = 4;     // H; must divide d_model
-  double dropout = 0.0;      // on attention probabilities during training; 0 disables
-  bool bias = true;          // biases on the QKV and output projections
+  int64_t d_model = 128;  // width of the residual stream (C)
+  int64_t num_heads = 4;  // H; must divide d_model
+  double dropout = 0.0;   // on attention probabilities during training; 0 disables
+  bool bias = true;       // biases on the QKV and output projections
 };
 
 // Multi-head self-attention, batch-first. One fused QKV projection, output projection.

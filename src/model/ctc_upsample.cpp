@@ -16,7 +16,7 @@ torch::Tensor CtcUpsampleImpl::forward(const torch::Tensor& x) {
   const auto B = x.size(0), T = x.size(1);
   // Under bf16 autocast proj returns bf16; the residual stream stays in x's type (float32),
   // which is what the LayerNorms after it take.
-  auto y = proj(x).to(x.scalar_type());                         // (B, T, k*C)
+  auto y = proj(x).to(x.scalar_type());                        // (B, T, k*C)
   return y.reshape({B, T * options.factor, options.d_model});  // (B, T*k, C)
 }
 

@@ -3,10 +3,10 @@
 // k positions through one learned projection, so a non-autoregressive encoder has room to emit
 // a target longer than its source, with the blanks CTC needs.
 
-#include <cstdint>
-
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
+
+#include <cstdint>
 
 #include "model/linear.h"
 

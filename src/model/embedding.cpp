@@ -1,10 +1,10 @@
 #include "model/embedding.h"
 
-#include <cmath>
-#include <stdexcept>
-
 #include <ATen/ATen.h>
 #include <torch/nn/init.h>
+
+#include <cmath>
+#include <stdexcept>
 
 #include "kernels/dropout.h"
 
@@ -14,7 +14,7 @@ torch::Tensor sinusoidal_positions(int64_t max_len, int64_t d_model) {
   auto position = torch::arange(max_len, torch::kFloat).unsqueeze(1);  // (L, 1)
   auto div = torch::exp(torch::arange(0, d_model, 2, torch::kFloat) *
                         (-std::log(10000.0) / static_cast<double>(d_model)));  // (ceil(C/2))
-  auto table = torch::zeros({max_len, d_model});                           // (L, C)
+  auto table = torch::zeros({max_len, d_model});                               // (L, C)
   table.index_put_({torch::indexing::Slice(), torch::indexing::Slice(0, torch::indexing::None, 2)},
                    torch::sin(position * div));
   table.index_put_({torch::indexing::Slice(), torch::indexing::Slice(1, torch::indexing::None, 2)},
@@ -29,13 +29,14 @@ EmbeddingImpl::EmbeddingImpl(const EmbeddingOptions& options_) : options(options
   token = register_module("token", torch::nn::Embedding(options.vocab_size, options.d_model));
   // N(0, 1/C): with the sqrt(C) scale the token part has unit variance.
   torch::NoGradGuard no_grad;
-  torch::nn::init::normal_(token->weight, 0.0, 1.0 / std::sqrt(static_cast<double>(options.d_model)));
+  torch::nn::init::normal_(token->weight, 0.0,
+                           1.0 / std::sqrt(static_cast<double>(options.d_model)));
   if (options.positions == PositionKind::kLearned) {
     position = register_module("position", torch::nn::Embedding(options.max_len, options.d_model));
     torch::nn::init::normal_(position->weight, 0.0, 0.02);
   } else {
-    position_table = register_buffer("position_table",
-                                     sinusoidal_positions(options.max_len, options.d_model));
+    position_table =
+        register_buffer("position_table", sinusoidal_positions(options.max_len, options.d_model));
   }
 }
 

@@ -1,21 +1,22 @@
 #pragma once
 // Token embedding scaled by sqrt(d_model), plus sinusoidal or learned positions, plus dropout.
 
-#include <string>
-
 #include <torch/nn/module.h>
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/pimpl.h>
+
+#include <string>
+
 #include "config/enums.h"
 
 namespace attnlab {
 
 struct EmbeddingOptions {
-  int64_t vocab_size = 64;                         // number of token ids
-  int64_t d_model = 128;                           // embedding width
-  int64_t max_len = 256;                           // longest sequence positions cover
+  int64_t vocab_size = 64;                             // number of token ids
+  int64_t d_model = 128;                               // embedding width
+  int64_t max_len = 256;                               // longest sequence positions cover
   PositionKind positions = PositionKind::kSinusoidal;  // position encoding
-  double dropout = 0.0;                            // after the sum; 0 disables
+  double dropout = 0.0;                                // after the sum; 0 disables
 };
 
 // Sinusoidal table (max_len, d_model) from "Attention Is All You Need", section 3.5.

@@ -21,8 +21,8 @@ EncoderOutput EncoderImpl::forward(const torch::Tensor& x, const torch::Tensor& 
   EncoderOutput result;
   auto hidden = x;  // (B, T, C)
   for (const auto& module : *layers) {
-    auto out = module->as<EncoderLayerImpl>()->forward(hidden, key_padding_mask, attn_mask,
-                                                        need_weights);
+    auto out =
+        module->as<EncoderLayerImpl>()->forward(hidden, key_padding_mask, attn_mask, need_weights);
     hidden = out.output;
     if (need_weights) result.weights.push_back(out.weights);
   }

@@ -1,12 +1,12 @@
 #pragma once
 // A stack of encoder layers, with a final LayerNorm when the layers are pre-LN.
 
-#include <vector>
-
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
+
+#include <vector>
 
 #include "model/encoder_layer.h"
 

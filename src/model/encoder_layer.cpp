@@ -34,13 +34,13 @@ LayerOutput EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Tenso
   };
   if (options.norm_first) {
     auto attended = self_attention(norm1(x), key_padding_mask, attn_mask, need_weights);
-    auto h = x + residual_dropout(attended.output);        // (B, T, C)
+    auto h = x + residual_dropout(attended.output);           // (B, T, C)
     auto out = h + residual_dropout(feed_forward(norm2(h)));  // (B, T, C)
     return {out, attended.weights};
   }
   auto attended = self_attention(x, key_padding_mask, attn_mask, need_weights);
-  auto h = norm1(x + residual_dropout(attended.output));          // (B, T, C)
-  auto out = norm2(h + residual_dropout(feed_forward(h)));        // (B, T, C)
+  auto h = norm1(x + residual_dropout(attended.output));    // (B, T, C)
+  auto out = norm2(h + residual_dropout(feed_forward(h)));  // (B, T, C)
   return {out, attended.weights};
 }
 

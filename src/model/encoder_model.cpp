@@ -17,15 +17,16 @@ EncoderModelImpl::EncoderModelImpl(const ModelOptions& options_) : options(optio
   encoder = register_module("encoder", Encoder(options.encoder));
   if (options.task == TaskKind::kTranslation) {
     ctc_upsample = register_module(
-        "ctc_upsample", CtcUpsample(CtcUpsampleOptions{options.embedding.d_model, options.ctc_upsample}));
+        "ctc_upsample",
+        CtcUpsample(CtcUpsampleOptions{options.embedding.d_model, options.ctc_upsample}));
   }
   if (has_target_sequence(options.task)) {
-    token_head = register_module(
-        "token_head", TokenHead(TokenHeadOptions{d_model, options.num_outputs}));
+    token_head =
+        register_module("token_head", TokenHead(TokenHeadOptions{d_model, options.num_outputs}));
   } else {
-    classification_head = register_module(
-        "classification_head",
-        ClassificationHead(ClassificationHeadOptions{d_model, options.num_outputs, options.pooling}));
+    classification_head =
+        register_module("classification_head", ClassificationHead(ClassificationHeadOptions{
+                                                   d_model, options.num_outputs, options.pooling}));
   }
 }
 
@@ -48,17 +49,17 @@ ModelOutput EncoderModelImpl::forward(const torch::Tensor& input, bool need_weig
   if (ctc_upsample) {
     result.lengths = padding_mask.logical_not().sum(1) * options.ctc_upsample;  // (B)
     if (options.ctc_split_at == CtcSplitAt::kEmbedding) {
-      x = ctc_upsample(x);                                   // (B, T*k, C)
+      x = ctc_upsample(x);                                       // (B, T*k, C)
       padding_mask = ctc_upsample->upsample_mask(padding_mask);  // (B, T*k)
     }
   }
   auto encoded = encoder->forward(x, padding_mask, torch::Tensor(), need_weights);
   if (ctc_upsample && options.ctc_split_at == CtcSplitAt::kEncoder) {
-    encoded.hidden = ctc_upsample(encoded.hidden);             // (B, T*k, C)
+    encoded.hidden = ctc_upsample(encoded.hidden);  // (B, T*k, C)
   }
   result.weights = std::move(encoded.weights);
-  result.logits = token_head ? token_head(encoded.hidden)
-                             : classification_head(encoded.hidden, padding_mask);
+  result.logits =
+      token_head ? token_head(encoded.hidden) : classification_head(encoded.hidden, padding_mask);
   return result;
 }
 

@@ -2,29 +2,29 @@
 // The whole model: embedding -> encoder -> task head. Built from ModelOptions alone, so a
 // checkpoint that carries the options can rebuild it.
 
-#include <vector>
-
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 
+#include <vector>
+
+#include "config/enums.h"
 #include "model/ctc_upsample.h"
 #include "model/embedding.h"
 #include "model/encoder.h"
 #include "model/heads.h"
 #include "model/patch_embedding.h"
-#include "config/enums.h"
 
 namespace attnlab {
 
 struct ModelOptions {
-  EmbeddingOptions embedding;                    // vocab_size, d_model, positions, max_len
-  PatchEmbeddingOptions patches;                 // image_classification: replaces `embedding`
-  EncoderOptions encoder;                        // layers; layer.d_model must equal embedding's
-  TaskKind task = TaskKind::kTransduction;       // which head
-  int64_t num_outputs = 64;                      // target vocabulary size or number of classes
-  Pooling pooling = Pooling::kCls;               // classification only
-  int64_t pad_id = 0;                            // token id that marks padding
-  int64_t ctc_upsample = 2;                      // translation: k output positions per token
+  EmbeddingOptions embedding;                      // vocab_size, d_model, positions, max_len
+  PatchEmbeddingOptions patches;                   // image_classification: replaces `embedding`
+  EncoderOptions encoder;                          // layers; layer.d_model must equal embedding's
+  TaskKind task = TaskKind::kTransduction;         // which head
+  int64_t num_outputs = 64;                        // target vocabulary size or number of classes
+  Pooling pooling = Pooling::kCls;                 // classification only
+  int64_t pad_id = 0;                              // token id that marks padding
+  int64_t ctc_upsample = 2;                        // translation: k output positions per token
   CtcSplitAt ctc_split_at = CtcSplitAt::kEncoder;  // translation: split after or before the layers
 };
 
@@ -48,8 +48,8 @@ class EncoderModelImpl : public torch::nn::Module {
   ModelOutput forward(const torch::Tensor& input, bool need_weights = false);
 
   ModelOptions options;
-  Embedding embedding{nullptr};                     // text
-  PatchEmbedding patch_embedding{nullptr};          // images
+  Embedding embedding{nullptr};             // text
+  PatchEmbedding patch_embedding{nullptr};  // images
   Encoder encoder{nullptr};
   CtcUpsample ctc_upsample{nullptr};                // translation only
   TokenHead token_head{nullptr};                    // transduction and translation

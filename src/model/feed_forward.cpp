@@ -1,8 +1,8 @@
 #include "model/feed_forward.h"
 
-#include <stdexcept>
-
 #include <ATen/ATen.h>
+
+#include <stdexcept>
 
 #include "kernels/dropout.h"
 #include "kernels/gelu_dropout.h"
@@ -26,8 +26,8 @@ torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
     hidden = gelu_dropout(hidden, options.dropout, /*training=*/true);
   } else {
     // Evaluation: the activation fused into the GEMM where the kernel can (bf16).
-    const auto activation = options.activation == Activation::kRelu ? LinearActivation::kRelu
-                                                                    : LinearActivation::kGelu;
+    const auto activation =
+        options.activation == Activation::kRelu ? LinearActivation::kRelu : LinearActivation::kGelu;
     hidden = linear1(x, activation);
     hidden = attnlab::dropout(hidden, options.dropout, is_training());
   }

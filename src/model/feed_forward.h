@@ -1,20 +1,20 @@
 #pragma once
 // Position-wise feed-forward block: linear2(dropout(act(linear1(x)))).
 
-#include <string>
-
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 
-#include "model/linear.h"
+#include <string>
+
 #include "config/enums.h"
+#include "model/linear.h"
 
 namespace attnlab {
 
 struct FeedForwardOptions {
-  int64_t d_model = 128;                     // input and output width
-  int64_t d_ff = 512;                        // hidden width
-  double dropout = 0.0;                      // after the activation (as in PyTorch); 0 disables
+  int64_t d_model = 128;                      // input and output width
+  int64_t d_ff = 512;                         // hidden width
+  double dropout = 0.0;                       // after the activation (as in PyTorch); 0 disables
   Activation activation = Activation::kGelu;  // exact (erf) GELU or ReLU
 };
 

@@ -1,16 +1,16 @@
 #include "model/heads.h"
 
-#include <stdexcept>
-
 #include <ATen/ATen.h>
+
+#include <stdexcept>
 
 namespace attnlab {
 
 torch::Tensor pool(const torch::Tensor& hidden, const torch::Tensor& padding_mask,
                    Pooling pooling) {
   TORCH_CHECK(hidden.dim() == 3, "pool: hidden must be (B, T, C), got ", hidden.sizes());
-  if (pooling == Pooling::kCls) return hidden.select(1, 0);  // (B, C)
-  if (!padding_mask.defined()) return hidden.mean(1);        // (B, C)
+  if (pooling == Pooling::kCls) return hidden.select(1, 0);                       // (B, C)
+  if (!padding_mask.defined()) return hidden.mean(1);                             // (B, C)
   auto keep = padding_mask.logical_not().unsqueeze(-1).to(hidden.scalar_type());  // (B, T, 1)
   auto count = keep.sum(1).clamp_min(1.0);                                        // (B, 1)
   return (hidden * keep).sum(1) / count;                                          // (B, C)

@@ -1,13 +1,13 @@
 #pragma once
 // Task heads on top of the encoder's hidden states.
 
-#include <string>
-
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 
-#include "model/linear.h"
+#include <string>
+
 #include "config/enums.h"
+#include "model/linear.h"
 
 namespace attnlab {
 
@@ -16,8 +16,8 @@ namespace attnlab {
 torch::Tensor pool(const torch::Tensor& hidden, const torch::Tensor& padding_mask, Pooling pooling);
 
 struct ClassificationHeadOptions {
-  int64_t d_model = 128;          // input width
-  int64_t num_classes = 3;        // output classes
+  int64_t d_model = 128;            // input width
+  int64_t num_classes = 3;          // output classes
   Pooling pooling = Pooling::kCls;  // how the sequence is pooled
 };
 

@@ -1,9 +1,9 @@
 #include "model/linear.h"
 
+#include <torch/nn/init.h>
+
 #include <cmath>
 #include <ostream>
-
-#include <torch/nn/init.h>
 
 #include "kernels/linear_functions.h"
 

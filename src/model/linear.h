@@ -4,11 +4,11 @@
 // initialisation), run by the oneDNN kernels of kernels/linear_functions.h with the bf16 weight
 // copies that bf16 autocast keeps for this weight.
 
-#include <cstdint>
-#include <memory>
-
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
+
+#include <cstdint>
+#include <memory>
 
 #include "kernels/activation.h"
 
@@ -36,7 +36,8 @@ class LinearImpl : public torch::nn::Module {
 
   // x: (..., in) -> act(x W^T + b): (..., out). Float32 in, float32 out; under bf16 autocast
   // bfloat16 out (what autocast's linear returns).
-  torch::Tensor forward(const torch::Tensor& x, LinearActivation activation = LinearActivation::kNone);
+  torch::Tensor forward(const torch::Tensor& x,
+                        LinearActivation activation = LinearActivation::kNone);
 
   // torch::nn::Linear's: kaiming_uniform_(a = sqrt(5)) weight, uniform(+-1/sqrt(in)) bias.
   void reset_parameters();

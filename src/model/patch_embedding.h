@@ -3,10 +3,10 @@
 // each flattened and projected to d_model (a Conv2d of stride P, written as a Linear), a
 // learned <cls> vector in front, plus learned or 2-D sinusoidal positions, plus dropout.
 
-#include <cstdint>
-
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
+
+#include <cstdint>
 
 #include "config/enums.h"
 #include "model/linear.h"
@@ -14,13 +14,13 @@
 namespace attnlab {
 
 struct PatchEmbeddingOptions {
-  int64_t channels = 1;       // 1 (grey) or 3 (RGB)
-  int64_t height = 28;        // image height in pixels
-  int64_t width = 28;         // image width in pixels
-  int64_t patch_size = 4;     // P; divides height and width
-  int64_t d_model = 128;      // embedding width
+  int64_t channels = 1;                                // 1 (grey) or 3 (RGB)
+  int64_t height = 28;                                 // image height in pixels
+  int64_t width = 28;                                  // image width in pixels
+  int64_t patch_size = 4;                              // P; divides height and width
+  int64_t d_model = 128;                               // embedding width
   PositionKind positions = PositionKind::kSinusoidal;  // learned | 2-D sinusoidal
-  double dropout = 0.0;       // after the sum; 0 disables
+  double dropout = 0.0;                                // after the sum; 0 disables
 
   int64_t grid_height() const { return height / patch_size; }
   int64_t grid_width() const { return width / patch_size; }

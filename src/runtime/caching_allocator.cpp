@@ -1,13 +1,12 @@
 #include "runtime/caching_allocator.h"
 
+#include <c10/core/CPUAllocator.h>
+#include <c10/util/Exception.h>
 #include <sys/mman.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <new>
-
-#include <c10/core/CPUAllocator.h>
-#include <c10/util/Exception.h>
 
 // Under AddressSanitizer, ASan knows nothing of memory we map ourselves: a cached block would
 // hide a use after free, and the slack between a request and its block's capacity an overflow.
@@ -28,7 +27,7 @@ namespace attnlab {
 // (64-byte aligned), so the data pointer alone leads back to the block. LibTorch's raw
 // allocation path requires DataPtr context == data pointer.
 struct CachingCpuAllocator::Block {
-  size_t capacity;  // usable bytes after the header
+  size_t capacity;                   // usable bytes after the header
   const CachingCpuAllocator* owner;  // null: a small block from malloc, freed with free()
   void* data() { return reinterpret_cast<char*>(this) + kHeader; }
   static Block* of(void* data) {
@@ -85,8 +84,7 @@ c10::DataPtr CachingCpuAllocator::allocate(size_t bytes) const {
   stats_.peak_bytes = std::max(stats_.peak_bytes, stats_.in_use_bytes + stats_.cached_bytes);
   ATTNLAB_UNPOISON(block->data(), bytes);
   ATTNLAB_POISON(static_cast<char*>(block->data()) + bytes, block->capacity - bytes);
-  return {block->data(), block->data(), &CachingCpuAllocator::delete_block,
-          c10::Device(c10::kCPU)};
+  return {block->data(), block->data(), &CachingCpuAllocator::delete_block, c10::Device(c10::kCPU)};
 }
 
 c10::DeleterFnPtr CachingCpuAllocator::raw_deleter() const { return &delete_block; }

@@ -21,15 +21,15 @@ namespace attnlab {
 class CachingCpuAllocator final : public c10::Allocator {
  public:
   struct Stats {
-    size_t hits = 0;            // large requests served from the cache
-    size_t misses = 0;          // large requests that mapped a new block
-    size_t in_use_bytes = 0;    // large blocks currently held by tensors
-    size_t cached_bytes = 0;    // large blocks free in the cache
-    size_t peak_bytes = 0;      // peak of in_use + cached
+    size_t hits = 0;          // large requests served from the cache
+    size_t misses = 0;        // large requests that mapped a new block
+    size_t in_use_bytes = 0;  // large blocks currently held by tensors
+    size_t cached_bytes = 0;  // large blocks free in the cache
+    size_t peak_bytes = 0;    // peak of in_use + cached
   };
 
-  explicit CachingCpuAllocator(size_t min_block = size_t(1) << 20,
-                               size_t max_cached = size_t(1) << 30);
+  explicit CachingCpuAllocator(size_t min_block = size_t(1) << 20, size_t max_cached = size_t(1)
+                                                                                       << 30);
   ~CachingCpuAllocator() override;
 
   c10::DataPtr allocate(size_t bytes) const override;

@@ -8,8 +8,8 @@
 namespace attnlab {
 
 struct CpuInfo {
-  std::string model;         // "model name" of /proc/cpuinfo ("unknown CPU" when absent)
-  std::string onednn_isa;    // oneDNN's effective ISA: "avx2", "avx512_core", "avx512_core_amx", ...
+  std::string model;       // "model name" of /proc/cpuinfo ("unknown CPU" when absent)
+  std::string onednn_isa;  // oneDNN's effective ISA: "avx2", "avx512_core", "avx512_core_amx", ...
   bool native_bf16 = false;  // oneDNN runs bf16 matmuls in hardware (AVX512_BF16 or AMX-BF16)
 };
 

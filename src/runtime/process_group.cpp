@@ -1,11 +1,10 @@
 #include "runtime/process_group.h"
 
 #include <cstdlib>
-#include <vector>
-
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <vector>
 
 namespace attnlab {
 namespace {
@@ -83,12 +82,13 @@ ProcessGroup::ProcessGroup(const LaunchEnv& env, std::chrono::milliseconds timeo
       options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
     options->threads = 2;
     gloo_ = std::make_unique<Gloo>();
-    gloo_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(store, env_.rank, env_.world_size, options);
+    gloo_->group =
+        c10::make_intrusive<c10d::ProcessGroupGloo>(store, env_.rank, env_.world_size, options);
   } catch (const std::exception& e) {
     throw DistributedError(who() + ": cannot join the process group at " + env_.master_addr + ":" +
                            std::to_string(env_.master_port) + " within " +
-                           std::to_string(timeout.count() / 1000) + " s (run.dist_timeout_s): " +
-                           first_line(e.what()));
+                           std::to_string(timeout.count() / 1000) +
+                           " s (run.dist_timeout_s): " + first_line(e.what()));
   }
 }
 
@@ -100,14 +100,15 @@ std::string ProcessGroup::who() const {
 
 void ProcessGroup::fail(const std::string& action, const std::exception& error) const {
   throw DistributedError(who() + ": " + action + " failed (a rank died, or hung for more than " +
-                         std::to_string(timeout_.count() / 1000) + " s): " + first_line(error.what()));
+                         std::to_string(timeout_.count() / 1000) +
+                         " s): " + first_line(error.what()));
 }
 
 template <typename Collective>
 void ProcessGroup::run(at::Tensor& tensor, const std::string& action, Collective collective) {
   if (!gloo_) return;
-  TORCH_CHECK(tensor.is_contiguous() && tensor.device().is_cpu(),
-              "ProcessGroup: ", action, " needs a contiguous CPU tensor");
+  TORCH_CHECK(tensor.is_contiguous() && tensor.device().is_cpu(), "ProcessGroup: ", action,
+              " needs a contiguous CPU tensor");
   try {
     std::vector<at::Tensor> tensors{tensor};
     collective(tensors)->wait();

@@ -4,12 +4,12 @@
 // (docs/training.md, "Data-parallel training (torchrun)").
 // Without torchrun's variables a process is a group of one, and every collective returns at once.
 
+#include <ATen/core/Tensor.h>
+
 #include <chrono>
 #include <memory>
 #include <stdexcept>
 #include <string>
-
-#include <ATen/core/Tensor.h>
 
 namespace attnlab {
 

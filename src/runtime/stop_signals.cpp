@@ -41,7 +41,7 @@ sigset_t stop_signal_set() {
   sigemptyset(&one);
   sigaddset(&one, signal);
   ::pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
-  ::raise(signal);  // pending on this thread, delivered as the mask opens
+  ::raise(signal);        // pending on this thread, delivered as the mask opens
   ::_exit(128 + signal);  // not reached: the default action of both signals terminates
 }
 

@@ -1,13 +1,12 @@
 #include "runtime/threads.h"
 
+#include <ATen/Parallel.h>
 #include <dlfcn.h>
 #include <malloc.h>
 #include <sched.h>
 
 #include <algorithm>
 #include <cstdlib>
-
-#include <ATen/Parallel.h>
 
 #include "runtime/caching_allocator.h"
 

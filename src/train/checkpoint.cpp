@@ -67,7 +67,7 @@ Checkpoint read_checkpoint(const std::string& path) {
     const auto contiguous = bytes.contiguous();
     if (contiguous.numel() > 0)
       c.spm_model.assign(reinterpret_cast<const char*>(contiguous.data_ptr<uint8_t>()),
-                       static_cast<size_t>(contiguous.numel()));
+                         static_cast<size_t>(contiguous.numel()));
   }
   // Optional (text checkpoints before images have none): an int64 tensor, empty or (C, H, W).
   if (dict.has("image_shape")) {

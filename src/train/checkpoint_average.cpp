@@ -1,10 +1,10 @@
 #include "train/checkpoint_average.h"
 
+#include <ATen/ATen.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <regex>
-
-#include <ATen/ATen.h>
 
 namespace attnlab {
 
@@ -21,9 +21,10 @@ Checkpoint average_checkpoints(const std::vector<std::string>& paths) {
     const auto mismatch = [&](const std::string& what) {
       return CheckpointError("average: " + paths[i] + " does not match " + paths[0] + ": " + what);
     };
-    if (c.src_vocab != first.src_vocab || c.tgt_vocab != first.tgt_vocab || c.labels != first.labels ||
-        c.spm_model != first.spm_model)
-      throw mismatch("different vocabularies, labels or SentencePiece models (checkpoints of another run?)");
+    if (c.src_vocab != first.src_vocab || c.tgt_vocab != first.tgt_vocab ||
+        c.labels != first.labels || c.spm_model != first.spm_model)
+      throw mismatch(
+          "different vocabularies, labels or SentencePiece models (checkpoints of another run?)");
     if (c.model.size() != first.model.size())
       throw mismatch(std::to_string(c.model.size()) + " tensors against " +
                      std::to_string(first.model.size()));
@@ -55,7 +56,8 @@ std::vector<std::string> periodic_checkpoints(const std::string& run_dir) {
   for (fs::directory_iterator it(run_dir, error), end; !error && it != end; it.increment(error)) {
     std::smatch m;
     const std::string name = it->path().filename().string();
-    if (std::regex_match(name, m, kPeriodic)) found.emplace_back(std::stoll(m[1]), it->path().string());
+    if (std::regex_match(name, m, kPeriodic))
+      found.emplace_back(std::stoll(m[1]), it->path().string());
   }
   if (error) throw CheckpointError("average: cannot list " + run_dir + ": " + error.message());
   std::sort(found.begin(), found.end());

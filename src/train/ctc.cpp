@@ -1,13 +1,13 @@
 #include "train/ctc.h"
 
+#include <ATen/ATen.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
 #include <utility>
-
-#include <ATen/ATen.h>
-#include <c10/core/impl/LocalDispatchKeySet.h>
 
 #include "data/dataset.h"
 
@@ -17,14 +17,15 @@ at::Tensor ctc_loss_per_token(const at::Tensor& logits, const at::Tensor& length
                               const at::Tensor& targets) {
   TORCH_CHECK(logits.dim() == 3, "ctc_loss: logits must be (B, T, V), got ", logits.sizes());
   TORCH_CHECK(targets.dim() == 2 && targets.size(0) == logits.size(0),
-              "ctc_loss: targets must be (B, S) with B=", logits.size(0), ", got ", targets.sizes());
+              "ctc_loss: targets must be (B, S) with B=", logits.size(0), ", got ",
+              targets.sizes());
   TORCH_CHECK(lengths.dim() == 1 && lengths.size(0) == logits.size(0),
               "ctc_loss: lengths must be (B), got ", lengths.sizes());
   // Outside CPU autocast: its ctc_loss casts a bf16 input but not the float32 gradient buffer
   // its backward writes ("expected scalar type BFloat16 but found Float"); the loss is float32
   // anyway.
   c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
-  const auto target_lengths = targets.ne(kCtcBlank).sum(1);  // (B)
+  const auto target_lengths = targets.ne(kCtcBlank).sum(1);                           // (B)
   const auto log_probs = at::log_softmax(logits.to(at::kFloat), -1).transpose(0, 1);  // (T, B, V)
   const auto total = at::ctc_loss(log_probs, targets, lengths.to(at::kLong), target_lengths,
                                   kCtcBlank, at::Reduction::Sum, /*zero_infinity=*/false);
@@ -32,7 +33,8 @@ at::Tensor ctc_loss_per_token(const at::Tensor& logits, const at::Tensor& length
   return total / static_cast<double>(tokens);
 }
 
-std::vector<CtcDecoded> ctc_greedy_decode(const at::Tensor& ids_or_logits, const at::Tensor& lengths) {
+std::vector<CtcDecoded> ctc_greedy_decode(const at::Tensor& ids_or_logits,
+                                          const at::Tensor& lengths) {
   auto ids = ids_or_logits.dim() == 3 ? ids_or_logits.argmax(-1) : ids_or_logits;  // (B, T)
   TORCH_CHECK(ids.dim() == 2, "ctc_greedy_decode: expected (B, T) ids or (B, T, V) logits, got ",
               ids_or_logits.sizes());
@@ -45,7 +47,8 @@ std::vector<CtcDecoded> ctc_greedy_decode(const at::Tensor& ids_or_logits, const
   const auto* n = len.data_ptr<int64_t>();
   std::vector<CtcDecoded> out(static_cast<size_t>(B));
   for (int64_t b = 0; b < B; ++b) {
-    TORCH_CHECK(n[b] >= 0 && n[b] <= T, "ctc_greedy_decode: length ", n[b], " out of range for T=", T);
+    TORCH_CHECK(n[b] >= 0 && n[b] <= T, "ctc_greedy_decode: length ", n[b],
+                " out of range for T=", T);
     int64_t previous = kCtcBlank;
     for (int64_t t = 0; t < n[b]; ++t) {
       const int64_t v = id[b * T + t];
@@ -79,7 +82,8 @@ struct PrefixScore {
 }  // namespace
 
 std::vector<int64_t> ctc_prefix_beam_search(const at::Tensor& logits, int64_t beam) {
-  TORCH_CHECK(logits.dim() == 2, "ctc_prefix_beam_search: logits must be (T, V), got ", logits.sizes());
+  TORCH_CHECK(logits.dim() == 2, "ctc_prefix_beam_search: logits must be (T, V), got ",
+              logits.sizes());
   TORCH_CHECK(beam >= 1, "ctc_prefix_beam_search: beam must be >= 1, got ", beam);
   const auto log_probs = at::log_softmax(logits.to(at::kDouble), -1).contiguous();  // (T, V)
   const int64_t T = log_probs.size(0), V = log_probs.size(1);
@@ -119,8 +123,8 @@ std::vector<int64_t> ctc_prefix_beam_search(const at::Tensor& logits, int64_t be
     ranked.reserve(next.size());
     for (auto& [prefix, score] : next) ranked.emplace_back(score.total(), prefix);
     const auto keep = std::min<size_t>(ranked.size(), static_cast<size_t>(beam));
-    std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(keep), ranked.end(),
-                      [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(keep),
+                      ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
     beams.clear();
     for (size_t i = 0; i < keep; ++i) beams[ranked[i].second] = next[ranked[i].second];
   }
@@ -129,8 +133,8 @@ std::vector<int64_t> ctc_prefix_beam_search(const at::Tensor& logits, int64_t be
   // less probable than greedy decoding's.
   std::vector<Prefix> finalists;
   for (const auto& entry : beams) finalists.push_back(entry.first);
-  const auto greedy = ctc_greedy_decode(log_probs.argmax(-1).unsqueeze(0),
-                                        at::full({1}, T, at::kLong))[0].tokens;
+  const auto greedy =
+      ctc_greedy_decode(log_probs.argmax(-1).unsqueeze(0), at::full({1}, T, at::kLong))[0].tokens;
   if (beams.count(greedy) == 0) finalists.push_back(greedy);
   const auto exact = [&](const Prefix& labeling) {
     if (labeling.empty()) return log_probs.select(1, kCtcBlank).sum().item<double>();

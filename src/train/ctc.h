@@ -3,10 +3,10 @@
 // ctc_loss, normalised per target token like the other tasks' losses) and greedy decoding.
 // The blank is id 0 of the target vocabulary (<pad>, which is never a target token).
 
+#include <ATen/Tensor.h>
+
 #include <cstdint>
 #include <vector>
-
-#include <ATen/Tensor.h>
 
 namespace attnlab {
 
@@ -28,7 +28,8 @@ struct CtcDecoded {
 
 // Greedy (best-path) decoding: argmax per position over the first lengths[b] positions, merge
 // runs of the same id, drop blanks. ids: (B, T) int64 argmax ids, or logits (B, T, V).
-std::vector<CtcDecoded> ctc_greedy_decode(const at::Tensor& ids_or_logits, const at::Tensor& lengths);
+std::vector<CtcDecoded> ctc_greedy_decode(const at::Tensor& ids_or_logits,
+                                          const at::Tensor& lengths);
 
 // CTC prefix beam search (Hannun et al., 2014): keeps the `beam` most probable labelings
 // (prefixes, each with its probability of ending in a blank and in a non-blank) through the

@@ -1,12 +1,12 @@
 #include "train/evaluator.h"
 
+#include <ATen/ATen.h>
+#include <torch/nn/functional/loss.h>
+
 #include <cmath>
 #include <numeric>
 #include <sstream>
 #include <stdexcept>
-
-#include <ATen/ATen.h>
-#include <torch/nn/functional/loss.h>
 
 #include "io/json.h"
 #include "train/ctc.h"
@@ -34,10 +34,13 @@ at::Tensor predict_ids(const at::Tensor& logits) { return logits.argmax(-1); }
 
 double EvalResult::accuracy() const {
   switch (task) {
-    case TaskKind::kTransduction: return transduction.token_accuracy();
-    case TaskKind::kTranslation: return translation.exact_match();
+    case TaskKind::kTransduction:
+      return transduction.token_accuracy();
+    case TaskKind::kTranslation:
+      return translation.exact_match();
     case TaskKind::kClassification:
-    case TaskKind::kImageClassification: break;
+    case TaskKind::kImageClassification:
+      break;
   }
   return classification->accuracy();
 }
@@ -50,15 +53,19 @@ double EvalResult::exact_match() const {
 
 double EvalResult::metric(BestMetric metric) const {
   switch (metric) {
-    case BestMetric::kLoss: return loss;
-    case BestMetric::kAccuracy: return accuracy();
-    case BestMetric::kExactMatch: return exact_match();
+    case BestMetric::kLoss:
+      return loss;
+    case BestMetric::kAccuracy:
+      return accuracy();
+    case BestMetric::kExactMatch:
+      return exact_match();
     case BestMetric::kBleu:
     case BestMetric::kChrf:
       if (task != TaskKind::kTranslation)
         throw std::invalid_argument("bleu and chrf are defined for translation only");
       return metric == BestMetric::kBleu ? translation.bleu() : translation.chrf();
-    case BestMetric::kAuto: break;
+    case BestMetric::kAuto:
+      break;
   }
   throw std::invalid_argument("metric 'auto' has no value: resolve it for the task first");
 }
@@ -141,7 +148,8 @@ std::string EvalResult::coverage() const {
          std::to_string(skipped) + " skipped by data.skip_unfit)";
 }
 
-std::string decode(const std::vector<int64_t>& ids, const Vocab& vocab, const Tokenizer& tokenizer) {
+std::string decode(const std::vector<int64_t>& ids, const Vocab& vocab,
+                   const Tokenizer& tokenizer) {
   return tokenizer.detokenize(vocab.decode(ids));
 }
 
@@ -155,10 +163,9 @@ EvalResult evaluate(EncoderModel& model, const Dataset& data, const TaskSpec& vo
 
   EvalResult result;
   result.task = vocabs.task;
-  if (is_classification(vocabs.task))
-    result.classification.emplace(vocabs.labels.size());
-  TORCH_CHECK(shard.count > 0 && shard.index >= 0 && shard.index < shard.count,
-              "evaluate: shard ", shard.index, " of ", shard.count);
+  if (is_classification(vocabs.task)) result.classification.emplace(vocabs.labels.size());
+  TORCH_CHECK(shard.count > 0 && shard.index >= 0 && shard.index < shard.count, "evaluate: shard ",
+              shard.index, " of ", shard.count);
   double loss_sum = 0.0;
   int64_t loss_count = 0;
   const int64_t first = shard.index * data.size() / shard.count;
@@ -198,7 +205,8 @@ EvalResult evaluate(EncoderModel& model, const Dataset& data, const TaskSpec& vo
       result.classification->add(predicted, batch.tgt);
     }
 
-    for (size_t i = 0; i < indices.size() && static_cast<int64_t>(result.samples.size()) < num_samples; ++i) {
+    for (size_t i = 0;
+         i < indices.size() && static_cast<int64_t>(result.samples.size()) < num_samples; ++i) {
       const auto& example = data.example(indices[i]);
       SamplePrediction s;
       s.input = example.source;
@@ -207,9 +215,9 @@ EvalResult evaluate(EncoderModel& model, const Dataset& data, const TaskSpec& vo
         const auto row = batch.tgt[static_cast<int64_t>(i)];
         const auto length = row.ne(Vocab::kPadId).sum().item<int64_t>();
         auto ids = predicted[static_cast<int64_t>(i)].slice(0, 0, length).contiguous();
-        s.predicted = decode(std::vector<int64_t>(ids.data_ptr<int64_t>(),
-                                                  ids.data_ptr<int64_t>() + length),
-                             vocabs.target, vocabs.tokenizer);
+        s.predicted =
+            decode(std::vector<int64_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + length),
+                   vocabs.target, vocabs.tokenizer);
       } else if (vocabs.task == TaskKind::kTranslation) {
         s.predicted = hypotheses[i];
         s.target = vocabs.tokenizer.detokenize(vocabs.tokenizer.tokenize(example.target));

@@ -3,11 +3,11 @@
 // (transduction), exact match, BLEU and chrF of greedy CTC decoding (translation), or
 // accuracy, per-class P/R/F1 and confusion matrix (classification).
 
+#include <ATen/Tensor.h>
+
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <ATen/Tensor.h>
 
 #include "data/dataset.h"
 #include "model/encoder_model.h"
@@ -35,17 +35,17 @@ struct SamplePrediction {
 
 struct EvalResult {
   TaskKind task = TaskKind::kTransduction;
-  int64_t examples = 0;         // scored (with scored_skipped: the skipped pairs included)
-  int64_t skipped = 0;          // pairs of the split data.skip_unfit dropped
-  int64_t split_examples = 0;   // pairs in the split: kept + skipped
-  bool scored_skipped = false;  // the skipped pairs were scored as empty outputs
-  double loss = 0.0;                                   // mean per target token / example
-  double loss_sum = 0.0;                               // loss x units, summed
-  int64_t loss_units = 0;                              // target tokens / examples
-  TransductionMetrics transduction;                    // transduction only
-  TranslationMetrics translation;                      // translation only
+  int64_t examples = 0;              // scored (with scored_skipped: the skipped pairs included)
+  int64_t skipped = 0;               // pairs of the split data.skip_unfit dropped
+  int64_t split_examples = 0;        // pairs in the split: kept + skipped
+  bool scored_skipped = false;       // the skipped pairs were scored as empty outputs
+  double loss = 0.0;                 // mean per target token / example
+  double loss_sum = 0.0;             // loss x units, summed
+  int64_t loss_units = 0;            // target tokens / examples
+  TransductionMetrics transduction;  // transduction only
+  TranslationMetrics translation;    // translation only
   std::optional<ClassificationMetrics> classification;  // classification only
-  std::vector<SamplePrediction> samples;               // first few examples
+  std::vector<SamplePrediction> samples;                // first few examples
 
   // Token accuracy (transduction), exact match (translation: its outputs have no per-token
   // alignment to score) or classification accuracy.

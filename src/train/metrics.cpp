@@ -6,10 +6,10 @@ namespace attnlab {
 
 void TransductionMetrics::add(const at::Tensor& predicted, const at::Tensor& target,
                               int64_t pad_id) {
-  TORCH_CHECK(predicted.sizes() == target.sizes(), "predicted ", predicted.sizes(),
-              " and target ", target.sizes(), " differ in shape");
-  auto valid = target.ne(pad_id);                          // (B, T)
-  auto wrong = predicted.ne(target).logical_and(valid);    // (B, T)
+  TORCH_CHECK(predicted.sizes() == target.sizes(), "predicted ", predicted.sizes(), " and target ",
+              target.sizes(), " differ in shape");
+  auto valid = target.ne(pad_id);                        // (B, T)
+  auto wrong = predicted.ne(target).logical_and(valid);  // (B, T)
   tokens += valid.sum().item<int64_t>();
   correct_tokens += valid.logical_and(predicted.eq(target)).sum().item<int64_t>();
   sequences += target.size(0);
@@ -30,8 +30,7 @@ ClassificationMetrics::ClassificationMetrics(int64_t num_classes)
 
 void ClassificationMetrics::add(const at::Tensor& predicted, const at::Tensor& target) {
   TORCH_CHECK(predicted.dim() == 1 && predicted.sizes() == target.sizes(),
-              "predicted and target must be (B), got ", predicted.sizes(), " and ",
-              target.sizes());
+              "predicted and target must be (B), got ", predicted.sizes(), " and ", target.sizes());
   auto p = predicted.contiguous(), t = target.contiguous();
   const auto* pp = p.data_ptr<int64_t>();
   const auto* tp = t.data_ptr<int64_t>();
@@ -71,8 +70,8 @@ std::vector<ClassReport> ClassificationMetrics::per_class(
     r.support = actual;
     r.precision = predicted ? static_cast<double>(tp) / static_cast<double>(predicted) : 0.0;
     r.recall = actual ? static_cast<double>(tp) / static_cast<double>(actual) : 0.0;
-    r.f1 = (r.precision + r.recall) > 0 ? 2 * r.precision * r.recall / (r.precision + r.recall)
-                                        : 0.0;
+    r.f1 =
+        (r.precision + r.recall) > 0 ? 2 * r.precision * r.recall / (r.precision + r.recall) : 0.0;
     out.push_back(r);
   }
   return out;

@@ -2,20 +2,20 @@
 // Evaluation metrics, as plain counters fed with predictions, so they can be tested on
 // hand-made predictions without a model.
 
+#include <ATen/Tensor.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <ATen/Tensor.h>
 
 namespace attnlab {
 
 // Token accuracy and whole-sequence exact match for transduction.
 struct TransductionMetrics {
-  int64_t tokens = 0;            // non-pad target tokens seen
-  int64_t correct_tokens = 0;    // of which predicted correctly
-  int64_t sequences = 0;         // sequences seen
-  int64_t exact_sequences = 0;   // sequences with every token correct
+  int64_t tokens = 0;           // non-pad target tokens seen
+  int64_t correct_tokens = 0;   // of which predicted correctly
+  int64_t sequences = 0;        // sequences seen
+  int64_t exact_sequences = 0;  // sequences with every token correct
 
   // predicted, target: (B, T) int64; positions where target == pad_id are ignored.
   void add(const at::Tensor& predicted, const at::Tensor& target, int64_t pad_id);

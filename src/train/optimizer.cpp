@@ -1,10 +1,10 @@
 #include "train/optimizer.h"
 
-#include <cmath>
-#include <stdexcept>
-
 #include <ATen/ATen.h>
 #include <torch/autograd.h>
+
+#include <cmath>
+#include <stdexcept>
 
 namespace attnlab {
 
@@ -43,8 +43,8 @@ FlatAdamW::FlatAdamW(torch::nn::Module& module, const AdamWOptions& options) : o
     p.set_data(view);  // the parameter now lives in the flat buffer
     // ... and shares its version counter, so that step()'s in-place updates of params_ count
     // as changes of the parameter (set_data keeps the parameter's own counter). Code that
-    // caches something derived from a weight (kernels/linear_functions.h's bf16 inference copies) and
-    // autograd's saved-tensor checks rely on it.
+    // caches something derived from a weight (kernels/linear_functions.h's bf16 inference copies)
+    // and autograd's saved-tensor checks rely on it.
     p.unsafeGetTensorImpl()->set_version_counter(params_.unsafeGetTensorImpl()->version_counter());
     p.mutable_grad() = grads_.narrow(0, slot.offset, p.numel()).view(slot.shape);
   }
@@ -69,7 +69,7 @@ void FlatAdamW::step(double lr) {
   const double bias2 = 1.0 - std::pow(b2, static_cast<double>(step_count_));
   if (options_.weight_decay > 0.0 && num_decayed_ > 0)
     params_.narrow(0, 0, num_decayed_).mul_(1.0 - lr * options_.weight_decay);
-  exp_avg_.lerp_(grads_, 1.0 - b1);                       // m = b1 m + (1 - b1) g
+  exp_avg_.lerp_(grads_, 1.0 - b1);                         // m = b1 m + (1 - b1) g
   exp_avg_sq_.mul_(b2).addcmul_(grads_, grads_, 1.0 - b2);  // v = b2 v + (1 - b2) g^2
   // p -= lr / bias1 * m / (sqrt(v / bias2) + eps), as torch.optim.AdamW.
   at::sqrt_out(scratch_, exp_avg_sq_).div_(std::sqrt(bias2)).add_(options_.eps);
@@ -86,7 +86,9 @@ std::map<std::string, torch::Tensor> FlatAdamW::views_of(const torch::Tensor& fl
   return out;
 }
 
-std::map<std::string, torch::Tensor> FlatAdamW::exp_avg_by_name() const { return views_of(exp_avg_); }
+std::map<std::string, torch::Tensor> FlatAdamW::exp_avg_by_name() const {
+  return views_of(exp_avg_);
+}
 std::map<std::string, torch::Tensor> FlatAdamW::exp_avg_sq_by_name() const {
   return views_of(exp_avg_sq_);
 }

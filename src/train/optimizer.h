@@ -3,11 +3,11 @@
 // contiguous tensors, so a step is a handful of vectorised ops instead of ~10 small ops per
 // parameter tensor (LibTorch 1.13's torch::optim::AdamW), and clipping is one norm.
 
+#include <torch/nn/module.h>
+
 #include <map>
 #include <string>
 #include <vector>
-
-#include <torch/nn/module.h>
 
 namespace attnlab {
 
@@ -58,12 +58,12 @@ class FlatAdamW {
 
   AdamWOptions options_;
   std::vector<Slot> slots_;
-  int64_t num_decayed_ = 0;  // elements [0, num_decayed_) get weight decay
-  torch::Tensor params_;     // (P) fp32, every parameter's storage
-  torch::Tensor grads_;      // (P) fp32, every parameter's .grad storage
-  torch::Tensor exp_avg_;    // (P)
-  torch::Tensor exp_avg_sq_; // (P)
-  torch::Tensor scratch_;    // (P) denominator workspace, reused every step
+  int64_t num_decayed_ = 0;   // elements [0, num_decayed_) get weight decay
+  torch::Tensor params_;      // (P) fp32, every parameter's storage
+  torch::Tensor grads_;       // (P) fp32, every parameter's .grad storage
+  torch::Tensor exp_avg_;     // (P)
+  torch::Tensor exp_avg_sq_;  // (P)
+  torch::Tensor scratch_;     // (P) denominator workspace, reused every step
   int64_t step_count_ = 0;
 };
 

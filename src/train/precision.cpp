@@ -1,9 +1,9 @@
 #include "train/precision.h"
 
-#include <stdexcept>
-
 #include <ATen/autocast_mode.h>
 #include <c10/util/Exception.h>
+
+#include <stdexcept>
 
 namespace attnlab {
 

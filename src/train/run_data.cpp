@@ -84,8 +84,8 @@ Tokenizer make_tokenizer(const Config& config, const std::vector<Example>& train
   try {
     return Tokenizer::train_sentencepiece(texts, options);
   } catch (const std::invalid_argument& e) {
-    throw DataError(data.train + ": " + e.what() + " (data.spm.vocab_size=" +
-                    std::to_string(data.spm.vocab_size) + ")");
+    throw DataError(data.train + ": " + e.what() +
+                    " (data.spm.vocab_size=" + std::to_string(data.spm.vocab_size) + ")");
   }
 }
 
@@ -102,8 +102,7 @@ TaskSpec build_task_spec(const Config& config, const std::vector<Example>& train
 
 TaskSpec task_spec_from_lists(const Config& config, const std::vector<std::string>& source,
                               const std::vector<std::string>& target,
-                              const std::vector<std::string>& labels,
-                              const std::string& spm_model,
+                              const std::vector<std::string>& labels, const std::string& spm_model,
                               const std::vector<int64_t>& image_shape) {
   TaskSpec spec = spec_shell(config);
   if (spec.task == TaskKind::kImageClassification) {
@@ -115,7 +114,8 @@ TaskSpec task_spec_from_lists(const Config& config, const std::vector<std::strin
   }
   if (config.data.tokenization == Tokenization::kSentencepiece) {
     if (spm_model.empty())
-      throw std::invalid_argument("data.tokenization=sentencepiece but no SentencePiece model is stored");
+      throw std::invalid_argument(
+          "data.tokenization=sentencepiece but no SentencePiece model is stored");
     spec.tokenizer = Tokenizer::load_sentencepiece(spm_model);
   } else {
     spec.tokenizer = Tokenizer(config.data.tokenization);
@@ -172,13 +172,13 @@ TaskSpec build_image_task_spec(const Config& config, const ImageSet& train) {
                     std::to_string(p.size(3)) + " images");
   if (p.size(2) > kMaxImageSide || p.size(3) > kMaxImageSide)
     throw DataError(config.data.train + ": images of " + std::to_string(p.size(2)) + "x" +
-                    std::to_string(p.size(3)) + " are larger than " + std::to_string(kMaxImageSide) +
-                    " pixels a side");
+                    std::to_string(p.size(3)) + " are larger than " +
+                    std::to_string(kMaxImageSide) + " pixels a side");
   const auto& augment = config.data.image.augment;
   if (augment.crop_padding >= std::min(p.size(2), p.size(3)))
-    throw DataError(config.data.train + ": data.image.augment.crop_padding=" +
-                    std::to_string(augment.crop_padding) + " shifts its " +
-                    std::to_string(p.size(2)) + "x" + std::to_string(p.size(3)) +
+    throw DataError(config.data.train +
+                    ": data.image.augment.crop_padding=" + std::to_string(augment.crop_padding) +
+                    " shifts its " + std::to_string(p.size(2)) + "x" + std::to_string(p.size(3)) +
                     " images entirely out of view; use less than the smaller side");
   spec.labels = image_labels(config, train);
   return spec;
@@ -196,8 +196,10 @@ Dataset make_image_dataset(ImageSet images, const std::string& path, const TaskS
   if (images.size() > 0) {
     const std::vector<int64_t> shape{p.size(1), p.size(2), p.size(3)};
     if (shape != spec.image_shape)
-      throw DataError(path + ": images are " + shape_text(shape) + " (channels x height x width), "
-                      "the model takes " + shape_text(spec.image_shape));
+      throw DataError(path + ": images are " + shape_text(shape) +
+                      " (channels x height x width), "
+                      "the model takes " +
+                      shape_text(spec.image_shape));
   }
   DatasetOptions options = spec.dataset_options();
   return Dataset(std::move(images), options, spec.labels, path);
@@ -225,12 +227,15 @@ Dataset load_config_split(const Config& config, const TaskSpec& spec, const std:
     return make_image_dataset(std::move(*images.held_out), images.held_out_name, spec);
   }
   std::string path, labels;
-  if (name == "train") path = d.train, labels = image.train_labels;
-  else if (name == "valid") path = d.valid, labels = image.valid_labels;
-  else if (name == "test") path = d.test, labels = image.test_labels;
-  else throw std::invalid_argument("the split must be test, valid or train, got '" + name + "'");
-  if (path.empty())
-    throw std::invalid_argument("the config has no data." + name + " split");
+  if (name == "train")
+    path = d.train, labels = image.train_labels;
+  else if (name == "valid")
+    path = d.valid, labels = image.valid_labels;
+  else if (name == "test")
+    path = d.test, labels = image.test_labels;
+  else
+    throw std::invalid_argument("the split must be test, valid or train, got '" + name + "'");
+  if (path.empty()) throw std::invalid_argument("the config has no data." + name + " split");
   return load_split(path, spec, labels);
 }
 

@@ -19,14 +19,14 @@ namespace attnlab {
 
 struct TaskSpec {
   TaskKind task = TaskKind::kTransduction;
-  Tokenizer tokenizer;   // char | word | a SentencePiece model
-  int64_t max_len = 64;  // longest encoded input (incl. <cls>)
+  Tokenizer tokenizer;       // char | word | a SentencePiece model
+  int64_t max_len = 64;      // longest encoded input (incl. <cls>)
   int64_t ctc_upsample = 2;  // output positions per source token (translation only)
   bool skip_unfit = false;   // data.skip_unfit
-  Vocab source;          // input tokens
-  Vocab target;          // output tokens (transduction, translation); in translation id 0
-                         // (<pad>, never a target token) is also CTC's blank
-  LabelSet labels;       // classes (classification only)
+  Vocab source;              // input tokens
+  Vocab target;              // output tokens (transduction, translation); in translation id 0
+                             // (<pad>, never a target token) is also CTC's blank
+  LabelSet labels;           // classes (classification only)
   DataFormat format = DataFormat::kTsv;  // how splits are stored (data.format)
   std::vector<std::string> idx_classes;  // names of IDX labels 0, 1, ... (data.image.classes)
   std::vector<int64_t> image_shape;      // images: (C, H, W) of every image; else empty
@@ -45,8 +45,7 @@ TaskSpec build_task_spec(const Config& config, const std::vector<Example>& train
 // word) saved in a checkpoint. Throws std::invalid_argument when they do not fit the config.
 TaskSpec task_spec_from_lists(const Config& config, const std::vector<std::string>& source,
                               const std::vector<std::string>& target,
-                              const std::vector<std::string>& labels,
-                              const std::string& spm_model,
+                              const std::vector<std::string>& labels, const std::string& spm_model,
                               const std::vector<int64_t>& image_shape = {});
 
 // The spec a checkpoint stores (its vocabularies, SentencePiece model and image shape);

@@ -12,9 +12,8 @@ double learning_rate(const ScheduleOptions& o, int64_t step) {
     return peak * static_cast<double>(step) / static_cast<double>(o.warmup_steps);
   const double floor = peak * o.min_lr_ratio;
   const int64_t decay_steps = std::max<int64_t>(1, o.total_steps - o.warmup_steps);
-  const double progress =
-      std::clamp(static_cast<double>(step - o.warmup_steps) / static_cast<double>(decay_steps),
-                 0.0, 1.0);
+  const double progress = std::clamp(
+      static_cast<double>(step - o.warmup_steps) / static_cast<double>(decay_steps), 0.0, 1.0);
   switch (o.kind) {
     case ScheduleKind::kCosine:
       return floor + (peak - floor) * 0.5 * (1.0 + std::cos(M_PI * progress));

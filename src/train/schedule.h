@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+
 #include "config/enums.h"
 
 namespace attnlab {

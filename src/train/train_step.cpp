@@ -1,10 +1,10 @@
 #include "train/train_step.h"
 
+#include <ATen/ATen.h>
+
 #include <algorithm>
 #include <cmath>
 #include <string>
-
-#include <ATen/ATen.h>
 
 #include "kernels/dropout.h"
 #include "runtime/clock.h"

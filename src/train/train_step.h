@@ -2,12 +2,12 @@
 // One optimizer step: forward (under autocast for bf16), loss, backward, clipping, AdamW.
 // Shared by the trainer and `attnlab bench`, so the benchmark measures the real thing.
 
+#include <ATen/Tensor.h>
+
 #include <cstddef>
 #include <functional>
 #include <optional>
 #include <vector>
-
-#include <ATen/Tensor.h>
 
 #include "model/encoder_model.h"
 #include "runtime/process_group.h"
@@ -26,15 +26,15 @@ struct StepOptions {
 };
 
 struct StepResult {
-  double loss = 0.0;       // mean loss of the (global) batch (may be non-finite)
-  double grad_norm = 0.0;  // global gradient norm before clipping (may be non-finite)
-  bool applied = false;    // false when loss or norm was non-finite: parameters unchanged
-  int64_t units = 0;       // what the loss averages over in the global batch (the given units
-                           // summed over the micro-batches and the ranks)
+  double loss = 0.0;         // mean loss of the (global) batch (may be non-finite)
+  double grad_norm = 0.0;    // global gradient norm before clipping (may be non-finite)
+  bool applied = false;      // false when loss or norm was non-finite: parameters unchanged
+  int64_t units = 0;         // what the loss averages over in the global batch (the given units
+                             // summed over the micro-batches and the ranks)
   double allreduce_s = 0.0;  // data parallel: wall time in the loss and gradient all-reduces
-  at::Tensor logits;       // one micro-batch: detached model output of this rank's share, for
-                           // running accuracy (undefined when the share is empty); several: the
-                           // sink got them instead
+  at::Tensor logits;         // one micro-batch: detached model output of this rank's share, for
+                             // running accuracy (undefined when the share is empty); several: the
+                             // sink got them instead
 };
 
 // One micro-batch: this rank's share of a global batch (possibly empty: (0, T), under a group

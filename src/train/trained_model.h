@@ -11,11 +11,11 @@
 namespace attnlab {
 
 struct TrainedModel {
-  std::string path;          // checkpoint file
-  Config config;             // resolved config stored in the checkpoint
-  TaskSpec vocabs;       // vocabularies stored in the checkpoint
+  std::string path;             // checkpoint file
+  Config config;                // resolved config stored in the checkpoint
+  TaskSpec vocabs;              // vocabularies stored in the checkpoint
   EncoderModel model{nullptr};  // weights loaded, in eval mode
-  int64_t step = 0;          // training step of the checkpoint
+  int64_t step = 0;             // training step of the checkpoint
 };
 
 // Throws CheckpointError naming the file when anything is missing or does not fit.

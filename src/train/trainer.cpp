@@ -63,10 +63,12 @@ void Trainer::load_images(const Checkpoint* resume_from) {
   const auto& data = config_.data;
   auto images = read_training_images(config_);
   vocabs_ = resume_from ? spec_of(*resume_from) : build_image_task_spec(config_, images.train);
-  train_ = std::make_unique<Dataset>(make_image_dataset(std::move(images.train), data.train, vocabs_));
+  train_ =
+      std::make_unique<Dataset>(make_image_dataset(std::move(images.train), data.train, vocabs_));
   valid_ = std::make_unique<Dataset>(
-      images.held_out ? make_image_dataset(std::move(*images.held_out), images.held_out_name, vocabs_)
-                      : load_split(data.valid, vocabs_, data.image.valid_labels));
+      images.held_out
+          ? make_image_dataset(std::move(*images.held_out), images.held_out_name, vocabs_)
+          : load_split(data.valid, vocabs_, data.image.valid_labels));
   augment_.crop_padding = data.image.augment.crop_padding;
   augment_.flip = data.image.augment.flip;
 }
@@ -142,8 +144,8 @@ Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from, ProcessGr
     for (const auto& item : model_->named_parameters()) {
       auto it = c.model.find(item.key());
       if (it == c.model.end() || !it->second.sizes().equals(item.value().sizes()))
-        throw CheckpointError("checkpoint has no parameter '" + item.key() +
-                              "' of shape " + c10::str(item.value().sizes()));
+        throw CheckpointError("checkpoint has no parameter '" + item.key() + "' of shape " +
+                              c10::str(item.value().sizes()));
       item.value().copy_(it->second);
     }
     // Buffers too: the pixel statistics of images were measured when the run started.
@@ -220,8 +222,8 @@ Batch Trainer::local_batch(const std::vector<int64_t>& global, int64_t pad_to,
   } else {
     empty.src = at::zeros({0, 1}, at::kLong);  // (0, 1)
   }
-  empty.tgt = is_classification(vocabs_.task) ? at::zeros({0}, at::kLong)
-                                              : at::zeros({0, 1}, at::kLong);
+  empty.tgt =
+      is_classification(vocabs_.task) ? at::zeros({0}, at::kLong) : at::zeros({0, 1}, at::kLong);
   empty.num_tokens = 0;
   return empty;
 }
@@ -238,9 +240,9 @@ void Trainer::check_ranks_agree() {
   auto differ = at::tensor({at::equal(own, rank0) ? 0.0 : 1.0}, at::kDouble);  // (1)
   group_->all_reduce_sum(differ, "the parameter check");
   if (differ.item<double>() > 0.0)
-    throw DistributedError(fmt::format(
-        "rank {}: after step {} the parameters of {} rank(s) differ from rank 0's", group_->rank(),
-        state_.step, static_cast<int64_t>(differ.item<double>())));
+    throw DistributedError(
+        fmt::format("rank {}: after step {} the parameters of {} rank(s) differ from rank 0's",
+                    group_->rank(), state_.step, static_cast<int64_t>(differ.item<double>())));
   spdlog::info("[dist] parameters identical on all {} ranks after step {} (CRC-32 {:08x})",
                group_->world_size(), state_.step, crc);
 }
@@ -324,15 +326,16 @@ void Trainer::log_start(int64_t threads) const {
     const auto patch = config_.model.patch_size;
     spdlog::info("[train] run_dir={} task={} train={} valid={} classes={}", run_dir_,
                  name_of(config_.data.task), train_->size(), valid_->size(), vocabs_.num_outputs());
-    spdlog::info("[train] images={}x{}x{} (CxHxW) patches={}x{} of {}x{} (+<cls> = {} positions) "
-                 "augment: crop_padding={} flip={}{}{}",
-                 shape[0], shape[1], shape[2], shape[1] / patch, shape[2] / patch, patch, patch,
-                 shape[1] / patch * (shape[2] / patch) + 1, augment_.crop_padding,
-                 augment_.flip ? "on" : "off", pixel_note_.empty() ? "" : "; ", pixel_note_);
+    spdlog::info(
+        "[train] images={}x{}x{} (CxHxW) patches={}x{} of {}x{} (+<cls> = {} positions) "
+        "augment: crop_padding={} flip={}{}{}",
+        shape[0], shape[1], shape[2], shape[1] / patch, shape[2] / patch, patch, patch,
+        shape[1] / patch * (shape[2] / patch) + 1, augment_.crop_padding,
+        augment_.flip ? "on" : "off", pixel_note_.empty() ? "" : "; ", pixel_note_);
   } else {
     spdlog::info("[train] run_dir={} task={} train={} valid={} vocab={} outputs={}", run_dir_,
-                 name_of(config_.data.task), train_->size(), valid_->size(),
-                 vocabs_.source.size(), vocabs_.num_outputs());
+                 name_of(config_.data.task), train_->size(), valid_->size(), vocabs_.source.size(),
+                 vocabs_.num_outputs());
     spdlog::info("[train] tokenization={}{}", vocabs_.tokenizer.describe(), tokenizer_note_);
   }
   for (const Dataset* d : {train_.get(), valid_.get()})
@@ -343,19 +346,21 @@ void Trainer::log_start(int64_t threads) const {
                count_parameters(*model_), config_.model.num_layers, config_.model.d_model,
                config_.model.num_heads, threads);
   if (group_ != nullptr && group_->world_size() > 1)
-    spdlog::info("[dist] rank={} world={} ({} on this machine), gloo, {} threads per rank, "
-                 "timeout {} s; train.batch_size={} is the global batch, {} per rank",
-                 group_->rank(), group_->world_size(), group_->env().local_world_size, threads,
-                 config_.run.dist_timeout_s, config_.train.batch_size,
-                 config_.train.batch_size / group_->world_size());
+    spdlog::info(
+        "[dist] rank={} world={} ({} on this machine), gloo, {} threads per rank, "
+        "timeout {} s; train.batch_size={} is the global batch, {} per rank",
+        group_->rank(), group_->world_size(), group_->env().local_world_size, threads,
+        config_.run.dist_timeout_s, config_.train.batch_size,
+        config_.train.batch_size / group_->world_size());
   spdlog::info("[train] precision={} ({})", name_of(config_.train.precision), precision_reason_);
   if (!precision_warning_.empty()) spdlog::warn("[train] precision: {}", precision_warning_);
   const int64_t accum = config_.train.grad_accum_steps;
   spdlog::info("[train] steps={} ({} batches/epoch, batch_size={}{}){}", total_steps_,
                batches_per_epoch_, config_.train.batch_size,
-               accum > 1 ? fmt::format(", grad_accum_steps={}: {} sequences per step, {} steps/epoch",
-                                       accum, accum * config_.train.batch_size, steps_per_epoch_)
-                         : std::string(),
+               accum > 1
+                   ? fmt::format(", grad_accum_steps={}: {} sequences per step, {} steps/epoch",
+                                 accum, accum * config_.train.batch_size, steps_per_epoch_)
+                   : std::string(),
                state_.step > 0 ? fmt::format(", resuming at step {}", state_.step) : std::string());
 }
 
@@ -425,7 +430,8 @@ TrainResult Trainer::run() {
     int64_t pad_to = 0;
     if (dropout)
       for (const auto* global : globals)
-        for (const int64_t i : *global) pad_to = std::max(pad_to, train_->lengths()[static_cast<size_t>(i)]);
+        for (const int64_t i : *global)
+          pad_to = std::max(pad_to, train_->lengths()[static_cast<size_t>(i)]);
     // This rank's shares.
     std::vector<Batch> batches;
     std::vector<MicroBatch> micro_batches;
@@ -442,7 +448,8 @@ TrainResult Trainer::run() {
     // Running accuracy and tokens/s in the log: this rank's share (rank 0's is what is logged).
     const auto outcome = train_step(
         model_, *optimizer_, micro_batches, lr, step_options_, state_.step,
-        [&](size_t i, const at::Tensor& logits) { log.add_batch(batches[i], logits); }, dropout_seed);
+        [&](size_t i, const at::Tensor& logits) { log.add_batch(batches[i], logits); },
+        dropout_seed);
     const bool last = state_.step >= total_steps_;
     if (!outcome.applied) {
       // A skipped step is a step without an update: validation, signals and checkpoints below
@@ -490,8 +497,9 @@ TrainResult Trainer::run() {
   result_.best_step = state_.best_step;
   if (state_.best_step > 0) result_.best_checkpoint = (fs::path(run_dir_) / "best.pt").string();
   result_.seconds = now_s() - session_start_;
-  spdlog::info("[train] done ({}) step={} best {}={:.4f} at step {} in {:.1f} s", result_.stop_reason,
-               state_.step, best_metric_name(), state_.best_metric, state_.best_step, result_.seconds);
+  spdlog::info("[train] done ({}) step={} best {}={:.4f} at step {} in {:.1f} s",
+               result_.stop_reason, state_.step, best_metric_name(), state_.best_metric,
+               state_.best_step, result_.seconds);
   return result_;
 }
 

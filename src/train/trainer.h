@@ -34,14 +34,14 @@ class TrainingError : public std::runtime_error {
 };
 
 struct TrainResult {
-  int64_t steps = 0;              // optimizer steps at the end
-  int64_t skipped_steps = 0;      // non-finite steps skipped in this session
-  double best_metric = 0.0;       // best validation value of the best metric
-  int64_t best_step = 0;          // where it was reached
-  std::string best_checkpoint;    // path of best.pt ("" if never validated)
-  std::string stop_reason;        // finished | early_stopping | stop_at | interrupted
-  double seconds = 0.0;           // wall time of this session
-  double seconds_to_stop_at = -1; // training wall time when train.stop_at was reached
+  int64_t steps = 0;               // optimizer steps at the end
+  int64_t skipped_steps = 0;       // non-finite steps skipped in this session
+  double best_metric = 0.0;        // best validation value of the best metric
+  int64_t best_step = 0;           // where it was reached
+  std::string best_checkpoint;     // path of best.pt ("" if never validated)
+  std::string stop_reason;         // finished | early_stopping | stop_at | interrupted
+  double seconds = 0.0;            // wall time of this session
+  double seconds_to_stop_at = -1;  // training wall time when train.stop_at was reached
 };
 
 // Called after each optimizer step with the model and step; used by the attention logger.
@@ -110,14 +110,14 @@ class Trainer {
   int64_t total_steps_ = 0;
   int64_t batches_per_epoch_ = 0;  // global (micro-)batches
   int64_t steps_per_epoch_ = 0;    // optimizer steps: batches / train.grad_accum_steps, rounded up
-  std::string tokenizer_note_;      // where a SentencePiece model came from (for the log)
-  std::string pixel_note_;          // images: the normalisation statistics (for the log)
-  AugmentOptions augment_;          // images: what training batches go through
+  std::string tokenizer_note_;     // where a SentencePiece model came from (for the log)
+  std::string pixel_note_;         // images: the normalisation statistics (for the log)
+  AugmentOptions augment_;         // images: what training batches go through
   std::string precision_reason_;   // why train.precision is what it is (for the log)
   std::string precision_warning_;  // "" or why it will be slow on this CPU
 
-  TrainingState state_;         // saved in checkpoints; elapsed_s as of this session's start
-  TrainResult result_;          // this session
+  TrainingState state_;  // saved in checkpoints; elapsed_s as of this session's start
+  TrainResult result_;   // this session
   double session_start_ = 0.0;
 };
 

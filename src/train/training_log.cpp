@@ -1,18 +1,18 @@
 #include "train/training_log.h"
 
+#include <ATen/ATen.h>
+#include <spdlog/spdlog.h>
+#include <torch/utils.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
 
-#include <ATen/ATen.h>
-#include <spdlog/spdlog.h>
-#include <torch/utils.h>
-
 #include "data/vocab.h"
 #include "io/json.h"
-#include "train/ctc.h"
 #include "runtime/clock.h"
+#include "train/ctc.h"
 #include "train/evaluator.h"
 
 namespace attnlab {
@@ -66,26 +66,28 @@ void TrainingLog::add_batch(const Batch& batch, const at::Tensor& logits) {
         const auto row = batch.tgt[b];
         const auto n = row.ne(Vocab::kPadId).sum().item<int64_t>();
         const auto ids = row.slice(0, 0, n).contiguous();
-        pending_.correct += std::vector<int64_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + n) ==
-                            decoded[static_cast<size_t>(b)].tokens
-                        ? 1.0
-                        : 0.0;
+        pending_.correct +=
+            std::vector<int64_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + n) ==
+                    decoded[static_cast<size_t>(b)].tokens
+                ? 1.0
+                : 0.0;
       }
     } else {
-      const auto correct = transduction
-                               ? predicted.eq(batch.tgt).logical_and(batch.tgt.ne(Vocab::kPadId)).sum()
-                               : predicted.eq(batch.tgt).sum();
+      const auto correct =
+          transduction ? predicted.eq(batch.tgt).logical_and(batch.tgt.ne(Vocab::kPadId)).sum()
+                       : predicted.eq(batch.tgt).sum();
       pending_.correct += correct.item<double>();
     }
   }
   // Loss is per target token (transduction, translation) or per example (classification);
   // accuracy per target token (transduction) or per example (exact match in translation).
-  pending_.units += static_cast<double>(transduction || translation ? batch.num_tokens
-                                                                     : batch.src.size(0));
-  pending_.accuracy_units += static_cast<double>(transduction ? batch.num_tokens : batch.src.size(0));
+  pending_.units +=
+      static_cast<double>(transduction || translation ? batch.num_tokens : batch.src.size(0));
+  pending_.accuracy_units +=
+      static_cast<double>(transduction ? batch.num_tokens : batch.src.size(0));
   // Images: images (tokens would count pixels).
-  pending_.tokens += options_.task == TaskKind::kImageClassification ? batch.src.size(0)
-                                                                      : batch.src.numel();
+  pending_.tokens +=
+      options_.task == TaskKind::kImageClassification ? batch.src.size(0) : batch.src.numel();
 }
 
 void TrainingLog::add_step(const StepResult& step) {
@@ -105,8 +107,12 @@ void TrainingLog::skipped_step(int64_t step, const StepResult& result, int64_t i
   clear_progress();
   spdlog::warn("[train] step={} non-finite loss={} grad_norm={}: step skipped ({} in a row)", step,
                result.loss, result.grad_norm, in_a_row);
-  write(JsonWriter().field("kind", "skipped").field("step", step).field("loss", result.loss)
-            .field("grad_norm", result.grad_norm).str());
+  write(JsonWriter()
+            .field("kind", "skipped")
+            .field("step", step)
+            .field("loss", result.loss)
+            .field("grad_norm", result.grad_norm)
+            .str());
 }
 
 void TrainingLog::end_of_step(const TrainingState& state, double lr, double elapsed_s, bool last) {
@@ -117,15 +123,24 @@ void TrainingLog::end_of_step(const TrainingState& state, double lr, double elap
   const double accuracy = correct_ / std::max(1.0, accuracy_units_);
   clear_progress();
   const bool images = options_.task == TaskKind::kImageClassification;
-  spdlog::info("[train] step={} epoch={} loss={:.4f} acc={:.4f} lr={:.2e} gnorm={:.3f} "
-               "{}={:.0f} elapsed={}",
-               state.step, state.epoch, mean_loss, accuracy, lr, last_grad_norm_,
-               images ? "img/s" : "tok/s", tok_s, format_duration(elapsed_s));
-  write(JsonWriter().field("kind", "train").field("step", state.step).field("epoch", state.epoch)
-            .field("loss", mean_loss).field("last_loss", last_loss_).field("accuracy", accuracy)
-            .field("lr", lr).field("grad_norm", last_grad_norm_)
+  spdlog::info(
+      "[train] step={} epoch={} loss={:.4f} acc={:.4f} lr={:.2e} gnorm={:.3f} "
+      "{}={:.0f} elapsed={}",
+      state.step, state.epoch, mean_loss, accuracy, lr, last_grad_norm_, images ? "img/s" : "tok/s",
+      tok_s, format_duration(elapsed_s));
+  write(JsonWriter()
+            .field("kind", "train")
+            .field("step", state.step)
+            .field("epoch", state.epoch)
+            .field("loss", mean_loss)
+            .field("last_loss", last_loss_)
+            .field("accuracy", accuracy)
+            .field("lr", lr)
+            .field("grad_norm", last_grad_norm_)
             .field(images ? "images_per_s" : "tokens_per_s", tok_s)
-            .field("steps", steps_).field("elapsed_s", elapsed_s).str());
+            .field("steps", steps_)
+            .field("elapsed_s", elapsed_s)
+            .str());
   loss_sum_ = correct_ = units_ = accuracy_units_ = 0.0;
   tokens_ = steps_ = 0;
   interval_start_ = now_s();
@@ -163,7 +178,8 @@ void TrainingLog::validation(const TrainingState& state, const Validation& v,
   else if (sequence)
     extra = fmt::format(" exact={:.4f}", v.eval.exact_match());
   spdlog::info("[valid] step={} loss={:.4f} acc={:.4f}{} best_{}={:.4f}{}", state.step, v.eval.loss,
-               v.eval.accuracy(), extra, metric, state.best_metric, v.improved ? " (new best)" : "");
+               v.eval.accuracy(), extra, metric, state.best_metric,
+               v.improved ? " (new best)" : "");
   if (v.reached_stop_at)
     spdlog::info("[train] valid {}={:.4f} reached train.stop_at={} after {:.1f} s of training",
                  metric, v.value, rules.stop_at, elapsed_s);

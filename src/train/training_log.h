@@ -55,7 +55,8 @@ class TrainingLog {
   TrainingLogOptions options_;
   std::FILE* metrics_ = nullptr;
   // The current interval.
-  double loss_sum_ = 0.0, correct_ = 0.0, units_ = 0.0, accuracy_units_ = 0.0, last_loss_ = 0.0, last_grad_norm_ = 0.0;
+  double loss_sum_ = 0.0, correct_ = 0.0, units_ = 0.0, accuracy_units_ = 0.0, last_loss_ = 0.0,
+         last_grad_norm_ = 0.0;
   int64_t tokens_ = 0, steps_ = 0;
   // What add_batch counted for the step under way, until add_step keeps it (or skipped_step
   // drops it).

@@ -2,9 +2,9 @@
 // Where a run stands, apart from its weights and optimizer moments: what a checkpoint must
 // carry so that a resumed run continues exactly where the interrupted one stopped.
 
-#include <cstdint>
-
 #include <ATen/Tensor.h>
+
+#include <cstdint>
 
 namespace attnlab {
 

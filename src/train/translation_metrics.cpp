@@ -113,8 +113,11 @@ std::u32string utf8_code_points(const std::string& text) {
   std::u32string out;
   for (size_t i = 0; i < text.size();) {
     const auto byte = static_cast<unsigned char>(text[i]);
-    const int extra = byte < 0x80 ? 0 : (byte >> 5) == 0x6 ? 1 : (byte >> 4) == 0xe ? 2
-                    : (byte >> 3) == 0x1e ? 3 : -1;
+    const int extra = byte < 0x80           ? 0
+                      : (byte >> 5) == 0x6  ? 1
+                      : (byte >> 4) == 0xe  ? 2
+                      : (byte >> 3) == 0x1e ? 3
+                                            : -1;
     bool valid = extra >= 0 && i + static_cast<size_t>(extra) < text.size();
     char32_t code = extra <= 0 ? byte : byte & (0x3f >> extra);
     for (int k = 1; valid && k <= extra; ++k) {
@@ -173,8 +176,8 @@ double TranslationMetrics::exact_match() const {
 double TranslationMetrics::brevity_penalty() const {
   if (hypothesis_tokens == 0) return 0.0;
   if (hypothesis_tokens > reference_tokens) return 1.0;
-  return std::exp(1.0 - static_cast<double>(reference_tokens) /
-                            static_cast<double>(hypothesis_tokens));
+  return std::exp(1.0 -
+                  static_cast<double>(reference_tokens) / static_cast<double>(hypothesis_tokens));
 }
 
 double TranslationMetrics::bleu() const {

@@ -8,10 +8,13 @@ namespace attnlab {
 BestMetric resolve_best_metric(BestMetric configured, TaskKind task) {
   if (configured != BestMetric::kAuto) return configured;
   switch (task) {
-    case TaskKind::kTransduction: return BestMetric::kExactMatch;
-    case TaskKind::kTranslation: return BestMetric::kBleu;
+    case TaskKind::kTransduction:
+      return BestMetric::kExactMatch;
+    case TaskKind::kTranslation:
+      return BestMetric::kBleu;
     case TaskKind::kClassification:
-    case TaskKind::kImageClassification: break;
+    case TaskKind::kImageClassification:
+      break;
   }
   return BestMetric::kAccuracy;
 }
@@ -27,14 +30,16 @@ Validator::Validator(const Dataset& data, const TaskSpec& spec, ValidatorOptions
 
 double Validator::initial_best() const { return lower_is_better() ? INFINITY : -INFINITY; }
 
-Validation Validator::validate(EncoderModel& model, Precision precision, TrainingState& state) const {
+Validation Validator::validate(EncoderModel& model, Precision precision,
+                               TrainingState& state) const {
   Validation v;
   ProcessGroup* group = options_.group;
   const bool sharded = group != nullptr && group->world_size() > 1;
   const EvalShard shard = sharded ? EvalShard{group->rank(), group->world_size()} : EvalShard{};
   v.eval = evaluate(model, data_, spec_, options_.batch_size, precision, /*num_samples=*/0,
                     /*beam=*/1, shard);
-  if (sharded) sum_over_ranks(v.eval, *group, "the validation counts of step " + std::to_string(state.step));
+  if (sharded)
+    sum_over_ranks(v.eval, *group, "the validation counts of step " + std::to_string(state.step));
   v.value = v.eval.metric(options_.metric);
   v.improved = lower_is_better() ? v.value < state.best_metric : v.value > state.best_metric;
   if (v.improved) {
@@ -47,8 +52,7 @@ Validation Validator::validate(EncoderModel& model, Precision precision, Trainin
   const double stop_at = options_.stop_at;
   v.reached_stop_at =
       stop_at > 0.0 && (lower_is_better() ? v.value <= stop_at : v.value >= stop_at);
-  v.out_of_patience =
-      options_.patience > 0 && state.evals_without_improvement >= options_.patience;
+  v.out_of_patience = options_.patience > 0 && state.evals_without_improvement >= options_.patience;
   return v;
 }
 

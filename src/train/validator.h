@@ -27,14 +27,14 @@ struct ValidatorOptions {
   BestMetric metric = BestMetric::kAccuracy;  // resolved (never kAuto)
   int64_t batch_size = 64;                    // evaluation batch size
   double stop_at = 0.0;                       // stop once the metric reaches it; 0 = off
-  int64_t patience = 0;                       // stop after N evaluations without a new best; 0 = off
-  ProcessGroup* group = nullptr;              // data parallel: each rank evaluates its share and
-                                              // the counts are summed; null: all of it here
+  int64_t patience = 0;           // stop after N evaluations without a new best; 0 = off
+  ProcessGroup* group = nullptr;  // data parallel: each rank evaluates its share and
+                                  // the counts are summed; null: all of it here
 };
 
 struct Validation {
   EvalResult eval;
-  double value = 0.0;       // of the metric
+  double value = 0.0;            // of the metric
   bool improved = false;         // a new best: the caller writes best.pt
   bool reached_stop_at = false;  // the metric reached train.stop_at
   bool out_of_patience = false;  // train.early_stopping_patience evaluations without a new best

@@ -1,10 +1,10 @@
 #include "attention_log/head_stats.h"
 
-#include <cmath>
-#include <string>
-
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+
+#include <cmath>
+#include <string>
 
 namespace attnlab {
 namespace {
@@ -86,7 +86,8 @@ TEST(HeadStats, SpreadIndices) {
   EXPECT_EQ(spread_indices(2, 3), (std::vector<size_t>{0, 1}));
   EXPECT_EQ(spread_indices(5, 1), (std::vector<size_t>{4}));
   EXPECT_EQ(spread_indices(0, 3), (std::vector<size_t>{}));
-  EXPECT_EQ(spread_indices(100, 5), (std::vector<size_t>{0, 25, 50, 74, 99}));  // 24.75, 49.5, 74.25
+  EXPECT_EQ(spread_indices(100, 5),
+            (std::vector<size_t>{0, 25, 50, 74, 99}));  // 24.75, 49.5, 74.25
 }
 
 TEST(HeadStats, TableOneRowPerHeadAndStep) {

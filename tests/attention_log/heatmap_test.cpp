@@ -1,9 +1,9 @@
 #include "attention_log/heatmap.h"
 
-#include <string>
-
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+
+#include <string>
 
 namespace attnlab {
 namespace {
@@ -43,7 +43,8 @@ TEST(Heatmap, FullScaleStretchesASpreadOutGrid) {
       "0 r0 │██░░│ → 0 c0 0.04\n"
       "1 r1 │  ▒▒│ → 1 c1 0.02\n"
       "keys: 0 c0 1 c1\n"
-      "shade: ' ' <0.002  ░ <0.010  ▒ <0.020  ▓ <0.030  █ >=0.030 (scaled to the largest cell, 0.040)\n";
+      "shade: ' ' <0.002  ░ <0.010  ▒ <0.020  ▓ <0.030  █ >=0.030 (scaled to the largest cell, "
+      "0.040)\n";
   EXPECT_EQ(render_heatmap(w, {"r0", "r1"}, {"c0", "c1"}, style), expected);
   style.full_scale = 0.0;
   EXPECT_THROW(render_heatmap(w, {"r0", "r1"}, {"c0", "c1"}, style), c10::Error);
@@ -91,8 +92,10 @@ TEST(Heatmap, ColourUsesAnsiBackgrounds) {
   style.color = true;
   const auto text = render_heatmap(w, {"x"}, {"x", "y"}, style);
   // 1.0 falls in the top colour bucket, 0.0 in the bottom one.
-  EXPECT_NE(text.find("\x1b[48;5;" + std::to_string(xterm_color(heat_color(15.5 / 16))) + "m  "), std::string::npos);
-  EXPECT_NE(text.find("\x1b[48;5;" + std::to_string(xterm_color(heat_color(0.5 / 16))) + "m  "), std::string::npos);
+  EXPECT_NE(text.find("\x1b[48;5;" + std::to_string(xterm_color(heat_color(15.5 / 16))) + "m  "),
+            std::string::npos);
+  EXPECT_NE(text.find("\x1b[48;5;" + std::to_string(xterm_color(heat_color(0.5 / 16))) + "m  "),
+            std::string::npos);
   EXPECT_NE(text.find("\x1b[0m"), std::string::npos);
   EXPECT_EQ(text.find("█"), std::string::npos);
 }

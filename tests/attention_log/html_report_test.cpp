@@ -1,14 +1,14 @@
 #include "attention_log/html_report.h"
-#include "io/json.h"
-#include "attention_log/image_attention.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
 
 #include <cctype>
 #include <filesystem>
 #include <string>
 
-#include <gtest/gtest.h>
-#include <torch/torch.h>
-
+#include "attention_log/image_attention.h"
+#include "io/json.h"
 #include "support/attention_helpers.h"
 
 namespace attnlab {
@@ -22,19 +22,22 @@ constexpr const char* kChromium = "/usr/bin/chromium";
 std::vector<AttentionRecord> report_records() {
   std::vector<AttentionRecord> records;
   for (int64_t step : {0, 500, 1000}) {
-    auto r = test::make_record(step, /*num_layers=*/2, /*heads=*/3, /*seed=*/static_cast<uint64_t>(step) + 1);
+    auto r = test::make_record(step, /*num_layers=*/2, /*heads=*/3,
+                               /*seed=*/static_cast<uint64_t>(step) + 1);
     r.tokens[0] = {"</script>", "<b>&amp;", "\"q\""};
     records.push_back(r);
   }
   return records;
 }
 
-std::string chromium_command(const ScratchDir& dir, const std::string& what, const std::string& url) {
+std::string chromium_command(const ScratchDir& dir, const std::string& what,
+                             const std::string& url) {
   return "timeout 60 " + std::string(kChromium) +
          " --headless --no-sandbox --disable-gpu --disable-background-networking"
          " --disable-component-update --disable-sync --no-first-run --hide-scrollbars"
-         " --user-data-dir=" + dir.file("profile") + " --enable-logging=stderr --v=0 --window-size=1200,900 " +
-         what + " '" + url + "' 2>" + dir.file("chromium.log");
+         " --user-data-dir=" +
+         dir.file("profile") + " --enable-logging=stderr --v=0 --window-size=1200,900 " + what +
+         " '" + url + "' 2>" + dir.file("chromium.log");
 }
 
 TEST(HtmlReport, JsonStringEscapes) {
@@ -47,7 +50,8 @@ TEST(HtmlReport, JsonStringEscapes) {
 TEST(HtmlReport, SelfContainedWithRoundedWeights) {
   auto r = test::make_record(7, /*num_layers=*/1, /*heads=*/1);
   r.layers[0].zero_();
-  r.layers[0][1][0] = torch::tensor({0.12345f, 0.87655f, 0.0f, 1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f}).view({3, 3});
+  r.layers[0][1][0] =
+      torch::tensor({0.12345f, 0.87655f, 0.0f, 1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f}).view({3, 3});
   r.layers[0][0][0] = torch::eye(3);
   HtmlOptions options;
   options.title = "run <x>";
@@ -72,9 +76,11 @@ TEST(HtmlReport, SelfContainedWithRoundedWeights) {
   EXPECT_EQ(thin.find("{\"step\":10,"), std::string::npos);
   // Alignments: per example source, outputs, positions and the (J*S) weights x 1000.
   const auto aligned = render_html({test::make_translation_record(3)}, HtmlOptions{});
-  EXPECT_NE(aligned.find("\"align\":[{\"src\":[\"the\",\"cat\",\"sat\"],\"out\":[\"gato\",\"sidis\"],"
-                         "\"pos\":[1,4],\"w\":[200,700,100,0,250,750]},{\"src\":[\"a\",\"dog\"],\"out\":[],"
-                         "\"pos\":[],\"w\":[]}]"), std::string::npos);
+  EXPECT_NE(aligned.find(
+                "\"align\":[{\"src\":[\"the\",\"cat\",\"sat\"],\"out\":[\"gato\",\"sidis\"],"
+                "\"pos\":[1,4],\"w\":[200,700,100,0,250,750]},{\"src\":[\"a\",\"dog\"],\"out\":[],"
+                "\"pos\":[],\"w\":[]}]"),
+            std::string::npos);
 }
 
 TEST(HtmlReport, RendersInHeadlessChromiumWithoutErrors) {
@@ -87,7 +93,8 @@ TEST(HtmlReport, RendersInHeadlessChromiumWithoutErrors) {
 
   // 1. The DOM after load, with the self-test walking every control (steps, layers, heads,
   //    examples, average toggle, grid clicks, hover).
-  const auto dom = test::run_shell(chromium_command(dir, "--dump-dom", "file://" + page + "#selftest"));
+  const auto dom =
+      test::run_shell(chromium_command(dir, "--dump-dom", "file://" + page + "#selftest"));
   const auto log = test::read_text(dir.file("chromium.log"));
   ASSERT_EQ(dom.rc, 0) << log;
   // The page reports through attributes of <body> (the script's own text names them too).
@@ -105,8 +112,11 @@ TEST(HtmlReport, RendersInHeadlessChromiumWithoutErrors) {
 
   // A translation log: the alignment panel is drawn at every step (one with no output yet).
   const auto translation_page = dir.file("translation.html");
-  test::write_text(translation_page, render_html({test::make_translation_record(10), test::make_translation_record(20)}, options));
-  const auto tdom = test::run_shell(chromium_command(dir, "--dump-dom", "file://" + translation_page + "#selftest"));
+  test::write_text(
+      translation_page,
+      render_html({test::make_translation_record(10), test::make_translation_record(20)}, options));
+  const auto tdom = test::run_shell(
+      chromium_command(dir, "--dump-dom", "file://" + translation_page + "#selftest"));
   const auto tbody_at = tdom.out.find("<body");
   ASSERT_NE(tbody_at, std::string::npos) << tdom.out.substr(0, 2000);
   const auto tbody = tdom.out.substr(tbody_at, tdom.out.find('>', tbody_at) - tbody_at + 1);
@@ -117,13 +127,16 @@ TEST(HtmlReport, RendersInHeadlessChromiumWithoutErrors) {
   // Image records: the picture with the attention over it, checked against attnlab's own
   // overlay (overlay_rgb, tested on a synthetic bright patch) at the centre of every patch.
   const auto image_page = dir.file("images.html");
-  const auto image_records = std::vector<AttentionRecord>{test::make_image_record(10), test::make_image_record(20)};
+  const auto image_records =
+      std::vector<AttentionRecord>{test::make_image_record(10), test::make_image_record(20)};
   test::write_text(image_page, render_html(image_records, options));
-  const auto idom = test::run_shell(chromium_command(dir, "--dump-dom", "file://" + image_page + "#selftest"));
+  const auto idom =
+      test::run_shell(chromium_command(dir, "--dump-dom", "file://" + image_page + "#selftest"));
   const auto ibody_at = idom.out.find("<body");
   ASSERT_NE(ibody_at, std::string::npos) << idom.out.substr(0, 2000);
   const auto ibody = idom.out.substr(ibody_at, idom.out.find('>', ibody_at) - ibody_at + 1);
-  EXPECT_NE(ibody.find("data-selftest=\"ok\""), std::string::npos) << ibody << test::read_text(dir.file("chromium.log"));
+  EXPECT_NE(ibody.find("data-selftest=\"ok\""), std::string::npos)
+      << ibody << test::read_text(dir.file("chromium.log"));
   EXPECT_NE(ibody.find("data-image=\"ok\""), std::string::npos) << ibody;
   EXPECT_EQ(ibody.find("data-error"), std::string::npos) << ibody;
   const auto overlay_at = ibody.find("data-overlay=\"");
@@ -151,7 +164,8 @@ TEST(HtmlReport, RendersInHeadlessChromiumWithoutErrors) {
 
   // 2. A screenshot that is not blank: many distinct colours, a good share of non-white pixels.
   const auto shot = dir.file("shot.png");
-  const auto result = test::run_shell(chromium_command(dir, "--screenshot=" + shot, "file://" + page));
+  const auto result =
+      test::run_shell(chromium_command(dir, "--screenshot=" + shot, "file://" + page));
   ASSERT_EQ(result.rc, 0) << test::read_text(dir.file("chromium.log"));
   ASSERT_TRUE(std::filesystem::exists(shot));
   if (!test::python_has("zlib")) GTEST_SKIP() << "no /usr/bin/python3 to decode the screenshot";
@@ -188,7 +202,8 @@ print(w, h, len(colours), round(nonwhite / ((h + 2) // 3 * ((w + 2) // 3)), 3))
   ASSERT_EQ(stats.rc, 0) << stats.out;
   int width = 0, height = 0, colours = 0;
   double nonwhite = 0;
-  ASSERT_EQ(std::sscanf(stats.out.c_str(), "%d %d %d %lf", &width, &height, &colours, &nonwhite), 4) << stats.out;
+  ASSERT_EQ(std::sscanf(stats.out.c_str(), "%d %d %d %lf", &width, &height, &colours, &nonwhite), 4)
+      << stats.out;
   EXPECT_EQ(width, 1200);
   EXPECT_EQ(height, 900);
   EXPECT_GT(colours, 30) << stats.out;

@@ -1,13 +1,13 @@
 #include "attention_log/image_attention.h"
 
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
 #include <cmath>
 #include <cstdio>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <torch/torch.h>
 
 #include "attention_log/heatmap.h"
 #include "attention_log/svg_png.h"
@@ -40,7 +40,8 @@ std::string python_list(const at::Tensor& t) {
 
 size_t count_of(const std::string& text, const std::string& part) {
   size_t count = 0;
-  for (auto pos = text.find(part); pos != std::string::npos; pos = text.find(part, pos + 1)) ++count;
+  for (auto pos = text.find(part); pos != std::string::npos; pos = text.find(part, pos + 1))
+    ++count;
   return count;
 }
 
@@ -48,7 +49,8 @@ size_t count_of(const std::string& text, const std::string& part) {
 //   W1 = [[1, 0], [.5, .5]] -> (W1 + I) / rowsum = A1 = [[1, 0], [.25, .75]]
 //   W2 = [[0, 1], [1, 0]]   -> A2 = [[.5, .5], [.5, .5]]
 //   A2 A1 = [[.625, .375], [.625, .375]]  (A1 A2 would be all .5: the order matters)
-// Two heads [[1, 0], [0, 1]] and [[0, 1], [1, 0]] average to .5 everywhere: A = [[.75, .25], [.25, .75]].
+// Two heads [[1, 0], [0, 1]] and [[0, 1], [1, 0]] average to .5 everywhere: A = [[.75, .25], [.25,
+// .75]].
 TEST(ImageAttention, RolloutMatchesHandComputedTwoByTwo) {
   const auto w1 = torch::tensor({1.0, 0.0, 0.5, 0.5}).view({1, 2, 2});
   const auto w2 = torch::tensor({0.0, 1.0, 1.0, 0.0}).view({1, 2, 2});
@@ -56,9 +58,12 @@ TEST(ImageAttention, RolloutMatchesHandComputedTwoByTwo) {
   EXPECT_EQ(one.scalar_type(), at::kFloat);
   EXPECT_LT(test::max_abs_diff(one, torch::tensor({1.0, 0.0, 0.25, 0.75}).view({2, 2})), 1e-7);
   const auto two = attention_rollout({w1, w2});
-  EXPECT_LT(test::max_abs_diff(two, torch::tensor({0.625, 0.375, 0.625, 0.375}).view({2, 2})), 1e-7);
-  const auto heads = torch::stack({torch::eye(2), torch::tensor({0.0, 1.0, 1.0, 0.0}).view({2, 2})});
-  EXPECT_LT(test::max_abs_diff(attention_rollout({heads}), torch::tensor({0.75, 0.25, 0.25, 0.75}).view({2, 2})),
+  EXPECT_LT(test::max_abs_diff(two, torch::tensor({0.625, 0.375, 0.625, 0.375}).view({2, 2})),
+            1e-7);
+  const auto heads =
+      torch::stack({torch::eye(2), torch::tensor({0.0, 1.0, 1.0, 0.0}).view({2, 2})});
+  EXPECT_LT(test::max_abs_diff(attention_rollout({heads}),
+                               torch::tensor({0.75, 0.25, 0.25, 0.75}).view({2, 2})),
             1e-7);
 }
 
@@ -68,8 +73,9 @@ TEST(ImageAttention, RolloutMatchesPythonTorch) {
   constexpr int64_t kL = 2, kH = 2, kT = 5;
   auto gen = at::make_generator<at::CPUGeneratorImpl>(17);
   std::vector<at::Tensor> layers;
-  for (int64_t l = 0; l < kL; ++l) layers.push_back((at::randn({kH, kT, kT}, gen) * 2.0).softmax(-1));  // (H, T, T)
-  const auto rollout = attention_rollout(layers);  // (T, T)
+  for (int64_t l = 0; l < kL; ++l)
+    layers.push_back((at::randn({kH, kT, kT}, gen) * 2.0).softmax(-1));  // (H, T, T)
+  const auto rollout = attention_rollout(layers);                        // (T, T)
   ASSERT_EQ(rollout.sizes(), (std::vector<int64_t>{kT, kT}));
   EXPECT_LT(test::max_abs_diff(rollout.sum(-1), torch::ones({kT})), 1e-6);
 
@@ -77,8 +83,10 @@ TEST(ImageAttention, RolloutMatchesPythonTorch) {
   ScratchDir dir;
   const auto result = test::run_python(dir, R"PY(
 import torch
-L, H, T = )PY" + std::to_string(kL) + ", " + std::to_string(kH) + ", " + std::to_string(kT) + R"PY(
-att = torch.tensor()PY" + python_list(torch::stack(layers)) + R"PY(, dtype=torch.float64).view(L, H, T, T)
+L, H, T = )PY" + std::to_string(kL) + ", " + std::to_string(kH) +
+                                                ", " + std::to_string(kT) + R"PY(
+att = torch.tensor()PY" + python_list(torch::stack(layers)) +
+                                                R"PY(, dtype=torch.float64).view(L, H, T, T)
 att_mat = att.mean(dim=1)                                  # (L, T, T)
 residual_att = torch.eye(T, dtype=torch.float64)[None]
 aug_att_mat = att_mat + residual_att
@@ -241,7 +249,8 @@ href = img.get(xlink)
 prefix = "data:image/png;base64,"
 assert href.startswith(prefix)
 png = base64.b64decode(href[len(prefix):], validate=True)
-print(png == open(")PY" + dir.file("expected.png") + R"PY(", "rb").read())
+print(png == open(")PY" + dir.file("expected.png") +
+                                                R"PY(", "rb").read())
 rects = root.findall("s:g[@id='patches']/s:rect", ns)
 print(len(rects), [(r.get("x"), r.get("y"), r.get("width"), r.get("height")) for r in rects[4:6]])
 print(rects[5].find("s:title", ns).text)
@@ -259,38 +268,57 @@ print(rects[5].find("s:title", ns).text)
 TEST(ImageAttention, InputChecks) {
   const auto w = torch::full({2, 5, 5}, 0.2);  // H = 2, T = 5 = 1 + 2 * 2
   expect_contains(error_message([] { attention_rollout({}); }), "attention_rollout: no layers");
-  expect_contains(error_message([] { attention_rollout({torch::ones({5, 5})}); }),
+  expect_contains(error_message([] {
+                    attention_rollout({torch::ones({5, 5})});
+                  }),
                   "layer 0 must be (H, T, T), got (5, 5)");
-  expect_contains(error_message([&] { attention_rollout({w, torch::ones({2, 4, 4})}); }),
+  expect_contains(error_message([&] {
+                    attention_rollout({w, torch::ones({2, 4, 4})});
+                  }),
                   "layer 1 must be (H, 5, 5) like layer 0, got (2, 4, 4)");
-  expect_contains(error_message([&] { attention_rollout({w.to(torch::kLong)}); }), "floating point");
+  expect_contains(error_message([&] { attention_rollout({w.to(torch::kLong)}); }),
+                  "floating point");
 
   expect_contains(error_message([&] { patch_grid(w[0], 0, 2, 3); }),
                   "patch_grid: weights (5, 5) do not fit a 2x3 grid: expected T = 1 + 2 * 3 = 7");
-  expect_contains(error_message([&] { patch_grid(w[0], 5, 2, 2); }), "patch_grid: row 5 outside [0, 5)");
-  expect_contains(error_message([&] { patch_grid(w, 0, 2, 2); }), "patch_grid: weights must be (T, T), got (2, 5, 5)");
+  expect_contains(error_message([&] { patch_grid(w[0], 5, 2, 2); }),
+                  "patch_grid: row 5 outside [0, 5)");
+  expect_contains(error_message([&] { patch_grid(w, 0, 2, 2); }),
+                  "patch_grid: weights must be (T, T), got (2, 5, 5)");
   auto cls_only = torch::zeros({5, 5});
   cls_only[0][0] = 1.0;
-  expect_contains(error_message([&] { patch_grid(cls_only, 0, 2, 2); }), "row 0 puts no positive weight");
+  expect_contains(error_message([&] { patch_grid(cls_only, 0, 2, 2); }),
+                  "row 0 puts no positive weight");
 
   expect_contains(error_message([&] { mean_attention_distance(w[0], 2, 2, 4); }),
                   "mean_attention_distance: weights must be (H, T, T), got (5, 5)");
-  expect_contains(error_message([&] { mean_attention_distance(w, 1, 3, 4); }), "do not fit a 1x3 grid");
-  expect_contains(error_message([&] { mean_attention_distance(w, 2, 2, 0); }), "patch_size 0 must be >= 1");
+  expect_contains(error_message([&] { mean_attention_distance(w, 1, 3, 4); }),
+                  "do not fit a 1x3 grid");
+  expect_contains(error_message([&] { mean_attention_distance(w, 2, 2, 0); }),
+                  "patch_size 0 must be >= 1");
 
   const auto image = torch::zeros({1, 8, 8}, torch::kUInt8);
   const auto grid = torch::ones({2, 2});
-  expect_contains(error_message([&] { overlay_rgb(torch::zeros({2, 8, 8}, torch::kUInt8), grid, 1); }),
+  expect_contains(error_message([&] {
+                    overlay_rgb(torch::zeros({2, 8, 8}, torch::kUInt8), grid, 1);
+                  }),
                   "overlay_rgb: image must be (C, H, W) with C = 1 or 3, got (2, 8, 8)");
-  expect_contains(error_message([&] { overlay_rgb(torch::zeros({1, 8, 8}), grid, 1); }),
+  expect_contains(error_message([&] {
+                    overlay_rgb(torch::zeros({1, 8, 8}), grid, 1);
+                  }),
                   "overlay_rgb: image must be uint8");
-  expect_contains(error_message([&] { overlay_rgb(image, torch::ones({3, 2}), 1); }),
+  expect_contains(error_message([&] {
+                    overlay_rgb(image, torch::ones({3, 2}), 1);
+                  }),
                   "overlay_rgb: a 3x2 grid does not divide a 8x8 image");
   expect_contains(error_message([&] { overlay_rgb(image, torch::ones({4}), 1); }),
                   "grid must be a non-empty (grid_h, grid_w) matrix, got (4)");
-  expect_contains(error_message([&] { overlay_rgb(image, torch::zeros({2, 2}), 1); }),
+  expect_contains(error_message([&] {
+                    overlay_rgb(image, torch::zeros({2, 2}), 1);
+                  }),
                   "grid must be non-negative with a positive maximum");
-  expect_contains(error_message([&] { overlay_rgb(image, grid, 0); }), "overlay_rgb: scale 0 must be >= 1");
+  expect_contains(error_message([&] { overlay_rgb(image, grid, 0); }),
+                  "overlay_rgb: scale 0 must be >= 1");
   expect_contains(error_message([&] { render_overlay_svg(image, -grid, 1, "t"); }),
                   "render_overlay_svg: grid must be non-negative");
 }

@@ -91,19 +91,26 @@ TEST(AttentionRecord, TranslationAlignmentsRoundTripAndAreValidated) {
     save_record(dir.file("b.pt"), bad);
     ADD_FAILURE() << "no error";
   } catch (const AttentionLogError& e) {
-    EXPECT_NE(std::string(e.what()).find("alignments[0] has 2 outputs but 1 positions"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("alignments[0] has 2 outputs but 1 positions"),
+              std::string::npos)
+        << e.what();
   }
   bad = record;
   bad.alignments[0].weights = torch::ones({2, 2});
   EXPECT_THROW(save_record(dir.file("b.pt"), bad), AttentionLogError);  // (J, S) = (2, 3)
   if (!test::python_has("torch")) return;
-  const auto py = test::run_python(dir, "import torch\n"
-                                        "d = torch.load('" + dir.file("a.pt") + "')\n"
-                                        "a = d['alignments'][0]\n"
-                                        "print(a['source'], a['outputs'], a['positions'], a['weights'].shape, "
-                                        "len(d['alignments'][1]['outputs']))\n");
+  const auto py =
+      test::run_python(dir,
+                       "import torch\n"
+                       "d = torch.load('" +
+                           dir.file("a.pt") +
+                           "')\n"
+                           "a = d['alignments'][0]\n"
+                           "print(a['source'], a['outputs'], a['positions'], a['weights'].shape, "
+                           "len(d['alignments'][1]['outputs']))\n");
   EXPECT_NE(py.out.find("['the', 'cat', 'sat'] ['gato', 'sidis'] [1, 4] torch.Size([2, 3]) 0"),
-            std::string::npos) << py.out;
+            std::string::npos)
+      << py.out;
 }
 
 TEST(AttentionRecord, SaveConvertsToContiguousFloat32) {
@@ -119,7 +126,8 @@ TEST(AttentionRecord, SaveConvertsToContiguousFloat32) {
 
 TEST(AttentionRecord, ListRecordsSortsBySteps) {
   ScratchDir dir;
-  for (int64_t step : {1200, 5, 100000000, 40}) save_record(dir.file(record_file_name(step)), make_record(step));
+  for (int64_t step : {1200, 5, 100000000, 40})
+    save_record(dir.file(record_file_name(step)), make_record(step));
   test::write_text(dir.file("notes.txt"), "x");
   test::write_text(dir.file("step_00000003.pt.tmp"), "partial");
   const auto paths = list_records(dir.path());
@@ -134,7 +142,8 @@ TEST(AttentionRecord, ListRecordsSortsBySteps) {
 TEST(AttentionRecord, LoadLogFromRunDirAttentionDirOrFile) {
   ScratchDir dir;
   const auto attention = dir.file("run/attention");
-  for (int64_t step : {200, 0, 100}) save_record(attention + "/" + record_file_name(step), make_record(step));
+  for (int64_t step : {200, 0, 100})
+    save_record(attention + "/" + record_file_name(step), make_record(step));
   for (const auto& location : {dir.file("run"), attention}) {
     const auto log = load_log(location);
     EXPECT_EQ(log.steps, (std::vector<int64_t>{0, 100, 200}));
@@ -148,7 +157,8 @@ TEST(AttentionRecord, LoadLogFromRunDirAttentionDirOrFile) {
   EXPECT_EQ(single.steps, (std::vector<int64_t>{77}));
   EXPECT_EQ(single.load(0).step, 77);
   // A file named for one step but holding another is reported.
-  std::filesystem::copy_file(attention + "/" + record_file_name(100), attention + "/" + record_file_name(300));
+  std::filesystem::copy_file(attention + "/" + record_file_name(100),
+                             attention + "/" + record_file_name(300));
   const auto log = load_log(dir.file("run"));
   try {
     log.load(3);
@@ -173,7 +183,8 @@ TEST(AttentionRecord, MissingEmptyTruncatedAndForeignFilesThrow) {
 
   save_record(dir.file("good.pt"), make_record(3));
   const auto bytes = test::read_text(dir.file("good.pt"));
-  for (size_t keep : {size_t{1}, size_t{30}, bytes.size() / 3, bytes.size() / 2, bytes.size() - 30, bytes.size() - 1}) {
+  for (size_t keep : {size_t{1}, size_t{30}, bytes.size() / 3, bytes.size() / 2, bytes.size() - 30,
+                      bytes.size() - 1}) {
     const auto path = dir.file("cut" + std::to_string(keep) + ".pt");
     test::write_text(path, bytes.substr(0, keep));
     EXPECT_THROW(load_record(path), AttentionLogError) << "kept " << keep << " of " << bytes.size();
@@ -274,7 +285,8 @@ TEST(AttentionRecord, ValidationNamesTheProblem) {
 TEST(AttentionRecord, ImageRecordsRoundTripAndAreValidated) {
   ScratchDir dir;
   const auto record = test::make_image_record(30);
-  EXPECT_EQ(record.tokens[0], (std::vector<std::string>{"<cls>", "r0c0", "r0c1", "r0c2", "r1c0", "r1c1", "r1c2"}));
+  EXPECT_EQ(record.tokens[0],
+            (std::vector<std::string>{"<cls>", "r0c0", "r0c1", "r0c2", "r1c0", "r1c1", "r1c2"}));
   const auto path = dir.file("step_00000030.pt");
   save_record(path, record);
   const auto back = load_record(path);
@@ -301,7 +313,9 @@ TEST(AttentionRecord, ImageRecordsRoundTripAndAreValidated) {
   expect_invalid(r, "patch_size 4 does not divide the 4x6 images");
   r = test::make_image_record(1);
   r.images.pixels = r.images.pixels.to(torch::kFloat);
-  expect_invalid(r, "images must be a uint8 CPU tensor of shape (N=2, C=1 or 3, H, W), got (2, 1, 4, 6) Float");
+  expect_invalid(
+      r,
+      "images must be a uint8 CPU tensor of shape (N=2, C=1 or 3, H, W), got (2, 1, 4, 6) Float");
   r = test::make_image_record(1);
   r.images.pixels = torch::zeros({2, 2, 4, 6}, torch::kByte);
   expect_invalid(r, "C=1 or 3");
@@ -350,7 +364,8 @@ print(round(float(d["layers"][0].sum()), 3))
   EXPECT_NEAR(total, 15.0, 1e-4);
   const std::string expected =
       "dict\n"
-      "['format', 'head_ids', 'layer_ids', 'layers', 'lengths', 'source', 'step', 'tokens', 'version']\n"
+      "['format', 'head_ids', 'layer_ids', 'layers', 'lengths', 'source', 'step', 'tokens', "
+      "'version']\n"
       "attnlab.attention 1 1200 train\n"
       "[['the', 'cat', 'sat'], ['a', 'dog']] [3, 2] [0, 1] [0, 1, 2]\n"
       "list 2 [(2, 3, 3, 3), (2, 3, 3, 3)] torch.float32\n"
@@ -382,8 +397,8 @@ print(d["tokens"][0], d["lengths"])
 TEST(AttentionRecord, LoadsARecordWrittenByPython) {
   if (!test::python_has("torch")) GTEST_SKIP() << "/usr/bin/python3 cannot import torch";
   ScratchDir dir;
-  const auto path = dir.file("py.pt"), foreign = dir.file("foreign.pt"), newer = dir.file("newer.pt"),
-             single = dir.file("single.pt");
+  const auto path = dir.file("py.pt"), foreign = dir.file("foreign.pt"),
+             newer = dir.file("newer.pt"), single = dir.file("single.pt");
   // Lists of two or more: Python's pickler writes one-element lists with the APPEND opcode,
   // which LibTorch 1.13's unpickler does not know (see the last check).
   const auto result = test::run_python(dir, R"PY(
@@ -396,9 +411,11 @@ d = {"format": "attnlab.attention", "version": 1, "step": 42, "source": "predict
      "tokens": [["x", "y"], ["z", "<pad>"]], "lengths": [2, 2], "layer_ids": [3, 1], "head_ids": [0, 5],
      "layers": [w, w.clone()]}
 torch.save(d, ")PY" + path + R"PY(")
-torch.save({"state_dict": {"w": w}}, ")PY" + foreign + R"PY(")
+torch.save({"state_dict": {"w": w}}, ")PY" + foreign +
+                                                R"PY(")
 torch.save(dict(d, version=2), ")PY" + newer + R"PY(")
-torch.save(dict(d, lengths=[2], tokens=[["x", "y"]], layers=[w[:1]], layer_ids=[0]), ")PY" + single + R"PY(")
+torch.save(dict(d, lengths=[2], tokens=[["x", "y"]], layers=[w[:1]], layer_ids=[0]), ")PY" +
+                                                single + R"PY(")
 print("ok")
 )PY");
   ASSERT_EQ(result.rc, 0) << result.out;

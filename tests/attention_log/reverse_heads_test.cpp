@@ -1,11 +1,10 @@
 // The shipped reverse config, trained to its target, grows a head that attends to the mirrored
 // position: what docs/attention.md shows, checked on every CI run.
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
-
-#include <gtest/gtest.h>
 
 #include "attention_log/head_stats.h"
 #include "attention_log/probe.h"

@@ -1,9 +1,9 @@
 #include "attention_log/svg_png.h"
 
-#include <string>
-
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+
+#include <string>
 
 #include "io/crc32.h"
 #include "support/attention_helpers.h"
@@ -27,7 +27,8 @@ uint32_t be32(const std::string& s, size_t pos) {
 std::string decode_png_script(const std::string& path, const std::string& pixels) {
   return R"PY(
 import struct, zlib
-data = open(")PY" + path + R"PY(", "rb").read()
+data = open(")PY" +
+         path + R"PY(", "rb").read()
 assert data[:8] == b"\x89PNG\r\n\x1a\n", "signature"
 pos, chunks = 8, []
 while pos < len(data):
@@ -45,7 +46,8 @@ stride = 1 + 3 * w
 assert len(raw) == h * stride
 assert all(raw[y * stride] == 0 for y in range(h))
 print(w, h)
-for x, y in )PY" + pixels + R"PY(:
+for x, y in )PY" +
+         pixels + R"PY(:
     p = y * stride + 1 + 3 * x
     print(x, y, tuple(raw[p:p + 3]))
 )PY";
@@ -81,7 +83,8 @@ TEST(SvgPng, PythonDecodesTwoByTwoHeatmap) {
   PngOptions options;
   options.cell_size = 3;
   write_png(path, torch::tensor({1.0, 0.0, 0.0, 0.5}).view({2, 2}), options);
-  const auto result = test::run_python(dir, decode_png_script(path, "[(0, 0), (2, 2), (3, 0), (5, 2), (0, 3), (4, 4), (5, 5)]"));
+  const auto result = test::run_python(
+      dir, decode_png_script(path, "[(0, 0), (2, 2), (3, 0), (5, 2), (0, 3), (4, 4), (5, 5)]"));
   ASSERT_EQ(result.rc, 0) << result.out;
   // viridis: 1 -> #fde725, 0 -> #440154, 0.5 -> #21918c.
   EXPECT_EQ(result.out,
@@ -104,7 +107,8 @@ TEST(SvgPng, LargeImageSpansSeveralStoredBlocks) {
   PngOptions options;
   options.cell_size = 4;  // 280 x 240 px: 240 * 841 raw bytes, four stored blocks
   write_png(path, w, options);
-  const auto result = test::run_python(dir, decode_png_script(path, "[(0, 0), (279, 239), (276, 236), (275, 236)]"));
+  const auto result = test::run_python(
+      dir, decode_png_script(path, "[(0, 0), (279, 239), (276, 236), (275, 236)]"));
   ASSERT_EQ(result.rc, 0) << result.out;
   EXPECT_EQ(result.out,
             "280 240\n"

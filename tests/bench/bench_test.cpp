@@ -88,15 +88,14 @@ TEST(Bench, TinyRunGivesFinitePositiveNumbers) {
   // Plus token embedding 16x16, biases 48+16+32+16+16, three LayerNorms of 2x16.
   EXPECT_EQ(r.parameters, 2304 + 256 + 128 + 96);
   EXPECT_GE(r.threads, 1);
-  for (const double v : {r.step_ms, r.train_tokens_per_s, r.eval_tokens_per_s, r.train_gflops,
-                         r.eval_gflops, r.fp32_peak_gflops, r.bf16_peak_gflops, r.mfu,
-                         r.peak_rss_mb, r.final_loss}) {
+  for (const double v :
+       {r.step_ms, r.train_tokens_per_s, r.eval_tokens_per_s, r.train_gflops, r.eval_gflops,
+        r.fp32_peak_gflops, r.bf16_peak_gflops, r.mfu, r.peak_rss_mb, r.final_loss}) {
     EXPECT_TRUE(std::isfinite(v)) << v;
     EXPECT_GT(v, 0.0);
   }
   EXPECT_EQ(r.eval_steps, 2);  // eval_steps 0: as many as the training steps
-  EXPECT_NEAR(r.train_gflops,
-              r.train_tokens_per_s * train_flops_per_token(2304, 1, 8, 16) / 1e9,
+  EXPECT_NEAR(r.train_gflops, r.train_tokens_per_s * train_flops_per_token(2304, 1, 8, 16) / 1e9,
               1e-9 * r.train_gflops);
   EXPECT_NEAR(r.eval_gflops, r.eval_tokens_per_s * eval_flops_per_token(2304, 1, 8, 16) / 1e9,
               1e-9 * r.eval_gflops);
@@ -132,9 +131,10 @@ print("keys=" + ",".join(sorted(d)))
 // all-reduced, and rank 0 alone prints, with the all-reduce's figures.
 TEST(Bench, UnderTorchrunRankZeroReportsTheAllReduce) {
   if (!test::has_torchrun()) GTEST_SKIP() << "torchrun missing (python3-torch; scripts/setup.sh)";
-  const auto r = test::run_shell(test::torchrun_prefix(2, test::free_port()) + ATTNLAB_BINARY +
-                                 " bench --vocab 16 --seq 8 --batch 4 --d-model 16 --heads 2 "
-                                 "--layers 1 --d-ff 32 --warmup-steps 1 --steps 3 --json 2>/dev/null");
+  const auto r =
+      test::run_shell(test::torchrun_prefix(2, test::free_port()) + ATTNLAB_BINARY +
+                      " bench --vocab 16 --seq 8 --batch 4 --d-model 16 --heads 2 "
+                      "--layers 1 --d-ff 32 --warmup-steps 1 --steps 3 --json 2>/dev/null");
   ASSERT_EQ(r.rc, 0) << r.out;
   // One JSON line: rank 1 prints nothing.
   size_t lines = 0;
@@ -142,9 +142,11 @@ TEST(Bench, UnderTorchrunRankZeroReportsTheAllReduce) {
   EXPECT_EQ(lines, 1u) << r.out;
   test::expect_contains(r.out, "\"world_size\": 2");
   // This machine's cores shared by its 2 ranks.
-  test::expect_contains(r.out, "\"threads\": " + std::to_string(std::max<int64_t>(1, available_cores() / 2)));
+  test::expect_contains(
+      r.out, "\"threads\": " + std::to_string(std::max<int64_t>(1, available_cores() / 2)));
   // 2784 float32 parameters (the tiny model of TinyRunGivesFinitePositiveNumbers).
-  test::expect_contains(r.out, "\"gradient_bytes\": " + std::to_string(4 * (2304 + 256 + 128 + 96)));
+  test::expect_contains(r.out,
+                        "\"gradient_bytes\": " + std::to_string(4 * (2304 + 256 + 128 + 96)));
   const std::regex allreduce_ms(R"("allreduce_ms": ([0-9.e+-]+))");
   std::smatch m;
   ASSERT_TRUE(std::regex_search(r.out, m, allreduce_ms)) << r.out;

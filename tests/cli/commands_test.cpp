@@ -1,6 +1,7 @@
 // The attnlab binary end to end: exit codes, train -> eval -> predict -> attn, SIGINT.
 #include "cli/commands.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,8 +17,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "data/tsv.h"
 #include "data/vocab.h"
@@ -54,13 +53,14 @@ class CliTest : public ::testing::Test {
     auto examples = attnlab::fixtures::tiny_reverse_examples(120, "abcdefgh");
     attnlab::write_tsv((root_ / "train.tsv").string(), {examples.begin(), examples.begin() + 100});
     attnlab::write_tsv((root_ / "valid.tsv").string(), {examples.begin() + 100, examples.end()});
-    std::ofstream(root_ / "tiny.yaml") << "run: {name: tiny, out_dir: runs, threads: 1}\n"
-                                          "data: {task: transduction, train: train.tsv, valid: valid.tsv,\n"
-                                          "       test: valid.tsv, tokenization: word, max_len: 16}\n"
-                                          "model: {d_model: 32, num_heads: 2, num_layers: 1, d_ff: 64, dropout: 0.0}\n"
-                                          "train: {batch_size: 16, max_steps: 60, warmup_steps: 5, lr: 3.0e-3,\n"
-                                          "        eval_interval: 20, checkpoint_interval: 20}\n"
-                                          "log: {interval: 10, attention: {enabled: true, every: 20, num_examples: 2}}\n";
+    std::ofstream(root_ / "tiny.yaml")
+        << "run: {name: tiny, out_dir: runs, threads: 1}\n"
+           "data: {task: transduction, train: train.tsv, valid: valid.tsv,\n"
+           "       test: valid.tsv, tokenization: word, max_len: 16}\n"
+           "model: {d_model: 32, num_heads: 2, num_layers: 1, d_ff: 64, dropout: 0.0}\n"
+           "train: {batch_size: 16, max_steps: 60, warmup_steps: 5, lr: 3.0e-3,\n"
+           "        eval_interval: 20, checkpoint_interval: 20}\n"
+           "log: {interval: 10, attention: {enabled: true, every: 20, num_examples: 2}}\n";
     const auto trained = run("train --config " + (root_ / "tiny.yaml").string());
     ASSERT_EQ(trained.exit_code, 0) << trained.output;
   }
@@ -93,8 +93,9 @@ TEST_F(CliTest, BadConfigExitsTwoNamingFileAndLine) {
 }
 
 TEST_F(CliTest, RunDirectoryHoldsEveryDocumentedFile) {
-  for (const char* f : {"config.yaml", "train.log", "metrics.jsonl", "last.pt", "best.pt",
-                        "step_00000060.pt", "attention/step_00000000.pt", "attention/step_00000060.pt"})
+  for (const char* f :
+       {"config.yaml", "train.log", "metrics.jsonl", "last.pt", "best.pt", "step_00000060.pt",
+        "attention/step_00000000.pt", "attention/step_00000060.pt"})
     EXPECT_TRUE(fs::exists(root_ / "runs" / "tiny" / f)) << f;
   // A second `train` into the same run refuses to clobber it.
   const auto again = run("train --config " + path("tiny.yaml"));
@@ -151,8 +152,9 @@ TEST_F(CliTest, EvalPredictAndAttnUseTheCheckpointAlone) {
           << "command " << i;
     // eval's text names the checkpoint; its metrics are the same.
     std::ifstream again(path("alone.json"));
-    EXPECT_EQ(std::string((std::istreambuf_iterator<char>(again)), std::istreambuf_iterator<char>()),
-              text);
+    EXPECT_EQ(
+        std::string((std::istreambuf_iterator<char>(again)), std::istreambuf_iterator<char>()),
+        text);
   }
   fs::remove_all(root_ / "alone");
   const auto listing = run("attn --no-color " + path("runs/tiny"));
@@ -172,20 +174,22 @@ TEST_F(CliTest, AverageWritesACheckpointThatEvalReads) {
   EXPECT_EQ(too_many.exit_code, 2);
   EXPECT_NE(too_many.output.find("fewer than --last 9"), std::string::npos) << too_many.output;
   // --alignment is for translation checkpoints.
-  EXPECT_EQ(run("predict --alignment --checkpoint " + path("runs/tiny/best.pt") + " 'a b'").exit_code, 2);
+  EXPECT_EQ(
+      run("predict --alignment --checkpoint " + path("runs/tiny/best.pt") + " 'a b'").exit_code, 2);
 }
 
 TEST_F(CliTest, TranslationRunEvalPredictAndAttn) {
   const auto examples = attnlab::fixtures::tiny_translation_examples(64);
   attnlab::write_tsv(path("tr_train.tsv"), examples);
   attnlab::write_tsv(path("tr_valid.tsv"), {examples.begin(), examples.begin() + 16});
-  std::ofstream(root_ / "tr.yaml") << "run: {name: tr, out_dir: runs, threads: 1}\n"
-                                      "data: {task: translation, train: tr_train.tsv, valid: tr_valid.tsv,\n"
-                                      "       test: tr_valid.tsv, tokenization: word, max_len: 16}\n"
-                                      "model: {d_model: 32, num_heads: 2, num_layers: 2, d_ff: 64, dropout: 0.0}\n"
-                                      "train: {batch_size: 16, max_steps: 300, warmup_steps: 20, lr: 3.0e-3,\n"
-                                      "        eval_interval: 100, checkpoint_interval: 100}\n"
-                                      "log: {interval: 50, attention: {enabled: true, every: 100, num_examples: 2}}\n";
+  std::ofstream(root_ / "tr.yaml")
+      << "run: {name: tr, out_dir: runs, threads: 1}\n"
+         "data: {task: translation, train: tr_train.tsv, valid: tr_valid.tsv,\n"
+         "       test: tr_valid.tsv, tokenization: word, max_len: 16}\n"
+         "model: {d_model: 32, num_heads: 2, num_layers: 2, d_ff: 64, dropout: 0.0}\n"
+         "train: {batch_size: 16, max_steps: 300, warmup_steps: 20, lr: 3.0e-3,\n"
+         "        eval_interval: 100, checkpoint_interval: 100}\n"
+         "log: {interval: 50, attention: {enabled: true, every: 100, num_examples: 2}}\n";
   const auto trained = run("train --config " + path("tr.yaml"));
   ASSERT_EQ(trained.exit_code, 0) << trained.output;
   EXPECT_NE(trained.output.find(" bleu="), std::string::npos) << trained.output;
@@ -207,11 +211,13 @@ TEST_F(CliTest, TranslationRunEvalPredictAndAttn) {
   const std::string prediction = line.substr(tab1 + 1, tab2 - tab1 - 1);
   const std::string pairs = line.substr(tab2 + 1);
   size_t arrows = 0;
-  for (size_t at = pairs.find("<-"); at != std::string::npos; at = pairs.find("<-", at + 2)) ++arrows;
+  for (size_t at = pairs.find("<-"); at != std::string::npos; at = pairs.find("<-", at + 2))
+    ++arrows;
   EXPECT_EQ(arrows, attnlab::tokenize(prediction, attnlab::Tokenization::kWord).size()) << line;
   const auto logits = run("predict --logits --checkpoint " + ckpt + " 'a b'");
   EXPECT_EQ(logits.exit_code, 0) << logits.output;
-  EXPECT_NE(logits.output.find("\"outputs\": [\"\\u003cblank\\u003e\""), std::string::npos) << logits.output;
+  EXPECT_NE(logits.output.find("\"outputs\": [\"\\u003cblank\\u003e\""), std::string::npos)
+      << logits.output;
   const auto attn = run("attn --no-color --checkpoint " + ckpt + " 'a b c d'");
   EXPECT_EQ(attn.exit_code, 0) << attn.output;
   EXPECT_EQ(run("attn --no-color " + path("runs/tr")).exit_code, 0);
@@ -221,11 +227,13 @@ TEST_F(CliTest, TranslationRunEvalPredictAndAttn) {
   // The alignment logged with the training record of the last step, and its absence elsewhere.
   const auto logged = run("attn --no-color --alignment --example 1 " + path("runs/tr"));
   EXPECT_EQ(logged.exit_code, 0) << logged.output;
-  EXPECT_NE(logged.output.find("step 300, example 1: alignment -> \""), std::string::npos) << logged.output;
+  EXPECT_NE(logged.output.find("step 300, example 1: alignment -> \""), std::string::npos)
+      << logged.output;
   const auto other = run("attn --alignment " + path("runs/tiny"));
   EXPECT_EQ(other.exit_code, 2) << other.output;
   EXPECT_NE(other.output.find("holds no alignments"), std::string::npos) << other.output;
-  EXPECT_EQ(run("attn --alignment --checkpoint " + path("runs/tiny/best.pt") + " 'a b'").exit_code, 2);
+  EXPECT_EQ(run("attn --alignment --checkpoint " + path("runs/tiny/best.pt") + " 'a b'").exit_code,
+            2);
   const auto html = run("attn " + path("runs/tr") + " --html " + path("tr.html"));
   EXPECT_EQ(html.exit_code, 0) << html.output;
 }
@@ -238,34 +246,43 @@ TEST_F(CliTest, SentencePieceTranslationKeepsItsModelInTheCheckpoint) {
   const auto all = attnlab::read_tsv(std::string(ATTNLAB_SOURCE_DIR) + "/data/translate/train.tsv");
   attnlab::write_tsv(path("sp_train.tsv"), {all.begin(), all.begin() + 400});
   attnlab::write_tsv(path("sp_valid.tsv"), {all.begin() + 400, all.begin() + 440});
-  std::ofstream(root_ / "sp.yaml") << "run: {name: sp, out_dir: runs, threads: 1}\n"
-                                      "data: {task: translation, train: sp_train.tsv, valid: sp_valid.tsv,\n"
-                                      "       test: sp_valid.tsv, tokenization: sentencepiece, max_len: 40,\n"
-                                      "       spm: {vocab_size: 120, model_type: bpe}}\n"
-                                      "model: {d_model: 32, num_heads: 2, num_layers: 1, d_ff: 64, dropout: 0.0,\n"
-                                      "        ctc: {upsample: 3}}\n"
-                                      "train: {batch_size: 16, max_steps: 40, warmup_steps: 5, lr: 3.0e-3,\n"
-                                      "        eval_interval: 20, checkpoint_interval: 20}\n"
-                                      "log: {interval: 10, attention: {enabled: true, every: 20, num_examples: 1}}\n";
+  std::ofstream(root_ / "sp.yaml")
+      << "run: {name: sp, out_dir: runs, threads: 1}\n"
+         "data: {task: translation, train: sp_train.tsv, valid: sp_valid.tsv,\n"
+         "       test: sp_valid.tsv, tokenization: sentencepiece, max_len: 40,\n"
+         "       spm: {vocab_size: 120, model_type: bpe}}\n"
+         "model: {d_model: 32, num_heads: 2, num_layers: 1, d_ff: 64, dropout: 0.0,\n"
+         "        ctc: {upsample: 3}}\n"
+         "train: {batch_size: 16, max_steps: 40, warmup_steps: 5, lr: 3.0e-3,\n"
+         "        eval_interval: 20, checkpoint_interval: 20}\n"
+         "log: {interval: 10, attention: {enabled: true, every: 20, num_examples: 1}}\n";
   const auto trained = run("train --config " + path("sp.yaml"));
   ASSERT_EQ(trained.exit_code, 0) << trained.output;
-  EXPECT_NE(trained.output.find("tokenization=sentencepiece (120 pieces), trained on "), std::string::npos)
+  EXPECT_NE(trained.output.find("tokenization=sentencepiece (120 pieces), trained on "),
+            std::string::npos)
       << trained.output;
   const auto ckpt = path("runs/sp/last.pt");
   const auto stored = attnlab::load_checkpoint(ckpt);
   ASSERT_FALSE(stored.spm_model.empty());
   EXPECT_EQ(stored.spm_model, attnlab::test::read_text(path("runs/sp/spm.model")));
-  EXPECT_NE(std::find(stored.src_vocab.begin(), stored.src_vocab.end(), "▁big"), stored.src_vocab.end())
+  EXPECT_NE(std::find(stored.src_vocab.begin(), stored.src_vocab.end(), "▁big"),
+            stored.src_vocab.end())
       << "the vocabulary holds pieces";
 
   if (attnlab::test::python_has("sentencepiece") && attnlab::test::python_has("torch")) {
     attnlab::test::ScratchDir dir;
     const auto py = attnlab::test::run_python(
-        dir, "import torch, sentencepiece as spm\n"
-             "d = torch.load('" + ckpt + "')\n"
-             "sp = spm.SentencePieceProcessor(model_proto=d['spm_model'].numpy().tobytes())\n"
-             "same = open('" + path("runs/sp/spm.model") + "', 'rb').read() == d['spm_model'].numpy().tobytes()\n"
-             "print('pieces', sp.get_piece_size(), 'same', same, '|'.join(sp.encode('the big stone', out_type=str)))\n");
+        dir,
+        "import torch, sentencepiece as spm\n"
+        "d = torch.load('" +
+            ckpt +
+            "')\n"
+            "sp = spm.SentencePieceProcessor(model_proto=d['spm_model'].numpy().tobytes())\n"
+            "same = open('" +
+            path("runs/sp/spm.model") +
+            "', 'rb').read() == d['spm_model'].numpy().tobytes()\n"
+            "print('pieces', sp.get_piece_size(), 'same', same, '|'.join(sp.encode('the big "
+            "stone', out_type=str)))\n");
     ASSERT_EQ(py.rc, 0) << py.out;
     EXPECT_NE(py.out.find("pieces 120 same True ▁the|▁big|"), std::string::npos) << py.out;
   }
@@ -275,9 +292,11 @@ TEST_F(CliTest, SentencePieceTranslationKeepsItsModelInTheCheckpoint) {
   fs::rename(path("runs/sp/spm.model"), path("runs/sp/spm.moved"));
   const auto eval = run("eval --checkpoint " + ckpt);
   EXPECT_EQ(eval.exit_code, 0) << eval.output;
-  EXPECT_NE(eval.output.find("the model's tokenization: sentencepiece (120 pieces)"), std::string::npos)
+  EXPECT_NE(eval.output.find("the model's tokenization: sentencepiece (120 pieces)"),
+            std::string::npos)
       << eval.output;
-  const auto predict = run("predict --alignment --checkpoint " + ckpt + " 'the big stone finds the girl'");
+  const auto predict =
+      run("predict --alignment --checkpoint " + ckpt + " 'the big stone finds the girl'");
   EXPECT_EQ(predict.exit_code, 0) << predict.output;
   const auto line = predict.output.substr(predict.output.rfind("the big stone finds the girl\t"));
   EXPECT_EQ(line.find("▁"), std::string::npos) << "predictions are decoded to text: " << line;
@@ -288,24 +307,33 @@ TEST_F(CliTest, SentencePieceTranslationKeepsItsModelInTheCheckpoint) {
   fs::rename(path("runs/sp/spm.moved"), path("runs/sp/spm.model"));
 
   // A given model file: the same pieces, so the same vocabulary.
-  const auto given = run("train --config " + path("sp.yaml") + " --set run.name=sp_given --set train.max_steps=5" +
-                         " --set train.warmup_steps=1" +
-                         " --set data.spm.model=runs/sp/spm.model");
+  const auto given =
+      run("train --config " + path("sp.yaml") + " --set run.name=sp_given --set train.max_steps=5" +
+          " --set train.warmup_steps=1" + " --set data.spm.model=runs/sp/spm.model");
   ASSERT_EQ(given.exit_code, 0) << given.output;
-  EXPECT_NE(given.output.find("tokenization=sentencepiece (120 pieces), from "), std::string::npos) << given.output;
+  EXPECT_NE(given.output.find("tokenization=sentencepiece (120 pieces), from "), std::string::npos)
+      << given.output;
   EXPECT_EQ(attnlab::load_checkpoint(path("runs/sp_given/last.pt")).src_vocab, stored.src_vocab);
 
-  const auto too_many = run("train --config " + path("sp.yaml") + " --set run.name=sp_big --set data.spm.vocab_size=100000");
+  const auto too_many = run("train --config " + path("sp.yaml") +
+                            " --set run.name=sp_big --set data.spm.vocab_size=100000");
   EXPECT_EQ(too_many.exit_code, 2) << too_many.output;
-  EXPECT_NE(too_many.output.find("sp_train.tsv: SentencePiece training failed: Vocabulary size too high (100000)"),
-            std::string::npos) << too_many.output;
-  const auto missing = run("train --config " + path("sp.yaml") + " --set run.name=sp_missing --set data.spm.model=nope.model");
+  EXPECT_NE(too_many.output.find(
+                "sp_train.tsv: SentencePiece training failed: Vocabulary size too high (100000)"),
+            std::string::npos)
+      << too_many.output;
+  const auto missing = run("train --config " + path("sp.yaml") +
+                           " --set run.name=sp_missing --set data.spm.model=nope.model");
   EXPECT_EQ(missing.exit_code, 2) << missing.output;
-  EXPECT_NE(missing.output.find("data.spm.model: cannot read " + path("nope.model")), std::string::npos) << missing.output;
+  EXPECT_NE(missing.output.find("data.spm.model: cannot read " + path("nope.model")),
+            std::string::npos)
+      << missing.output;
   std::ofstream(path("bad.model")) << "not a model";
-  const auto bad = run("train --config " + path("sp.yaml") + " --set run.name=sp_bad --set data.spm.model=bad.model");
+  const auto bad = run("train --config " + path("sp.yaml") +
+                       " --set run.name=sp_bad --set data.spm.model=bad.model");
   EXPECT_EQ(bad.exit_code, 2) << bad.output;
-  EXPECT_NE(bad.output.find("bad.model: not a SentencePiece model"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("bad.model: not a SentencePiece model"), std::string::npos)
+      << bad.output;
 }
 
 // Starts `attnlab train ARGS...` as a child process whose output goes to `log`; returns its pid.
@@ -335,8 +363,9 @@ int exit_code_of(pid_t child) {
 // into it, even with --overwrite, exits 2 naming the holder's pid and touches nothing.
 TEST_F(CliTest, ASecondTrainIntoABusyRunDirectoryExitsTwoNamingTheHolder) {
   const fs::path run_dir = root_ / "runs" / "busy";
-  const auto first = run("train --config " + path("tiny.yaml") +
-                         " --set run.name=busy --set train.max_steps=20 --set log.attention.enabled=false");
+  const auto first =
+      run("train --config " + path("tiny.yaml") +
+          " --set run.name=busy --set train.max_steps=20 --set log.attention.enabled=false");
   ASSERT_EQ(first.exit_code, 0) << first.output;
   const auto last = (run_dir / "last.pt").string();
   // The holder: that run resumed for (nearly) ever.
@@ -346,12 +375,14 @@ TEST_F(CliTest, ASecondTrainIntoABusyRunDirectoryExitsTwoNamingTheHolder) {
                                    holder_log);
   ASSERT_GT(holder, 0);
   for (int i = 0; i < 600; ++i) {
-    if (attnlab::test::read_text(holder_log.string()).find("[train] steps=") != std::string::npos) break;
+    if (attnlab::test::read_text(holder_log.string()).find("[train] steps=") != std::string::npos)
+      break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   const std::string in_use = run_dir.string() + " is in use by another attnlab process (pid " +
                              std::to_string(holder) + " on ";
-  const auto second = run("train --config " + path("tiny.yaml") + " --set run.name=busy --overwrite");
+  const auto second =
+      run("train --config " + path("tiny.yaml") + " --set run.name=busy --overwrite");
   EXPECT_EQ(second.exit_code, 2) << second.output;
   EXPECT_NE(second.output.find(in_use), std::string::npos) << second.output;
   const auto resume = run("train --resume " + last);
@@ -359,7 +390,8 @@ TEST_F(CliTest, ASecondTrainIntoABusyRunDirectoryExitsTwoNamingTheHolder) {
   EXPECT_NE(resume.output.find(in_use), std::string::npos) << resume.output;
   ::kill(holder, SIGINT);
   EXPECT_EQ(exit_code_of(holder), 0) << attnlab::test::read_text(holder_log.string());
-  EXPECT_TRUE(fs::exists(run_dir / "step_00000020.pt"));  // --overwrite deleted nothing while refused
+  EXPECT_TRUE(
+      fs::exists(run_dir / "step_00000020.pt"));  // --overwrite deleted nothing while refused
   EXPECT_GT(attnlab::load_checkpoint(last).state.step, 20);
 }
 
@@ -370,8 +402,9 @@ TEST_F(CliTest, ASecondTrainIntoABusyRunDirectoryExitsTwoNamingTheHolder) {
 TEST_F(CliTest, SimultaneousTrainsIntoOneRunDirectoryLeaveOneRun) {
   for (int round = 0; round < 4; ++round) {
     const std::string name = "race" + std::to_string(round);
-    const std::vector<std::string> args = {"--config", path("tiny.yaml"), "--set", "run.name=" + name,
-                                           "--set", "log.attention.enabled=false"};
+    const std::vector<std::string> args = {"--config", path("tiny.yaml"),
+                                           "--set",    "run.name=" + name,
+                                           "--set",    "log.attention.enabled=false"};
     const pid_t a = start_train(args, root_ / (name + "_a.log"));
     const pid_t b = start_train(args, root_ / (name + "_b.log"));
     const int code_a = exit_code_of(a), code_b = exit_code_of(b);
@@ -379,7 +412,8 @@ TEST_F(CliTest, SimultaneousTrainsIntoOneRunDirectoryLeaveOneRun) {
                       attnlab::test::read_text((root_ / (name + "_b.log")).string());
     EXPECT_EQ(std::min(code_a, code_b), 0) << logs;
     EXPECT_EQ(std::max(code_a, code_b), 2) << logs;
-    EXPECT_EQ(attnlab::load_checkpoint((root_ / "runs" / name / "last.pt").string()).state.step, 60);
+    EXPECT_EQ(attnlab::load_checkpoint((root_ / "runs" / name / "last.pt").string()).state.step,
+              60);
   }
 }
 
@@ -387,23 +421,26 @@ TEST_F(CliTest, SimultaneousTrainsIntoOneRunDirectoryLeaveOneRun) {
 // ones whose process is gone (here: a pid that exited) and says so, and keeps a live one's.
 TEST_F(CliTest, TheNextRunRemovesTemporaryFilesOfKilledSaves) {
   const fs::path run_dir = root_ / "runs" / "stale";
-  const auto first = run("train --config " + path("tiny.yaml") +
-                         " --set run.name=stale --set train.max_steps=20");
+  const auto first =
+      run("train --config " + path("tiny.yaml") + " --set run.name=stale --set train.max_steps=20");
   ASSERT_EQ(first.exit_code, 0) << first.output;
   const pid_t gone = ::fork();
   if (gone == 0) ::_exit(0);
   exit_code_of(gone);
-  const std::vector<fs::path> stale = {run_dir / (".last.pt.tmp." + std::to_string(gone)),
-                                       run_dir / "attention" / (".step_00000020.pt.tmp." + std::to_string(gone))};
+  const std::vector<fs::path> stale = {
+      run_dir / (".last.pt.tmp." + std::to_string(gone)),
+      run_dir / "attention" / (".step_00000020.pt.tmp." + std::to_string(gone))};
   const fs::path live = run_dir / (".best.pt.tmp." + std::to_string(::getpid()));
   for (const auto& f : stale) attnlab::test::write_text(f.string(), "torn");
   attnlab::test::write_text(live.string(), "a save of a process that still runs");
-  const auto resumed = run("train --resume " + (run_dir / "last.pt").string() + " --set train.max_steps=25");
+  const auto resumed =
+      run("train --resume " + (run_dir / "last.pt").string() + " --set train.max_steps=25");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   for (const auto& f : stale) {
     EXPECT_FALSE(fs::exists(f)) << f;
-    EXPECT_NE(resumed.output.find("removed " + f.string() + ", left by a save that was interrupted"),
-              std::string::npos)
+    EXPECT_NE(
+        resumed.output.find("removed " + f.string() + ", left by a save that was interrupted"),
+        std::string::npos)
         << resumed.output;
   }
   EXPECT_TRUE(fs::exists(live));
@@ -449,11 +486,13 @@ TEST_F(CliTest, SigintFinishesTheStepSavesAndExitsZero) {
   EXPECT_GT(last.state.step, 0);
   EXPECT_LT(last.state.step, 100000);
   // And it resumes.
-  const auto resumed = run("train --resume " + (root_ / "runs" / "interrupted" / "last.pt").string() +
-                           " --set train.max_steps=" + std::to_string(last.state.step + 5));
+  const auto resumed =
+      run("train --resume " + (root_ / "runs" / "interrupted" / "last.pt").string() +
+          " --set train.max_steps=" + std::to_string(last.state.step + 5));
   EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
-  EXPECT_EQ(attnlab::load_checkpoint((root_ / "runs" / "interrupted" / "last.pt").string()).state.step,
-            last.state.step + 5);
+  EXPECT_EQ(
+      attnlab::load_checkpoint((root_ / "runs" / "interrupted" / "last.pt").string()).state.step,
+      last.state.step + 5);
 }
 
 }  // namespace
@@ -465,7 +504,8 @@ namespace {
 // in 10 with "corrupted size vs. prev_size"). Every round must exit 0 with a loadable last.pt
 // and nothing from glibc's heap checks in its output.
 TEST(SigtermRounds, TrainingStopsCleanlyWheneverTheSignalComes) {
-  const fs::path root = fs::temp_directory_path() / ("attnlab_sigterm_" + std::to_string(::getpid()));
+  const fs::path root =
+      fs::temp_directory_path() / ("attnlab_sigterm_" + std::to_string(::getpid()));
   fs::remove_all(root);
   fs::create_directories(root);
   const std::string config = std::string(ATTNLAB_SOURCE_DIR) + "/configs/reverse.yaml";
@@ -488,7 +528,8 @@ TEST(SigtermRounds, TrainingStopsCleanlyWheneverTheSignalComes) {
     // Wait until training has begun (the step count line), then 0.3 .. 2.8 s more.
     for (int i = 0; i < 600; ++i) {
       std::ifstream in(log);
-      const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      const std::string text((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
       if (text.find("[train] steps=") != std::string::npos) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
@@ -497,9 +538,11 @@ TEST(SigtermRounds, TrainingStopsCleanlyWheneverTheSignalComes) {
     int status = 0;
     ::waitpid(child, &status, 0);
     std::ifstream in(log);
-    const std::string output((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string output((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
     ASSERT_TRUE(WIFEXITED(status)) << "round " << round << " died of signal "
-                                   << (WIFSIGNALED(status) ? WTERMSIG(status) : 0) << ":\n" << output;
+                                   << (WIFSIGNALED(status) ? WTERMSIG(status) : 0) << ":\n"
+                                   << output;
     EXPECT_EQ(WEXITSTATUS(status), 0) << "round " << round << ":\n" << output;
     for (const char* glibc : {"corrupted", "free()", "double free", "malloc"})
       EXPECT_EQ(output.find(glibc), std::string::npos) << "round " << round << ":\n" << output;
@@ -541,19 +584,22 @@ TEST_F(CliTest, PrecisionAutoFollowsTheCpuAndTheOneDnnCap) {
   const auto native = run(base + "auto --set run.name=auto_native");
   ASSERT_EQ(native.exit_code, 0) << native.output;
   const bool bf16 = attnlab::test::cpuinfo_has_native_bf16();
-  attnlab::test::expect_contains(native.output, bf16 ? "precision=bf16 (auto: native bf16 matmuls on this CPU"
-                                            : "precision=fp32 (auto: no native bf16 on this CPU");
+  attnlab::test::expect_contains(native.output,
+                                 bf16 ? "precision=bf16 (auto: native bf16 matmuls on this CPU"
+                                      : "precision=fp32 (auto: no native bf16 on this CPU");
 
   // Capped at AVX512_CORE (no bf16), as on an Intel Xeon before Cooper Lake: fp32, recorded in
   // the run's config.yaml and in the checkpoint.
   const std::string cap = "ONEDNN_MAX_CPU_ISA=AVX512_CORE ";
   const auto capped = run(base + "auto --set run.name=auto_capped", cap);
   ASSERT_EQ(capped.exit_code, 0) << capped.output;
-  attnlab::test::expect_contains(capped.output,
-                        "precision=fp32 (auto: no native bf16 on this CPU (oneDNN ISA avx512_core))");
-  attnlab::test::expect_contains(attnlab::test::read_text(path("runs/auto_capped/config.yaml")), "  precision: fp32\n");
-  attnlab::test::expect_contains(attnlab::load_checkpoint(path("runs/auto_capped/last.pt")).config_yaml,
-                        "  precision: fp32\n");
+  attnlab::test::expect_contains(
+      capped.output, "precision=fp32 (auto: no native bf16 on this CPU (oneDNN ISA avx512_core))");
+  attnlab::test::expect_contains(attnlab::test::read_text(path("runs/auto_capped/config.yaml")),
+                                 "  precision: fp32\n");
+  attnlab::test::expect_contains(
+      attnlab::load_checkpoint(path("runs/auto_capped/last.pt")).config_yaml,
+      "  precision: fp32\n");
 
   // An explicit bf16 on that CPU still runs, with a warning.
   const auto explicit_bf16 = run(base + "bf16 --set run.name=bf16_capped", cap);
@@ -579,8 +625,10 @@ TEST_F(CliTest, PrecisionAutoFollowsTheCpuAndTheOneDnnCap) {
       run("eval --precision auto --checkpoint " + path("runs/auto_native/last.pt"), cap);
   ASSERT_EQ(eval_capped_auto.exit_code, 0) << eval_capped_auto.output;
   attnlab::test::expect_contains(eval_capped_auto.output, "precision fp32");
-  EXPECT_EQ(run("predict --precision fp16 --checkpoint " + path("runs/auto_native/last.pt") + " 'a b'")
-                .exit_code, 2);
+  EXPECT_EQ(
+      run("predict --precision fp16 --checkpoint " + path("runs/auto_native/last.pt") + " 'a b'")
+          .exit_code,
+      2);
 }
 
 }  // namespace
@@ -591,26 +639,32 @@ TEST(OldCheckpoints, LoadAndPredictWhatTheBuildThatWroteThemPrinted) {
   const fs::path fixtures = fs::path(ATTNLAB_SOURCE_DIR) / "tests" / "fixtures";
   for (const std::string name : {"reverse_before_issue11", "classify_before_issue11"}) {
     SCOPED_TRACE(name);
-    const auto predicted = run("predict --threads 1 --precision fp32 --logits --checkpoint " + (fixtures / (name + ".pt")).string() +
-                               " < " + (fixtures / (name + ".inputs.txt")).string());
+    const auto predicted = run("predict --threads 1 --precision fp32 --logits --checkpoint " +
+                               (fixtures / (name + ".pt")).string() + " < " +
+                               (fixtures / (name + ".inputs.txt")).string());
     ASSERT_EQ(predicted.exit_code, 0) << predicted.output;
     const auto got = lines_of(predicted.output);
-    const auto want = lines_of(attnlab::test::read_text((fixtures / (name + ".logits.jsonl")).string()));
+    const auto want =
+        lines_of(attnlab::test::read_text((fixtures / (name + ".logits.jsonl")).string()));
     ASSERT_EQ(want.size(), 3u);
     ASSERT_EQ(got.size(), want.size()) << predicted.output;
     for (size_t i = 0; i < want.size(); ++i) {
       const auto prediction = [](const std::string& line) {
-        return line.substr(line.find("\"prediction\""), line.find("\"outputs\"") - line.find("\"prediction\""));
+        return line.substr(line.find("\"prediction\""),
+                           line.find("\"outputs\"") - line.find("\"prediction\""));
       };
       EXPECT_EQ(prediction(got[i]), prediction(want[i]));
       const auto got_logits = numbers_after(got[i], "\"logits\"");
       const auto want_logits = numbers_after(want[i], "\"logits\"");
       ASSERT_EQ(got_logits.size(), want_logits.size());
       ASSERT_GE(want_logits.size(), 3u);
-      for (size_t k = 0; k < want_logits.size(); ++k) EXPECT_NEAR(got_logits[k], want_logits[k], 1e-4) << "line " << i << " logit " << k;
+      for (size_t k = 0; k < want_logits.size(); ++k)
+        EXPECT_NEAR(got_logits[k], want_logits[k], 1e-4) << "line " << i << " logit " << k;
     }
-    const auto evaluated = run("eval --threads 1 --checkpoint " + (fixtures / (name + ".pt")).string() +
-                               " --data " + (fs::path(ATTNLAB_SOURCE_DIR) / "data" / (name.substr(0, name.find('_'))) / "valid.tsv").string());
+    const auto evaluated =
+        run("eval --threads 1 --checkpoint " + (fixtures / (name + ".pt")).string() + " --data " +
+            (fs::path(ATTNLAB_SOURCE_DIR) / "data" / (name.substr(0, name.find('_'))) / "valid.tsv")
+                .string());
     EXPECT_EQ(evaluated.exit_code, 0) << evaluated.output;
   }
 }

@@ -23,8 +23,9 @@ CommandResult attnlab(const std::string& args) {
 
 // One grey PNG (as RGB bytes, encode_png writes RGB) of width x height, all `value`.
 void write_png_file(const std::string& path, int64_t width, int64_t height, uint8_t value) {
-  test::write_text(path, encode_png(width, height,
-                                    std::vector<uint8_t>(static_cast<size_t>(width * height * 3), value)));
+  test::write_text(
+      path, encode_png(width, height,
+                       std::vector<uint8_t>(static_cast<size_t>(width * height * 3), value)));
 }
 
 class ImageCommands : public ::testing::Test {
@@ -33,18 +34,20 @@ class ImageCommands : public ::testing::Test {
     dir_ = new ScratchDir();
     test::write_quadrant_split(dir_->path().string(), "train", 96, 1);
     test::write_quadrant_split(dir_->path().string(), "t10k", 32, 2);
-    test::write_text(dir_->file("vit.yaml"),
-                     "run: {name: vit, out_dir: runs, threads: 1}\n"
-                     "data:\n"
-                     "  task: image_classification\n"
-                     "  format: idx\n"
-                     "  train: train-images-idx3-ubyte\n"
-                     "  test: t10k-images-idx3-ubyte\n"
-                     "  image: {holdout: 16, classes: [tl, tr, bl, br], augment: {crop_padding: 1}}\n"
-                     "model: {patch_size: 4, d_model: 16, num_heads: 2, num_layers: 1, d_ff: 32, dropout: 0.0}\n"
-                     "train: {batch_size: 16, max_steps: 100, warmup_steps: 10, lr: 3.0e-3, "
-                     "precision: fp32, eval_interval: 50}\n"
-                     "log: {interval: 50, progress: false, attention: {enabled: true, every: 50, num_examples: 2}}\n");
+    test::write_text(
+        dir_->file("vit.yaml"),
+        "run: {name: vit, out_dir: runs, threads: 1}\n"
+        "data:\n"
+        "  task: image_classification\n"
+        "  format: idx\n"
+        "  train: train-images-idx3-ubyte\n"
+        "  test: t10k-images-idx3-ubyte\n"
+        "  image: {holdout: 16, classes: [tl, tr, bl, br], augment: {crop_padding: 1}}\n"
+        "model: {patch_size: 4, d_model: 16, num_heads: 2, num_layers: 1, d_ff: 32, dropout: 0.0}\n"
+        "train: {batch_size: 16, max_steps: 100, warmup_steps: 10, lr: 3.0e-3, "
+        "precision: fp32, eval_interval: 50}\n"
+        "log: {interval: 50, progress: false, attention: {enabled: true, every: 50, num_examples: "
+        "2}}\n");
     trained_ = new CommandResult(attnlab("train --config " + dir_->file("vit.yaml")));
   }
   static void TearDownTestSuite() {
@@ -61,7 +64,8 @@ CommandResult* ImageCommands::trained_ = nullptr;
 
 TEST_F(ImageCommands, TrainLogsTheImagesAndEvalScoresTheTestSplit) {
   ASSERT_EQ(trained_->rc, 0) << trained_->out;
-  test::expect_contains(trained_->out, "images=1x8x8 (CxHxW) patches=2x2 of 4x4 (+<cls> = 5 positions)");
+  test::expect_contains(trained_->out,
+                        "images=1x8x8 (CxHxW) patches=2x2 of 4x4 (+<cls> = 5 positions)");
   test::expect_contains(trained_->out, "train=80 valid=16 classes=4");
   test::expect_contains(trained_->out, "img/s=");
   const auto eval = attnlab("eval --checkpoint " + checkpoint() + " --samples 2");
@@ -86,8 +90,8 @@ TEST_F(ImageCommands, PredictTakesIndicesAndPngFiles) {
     for (int x = 0; x < 4; ++x)
       for (int c = 0; c < 3; ++c) rgb[static_cast<size_t>((y * 8 + x) * 3 + c)] = 230;
   test::write_text(dir_->file("tl.png"), encode_png(8, 8, rgb));
-  const auto png = attnlab("predict --checkpoint " + checkpoint() + " --image " + dir_->file("tl.png") +
-                           " --logits");
+  const auto png = attnlab("predict --checkpoint " + checkpoint() + " --image " +
+                           dir_->file("tl.png") + " --logits");
   ASSERT_EQ(png.rc, 0) << png.out;
   test::expect_contains(png.out, "\"prediction\": \"tl\"");
   // The classes in label order (data.image.classes), not sorted.
@@ -116,15 +120,19 @@ TEST_F(ImageCommands, BadImageInputsExitTwoWithTheReason) {
   // attn shows one image: a missing file is bad input, record flags are bad usage.
   const std::string attn = "attn --checkpoint " + checkpoint() + " ";
   expect_exit_two(attn + dir_->file("none.png"), "none.png: cannot open file");
-  expect_exit_two(attn + "--index 0 --step 3", "--step, --example and --alignment are for attention records");
-  expect_exit_two(attn + "--index 0 --query 2,0", "--query 2,0 is outside the 2x2 patch grid (rows 0-1, columns 0-1)");
+  expect_exit_two(attn + "--index 0 --step 3",
+                  "--step, --example and --alignment are for attention records");
+  expect_exit_two(attn + "--index 0 --query 2,0",
+                  "--query 2,0 is outside the 2x2 patch grid (rows 0-1, columns 0-1)");
   // eval --attention records the shown samples: with none, refused before any work.
-  const auto eval_attention = expect_exit_two("eval --checkpoint " + checkpoint() + " --samples 0 --attention " +
-                                                  dir_->file("a.rec"),
-                                              "--attention records the shown samples; it needs --samples > 0");
-  EXPECT_EQ(eval_attention.find("accuracy"), std::string::npos) << "no evaluation before the refusal";
-  expect_exit_two("eval --checkpoint " + checkpoint() + " --data " + dir_->file("train-images-idx3-ubyte") +
-                      " --labels " + dir_->file("missing-labels"),
+  const auto eval_attention = expect_exit_two(
+      "eval --checkpoint " + checkpoint() + " --samples 0 --attention " + dir_->file("a.rec"),
+      "--attention records the shown samples; it needs --samples > 0");
+  EXPECT_EQ(eval_attention.find("accuracy"), std::string::npos)
+      << "no evaluation before the refusal";
+  expect_exit_two("eval --checkpoint " + checkpoint() + " --data " +
+                      dir_->file("train-images-idx3-ubyte") + " --labels " +
+                      dir_->file("missing-labels"),
                   "missing-labels");
 }
 
@@ -132,8 +140,9 @@ TEST_F(ImageCommands, BadImageInputsExitTwoWithTheReason) {
 // the overlay as PNG (decoded here with libpng: 8x8 pixels scaled by 224 / 8 = 28) and SVG.
 TEST_F(ImageCommands, AttnShowsTheClsAttentionOverTheImage) {
   ASSERT_EQ(trained_->rc, 0) << trained_->out;
-  const auto shown = attnlab("attn --checkpoint " + checkpoint() + " --index 2 --summary --no-color --png " +
-                             dir_->file("a.png") + " --svg " + dir_->file("a.svg"));
+  const auto shown =
+      attnlab("attn --checkpoint " + checkpoint() + " --index 2 --summary --no-color --png " +
+              dir_->file("a.png") + " --svg " + dir_->file("a.svg"));
   ASSERT_EQ(shown.rc, 0) << shown.out;
   test::expect_contains(shown.out, "t10k-images-idx3-ubyte#2 (bl): predicted ");
   test::expect_contains(shown.out, "<cls> attention over the 2x2 patches of 4x4 pixels");
@@ -145,7 +154,8 @@ TEST_F(ImageCommands, AttnShowsTheClsAttentionOverTheImage) {
   EXPECT_EQ(png.height, 224);
   EXPECT_EQ(png.channels, 3);
   test::expect_contains(test::read_text(dir_->file("a.svg")), "data:image/png;base64,");
-  const auto rollout = attnlab("attn --checkpoint " + checkpoint() + " --index 2 --rollout --no-color");
+  const auto rollout =
+      attnlab("attn --checkpoint " + checkpoint() + " --index 2 --rollout --no-color");
   ASSERT_EQ(rollout.rc, 0) << rollout.out;
   test::expect_contains(rollout.out, "attention rollout over 1 layer");
   const auto bad_layer = attnlab("attn --checkpoint " + checkpoint() + " --index 2 --layer 3");
@@ -163,25 +173,31 @@ TEST_F(ImageCommands, AttentionRecordsOfImagesFromTrainingEvalAndPredict) {
   const auto listing = attnlab("attn " + run);
   ASSERT_EQ(listing.rc, 0) << listing.out;
   test::expect_contains(listing.out, "steps: 0, 50, 100");
-  test::expect_contains(listing.out, "step 100 (train): 2 images of 8x8 pixels (grey), 4x4 patches (2x2 grid), "
-                                     "layers 0, heads 0, 1");
+  test::expect_contains(listing.out,
+                        "step 100 (train): 2 images of 8x8 pixels (grey), 4x4 patches (2x2 grid), "
+                        "layers 0, heads 0, 1");
   test::expect_contains(listing.out, "  1  train-images-idx3-ubyte#");
 
-  const auto patch = attnlab("attn " + run + " --example 1 --query 1,0 --layer 0 --head 1 --no-color --png " +
-                             dir_->file("p.png"));
+  const auto patch =
+      attnlab("attn " + run + " --example 1 --query 1,0 --layer 0 --head 1 --no-color --png " +
+              dir_->file("p.png"));
   ASSERT_EQ(patch.rc, 0) << patch.out;
   test::expect_contains(patch.out, "wrote " + dir_->file("p.png"));
   EXPECT_EQ(decode_png(test::read_text(dir_->file("p.png")), "p.png").width, 224);
   const auto grid = attnlab("attn " + run + " --example 1 --query r1c0 --head 1 --no-color");
   ASSERT_EQ(grid.rc, 0) << grid.out;
   test::expect_contains(grid.out, "step 100, image 1 train-images-idx3-ubyte#");
-  test::expect_contains(grid.out, "patch r1c0 attention over the 2x2 patches of 4x4 pixels (rows r, columns c; "
-                                  "sums to 1), layer 0, head 1:");
+  test::expect_contains(
+      grid.out,
+      "patch r1c0 attention over the 2x2 patches of 4x4 pixels (rows r, columns c; "
+      "sums to 1), layer 0, head 1:");
   test::expect_contains(grid.out, "(scaled to the largest cell, ");
   const auto rollout = attnlab("attn " + run + " --rollout --step 50 --no-color");
   ASSERT_EQ(rollout.rc, 0) << rollout.out;
-  test::expect_contains(rollout.out, "<cls> attention over the 2x2 patches of 4x4 pixels (rows r, columns c; sums "
-                                     "to 1), attention rollout over 1 layer (heads 0, 1 averaged)");
+  test::expect_contains(
+      rollout.out,
+      "<cls> attention over the 2x2 patches of 4x4 pixels (rows r, columns c; sums "
+      "to 1), attention rollout over 1 layer (heads 0, 1 averaged)");
   const auto summary = attnlab("attn " + run + " --summary");
   ASSERT_EQ(summary.rc, 0) << summary.out;
   test::expect_contains(summary.out, "means over 2 images:\nstep 0:\n  layer 0: h0=");
@@ -189,17 +205,20 @@ TEST_F(ImageCommands, AttentionRecordsOfImagesFromTrainingEvalAndPredict) {
   const auto html = attnlab("attn " + run + " --html " + dir_->file("r.html"));
   ASSERT_EQ(html.rc, 0) << html.out;
   test::expect_contains(html.out, "(3 of 3 steps)");
-  test::expect_contains(test::read_text(dir_->file("r.html")), "\"img\":{\"c\":1,\"h\":8,\"w\":8,\"p\":4,");
+  test::expect_contains(test::read_text(dir_->file("r.html")),
+                        "\"img\":{\"c\":1,\"h\":8,\"w\":8,\"p\":4,");
   const auto text_only = attnlab("attn " + run + " --alignment");
   EXPECT_EQ(text_only.rc, 2) << text_only.out;
 
-  const auto eval = attnlab("eval --checkpoint " + checkpoint() + " --samples 3 --attention " + dir_->file("e.pt"));
+  const auto eval = attnlab("eval --checkpoint " + checkpoint() + " --samples 3 --attention " +
+                            dir_->file("e.pt"));
   ASSERT_EQ(eval.rc, 0) << eval.out;
   const auto evaluated = attnlab("attn " + dir_->file("e.pt"));
   ASSERT_EQ(evaluated.rc, 0) << evaluated.out;
   test::expect_contains(evaluated.out, "(eval): 3 images of 8x8 pixels");
   test::expect_contains(evaluated.out, "  2  t10k-images-idx3-ubyte#2 (bl): predicted ");
-  const auto predict = attnlab("predict --checkpoint " + checkpoint() + " --index 3,1 --attention " + dir_->file("q.pt"));
+  const auto predict = attnlab("predict --checkpoint " + checkpoint() +
+                               " --index 3,1 --attention " + dir_->file("q.pt"));
   ASSERT_EQ(predict.rc, 0) << predict.out;
   const auto predicted = attnlab("attn " + dir_->file("q.pt") + " --example 1 --no-color");
   ASSERT_EQ(predicted.rc, 0) << predicted.out;

@@ -44,14 +44,15 @@ class DataParallelTrain : public ::testing::Test {
     // fp32, one thread, a constant learning rate after warmup (so that a run's max_steps does
     // not change its schedule and a shorter run is a prefix of a longer one), and dropout on:
     // its masks follow the examples, so any split of a batch draws the same ones.
-    test::write_text(dir_.file("tiny.yaml"),
-                     "run: {name: tiny, out_dir: runs, threads: 1, dist_timeout_s: 60}\n"
-                     "data: {task: transduction, train: train.tsv, valid: valid.tsv, tokenization: word}\n"
-                     "model: {d_model: 32, num_heads: 2, num_layers: 1, d_ff: 64, dropout: 0.1,\n"
-                     "        attention_dropout: 0.1}\n"
-                     "train: {batch_size: 16, max_steps: 45, warmup_steps: 5, lr: 3.0e-3, schedule: constant,\n"
-                     "        precision: fp32, eval_interval: 15, checkpoint_interval: 15}\n"
-                     "log: {interval: 1, progress: false}\n");
+    test::write_text(
+        dir_.file("tiny.yaml"),
+        "run: {name: tiny, out_dir: runs, threads: 1, dist_timeout_s: 60}\n"
+        "data: {task: transduction, train: train.tsv, valid: valid.tsv, tokenization: word}\n"
+        "model: {d_model: 32, num_heads: 2, num_layers: 1, d_ff: 64, dropout: 0.1,\n"
+        "        attention_dropout: 0.1}\n"
+        "train: {batch_size: 16, max_steps: 45, warmup_steps: 5, lr: 3.0e-3, schedule: constant,\n"
+        "        precision: fp32, eval_interval: 15, checkpoint_interval: 15}\n"
+        "log: {interval: 1, progress: false}\n");
   }
   // `attnlab train ARGS` on one process or under torchrun; its output (last_rc_: the status).
   std::string attnlab_train(const std::string& args, int ranks = 1) {
@@ -100,7 +101,8 @@ class DataParallelTrain : public ::testing::Test {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
     int status = 0;
     while (std::chrono::steady_clock::now() < deadline) {
-      if (::waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      if (::waitpid(pid, &status, WNOHANG) == pid)
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     test::run_shell("pkill -KILL -P " + std::to_string(pid));
@@ -126,10 +128,12 @@ class DataParallelTrain : public ::testing::Test {
       start = end == std::string::npos ? children.size() : end + 1;
       if (pid.empty()) continue;
       std::ifstream in("/proc/" + pid + "/environ", std::ios::binary);
-      const std::string variables((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      const std::string variables((std::istreambuf_iterator<char>(in)),
+                                  std::istreambuf_iterator<char>());
       // "RANK=1" as a whole variable (LOCAL_RANK, ROLE_RANK and GROUP_RANK end the same way).
       const std::string variable = "RANK=" + std::to_string(rank) + std::string(1, '\0');
-      if (variables.rfind(variable, 0) == 0 || variables.find(std::string(1, '\0') + variable) != std::string::npos)
+      if (variables.rfind(variable, 0) == 0 ||
+          variables.find(std::string(1, '\0') + variable) != std::string::npos)
         return static_cast<pid_t>(std::stoi(pid));
     }
     return 0;
@@ -157,9 +161,10 @@ TEST_F(DataParallelTrain, TwoRanksFollowTheOneProcessCurveAndResumeOnOne) {
   test::expect_contains(two, "[dist] parameters identical on all 2 ranks after step 30");
   // Validation is sharded (10 of the 20 examples each) and its counts summed: the step-30
   // validation equals a one-process `attnlab eval` of the step-30 checkpoint.
-  const auto eval = test::run_shell(std::string(ATTNLAB_BINARY) + " eval --checkpoint " +
-                                    (dir_.path() / "runs/two/last.pt").string() +
-                                    " --split valid --precision fp32 --threads 1 --samples 0 --json - 2>&1");
+  const auto eval =
+      test::run_shell(std::string(ATTNLAB_BINARY) + " eval --checkpoint " +
+                      (dir_.path() / "runs/two/last.pt").string() +
+                      " --split valid --precision fp32 --threads 1 --samples 0 --json - 2>&1");
   ASSERT_EQ(eval.rc, 0) << eval.out;
   const auto metrics = test::read_text((dir_.path() / "runs/two/metrics.jsonl").string());
   const auto valid_at_30 = metrics.substr(metrics.rfind("{\"kind\": \"valid\", \"step\": 30,"));
@@ -184,8 +189,9 @@ TEST_F(DataParallelTrain, TwoRanksFollowTheOneProcessCurveAndResumeOnOne) {
   for (const auto& [step, loss] : reference) {
     const double diff = std::abs(data_parallel.at(step) - loss);
     worst = std::max(worst, diff);
-    EXPECT_LT(diff, kCurveTolerance) << "step " << step << ": one process " << loss
-                                     << ", two ranks (resumed on one after 30) " << data_parallel.at(step);
+    EXPECT_LT(diff, kCurveTolerance)
+        << "step " << step << ": one process " << loss << ", two ranks (resumed on one after 30) "
+        << data_parallel.at(step);
   }
   std::printf("largest loss difference over 45 steps: %.3g\n", worst);
   EXPECT_EQ(attnlab::load_checkpoint((dir_.path() / "runs/two/last.pt").string()).state.step, 45);
@@ -196,17 +202,20 @@ TEST_F(DataParallelTrain, TwoRanksFollowTheOneProcessCurveAndResumeOnOne) {
 TEST_F(DataParallelTrain, ImagesWithAugmentationFollowTheOneProcessCurve) {
   test::write_quadrant_split(dir_.path().string(), "train", 80, /*seed=*/1);
   test::write_quadrant_split(dir_.path().string(), "valid", 16, /*seed=*/2);
-  test::write_text(dir_.file("vit.yaml"),
-                   "run: {name: vit, out_dir: runs, threads: 1, dist_timeout_s: 60}\n"
-                   "data: {task: image_classification, format: idx, train: train-images-idx3-ubyte,\n"
-                   "       valid: valid-images-idx3-ubyte, image: {augment: {crop_padding: 1, flip: true}}}\n"
-                   "model: {patch_size: 4, d_model: 16, num_heads: 2, num_layers: 1, d_ff: 32, dropout: 0.1}\n"
-                   "train: {batch_size: 16, max_steps: 20, warmup_steps: 5, lr: 3.0e-3, schedule: constant,\n"
-                   "        precision: fp32, eval_interval: 10, checkpoint_interval: 10}\n"
-                   "log: {interval: 1, progress: false, attention: {enabled: true, every: 10, num_examples: 2}}\n");
+  test::write_text(
+      dir_.file("vit.yaml"),
+      "run: {name: vit, out_dir: runs, threads: 1, dist_timeout_s: 60}\n"
+      "data: {task: image_classification, format: idx, train: train-images-idx3-ubyte,\n"
+      "       valid: valid-images-idx3-ubyte, image: {augment: {crop_padding: 1, flip: true}}}\n"
+      "model: {patch_size: 4, d_model: 16, num_heads: 2, num_layers: 1, d_ff: 32, dropout: 0.1}\n"
+      "train: {batch_size: 16, max_steps: 20, warmup_steps: 5, lr: 3.0e-3, schedule: constant,\n"
+      "        precision: fp32, eval_interval: 10, checkpoint_interval: 10}\n"
+      "log: {interval: 1, progress: false, attention: {enabled: true, every: 10, num_examples: "
+      "2}}\n");
   const auto one = attnlab_train("--config " + dir_.file("vit.yaml") + " --set run.name=one");
   ASSERT_EQ(last_rc_, 0) << one;
-  const auto two = attnlab_train("--config " + dir_.file("vit.yaml") + " --set run.name=two", /*ranks=*/2);
+  const auto two =
+      attnlab_train("--config " + dir_.file("vit.yaml") + " --set run.name=two", /*ranks=*/2);
   ASSERT_EQ(last_rc_, 0) << two;
   test::expect_contains(two, "train.batch_size=16 is the global batch, 8 per rank");
   const auto reference = losses("one"), data_parallel = losses("two");
@@ -238,7 +247,8 @@ TEST_F(DataParallelTrain, SigtermToTorchrunLeavesALoadableLastCheckpoint) {
   const pid_t launcher = launch(command);
   ASSERT_GT(launcher, 0);
   for (int i = 0; i < 600; ++i) {  // until the workers train (metrics.jsonl has a step)
-    if (test::read_text((run_dir / "metrics.jsonl").string()).find("\"step\"") != std::string::npos) break;
+    if (test::read_text((run_dir / "metrics.jsonl").string()).find("\"step\"") != std::string::npos)
+      break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   ::kill(launcher, SIGTERM);
@@ -286,7 +296,8 @@ TEST_F(DataParallelTrain, TwoNodesAccumulatingHalfBatchesFollowTheOneProcessCurv
     worst = std::max(worst, std::abs(nodes_curve.at(step) - loss));
     EXPECT_LT(std::abs(nodes_curve.at(step) - loss), kCurveTolerance) << "step " << step;
   }
-  std::printf("largest loss difference over 30 steps, two nodes against one process: %.3g\n", worst);
+  std::printf("largest loss difference over 30 steps, two nodes against one process: %.3g\n",
+              worst);
 }
 
 // A rank that dies (SIGKILL: no goodbye) fails the run: torchrun stops the other rank, which
@@ -297,7 +308,8 @@ TEST_F(DataParallelTrain, AKilledRankFailsTheRunWellWithinTheTimeout) {
   const auto started = std::chrono::steady_clock::now();
   const pid_t launcher = launch_two_ranks("killed", "--set train.max_steps=100000");
   ASSERT_GT(launcher, 0);
-  ASSERT_TRUE(appears(run_dir / "step_00000010.pt", 120)) << test::read_text(dir_.file("killed.log"));
+  ASSERT_TRUE(appears(run_dir / "step_00000010.pt", 120))
+      << test::read_text(dir_.file("killed.log"));
   const pid_t rank1 = worker_of_rank(launcher, 1);
   ASSERT_GT(rank1, 0) << test::run_shell("ps -ef --forest").out;
   const auto killed_at = std::chrono::steady_clock::now();
@@ -309,7 +321,8 @@ TEST_F(DataParallelTrain, AKilledRankFailsTheRunWellWithinTheTimeout) {
   EXPECT_NE(rc, 0) << log;
   EXPECT_NE(rc, -1) << "torchrun still ran 60 s after a rank was killed:\n" << log;
   EXPECT_LT(after_kill, 30.0) << log;
-  std::printf("torchrun exited %d, %.1f s after rank 1 was killed (%.1f s in all)\n", rc, after_kill,
+  std::printf("torchrun exited %d, %.1f s after rank 1 was killed (%.1f s in all)\n", rc,
+              after_kill,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   // No last.pt claims a finished run; the periodic checkpoints are intact.
   EXPECT_FALSE(fs::exists(run_dir / "last.pt"));
@@ -343,7 +356,7 @@ TEST_F(DataParallelTrain, AHungRankFailsTheOthersAfterTheTimeout) {
   const auto log = test::read_text(dir_.file("hung.log"));
   ASSERT_TRUE(reported) << log;
   test::expect_contains(log, "attnlab train: error: rank 0 of 2: ");
-  EXPECT_GE(after, 4.5) << log;  // not before the timeout...
+  EXPECT_GE(after, 4.5) << log;   // not before the timeout...
   EXPECT_LT(after, 15.0) << log;  // ...and soon after it
   EXPECT_NE(rc, 0) << log;
   std::printf("rank 0 gave up %.1f s after rank 1 froze (run.dist_timeout_s=5)\n", after);
@@ -356,7 +369,8 @@ TEST_F(DataParallelTrain, MaxRestartsWithResumeAutoFinishesAKilledRun) {
   const pid_t launcher = launch_two_ranks(
       "restarted", "--set train.resume=auto --set train.max_steps=400", "--max_restarts 1");
   ASSERT_GT(launcher, 0);
-  ASSERT_TRUE(appears(run_dir / "step_00000020.pt", 120)) << test::read_text(dir_.file("restarted.log"));
+  ASSERT_TRUE(appears(run_dir / "step_00000020.pt", 120))
+      << test::read_text(dir_.file("restarted.log"));
   const pid_t rank0 = worker_of_rank(launcher, 0);
   ASSERT_GT(rank0, 0) << test::run_shell("ps -ef --forest").out;
   ::kill(rank0, SIGKILL);
@@ -377,14 +391,17 @@ TEST_F(DataParallelTrain, MaxRestartsWithResumeAutoFinishesAKilledRun) {
 TEST_F(DataParallelTrain, ResumeAutoOnOneProcessContinuesFromTheNewestCheckpoint) {
   const auto first = train("--set run.name=auto --set train.resume=auto --set train.max_steps=20");
   ASSERT_EQ(last_rc_, 0) << first;
-  test::expect_contains(first, "no checkpoint in " + (dir_.path() / "runs/auto").string() + ", starting afresh");
+  test::expect_contains(
+      first, "no checkpoint in " + (dir_.path() / "runs/auto").string() + ", starting afresh");
   // A newer periodic checkpoint than last.pt wins (what a kill after a resume leaves).
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  fs::copy_file(dir_.path() / "runs/auto/step_00000015.pt", dir_.path() / "runs/auto/step_00000016.pt");
+  fs::copy_file(dir_.path() / "runs/auto/step_00000015.pt",
+                dir_.path() / "runs/auto/step_00000016.pt");
   const auto second = train("--set run.name=auto --set train.resume=auto --set train.max_steps=30");
   ASSERT_EQ(last_rc_, 0) << second;
-  test::expect_contains(second, "resuming from " + (dir_.path() / "runs/auto/step_00000016.pt").string() +
-                                    " (step 15)");
+  test::expect_contains(
+      second,
+      "resuming from " + (dir_.path() / "runs/auto/step_00000016.pt").string() + " (step 15)");
   EXPECT_EQ(load_checkpoint((dir_.path() / "runs/auto/last.pt").string()).state.step, 30);
   // Without train.resume: auto the same command refuses the directory, as before.
   const auto third = train("--set run.name=auto --set train.max_steps=40");
@@ -393,7 +410,8 @@ TEST_F(DataParallelTrain, ResumeAutoOnOneProcessContinuesFromTheNewestCheckpoint
   // A run's output without any checkpoint is refused, not cleared: auto never deletes a run.
   fs::create_directories(dir_.path() / "runs/nockpt");
   test::write_text((dir_.path() / "runs/nockpt/metrics.jsonl").string(), "{}\n");
-  const auto fourth = train("--set run.name=nockpt --set train.resume=auto --set train.max_steps=10");
+  const auto fourth =
+      train("--set run.name=nockpt --set train.resume=auto --set train.max_steps=10");
   EXPECT_EQ(last_rc_, 2) << fourth;
   test::expect_contains(fourth, "holds a run but no checkpoint to resume from");
   EXPECT_EQ(test::read_text((dir_.path() / "runs/nockpt/metrics.jsonl").string()), "{}\n");

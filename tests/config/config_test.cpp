@@ -3,14 +3,13 @@
 #include "config/config.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
-
-#include <unistd.h>
 
 namespace attnlab {
 namespace {
@@ -30,8 +29,7 @@ class ConfigTest : public ::testing::Test {
   void SetUp() override {
     static std::atomic<int> counter{0};
     dir_ = fs::temp_directory_path() /
-           ("attnlab_config_test_" + std::to_string(::getpid()) + "_" +
-            std::to_string(counter++));
+           ("attnlab_config_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
     fs::create_directories(dir_);
   }
   void TearDown() override {
@@ -221,8 +219,9 @@ TEST_F(ConfigTest, UnknownSectionSuggestsNearMiss) {
   EXPECT_EQ(error_of("data: {train: a, valid: b}\ntrain: {max_step: 10}\n"),
             "train.max_step (" + path_ + ":2): unknown key; did you mean 'train.max_steps'?");
   // A document that is not a mapping gets one error, not one per missing key.
-  EXPECT_EQ(error_of("- a\n- b\n"),
-            path_ + ":1: expected a mapping of sections (run, data, model, train, log), got a list");
+  EXPECT_EQ(
+      error_of("- a\n- b\n"),
+      path_ + ":1: expected a mapping of sections (run, data, model, train, log), got a list");
 }
 
 TEST_F(ConfigTest, UnknownNestedKeySuggestsNearMiss) {
@@ -241,14 +240,15 @@ TEST_F(ConfigTest, KeyInWrongSectionPointsToRightOne) {
 
 TEST_F(ConfigTest, UnknownKeyWithoutNearMissListsKnownKeys) {
   const std::string message = error_of(std::string(kMinimal) + "run:\n  colour: red\n");
-  EXPECT_HAS(message, "run.colour (" + path_ + ":7): unknown key (keys in run are name, out_dir, "
-                      "seed, threads, dist_timeout_s)");
+  EXPECT_HAS(message, "run.colour (" + path_ +
+                          ":7): unknown key (keys in run are name, out_dir, "
+                          "seed, threads, dist_timeout_s)");
 }
 
 TEST_F(ConfigTest, DuplicateKeyIsAnError) {
   const std::string message = error_of(std::string(kMinimal) + "  max_steps: 20\n");
-  EXPECT_HAS(message, "train.max_steps (" + path_ + ":6): duplicate key (first given at " + path_ +
-                          ":5)");
+  EXPECT_HAS(message,
+             "train.max_steps (" + path_ + ":6): duplicate key (first given at " + path_ + ":5)");
 }
 
 TEST_F(ConfigTest, SectionMustBeAMapping) {
@@ -258,18 +258,18 @@ TEST_F(ConfigTest, SectionMustBeAMapping) {
 
 TEST_F(ConfigTest, WrongTypesNameKeyLineAndValue) {
   const std::string message = error_of(std::string(kMinimal) +
-                                       "  lr: fast\n"           // 6
-                                       "model:\n"               // 7
-                                       "  d_model: abc\n"       // 8
-                                       "  num_layers: 2.5\n"    // 9
-                                       "log:\n"                 // 10
-                                       "  progress: maybe\n"    // 11
-                                       "  attention:\n"         // 12
-                                       "    layers: 3\n"        // 13
-                                       "    heads: [0, x]\n"    // 14
-                                       "run:\n"                 // 15
-                                       "  seed: -1\n"           // 16
-                                       "  name: {a: 1}\n");     // 17
+                                       "  lr: fast\n"         // 6
+                                       "model:\n"             // 7
+                                       "  d_model: abc\n"     // 8
+                                       "  num_layers: 2.5\n"  // 9
+                                       "log:\n"               // 10
+                                       "  progress: maybe\n"  // 11
+                                       "  attention:\n"       // 12
+                                       "    layers: 3\n"      // 13
+                                       "    heads: [0, x]\n"  // 14
+                                       "run:\n"               // 15
+                                       "  seed: -1\n"         // 16
+                                       "  name: {a: 1}\n");   // 17
   EXPECT_HAS(message, "train.lr (" + path_ + ":6): expected a number, got 'fast'");
   EXPECT_HAS(message, "model.d_model (" + path_ + ":8): expected an integer, got 'abc'");
   EXPECT_HAS(message, "model.num_layers (" + path_ + ":9): expected an integer, got '2.5'");
@@ -283,7 +283,7 @@ TEST_F(ConfigTest, WrongTypesNameKeyLineAndValue) {
 
 TEST_F(ConfigTest, OutOfRangeValues) {
   struct Case {
-    std::string yaml;     // appended to kMinimal (which ends inside `train:`)
+    std::string yaml;  // appended to kMinimal (which ends inside `train:`)
     std::string expected;
   };
   const std::vector<Case> cases = {
@@ -326,7 +326,8 @@ TEST_F(ConfigTest, EnumsListAllowedValues) {
     std::string section, key, bad, allowed;
   };
   const std::vector<Case> cases = {
-      {"data", "task", "regression", "transduction|classification|translation|image_classification"},
+      {"data", "task", "regression",
+       "transduction|classification|translation|image_classification"},
       {"data", "tokenization", "bpe", "char|word|sentencepiece"},
       {"model", "norm", "sandwich", "pre|post"},
       {"model", "activation", "swish", "gelu|relu"},
@@ -350,9 +351,9 @@ TEST_F(ConfigTest, EnumsListAllowedValues) {
 
 TEST_F(ConfigTest, NumHeadsMustDivideDModel) {
   const std::string message = error_of(std::string(kMinimal) +
-                                       "model:\n"             // 6
-                                       "  d_model: 128\n"     // 7
-                                       "  num_heads: 6\n");   // 8
+                                       "model:\n"            // 6
+                                       "  d_model: 128\n"    // 7
+                                       "  num_heads: 6\n");  // 8
   EXPECT_EQ(message, "model.num_heads (" + path_ + ":8): 6 does not divide model.d_model=128");
   // With num_heads left at its default (4), the error points at d_model's line.
   const std::string at_d_model = error_of(std::string(kMinimal) + "model:\n  d_model: 130\n");
@@ -391,31 +392,33 @@ TEST_F(ConfigTest, ExactMatchOnlyForTransduction) {
 }
 
 TEST_F(ConfigTest, BleuAndChrfOnlyForTranslation) {
-  const std::string bleu_message = error_of("data: {task: transduction, train: a, valid: b}\n"
-                                            "train:\n"
-                                            "  max_steps: 1000\n"
-                                            "  best_metric: bleu\n");
-  EXPECT_EQ(bleu_message,
-            "train.best_metric (" + path_ +
-                ":4): bleu needs data.task=translation, got data.task=transduction");
+  const std::string bleu_message = error_of(
+      "data: {task: transduction, train: a, valid: b}\n"
+      "train:\n"
+      "  max_steps: 1000\n"
+      "  best_metric: bleu\n");
+  EXPECT_EQ(bleu_message, "train.best_metric (" + path_ +
+                              ":4): bleu needs data.task=translation, got data.task=transduction");
   EXPECT_EQ(error_of("data: {task: translation, train: a, valid: b}\n"
                      "train: {max_steps: 1000, best_metric: chrf}\n"),
             "");
-  const std::string upsample_message = error_of("data: {task: translation, train: a, valid: b}\n"
-                                                "model: {ctc: {upsample: 0}}\n"
-                                                "train: {max_steps: 1000}\n");
+  const std::string upsample_message = error_of(
+      "data: {task: translation, train: a, valid: b}\n"
+      "model: {ctc: {upsample: 0}}\n"
+      "train: {max_steps: 1000}\n");
   EXPECT_EQ(upsample_message, "model.ctc.upsample (" + path_ + ":2): must be > 0, got 0");
 }
 
 TEST_F(ConfigTest, SentencePieceKeys) {
-  const std::string yaml = "data:\n"
-                           "  task: translation\n"
-                           "  train: a\n"
-                           "  valid: b\n"
-                           "  tokenization: sentencepiece\n"
-                           "  spm: {vocab_size: 800, model_type: bpe, character_coverage: 0.9995, "
-                           "model: sub/m.model}\n"
-                           "train: {max_steps: 1000}\n";
+  const std::string yaml =
+      "data:\n"
+      "  task: translation\n"
+      "  train: a\n"
+      "  valid: b\n"
+      "  tokenization: sentencepiece\n"
+      "  spm: {vocab_size: 800, model_type: bpe, character_coverage: 0.9995, "
+      "model: sub/m.model}\n"
+      "train: {max_steps: 1000}\n";
   const Config c = load_config(write("s.yaml", yaml));
   EXPECT_EQ(c.data.tokenization, Tokenization::kSentencepiece);
   EXPECT_EQ(c.data.spm.vocab_size, 800);
@@ -431,22 +434,25 @@ TEST_F(ConfigTest, SentencePieceKeys) {
   EXPECT_EQ(error_of(yaml, {"data.spm.vocab_size=1"}),
             "data.spm.vocab_size (--set data.spm.vocab_size=1): must be >= 2, got 1");
   EXPECT_EQ(error_of(yaml, {"data.spm.character_coverage=0"}),
-            "data.spm.character_coverage (--set data.spm.character_coverage=0): must be in (0, 1], got 0");
-  EXPECT_HAS(error_of(yaml, {"data.spm.model_type=wordpiece"}), "'wordpiece' is not one of unigram|bpe");
+            "data.spm.character_coverage (--set data.spm.character_coverage=0): must be in (0, 1], "
+            "got 0");
+  EXPECT_HAS(error_of(yaml, {"data.spm.model_type=wordpiece"}),
+             "'wordpiece' is not one of unigram|bpe");
   const std::string transduction = error_of(yaml, {"data.task=transduction"});
-  EXPECT_HAS(transduction, "data.tokenization (" + path_ + ":5): sentencepiece segments source and target independently");
+  EXPECT_HAS(transduction, "data.tokenization (" + path_ +
+                               ":5): sentencepiece segments source and target independently");
   EXPECT_HAS(transduction, "use data.task=translation");
 }
 
 TEST_F(ConfigTest, AttentionIndicesChecked) {
   const std::string message = error_of(std::string(kMinimal) +
-                                       "log:\n"              // 6
-                                       "  attention:\n"      // 7
-                                       "    layers:\n"       // 8
-                                       "      - 0\n"         // 9
-                                       "      - -1\n"        // 10
-                                       "      - 3\n"         // 11
-                                       "    heads: [-2]\n"); // 12
+                                       "log:\n"               // 6
+                                       "  attention:\n"       // 7
+                                       "    layers:\n"        // 8
+                                       "      - 0\n"          // 9
+                                       "      - -1\n"         // 10
+                                       "      - 3\n"          // 11
+                                       "    heads: [-2]\n");  // 12
   EXPECT_HAS(message, "log.attention.layers[1] (" + path_ + ":10): must be >= 0, got -1");
   EXPECT_HAS(message, "log.attention.layers[2] (" + path_ +
                           ":11): 3 is out of range for model.num_layers=3");
@@ -455,8 +461,8 @@ TEST_F(ConfigTest, AttentionIndicesChecked) {
 }
 
 TEST_F(ConfigTest, EnabledAttentionLoggingNeedsExamples) {
-  const std::string message = error_of(std::string(kMinimal) +
-                                       "log:\n  attention: {enabled: true, num_examples: 0}\n");
+  const std::string message =
+      error_of(std::string(kMinimal) + "log:\n  attention: {enabled: true, num_examples: 0}\n");
   EXPECT_HAS(message, "log.attention.num_examples (" + path_ + ":7): attention logging is enabled");
   EXPECT_EQ(error_of(std::string(kMinimal) +
                      "log:\n  attention: {enabled: true, num_examples: 0, examples: [abc]}\n"),
@@ -465,10 +471,10 @@ TEST_F(ConfigTest, EnabledAttentionLoggingNeedsExamples) {
 
 TEST_F(ConfigTest, OverridesApplyBeforeValidation) {
   const std::string path = write("x.yaml", kMinimal);
-  const Config c = load_config(path, {"model.d_model=256", "model.num_heads = 8",
-                                      "train.lr=3e-4", "log.attention.layers=[0, 2]",
-                                      "log.attention.examples=[ab c, \"d,e\"]",
-                                      "run.name=sweep-1", "data.test=", "log.progress=false"});
+  const Config c =
+      load_config(path, {"model.d_model=256", "model.num_heads = 8", "train.lr=3e-4",
+                         "log.attention.layers=[0, 2]", "log.attention.examples=[ab c, \"d,e\"]",
+                         "run.name=sweep-1", "data.test=", "log.progress=false"});
   EXPECT_EQ(c.model.d_model, 256);
   EXPECT_EQ(c.model.num_heads, 8);
   EXPECT_DOUBLE_EQ(c.train.lr, 3e-4);
@@ -478,8 +484,8 @@ TEST_F(ConfigTest, OverridesApplyBeforeValidation) {
   EXPECT_EQ(c.data.test, "");
   EXPECT_FALSE(c.log.progress);
   // An override replaces the file's value, also for the warmup check, and the last one wins.
-  const Config later = load_config(path, {"train.max_steps=50", "train.warmup_steps=10",
-                                          "train.max_steps=60"});
+  const Config later =
+      load_config(path, {"train.max_steps=50", "train.warmup_steps=10", "train.max_steps=60"});
   EXPECT_EQ(later.train.max_steps, 60);
   // An override can fix an invalid file.
   const std::string bad = write("bad.yaml", std::string(kMinimal) + "model:\n  num_heads: 6\n");
@@ -502,8 +508,9 @@ TEST_F(ConfigTest, OverrideErrorsNameTheOverride) {
             "--set train.max_steps: expected section.key=value");
   EXPECT_EQ(error_of(kMinimal, {"=3"}), "--set =3: expected section.key=value");
   EXPECT_HAS(error_of(kMinimal, {"model=3"}), "model (--set model=3): is a section");
-  EXPECT_HAS(error_of(kMinimal, {"train.lr.x=3"}), "train.lr.x (--set train.lr.x=3): 'train.lr' "
-                                                  "is a key, not a section");
+  EXPECT_HAS(error_of(kMinimal, {"train.lr.x=3"}),
+             "train.lr.x (--set train.lr.x=3): 'train.lr' "
+             "is a key, not a section");
   EXPECT_HAS(error_of(kMinimal, {"log.attention.layers=[0, 1"}),
              "log.attention.layers (--set log.attention.layers=[0, 1): cannot parse value");
   EXPECT_EQ(error_of(kMinimal, {"log.attention.layers=[0, -1]"}),
@@ -680,19 +687,19 @@ TEST_F(ConfigTest, ToYamlRoundTrips) {
 
 // data.task=image_classification: its keys, paths resolved, and what does not fit together.
 constexpr const char* kImages =
-    "data:\n"                                    // 1
-    "  task: image_classification\n"             // 2
-    "  format: idx\n"                            // 3
-    "  train: img/train-images-idx3-ubyte.gz\n"  // 4
-    "  image:\n"                                 // 5
-    "    holdout: 500\n"                         // 6
-    "    test_labels: img/t10k-labels\n"         // 7
-    "    classes: [shirt, shoe]\n"               // 8
+    "data:\n"                                       // 1
+    "  task: image_classification\n"                // 2
+    "  format: idx\n"                               // 3
+    "  train: img/train-images-idx3-ubyte.gz\n"     // 4
+    "  image:\n"                                    // 5
+    "    holdout: 500\n"                            // 6
+    "    test_labels: img/t10k-labels\n"            // 7
+    "    classes: [shirt, shoe]\n"                  // 8
     "    augment: {crop_padding: 2, flip: true}\n"  // 9
-    "model:\n"                                   // 10
-    "  patch_size: 7\n"                          // 11
-    "train:\n"                                   // 12
-    "  max_steps: 1000\n";                       // 13
+    "model:\n"                                      // 10
+    "  patch_size: 7\n"                             // 11
+    "train:\n"                                      // 12
+    "  max_steps: 1000\n";                          // 13
 
 TEST_F(ConfigTest, ImageKeysAreReadAndTheirPathsResolved) {
   const auto c = load_config(write("cfg/x.yaml", kImages));
@@ -715,25 +722,28 @@ TEST_F(ConfigTest, ImageKeysAreReadAndTheirPathsResolved) {
 }
 
 TEST_F(ConfigTest, ImageKeysThatDoNotFitAreErrors) {
-  EXPECT_HAS(error_of(kImages, {"data.format=tsv"}),
-             "data.format (--set data.format=tsv): tsv does not fit data.task=image_classification");
+  EXPECT_HAS(
+      error_of(kImages, {"data.format=tsv"}),
+      "data.format (--set data.format=tsv): tsv does not fit data.task=image_classification");
   EXPECT_HAS(error_of(kMinimal, {"data.format=png"}), "text comes as tsv");
   EXPECT_HAS(error_of(kImages, {"data.valid=v.gz"}),
              "x.yaml:6): validates on held-out training images, but data.valid is set too");
   EXPECT_HAS(error_of(kImages, {"data.image.holdout=0"}), "data.valid");
   EXPECT_HAS(error_of(kMinimal, {"data.image.augment.flip=true"}),
              "data.image.* applies to data.task=image_classification only");
-  EXPECT_HAS(error_of(kImages, {"data.format=png"}),
-             "x.yaml:8): names the labels of IDX files");
-  EXPECT_HAS(error_of(kImages, {"model.patch_size=0"}), "model.patch_size (--set model.patch_size=0): must be > 0");
+  EXPECT_HAS(error_of(kImages, {"data.format=png"}), "x.yaml:8): names the labels of IDX files");
+  EXPECT_HAS(error_of(kImages, {"model.patch_size=0"}),
+             "model.patch_size (--set model.patch_size=0): must be > 0");
   EXPECT_HAS(error_of(kImages, {"data.image.augment.crop_padding=-1"}), "must be >= 0");
   EXPECT_HAS(error_of(kImages, {"data.format=jpeg"}), "'jpeg' is not one of tsv|idx|png");
   EXPECT_HAS(error_of(kImages, {"data.image.classes=[a, b, a]"}),
-             "data.image.classes[2] (--set data.image.classes=[a, b, a]): 'a' is also data.image.classes[0]");
+             "data.image.classes[2] (--set data.image.classes=[a, b, a]): 'a' is also "
+             "data.image.classes[0]");
   EXPECT_HAS(error_of(kImages, {"data.image.classes=[a, '']"}), "data.image.classes[1]");
   EXPECT_HAS(error_of(kImages, {"model.d_model=63", "model.num_heads=3"}),
              "model.d_model must be even, got 63");
-  EXPECT_EQ(error_of(kImages, {"model.d_model=63", "model.num_heads=3", "model.positions=learned"}), "");
+  EXPECT_EQ(error_of(kImages, {"model.d_model=63", "model.num_heads=3", "model.positions=learned"}),
+            "");
   EXPECT_HAS(error_of(kImages, {"data.image.augment.crop_padding=5000"}), "must be <= 4096");
   EXPECT_EQ(error_of(kImages, {"log.attention.enabled=true"}), "");
   EXPECT_HAS(error_of(kImages, {"log.attention.enabled=true", "log.attention.examples=[a b]"}),

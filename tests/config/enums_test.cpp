@@ -1,10 +1,10 @@
 #include "config/enums.h"
 
+#include <gtest/gtest.h>
+
 #include <set>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace attnlab {
 namespace {
@@ -26,9 +26,11 @@ TEST(ConfigEnums, NameTablesAreTheDocumentedValues) {
   expect_table<TaskKind>({"transduction", "classification", "translation", "image_classification"},
                          {TaskKind::kTransduction, TaskKind::kClassification,
                           TaskKind::kTranslation, TaskKind::kImageClassification});
-  expect_table<DataFormat>({"tsv", "idx", "png"}, {DataFormat::kTsv, DataFormat::kIdx, DataFormat::kPng});
-  expect_table<Tokenization>({"char", "word", "sentencepiece"},
-                             {Tokenization::kChar, Tokenization::kWord, Tokenization::kSentencepiece});
+  expect_table<DataFormat>({"tsv", "idx", "png"},
+                           {DataFormat::kTsv, DataFormat::kIdx, DataFormat::kPng});
+  expect_table<Tokenization>(
+      {"char", "word", "sentencepiece"},
+      {Tokenization::kChar, Tokenization::kWord, Tokenization::kSentencepiece});
   expect_table<SpmModelType>({"unigram", "bpe"}, {SpmModelType::kUnigram, SpmModelType::kBpe});
   expect_table<NormPlacement>({"pre", "post"}, {NormPlacement::kPre, NormPlacement::kPost});
   expect_table<Activation>({"gelu", "relu"}, {Activation::kGelu, Activation::kRelu});
@@ -43,7 +45,8 @@ TEST(ConfigEnums, NameTablesAreTheDocumentedValues) {
   expect_table<BestMetric>({"auto", "loss", "accuracy", "exact_match", "bleu", "chrf"},
                            {BestMetric::kAuto, BestMetric::kLoss, BestMetric::kAccuracy,
                             BestMetric::kExactMatch, BestMetric::kBleu, BestMetric::kChrf});
-  expect_table<CtcSplitAt>({"embedding", "encoder"}, {CtcSplitAt::kEmbedding, CtcSplitAt::kEncoder});
+  expect_table<CtcSplitAt>({"embedding", "encoder"},
+                           {CtcSplitAt::kEmbedding, CtcSplitAt::kEncoder});
 }
 
 TEST(ConfigEnums, UnknownNamesAreRejectedExactly) {

@@ -1,20 +1,21 @@
 #include "data/dataset.h"
 
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
 #include <algorithm>
 #include <numeric>
 #include <set>
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
-#include <torch/torch.h>
-
 namespace attnlab {
 namespace {
 
 using Ids = std::vector<int64_t>;
 
-std::string error_of(const std::vector<Example>& examples, const DatasetOptions& options, const Vocabularies& vocabs) {
+std::string error_of(const std::vector<Example>& examples, const DatasetOptions& options,
+                     const Vocabularies& vocabs) {
   try {
     Dataset(examples, options, vocabs, "split.tsv");
   } catch (const DataError& e) {
@@ -35,12 +36,15 @@ TEST(DatasetTest, BuildsVocabulariesFromTrain) {
   const std::vector<Example> train = {{"a b b", "x y y", 1}, {"b c", "y z", 2}};
   const auto vocabs = build_vocabularies(train, transduction_words(), "train.tsv");
   // b=3, a=1, c=1 -> b, a, c after the specials.
-  EXPECT_EQ(vocabs.source.tokens(), (std::vector<std::string>{"<pad>", "<unk>", "<cls>", "b", "a", "c"}));
+  EXPECT_EQ(vocabs.source.tokens(),
+            (std::vector<std::string>{"<pad>", "<unk>", "<cls>", "b", "a", "c"}));
   ASSERT_TRUE(vocabs.target.has_value());
-  EXPECT_EQ(vocabs.target->tokens(), (std::vector<std::string>{"<pad>", "<unk>", "<cls>", "y", "x", "z"}));
+  EXPECT_EQ(vocabs.target->tokens(),
+            (std::vector<std::string>{"<pad>", "<unk>", "<cls>", "y", "x", "z"}));
   EXPECT_FALSE(vocabs.labels.has_value());
 
-  const auto cls = build_vocabularies({{"good", "pos", 1}, {"bad", "neg", 2}}, classification_words(), "t.tsv");
+  const auto cls =
+      build_vocabularies({{"good", "pos", 1}, {"bad", "neg", 2}}, classification_words(), "t.tsv");
   ASSERT_TRUE(cls.labels.has_value());
   EXPECT_EQ(cls.labels->labels(), (std::vector<std::string>{"neg", "pos"}));
   EXPECT_FALSE(cls.target.has_value());
@@ -57,15 +61,18 @@ TEST(DatasetTest, TransductionBatchIsPaddedByHand) {
   const auto options = transduction_words();
   const auto vocabs = build_vocabularies(train, options, "train.tsv");
   // source ids: b=3 a=4 c=5; target ids: y=3 x=4 z=5; "q"/"w" are unseen -> <unk>=1.
-  const Dataset data({{"a b b", "x y y", 1}, {"b c", "y z", 2}, {"q", "w", 3}}, options, vocabs, "valid.tsv");
+  const Dataset data({{"a b b", "x y y", 1}, {"b c", "y z", 2}, {"q", "w", 3}}, options, vocabs,
+                     "valid.tsv");
   ASSERT_EQ(data.size(), 3);
   EXPECT_EQ(data.source(0), (Ids{4, 3, 3}));
   EXPECT_EQ(data.target(1), (Ids{3, 5}));
   EXPECT_EQ(data.lengths(), (Ids{3, 2, 1}));
 
   const Batch batch = data.batch({1, 0, 2});
-  const auto expected_src = torch::tensor({3, 5, 0, 4, 3, 3, 1, 0, 0}, torch::kLong).view({3, 3});  // (B, T)
-  const auto expected_tgt = torch::tensor({3, 5, 0, 4, 3, 3, 1, 0, 0}, torch::kLong).view({3, 3});  // (B, T)
+  const auto expected_src =
+      torch::tensor({3, 5, 0, 4, 3, 3, 1, 0, 0}, torch::kLong).view({3, 3});  // (B, T)
+  const auto expected_tgt =
+      torch::tensor({3, 5, 0, 4, 3, 3, 1, 0, 0}, torch::kLong).view({3, 3});  // (B, T)
   EXPECT_EQ(batch.src.sizes(), (std::vector<int64_t>{3, 3}));
   EXPECT_EQ(batch.src.scalar_type(), torch::kLong);
   EXPECT_TRUE(torch::equal(batch.src, expected_src)) << batch.src;
@@ -79,7 +86,8 @@ TEST(DatasetTest, TransductionBatchIsPaddedByHand) {
 
 TEST(DatasetTest, ClassificationBatchHasClsAndLabels) {
   const auto options = classification_words();
-  const std::vector<Example> train = {{"not good", "negative", 1}, {"good", "positive", 2}, {"fine", "neutral", 3}};
+  const std::vector<Example> train = {
+      {"not good", "negative", 1}, {"good", "positive", 2}, {"fine", "neutral", 3}};
   const auto vocabs = build_vocabularies(train, options, "train.tsv");
   // source: good=3 (count 2), fine=4, not=5; labels: negative=0 neutral=1 positive=2.
   const Dataset data(train, options, vocabs, "train.tsv");
@@ -135,9 +143,10 @@ TEST(DatasetTest, TranslationPairCtcCannotRepresentNamesLineAndNumbers) {
             "split.tsv:9: target needs 5 CTC positions (5 tokens) but the source gives 2 x 2 = 4 "
             "(model.ctc.upsample=2); raise model.ctc.upsample or drop the pair");
   // Repeats need a blank between them: "x x y" needs 4 positions, more than 1 x 3.
-  EXPECT_EQ(error_of({{"a b c", "x x y", 3}}, translation_words(1), vocabs),
-            "split.tsv:3: target needs 4 CTC positions (3 tokens + 1 blanks between repeats) but the "
-            "source gives 1 x 3 = 3 (model.ctc.upsample=1); raise model.ctc.upsample or drop the pair");
+  EXPECT_EQ(
+      error_of({{"a b c", "x x y", 3}}, translation_words(1), vocabs),
+      "split.tsv:3: target needs 4 CTC positions (3 tokens + 1 blanks between repeats) but the "
+      "source gives 1 x 3 = 3 (model.ctc.upsample=1); raise model.ctc.upsample or drop the pair");
   EXPECT_EQ(error_of({{"a b", "x y x y", 1}}, translation_words(2), vocabs), "");  // exactly fits
   EXPECT_EQ(ctc_min_positions({1, 1, 1, 2, 2}), 8);  // 5 tokens + 3 equal neighbours
 }
@@ -158,9 +167,10 @@ TEST(DatasetTest, SkipUnfitDropsTooLongAndCtcInfeasiblePairsAndCountsThem) {
   EXPECT_EQ(data.example(1).line, 4);  // examples, sources and targets stay aligned
   EXPECT_EQ(data.source(1), (Ids{4, 3}));
   EXPECT_EQ(data.target(1), (Ids{4, 4}));
-  EXPECT_EQ(error_of({{"a b a b", "x", 7}}, options, vocabs),
-            "split.tsv: none of its 1 examples fits (data.skip_unfit dropped them all; first: line 7: "
-            "source longer than max_len)");
+  EXPECT_EQ(
+      error_of({{"a b a b", "x", 7}}, options, vocabs),
+      "split.tsv: none of its 1 examples fits (data.skip_unfit dropped them all; first: line 7: "
+      "source longer than max_len)");
   options.skip_unfit = false;  // the default: the first unfit pair is an error
   EXPECT_NE(error_of(split, options, vocabs).find("split.tsv:2: target needs 5 CTC positions"),
             std::string::npos);
@@ -170,7 +180,8 @@ TEST(DatasetTest, MaxLenNamesLineAndLength) {
   const auto vocabs = build_vocabularies({{"a b", "x y", 1}}, transduction_words(), "train.tsv");
   EXPECT_EQ(error_of({{"a b", "x y", 1}, {"a a a", "x x x", 2}}, transduction_words(2), vocabs),
             "split.tsv:2: source has 3 tokens, more than max_len=2");
-  EXPECT_EQ(error_of({{"a b", "x y", 1}}, transduction_words(2), vocabs), "");  // exactly max_len is fine
+  EXPECT_EQ(error_of({{"a b", "x y", 1}}, transduction_words(2), vocabs),
+            "");  // exactly max_len is fine
 
   // Classification counts <cls>: two words are three tokens.
   const auto cls = build_vocabularies({{"a", "p", 1}}, classification_words(), "train.tsv");
@@ -180,7 +191,8 @@ TEST(DatasetTest, MaxLenNamesLineAndLength) {
 
 TEST(DatasetTest, UnseenLabelNamesLineAndKnownLabels) {
   const auto options = classification_words();
-  const auto vocabs = build_vocabularies({{"a", "positive", 1}, {"b", "negative", 2}}, options, "train.tsv");
+  const auto vocabs =
+      build_vocabularies({{"a", "positive", 1}, {"b", "negative", 2}}, options, "train.tsv");
   EXPECT_EQ(error_of({{"a", "positive", 1}, {"b", "neutral", 2}}, options, vocabs),
             "split.tsv:2: unknown label 'neutral'; known labels: negative, positive");
 }
@@ -189,7 +201,8 @@ TEST(DatasetTest, EmptySplitAndEmptyTokens) {
   const auto options = transduction_words();
   const auto vocabs = build_vocabularies({{"a", "x", 1}}, options, "train.tsv");
   EXPECT_EQ(error_of({}, options, vocabs), "split.tsv: no examples");
-  EXPECT_EQ(error_of({{"a", "x", 1}, {"  ", " ", 3}}, options, vocabs), "split.tsv:3: source has no tokens");
+  EXPECT_EQ(error_of({{"a", "x", 1}, {"  ", " ", 3}}, options, vocabs),
+            "split.tsv:3: source has no tokens");
 }
 
 TEST(EpochOrderTest, IsAPermutationThatDependsOnSeedAndEpoch) {

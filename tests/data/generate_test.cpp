@@ -1,5 +1,8 @@
 #include "data/generate.h"
 
+#include <gtest/gtest.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -12,12 +15,9 @@
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
-#include <unistd.h>
-
 #include "data/vocab.h"
-#include "train/translation_metrics.h"
 #include "support/common.h"
+#include "train/translation_metrics.h"
 
 namespace attnlab {
 namespace {
@@ -27,19 +27,20 @@ using Words = std::vector<std::string>;
 
 Words words_of(const std::string& text) { return tokenize(text, Tokenization::kWord); }
 
-
 // Shared across tests: generating the default sizes takes a moment.
 const TaskSplits& shipped(const std::string& task) {
   static std::map<std::string, TaskSplits> cache;
   auto it = cache.find(task);
-  if (it == cache.end()) it = cache.emplace(task, generate_task(task, /*seed=*/1, default_sizes(task))).first;
+  if (it == cache.end())
+    it = cache.emplace(task, generate_task(task, /*seed=*/1, default_sizes(task))).first;
   return it->second;
 }
 
 bool same_examples(const std::vector<Example>& a, const std::vector<Example>& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (a[i].source != b[i].source || a[i].target != b[i].target || a[i].line != b[i].line) return false;
+    if (a[i].source != b[i].source || a[i].target != b[i].target || a[i].line != b[i].line)
+      return false;
   }
   return true;
 }
@@ -68,7 +69,8 @@ TEST(GenerateTest, DeterministicPerSeedAndSized) {
     ASSERT_EQ(a.test.size(), 7u) << task;
     EXPECT_TRUE(same_examples(a.train, b.train) && same_examples(a.test, b.test)) << task;
     EXPECT_FALSE(same_examples(a.train, c.train)) << task;
-    for (size_t i = 0; i < a.train.size(); ++i) EXPECT_EQ(a.train[i].line, static_cast<int64_t>(i) + 1);
+    for (size_t i = 0; i < a.train.size(); ++i)
+      EXPECT_EQ(a.train[i].line, static_cast<int64_t>(i) + 1);
   }
 }
 
@@ -91,7 +93,9 @@ TEST(GenerateTest, NoSourceSharedBetweenSplits) {
     for (const auto& e : splits.train) train_sources.insert(e.source);
     EXPECT_EQ(train_sources.size(), splits.train.size()) << task;
   }
-  EXPECT_EQ(count_overlap({{"a", "x", 1}, {"b", "y", 2}}, {{"b", "z", 1}, {"c", "z", 2}, {"a", "q", 3}}), 2);
+  EXPECT_EQ(
+      count_overlap({{"a", "x", 1}, {"b", "y", 2}}, {{"b", "z", 1}, {"c", "z", 2}, {"a", "q", 3}}),
+      2);
 }
 
 TEST(GenerateTest, ReverseTargetsAreReversedSources) {
@@ -118,9 +122,12 @@ TEST(GenerateTest, ReverseTargetsAreReversedSources) {
 
 TEST(GenerateTest, TranslateRuleByHand) {
   // Worked out by hand from the rules in generate.cpp: definite article -> gendered noun suffix,
-  // indefinite -> un/una (animate) or nothing, "al" before an animate object, "very" + adjective -> one word, SOV, adjectives after their noun.
-  EXPECT_EQ(translate_sentence("the big dog sees a small cat"), "kanolo grando al una felia pikola vidas");
-  EXPECT_EQ(translate_sentence("a cat likes the red ball today"), "una felia balolo ruxo satas hodie");
+  // indefinite -> un/una (animate) or nothing, "al" before an animate object, "very" + adjective ->
+  // one word, SOV, adjectives after their noun.
+  EXPECT_EQ(translate_sentence("the big dog sees a small cat"),
+            "kanolo grando al una felia pikola vidas");
+  EXPECT_EQ(translate_sentence("a cat likes the red ball today"),
+            "una felia balolo ruxo satas hodie");
   EXPECT_EQ(translate_sentence("the very old green house holds a happy queen"),
             "domala vetulega verda al una rega bon humora tenas");
   EXPECT_EQ(translate_sentence("a girl follows a box every day"), "una pika kesta persas cotidie");
@@ -165,15 +172,15 @@ TEST(GenerateTest, TranslateExamplesFollowTheRuleAndLengthsDifferBothWays) {
 // BLEU >= 97); README.md quotes these figures.
 TEST(GenerateTest, TranslateDefeatsCopyAndWordByWordBaselines) {
   const std::map<std::string, std::string> lexicon = {
-      {"dog", "kano"},    {"cat", "felia"},   {"bird", "avio"},    {"horse", "kaba"},
-      {"boy", "puero"},   {"girl", "pika"},   {"farmer", "agro"},  {"queen", "rega"},
-      {"ball", "balo"},   {"book", "libra"},  {"tree", "arbo"},    {"house", "doma"},
-      {"apple", "pomo"},  {"cup", "taza"},    {"stone", "petro"},  {"box", "kesta"},
-      {"big", "grando"},  {"small", "pikolo"}, {"red", "ruxo"},    {"old", "vetulo"},
-      {"green", "verdo"}, {"happy", "bon humoro"}, {"sees", "vidas"}, {"likes", "amas"},
+      {"dog", "kano"},     {"cat", "felia"},         {"bird", "avio"},   {"horse", "kaba"},
+      {"boy", "puero"},    {"girl", "pika"},         {"farmer", "agro"}, {"queen", "rega"},
+      {"ball", "balo"},    {"book", "libra"},        {"tree", "arbo"},   {"house", "doma"},
+      {"apple", "pomo"},   {"cup", "taza"},          {"stone", "petro"}, {"box", "kesta"},
+      {"big", "grando"},   {"small", "pikolo"},      {"red", "ruxo"},    {"old", "vetulo"},
+      {"green", "verdo"},  {"happy", "bon humoro"},  {"sees", "vidas"},  {"likes", "amas"},
       {"finds", "trovas"}, {"follows", "iras post"}, {"holds", "tenas"}, {"wants", "volas"},
-      {"today", "hodie"}, {"again", "ree fojo"}, {"often", "ofte"}, {"now", "nun"},
-      {"day", "cotidie"}, {"morning", "matene"}};
+      {"today", "hodie"},  {"again", "ree fojo"},    {"often", "ofte"},  {"now", "nun"},
+      {"day", "cotidie"},  {"morning", "matene"}};
   TranslationMetrics copy, word_by_word;
   for (const auto& e : shipped("translate").test) {
     copy.add(e.source, e.target);
@@ -188,10 +195,11 @@ TEST(GenerateTest, TranslateDefeatsCopyAndWordByWordBaselines) {
   RecordProperty("copy_bleu", std::to_string(copy.bleu()));
   RecordProperty("word_by_word_bleu", std::to_string(word_by_word.bleu()));
   RecordProperty("word_by_word_exact_match", std::to_string(word_by_word.exact_match()));
-  std::printf("baselines on data/translate/test.tsv: copy BLEU %.2f chrF %.2f exact %.4f; "
-              "word-by-word BLEU %.2f chrF %.2f exact %.4f\n",
-              copy.bleu(), copy.chrf(), copy.exact_match(), word_by_word.bleu(), word_by_word.chrf(),
-              word_by_word.exact_match());
+  std::printf(
+      "baselines on data/translate/test.tsv: copy BLEU %.2f chrF %.2f exact %.4f; "
+      "word-by-word BLEU %.2f chrF %.2f exact %.4f\n",
+      copy.bleu(), copy.chrf(), copy.exact_match(), word_by_word.bleu(), word_by_word.chrf(),
+      word_by_word.exact_match());
   EXPECT_LT(copy.bleu(), 5.0);
   EXPECT_LT(copy.exact_match(), 0.01);
   EXPECT_LT(word_by_word.bleu(), 40.0);
@@ -262,7 +270,8 @@ double naive_bayes_accuracy(const TaskSplits& splits) {
       for (const auto& w : words_of(e.source)) {
         const auto it = word_counts[label].find(w);
         const double c = it == word_counts[label].end() ? 0.0 : it->second;
-        score += std::log((c + 1.0) / (label_words[label] + static_cast<double>(vocabulary.size())));
+        score +=
+            std::log((c + 1.0) / (label_words[label] + static_cast<double>(vocabulary.size())));
       }
       if (score > best_score) {
         best_score = score;
@@ -282,7 +291,8 @@ TEST(GenerateTest, ClassifyDefeatsBagOfWords) {
 
 TEST(GenerateTest, ShippedFilesAreReproducedByteForByte) {
   const fs::path data_dir = fs::path(ATTNLAB_SOURCE_DIR) / "data";
-  const fs::path out = fs::temp_directory_path() / ("attnlab_generate_" + std::to_string(::getpid()));
+  const fs::path out =
+      fs::temp_directory_path() / ("attnlab_generate_" + std::to_string(::getpid()));
   for (const auto& task : task_names()) {
     write_task(shipped(task), (out / task).string());
     std::uintmax_t folder_bytes = 0;

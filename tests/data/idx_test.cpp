@@ -1,5 +1,7 @@
 #include "data/idx.h"
 
+#include <gtest/gtest.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <cstdint>
@@ -10,16 +12,14 @@
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
-#include <unistd.h>
-
 namespace attnlab {
 namespace {
 
 namespace fs = std::filesystem;
 
 // An IDX header (type, dims as big-endian uint32) followed by `data`.
-std::string idx_bytes(const std::vector<uint32_t>& dims, const std::string& data, uint8_t type = 0x08) {
+std::string idx_bytes(const std::vector<uint32_t>& dims, const std::string& data,
+                      uint8_t type = 0x08) {
   std::string out = {'\0', '\0', static_cast<char>(type), static_cast<char>(dims.size())};
   for (const uint32_t d : dims) {
     for (const int shift : {24, 16, 8, 0}) out += static_cast<char>((d >> shift) & 0xFF);
@@ -33,8 +33,9 @@ std::string read_file(const std::string& path) {
 }
 
 // Two 3x4 images, row-major; bytes chosen so that each position and the full byte range show.
-const std::string kImages = {0,  1,  2,  3,  10, 11, 12, 13, 20, 21, 22, 23,  // image 0
-                             char(255), char(128), 127, 64, 5, 6, 7, 8, 9, 99, char(200), 42};
+const std::string kImages = {
+    0,         1,         2,   3,  10, 11, 12, 13, 20, 21, 22,        23,  // image 0
+    char(255), char(128), 127, 64, 5,  6,  7,  8,  9,  99, char(200), 42};
 
 // Files under a fresh per-test temporary directory, removed at the end of the test.
 class IdxTest : public ::testing::Test {
@@ -58,7 +59,8 @@ class IdxTest : public ::testing::Test {
   std::string write_gzip(const std::string& bytes, const std::string& name = "data.idx.gz") {
     const gzFile file = gzopen(path_of(name).c_str(), "wb");
     EXPECT_NE(file, nullptr);
-    EXPECT_EQ(gzwrite(file, bytes.data(), static_cast<unsigned>(bytes.size())), static_cast<int>(bytes.size()));
+    EXPECT_EQ(gzwrite(file, bytes.data(), static_cast<unsigned>(bytes.size())),
+              static_cast<int>(bytes.size()));
     EXPECT_EQ(gzclose(file), Z_OK);
     return path_of(name);
   }
@@ -78,7 +80,8 @@ class IdxTest : public ::testing::Test {
   static void expect_error(const std::string& path, const std::string& problem) {
     const std::string message = error_for(path);
     EXPECT_EQ(message.rfind(path + ": ", 0), 0u) << "does not start with the path: " << message;
-    EXPECT_NE(message.find(problem), std::string::npos) << "'" << problem << "' not in: " << message;
+    EXPECT_NE(message.find(problem), std::string::npos)
+        << "'" << problem << "' not in: " << message;
   }
 
   fs::path dir_;
@@ -89,7 +92,7 @@ TEST_F(IdxTest, ReadsThreeDimensionalPlainFile) {
   EXPECT_EQ(array.dims, (std::vector<int64_t>{2, 3, 4}));
   ASSERT_EQ(array.data.size(), 24u);
   EXPECT_EQ(array.data, std::vector<uint8_t>(kImages.begin(), kImages.end()));
-  EXPECT_EQ(array.data[0 * 12 + 2 * 4 + 1], 21);  // image 0, row 2, column 1
+  EXPECT_EQ(array.data[0 * 12 + 2 * 4 + 1], 21);   // image 0, row 2, column 1
   EXPECT_EQ(array.data[1 * 12 + 0 * 4 + 0], 255);  // image 1, row 0, column 0
   EXPECT_EQ(array.data[1 * 12 + 2 * 4 + 3], 42);   // last byte
 }
@@ -114,7 +117,8 @@ TEST_F(IdxTest, ReadsOneDimensionalLabels) {
 
 TEST_F(IdxTest, ReadsDataLargerThanOneChunk) {
   std::string data(3 * 700 * 1000, '\0');  // 2.1 MB: more than one 1 MiB read
-  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 7919 + i / 1000) & 0xFF);
+  for (size_t i = 0; i < data.size(); ++i)
+    data[i] = static_cast<char>((i * 7919 + i / 1000) & 0xFF);
   const auto bytes = idx_bytes({3, 700, 1000}, data);
   for (const auto& path : {write(bytes), write_gzip(bytes)}) {
     const auto array = read_idx(path);
@@ -137,13 +141,16 @@ TEST_F(IdxTest, ParsesBytesWithTheSameRules) {
 
 TEST_F(IdxTest, TruncatedDataSaysHowMuchWasFound) {
   const auto path = write(idx_bytes({2, 3, 4}, kImages.substr(0, 20)));
-  EXPECT_EQ(error_for(path), path + ": truncated: header says 24 bytes of data (2 x 3 x 4), found 20");
-  const auto gz = write_gzip(idx_bytes({2, 3, 4}, kImages.substr(0, 20)));  // a whole gzip, short IDX
+  EXPECT_EQ(error_for(path),
+            path + ": truncated: header says 24 bytes of data (2 x 3 x 4), found 20");
+  const auto gz =
+      write_gzip(idx_bytes({2, 3, 4}, kImages.substr(0, 20)));  // a whole gzip, short IDX
   EXPECT_EQ(error_for(gz), gz + ": truncated: header says 24 bytes of data (2 x 3 x 4), found 20");
 }
 
 TEST_F(IdxTest, TruncatedHeader) {
-  expect_error(write(""), "truncated: an IDX file starts with a 4-byte magic number, found 0 bytes");
+  expect_error(write(""),
+               "truncated: an IDX file starts with a 4-byte magic number, found 0 bytes");
   expect_error(write(idx_bytes({2, 3, 4}, "").substr(0, 10)),
                "truncated: header says 3 dimensions (12 bytes), found 6");
 }
@@ -155,7 +162,8 @@ TEST_F(IdxTest, TruncatedGzipIsAnErrorNotShortData) {
   ASSERT_GT(whole.size(), 200u);
   // Cut in half (mid-deflate), and cut only the 8-byte trailer (CRC and length): there every
   // data byte is present, so only the gzip stream can tell.
-  expect_error(write(whole.substr(0, whole.size() / 2), "half.gz"), "corrupt or truncated gzip stream");
+  expect_error(write(whole.substr(0, whole.size() / 2), "half.gz"),
+               "corrupt or truncated gzip stream");
   expect_error(write(whole.substr(0, whole.size() - 8), "no_trailer.gz"),
                "corrupt or truncated gzip stream (unexpected end of file)");
 }
@@ -168,28 +176,35 @@ TEST_F(IdxTest, CorruptGzipIsAnError) {
   expect_error(write(gz, "corrupt.gz"), "corrupt or truncated gzip stream");
   std::string bad_crc = read_file(write_gzip(idx_bytes({4096}, data)));
   bad_crc[bad_crc.size() - 6] ^= 1;  // in the CRC-32 of the trailer
-  expect_error(write(bad_crc, "bad_crc.gz"), "corrupt or truncated gzip stream (incorrect data check)");
+  expect_error(write(bad_crc, "bad_crc.gz"),
+               "corrupt or truncated gzip stream (incorrect data check)");
 }
 
 TEST_F(IdxTest, WrongMagicIsNotAnIdxFile) {
   auto bytes = idx_bytes({2, 3, 4}, kImages);
   bytes[0] = 0x01;
   const auto path = write(bytes);
-  EXPECT_EQ(error_for(path),
-            path + ": magic number starts 0x01 0x00, not two zero bytes: not an IDX file (or a damaged one)");
-  expect_error(write("label\tdata\n", "text.tsv"), "magic number starts 0x6C 0x61, not two zero bytes");
+  EXPECT_EQ(error_for(path), path +
+                                 ": magic number starts 0x01 0x00, not two zero bytes: not an IDX "
+                                 "file (or a damaged one)");
+  expect_error(write("label\tdata\n", "text.tsv"),
+               "magic number starts 0x6C 0x61, not two zero bytes");
 }
 
 TEST_F(IdxTest, UnsupportedElementType) {
   const auto path = write(idx_bytes({2}, std::string(8, '\0'), /*type=*/0x0D));
-  EXPECT_EQ(error_for(path), path + ": element type 0x0D (float) is not supported; attnlab reads unsigned bytes (0x08)");
-  expect_error(write(idx_bytes({2}, "ab", /*type=*/0x07), "odd.idx"), "element type 0x07 (unknown) is not supported");
+  EXPECT_EQ(
+      error_for(path),
+      path + ": element type 0x0D (float) is not supported; attnlab reads unsigned bytes (0x08)");
+  expect_error(write(idx_bytes({2}, "ab", /*type=*/0x07), "odd.idx"),
+               "element type 0x07 (unknown) is not supported");
 }
 
 TEST_F(IdxTest, ZeroOrTooManyDimensions) {
   const auto none = write(idx_bytes({}, "x"), "none.idx");
   EXPECT_EQ(error_for(none), none + ": 0 dimensions; attnlab reads IDX arrays of 1 to 4");
-  expect_error(write(idx_bytes({1, 1, 1, 1, 1}, "x"), "five.idx"), "5 dimensions; attnlab reads IDX arrays of 1 to 4");
+  expect_error(write(idx_bytes({1, 1, 1, 1, 1}, "x"), "five.idx"),
+               "5 dimensions; attnlab reads IDX arrays of 1 to 4");
   const auto four = read_idx(write(idx_bytes({1, 2, 1, 2}, "abcd"), "four.idx"));  // 4 is the most
   EXPECT_EQ(four.dims, (std::vector<int64_t>{1, 2, 1, 2}));
 }
@@ -200,13 +215,18 @@ TEST_F(IdxTest, DimensionOfZero) {
 }
 
 TEST_F(IdxTest, OverOneGibIsRejectedBeforeReading) {
-  // Headers alone: had the reader allocated what they claim, these would take 4 GiB and 2^128 bytes.
+  // Headers alone: had the reader allocated what they claim, these would take 4 GiB and 2^128
+  // bytes.
   const auto big = write(idx_bytes({65536, 65536}, "abc"), "big.idx");
-  EXPECT_EQ(error_for(big), big + ": dimensions 65536 x 65536 are over the 1 GiB limit for one array");
-  expect_error(write_gzip(idx_bytes({4294967295u, 4294967295u, 4294967295u, 4294967295u}, "")),
-               "dimensions 4294967295 x 4294967295 x 4294967295 x 4294967295 are over the 1 GiB limit");
-  const auto at_limit = write(idx_bytes({1024, 1024, 1024}, ""), "at_limit.idx");  // exactly 1 GiB: allowed
-  expect_error(at_limit, "truncated: header says 1073741824 bytes of data (1024 x 1024 x 1024), found 0");
+  EXPECT_EQ(error_for(big),
+            big + ": dimensions 65536 x 65536 are over the 1 GiB limit for one array");
+  expect_error(
+      write_gzip(idx_bytes({4294967295u, 4294967295u, 4294967295u, 4294967295u}, "")),
+      "dimensions 4294967295 x 4294967295 x 4294967295 x 4294967295 are over the 1 GiB limit");
+  const auto at_limit =
+      write(idx_bytes({1024, 1024, 1024}, ""), "at_limit.idx");  // exactly 1 GiB: allowed
+  expect_error(at_limit,
+               "truncated: header says 1073741824 bytes of data (1024 x 1024 x 1024), found 0");
 }
 
 TEST_F(IdxTest, BytesAfterTheData) {
@@ -223,8 +243,9 @@ TEST_F(IdxTest, MissingFileOrDirectory) {
 }
 
 // The real Fashion-MNIST test set (Debian's dataset-fashion-mnist), against Python's gzip module:
-// /usr/bin/python3 -c "import gzip; d=gzip.open('.../t10k-labels-idx1-ubyte.gz').read(); print(list(d[8:18]))"
-// printed [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]; sum(d[16:16+784]) of t10k-images printed 33456.
+// /usr/bin/python3 -c "import gzip; d=gzip.open('.../t10k-labels-idx1-ubyte.gz').read();
+// print(list(d[8:18]))" printed [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]; sum(d[16:16+784]) of t10k-images
+// printed 33456.
 const std::string kFashionMnist = "/usr/share/datasets/fashion-mnist/";
 
 TEST(IdxFashionMnist, TestLabelsMatchPython) {
@@ -250,7 +271,9 @@ TEST(IdxFashionMnist, RealGzipCutInHalfIsAnError) {
   const auto path = kFashionMnist + "t10k-labels-idx1-ubyte.gz";
   if (!fs::exists(path)) GTEST_SKIP() << path << " absent (apt install dataset-fashion-mnist)";
   const std::string whole = read_file(path);
-  const auto half = (fs::temp_directory_path() / ("attnlab_idx_half_" + std::to_string(::getpid()) + ".gz")).string();
+  const auto half =
+      (fs::temp_directory_path() / ("attnlab_idx_half_" + std::to_string(::getpid()) + ".gz"))
+          .string();
   std::ofstream(half, std::ios::binary) << whole.substr(0, whole.size() / 2);
   std::string message;
   try {

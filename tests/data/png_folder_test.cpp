@@ -1,9 +1,9 @@
 #include "data/png_folder.h"
 
-#include <string>
-
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+
+#include <string>
 
 #include "support/common.h"
 

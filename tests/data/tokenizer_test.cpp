@@ -3,15 +3,15 @@
 // plus round trips, determinism and the errors a user meets.
 #include "data/tokenizer.h"
 
+#include <c10/util/Exception.h>
+#include <gtest/gtest.h>
+
 #include <functional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <c10/util/Exception.h>
-#include <gtest/gtest.h>
 
 #include "data/vocab.h"
 #include "support/common.h"
@@ -155,7 +155,8 @@ TEST(TokenizerTest, CopiesShareTheModelAcrossThreads) {
 // The outside reference: Debian's Python SentencePiece on the very bytes attnlab stores.
 TEST(TokenizerTest, PiecesAndDecodingMatchPythonSentencePiece) {
   ATTNLAB_SKIP_WITHOUT_SENTENCEPIECE();
-  if (!test::python_has("sentencepiece")) GTEST_SKIP() << "python3-sentencepiece missing (scripts/setup.sh installs it)";
+  if (!test::python_has("sentencepiece"))
+    GTEST_SKIP() << "python3-sentencepiece missing (scripts/setup.sh installs it)";
   for (const auto type : {SpmModelType::kUnigram, SpmModelType::kBpe}) {
     SCOPED_TRACE(name_of(type));
     std::vector<std::string> train = corpus(300);
@@ -169,13 +170,17 @@ TEST(TokenizerTest, PiecesAndDecodingMatchPythonSentencePiece) {
     std::string text_lines;
     for (const auto& s : texts) text_lines += s + "\n";
     test::write_text(dir.file("texts.txt"), text_lines);
-    const auto r = test::run_python(dir, "import sentencepiece as spm\n"
-                                         "sp = spm.SentencePieceProcessor(model_file='" +
-                                             dir.file("m.model") + "')\n"
-                                         "for line in open('" + dir.file("texts.txt") +
-                                             "', encoding='utf-8'):\n"
-                                         "    pieces = sp.encode(line.rstrip('\\n'), out_type=str)\n"
-                                         "    print('\\t'.join(pieces) + '\\x1f' + sp.decode(pieces))\n");
+    const auto r =
+        test::run_python(dir,
+                         "import sentencepiece as spm\n"
+                         "sp = spm.SentencePieceProcessor(model_file='" +
+                             dir.file("m.model") +
+                             "')\n"
+                             "for line in open('" +
+                             dir.file("texts.txt") +
+                             "', encoding='utf-8'):\n"
+                             "    pieces = sp.encode(line.rstrip('\\n'), out_type=str)\n"
+                             "    print('\\t'.join(pieces) + '\\x1f' + sp.decode(pieces))\n");
     ASSERT_EQ(r.rc, 0) << r.out;
     std::istringstream lines(r.out);
     for (const auto& s : texts) {

@@ -1,11 +1,11 @@
 #include "data/tsv.h"
 
+#include <gtest/gtest.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <string>
-
-#include <gtest/gtest.h>
-#include <unistd.h>
 
 namespace attnlab {
 namespace {
@@ -72,7 +72,8 @@ TEST_F(TsvTest, MissingTabNamesFileAndLine) {
 
 TEST_F(TsvTest, TwoTabsNameFileAndLine) {
   const auto path = (dir_ / "data.tsv").string();
-  EXPECT_EQ(error_for("a\tb\nc\td\te\n"), path + ":2: 2 TABs; expected exactly one TAB between source and target");
+  EXPECT_EQ(error_for("a\tb\nc\td\te\n"),
+            path + ":2: 2 TABs; expected exactly one TAB between source and target");
 }
 
 TEST_F(TsvTest, EmptyFieldsNameFileAndLine) {
@@ -84,7 +85,8 @@ TEST_F(TsvTest, EmptyFieldsNameFileAndLine) {
 TEST_F(TsvTest, InvalidUtf8NamesFileAndLine) {
   const auto path = (dir_ / "data.tsv").string();
   EXPECT_EQ(error_for("a\tb\nab\xFF\tc\n"), path + ":2: invalid UTF-8 at byte 3 of the line");
-  EXPECT_EQ(error_for("\xC0\xAF\tc\n"), path + ":1: invalid UTF-8 at byte 1 of the line");  // overlong '/'
+  EXPECT_EQ(error_for("\xC0\xAF\tc\n"),
+            path + ":1: invalid UTF-8 at byte 1 of the line");  // overlong '/'
 }
 
 TEST_F(TsvTest, EmptyFileHasNoExamples) {

@@ -1,11 +1,11 @@
 #include "data/vocab.h"
 
+#include <c10/util/Exception.h>
+#include <gtest/gtest.h>
+
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <c10/util/Exception.h>
-#include <gtest/gtest.h>
 
 namespace attnlab {
 namespace {

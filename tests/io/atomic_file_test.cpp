@@ -1,5 +1,6 @@
 #include "io/atomic_file.h"
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -8,8 +9,6 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "support/common.h"
 
@@ -72,9 +71,9 @@ TEST(AtomicFile, StaleTemporaryFilesOfDeadProcessesAreRemovedAndOnlyThose) {
   const std::string own = std::to_string(::getpid());
   const std::string alive = std::to_string(::getppid());  // ctest, or the shell that ran us
   const std::vector<std::string> stale = {".last.pt.tmp." + dead, ".step_00000020.pt.tmp." + own};
-  const std::vector<std::string> kept = {".best.pt.tmp." + alive, "last.pt",  "notes.tmp." + dead,
-                                         ".x.tmp.12ab",           ".x.tmp.", "..tmp." + dead,
-                                         ".lock"};
+  const std::vector<std::string> kept = {
+      ".best.pt.tmp." + alive, "last.pt", "notes.tmp." + dead, ".x.tmp.12ab", ".x.tmp.",
+      "..tmp." + dead,         ".lock"};
   for (const auto& name : stale) test::write_text(dir.file(name), "torn");
   for (const auto& name : kept) test::write_text(dir.file(name), "keep");
   fs::create_directory(dir.file(".attention.tmp." + dead));  // only files are removed

@@ -1,9 +1,9 @@
 #include "io/crc32.h"
 
+#include <gtest/gtest.h>
+
 #include <cstdlib>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "support/common.h"
 

@@ -1,10 +1,10 @@
 // The tiny JSON writer: escaping and non-finite numbers, checked by hand and with Python's json.
 #include "io/json.h"
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <limits>
-
-#include <gtest/gtest.h>
 
 #include "support/train_helpers.h"
 

@@ -1,12 +1,12 @@
 #include "io/pickle_scan.h"
 
-#include <sstream>
-#include <string>
-#include <vector>
-
 #include <gtest/gtest.h>
 #include <torch/serialize.h>
 #include <torch/torch.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "support/common.h"
 
@@ -80,13 +80,23 @@ for name, data in pickles.items():
 
 TEST(PickleScan, RefusesLengthsPastTheEnd) {
   // BINUNICODE (X) with a 4-byte length of 0x7fffffff and 3 bytes after it.
-  const std::string unicode("\x80\x02X\xff\xff\xff\x7f" "abc.", 11);
-  test::expect_contains(refusal(unicode), "at byte 2: BINUNICODE claims 2147483647 bytes, 4 are left");
+  const std::string unicode(
+      "\x80\x02X\xff\xff\xff\x7f"
+      "abc.",
+      11);
+  test::expect_contains(refusal(unicode),
+                        "at byte 2: BINUNICODE claims 2147483647 bytes, 4 are left");
   // Exactly the bytes left is fine: SHORT_BINUNICODE of 3 bytes, then STOP.
-  const std::string fits("\x80\x04\x8c\x03" "abc.", 8);
+  const std::string fits(
+      "\x80\x04\x8c\x03"
+      "abc.",
+      8);
   EXPECT_EQ(scan_pickle(fits.data(), fits.size()).size(), 3u);
   // One byte more is not.
-  const std::string over("\x80\x04\x8c\x05" "abc.", 8);
+  const std::string over(
+      "\x80\x04\x8c\x05"
+      "abc.",
+      8);
   test::expect_contains(refusal(over), "SHORT_BINUNICODE claims 5 bytes, 4 are left");
   // 8-byte lengths (protocol 4) near 2^64 must not wrap around.
   const std::string bytes8("\x8e\xff\xff\xff\xff\xff\xff\xff\xff.", 10);
@@ -98,7 +108,9 @@ TEST(PickleScan, RefusesLengthsPastTheEnd) {
 TEST(PickleScan, RefusesMemoIndicesThePickleCannotHold) {
   // EMPTY_LIST, LONG_BINPUT 0xffffffff: LibTorch would reserve a memo of 2^33 entries.
   const std::string put("]r\xff\xff\xff\xff.", 7);
-  test::expect_contains(refusal(put), "at byte 1: LONG_BINPUT memo index 4294967295 exceeds what a pickle of 7 bytes");
+  test::expect_contains(
+      refusal(put),
+      "at byte 1: LONG_BINPUT memo index 4294967295 exceeds what a pickle of 7 bytes");
   const std::string get("j\x00\x00\x01\x00.", 6);
   test::expect_contains(refusal(get), "LONG_BINGET memo index 65536");
   // A one-byte index is never refused.
@@ -107,15 +119,20 @@ TEST(PickleScan, RefusesMemoIndicesThePickleCannotHold) {
 }
 
 TEST(PickleScan, RefusesCutArgumentsAndAMissingStop) {
-  test::expect_contains(refusal(std::string("J\x01\x02", 3)), "at byte 0: BININT needs 4 bytes, 2 are left");
-  test::expect_contains(refusal("ctorch\n_utils"), "GLOBAL has no end of line before the end of the pickle");
+  test::expect_contains(refusal(std::string("J\x01\x02", 3)),
+                        "at byte 0: BININT needs 4 bytes, 2 are left");
+  test::expect_contains(refusal("ctorch\n_utils"),
+                        "GLOBAL has no end of line before the end of the pickle");
   test::expect_contains(refusal("I12\n"), "at byte 4: the pickle ends without a STOP opcode");
   test::expect_contains(refusal(""), "the pickle ends without a STOP opcode");
 }
 
 TEST(PickleScan, StopsAtAnOpcodeItDoesNotKnowAndAtStop) {
   // 0xff is no opcode: the walk ends there, and the unpickler names it.
-  const std::string unknown("]\xff" "X\xff\xff\xff\xff", 7);
+  const std::string unknown(
+      "]\xff"
+      "X\xff\xff\xff\xff",
+      7);
   const auto ops = scan_pickle(unknown.data(), unknown.size());
   ASSERT_EQ(ops.size(), 1u);
   EXPECT_EQ(ops[0].code, ']');

@@ -1,10 +1,10 @@
 #include "io/png.h"
 
+#include <gtest/gtest.h>
+
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "support/common.h"
 

@@ -1,13 +1,13 @@
 #include "io/torch_file.h"
 
+#include <gtest/gtest.h>
+#include <torch/serialize.h>
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <torch/serialize.h>
-#include <torch/torch.h>
 
 #include "support/common.h"
 
@@ -133,11 +133,15 @@ TEST(TorchFile, GettersNameTheKeyTheTypeAndTheFile) {
     return std::string();
   };
   EXPECT_EQ(message([&] { dict.integer("nope"); }), path + ": missing key 'nope'");
-  EXPECT_EQ(message([&] { dict.integer("rate"); }), path + ": key 'rate' is a Double, expected an int");
+  EXPECT_EQ(message([&] { dict.integer("rate"); }),
+            path + ": key 'rate' is a Double, expected an int");
   EXPECT_EQ(message([&] { dict.string("step"); }), path + ": key 'step' is a Int, expected a str");
-  EXPECT_EQ(message([&] { dict.tensor("names"); }), path + ": key 'names' is a GenericList, expected a tensor");
-  EXPECT_EQ(message([&] { dict.strings("ids"); }), path + ": key 'ids'[0] is a Int, expected a str");
-  EXPECT_EQ(message([&] { dict.integers("names"); }), path + ": key 'names'[0] is a String, expected an int");
+  EXPECT_EQ(message([&] { dict.tensor("names"); }),
+            path + ": key 'names' is a GenericList, expected a tensor");
+  EXPECT_EQ(message([&] { dict.strings("ids"); }),
+            path + ": key 'ids'[0] is a Int, expected a str");
+  EXPECT_EQ(message([&] { dict.integers("names"); }),
+            path + ": key 'names'[0] is a String, expected an int");
   EXPECT_EQ(message([&] { dict.dict("step"); }), path + ": key 'step' is a Int, expected a dict");
   EXPECT_EQ(message([&] { PickleDict(c10::IValue(torch::ones({2})), path, "a test dict"); }),
             path + ": not a test dict (holds a Tensor, not a dict)");
@@ -181,7 +185,8 @@ TEST(TorchFile, Zip64EndRecordIsReadAndItsEntriesChecked) {
   test::write_bytes(path, zip64, zip64.size());
   if (test::python_has("zipfile")) {  // the rewritten archive is valid for an independent reader
     const auto script = dir.file("check.py");
-    test::write_text(script, "import sys, zipfile\nprint(zipfile.ZipFile(sys.argv[1]).testzip())\n");
+    test::write_text(script,
+                     "import sys, zipfile\nprint(zipfile.ZipFile(sys.argv[1]).testzip())\n");
     bool ok = false;
     const auto out = test::run_python(script, path, ok);
     ASSERT_TRUE(ok) << out;
@@ -276,18 +281,22 @@ patched("negative_stride", ("stride", -1))
   test::expect_contains(refusal("huge_storage"),
                         "corrupted (a tensor of shape [3, 5] has a storage of 1073741824 bytes, "
                         "the file holds 60 for it)");
-  test::expect_contains(refusal("wide"), "corrupted (a tensor of shape [3, 50] at storage offset 0 "
-                                         "reaches past its storage of 15 elements)");
-  test::expect_contains(refusal("offset"), "corrupted (a tensor of shape [3, 5] at storage offset 10 "
-                                           "reaches past its storage of 15 elements)");
+  test::expect_contains(refusal("wide"),
+                        "corrupted (a tensor of shape [3, 50] at storage offset 0 "
+                        "reaches past its storage of 15 elements)");
+  test::expect_contains(refusal("offset"),
+                        "corrupted (a tensor of shape [3, 5] at storage offset 10 "
+                        "reaches past its storage of 15 elements)");
   // LibTorch refuses a negative size itself, and turns a negative stride into a contiguous one.
   test::expect_contains(refusal("negative_size"), "cannot unpickle");
-  const auto contiguous = PickleDict(unpickle(read_torch_file(dir.file("negative_stride.pt"), "a test file")),
-                                     dir.file("negative_stride.pt"), "a dict")
-                              .tensor("w");
+  const auto contiguous =
+      PickleDict(unpickle(read_torch_file(dir.file("negative_stride.pt"), "a test file")),
+                 dir.file("negative_stride.pt"), "a dict")
+          .tensor("w");
   EXPECT_EQ(contiguous.strides(), (std::vector<int64_t>{5, 1}));
-  test::expect_contains(refusal("expanded"), "not supported (a tensor of shape [1000] holds more "
-                                             "elements than its storage of 1: an expanded view?)");
+  test::expect_contains(refusal("expanded"),
+                        "not supported (a tensor of shape [1000] holds more "
+                        "elements than its storage of 1: an expanded view?)");
 }
 
 // A pickle whose string claims more bytes than the file holds is refused before LibTorch's
@@ -322,14 +331,16 @@ out.close()
 
 TEST(TorchFile, ForeignAndMissingFilesAreNamed) {
   test::ScratchDir dir;
-  test::expect_contains(error_of(dir.file("missing.pt")), dir.file("missing.pt") + ": no such file");
+  test::expect_contains(error_of(dir.file("missing.pt")),
+                        dir.file("missing.pt") + ": no such file");
   test::expect_contains(error_of(dir.path().string()), "is a directory, not a test file");
   test::write_text(dir.file("empty.pt"), "");
   test::expect_contains(error_of(dir.file("empty.pt")), "empty file");
   test::write_text(dir.file("text.pt"), "hello, not a zip\n");
   test::expect_contains(error_of(dir.file("text.pt")),
                         "not a torch pickle (no zip header); truncated, or not a test file?");
-  test::write_text(dir.file("pk.pt"), "PK but nothing else of a zip archive, long enough to search");
+  test::write_text(dir.file("pk.pt"),
+                   "PK but nothing else of a zip archive, long enough to search");
   test::expect_contains(error_of(dir.file("pk.pt")), "no zip end-of-directory record");
 }
 

@@ -1,8 +1,9 @@
 // attnlab::dropout: counter-based masks, no stored mask, the same mask in backward.
+#include "kernels/dropout.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "kernels/dropout.h"
 #include "kernels/fused_attention.h"
 #include "kernels/gelu_dropout.h"
 #include "support/model_helpers.h"
@@ -91,19 +92,20 @@ TEST(DropoutStream, PartsOfABatchDrawTheMasksOfTheWhole) {
   auto run = [&](int64_t first, int64_t rows) {
     DropoutStream stream(seed, first, rows);
     const auto xs = x.narrow(0, first, rows);
-    const auto plain = attnlab::dropout(xs, 0.3, true);                                  // (rows, T, C)
-    const auto flat = attnlab::dropout(xs.reshape({rows * T, C}), 0.3, true);            // (rows*T, C)
-    const auto gelu = gelu_dropout(xs, 0.3, true);                                       // (rows, T, C)
+    const auto plain = attnlab::dropout(xs, 0.3, true);                        // (rows, T, C)
+    const auto flat = attnlab::dropout(xs.reshape({rows * T, C}), 0.3, true);  // (rows*T, C)
+    const auto gelu = gelu_dropout(xs, 0.3, true);                             // (rows, T, C)
     const auto attention =
-        fused_self_attention(qkv.narrow(0, first, rows), H, {}, 0.3, true, /*need_weights=*/false).output;
+        fused_self_attention(qkv.narrow(0, first, rows), H, {}, 0.3, true, /*need_weights=*/false)
+            .output;
     return std::vector<torch::Tensor>{plain, flat.reshape({rows, T, C}), gelu, attention};
   };
   const auto whole = run(0, B);
   const auto head = run(0, 2), tail = run(2, 3);
   for (size_t k = 0; k < whole.size(); ++k) {
     const auto joined = torch::cat({head[k], tail[k]}, 0);
-    EXPECT_TRUE(torch::equal(joined, whole[k])) << "output " << k << ": max diff "
-                                                << max_abs_diff(joined, whole[k]);
+    EXPECT_TRUE(torch::equal(joined, whole[k]))
+        << "output " << k << ": max diff " << max_abs_diff(joined, whole[k]);
   }
   // Not trivially: the masks differ from row to row and drop about p.
   const double dropped = (whole[0] == 0).to(torch::kDouble).mean().item<double>();

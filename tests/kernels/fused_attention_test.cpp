@@ -1,11 +1,12 @@
 // The fused self-attention kernel against a reference composed from ATen primitives.
+#include "kernels/fused_attention.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cmath>
 
 #include "kernels/dropout.h"
-#include "kernels/fused_attention.h"
 #include "model/attention.h"
 #include "support/model_helpers.h"
 
@@ -157,8 +158,8 @@ TEST(FusedAttention, FloatMatchesDoubleAtTrainingShapes) {
 TEST(FusedAttention, NoGradPathEqualsGradPath) {
   torch::manual_seed(7);
   auto qkv = torch::randn({kB, kT, 3 * kC});
-  auto with_grad = fused_self_attention_with_seed(qkv.clone().requires_grad_(), kH,
-                                                  padding_mask(), 0.2, 3, false);
+  auto with_grad = fused_self_attention_with_seed(qkv.clone().requires_grad_(), kH, padding_mask(),
+                                                  0.2, 3, false);
   torch::NoGradGuard no_grad;
   auto without = fused_self_attention_with_seed(qkv, kH, padding_mask(), 0.2, 3, false);
   EXPECT_TRUE(torch::equal(with_grad.output.detach(), without.output));

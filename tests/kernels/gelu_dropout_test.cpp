@@ -40,8 +40,8 @@ TEST(GeluDropout, FloatMatchesAtGeluThenDropoutWithTheSameSeed) {
   auto upstream = torch::randn({6, 33, 40}, torch::kDouble);
   for (double p : {0.0, 0.1, 0.5}) {
     SCOPED_TRACE(p);
-    auto ours = run([&](const torch::Tensor& t) { return gelu_dropout_with_seed(t, p, 77); }, x,
-                    upstream);
+    auto ours =
+        run([&](const torch::Tensor& t) { return gelu_dropout_with_seed(t, p, 77); }, x, upstream);
     auto ref = reference(x, p, 77, upstream);
     EXPECT_EQ(ours.output.scalar_type(), torch::kFloat);
     EXPECT_EQ(ours.grad.scalar_type(), torch::kFloat);
@@ -64,8 +64,8 @@ TEST(GeluDropout, BFloat16MatchesFloat64OnTheRoundedInput) {
   torch::manual_seed(2);
   auto x = (torch::randn({4, 64, 96}) * 2.0).to(torch::kBFloat16);
   auto upstream = torch::randn({4, 64, 96}).to(torch::kBFloat16).to(torch::kDouble);
-  auto ours = run([](const torch::Tensor& t) { return gelu_dropout_with_seed(t, 0.1, 5); }, x,
-                  upstream);
+  auto ours =
+      run([](const torch::Tensor& t) { return gelu_dropout_with_seed(t, 0.1, 5); }, x, upstream);
   auto ref = reference(x, 0.1, 5, upstream);
   EXPECT_EQ(ours.output.scalar_type(), torch::kBFloat16);
   EXPECT_EQ(ours.grad.scalar_type(), torch::kBFloat16);
@@ -104,7 +104,8 @@ TEST(GeluDropout, ExtremeAndSpecialInputs) {
   ref.sum().backward();
   for (int64_t i = 0; i + 1 < x.numel(); ++i) {  // all but NaN
     SCOPED_TRACE(x[i].item<float>());
-    EXPECT_NEAR(out[i].item<double>(), ref[i].item<double>(), 1e-6 * std::max(1.0, std::abs(ref[i].item<double>())));
+    EXPECT_NEAR(out[i].item<double>(), ref[i].item<double>(),
+                1e-6 * std::max(1.0, std::abs(ref[i].item<double>())));
     EXPECT_NEAR(x.grad()[i].item<double>(), xd.grad()[i].item<double>(), 2e-6);
   }
   EXPECT_TRUE(std::isnan(out[x.numel() - 1].item<float>()));
@@ -113,7 +114,8 @@ TEST(GeluDropout, ExtremeAndSpecialInputs) {
 TEST(GeluDropout, Float64FallsBackToTheComposition) {
   torch::manual_seed(5);
   auto x = torch::randn({50}, torch::kDouble);
-  EXPECT_TRUE(torch::equal(gelu_dropout_with_seed(x, 0.2, 9), dropout_with_seed(at::gelu(x), 0.2, 9)));
+  EXPECT_TRUE(
+      torch::equal(gelu_dropout_with_seed(x, 0.2, 9), dropout_with_seed(at::gelu(x), 0.2, 9)));
 }
 
 TEST(GeluDropout, RejectsBadProbability) {

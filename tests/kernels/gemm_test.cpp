@@ -38,8 +38,8 @@ void check_combination(bool ta, bool tb, torch::ScalarType in_type, torch::Scala
   auto expected = alpha * torch::matmul(ta ? a_log.t() : a_log, tb ? b_log.t() : b_log) +
                   beta * logical(c, N).to(torch::kDouble);
   auto padding_before = c.narrow(1, N, pad).clone();
-  gemm(ta, tb, M, N, K, static_cast<Out>(alpha), a.data_ptr<In>(), a.stride(0),
-       b.data_ptr<In>(), b.stride(0), static_cast<Out>(beta), c.data_ptr<Out>(), c.stride(0));
+  gemm(ta, tb, M, N, K, static_cast<Out>(alpha), a.data_ptr<In>(), a.stride(0), b.data_ptr<In>(),
+       b.stride(0), static_cast<Out>(beta), c.data_ptr<Out>(), c.stride(0));
   EXPECT_LT(max_abs_diff(logical(c, N), expected), tolerance);
   EXPECT_TRUE(torch::equal(c.narrow(1, N, pad), padding_before)) << "wrote past ldc's row";
 }
@@ -71,8 +71,8 @@ TEST(Gemm, LargeFloatProductRunsMultithreadedAndMatches) {
   auto a = torch::randn({4096, 512});
   auto b = torch::randn({1536, 512});
   auto c = torch::empty({4096, 1536});
-  gemm(false, true, 4096, 1536, 512, 1.0f, a.data_ptr<float>(), 512, b.data_ptr<float>(), 512,
-       0.0f, c.data_ptr<float>(), 1536);
+  gemm(false, true, 4096, 1536, 512, 1.0f, a.data_ptr<float>(), 512, b.data_ptr<float>(), 512, 0.0f,
+       c.data_ptr<float>(), 1536);
   auto expected = torch::matmul(a.to(torch::kDouble), b.to(torch::kDouble).t());
   EXPECT_LT(max_abs_diff(c, expected), 1e-3);
 }

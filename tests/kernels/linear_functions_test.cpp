@@ -1,13 +1,12 @@
-// Tests for src/kernels/linear_functions.{h,cpp}: forward and gradients against at::linear (LibTorch's
-// own) computed in float64, bias-free and non-contiguous inputs, partial gradients, the
+// Tests for src/kernels/linear_functions.{h,cpp}: forward and gradients against at::linear
+// (LibTorch's own) computed in float64, bias-free and non-contiguous inputs, partial gradients, the
 // autocast and float64 fall-backs, shape errors.
 
 #include "kernels/linear_functions.h"
 
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
-
-#include <ATen/autocast_mode.h>
 
 #include "support/model_helpers.h"
 
@@ -78,7 +77,7 @@ TEST(LinearFunctions, OnlyTheNeededGradientsAreComputed) {
   torch::manual_seed(3);
   auto x = torch::randn({4, 10});  // no grad: e.g. an embedding of frozen inputs
   auto w = torch::randn({6, 10}).requires_grad_();
-  auto b = torch::randn({6});      // frozen bias
+  auto b = torch::randn({6});  // frozen bias
   linear(x, w, b).pow(2).sum().backward();
   auto expected_w = torch::autograd::grad({at::linear(x, w, b).pow(2).sum()}, {w})[0];
   EXPECT_LT(max_abs_diff(w.grad(), expected_w), 1e-4);
@@ -151,7 +150,8 @@ TEST(LinearFunctions, Bf16InferenceMatchesFloat64OnRoundedInputsWithFusedActivat
   LinearBf16Cache cache;
   torch::NoGradGuard no_grad;
   Bf16Autocast autocast;
-  for (auto activation : {LinearActivation::kNone, LinearActivation::kRelu, LinearActivation::kGelu}) {
+  for (auto activation :
+       {LinearActivation::kNone, LinearActivation::kRelu, LinearActivation::kGelu}) {
     SCOPED_TRACE(static_cast<int>(activation));
     auto out = linear(x, w, b, activation, &cache);
     EXPECT_EQ(out.scalar_type(), torch::kBFloat16);
@@ -281,8 +281,9 @@ TEST(LinearFunctions, Bf16AutocastWithoutCacheUsesAutocastsLinear) {
 
 TEST(LinearFunctions, RejectsMismatchedShapes) {
   auto w = torch::randn({8, 16});
-  auto message =
-      test::error_message([&] { attnlab::linear(torch::randn({4, 15}), w, torch::Tensor()); });
+  auto message = test::error_message([&] {
+    attnlab::linear(torch::randn({4, 15}), w, torch::Tensor());
+  });
   EXPECT_NE(message.find("[4, 15]"), std::string::npos) << message;
   EXPECT_THROW(linear(torch::randn({4, 16}), w, torch::randn({7})), c10::Error);
 }

@@ -3,10 +3,9 @@
 
 #include "model/encoder_model.h"
 
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
-
-#include <ATen/autocast_mode.h>
 
 #include <string>
 #include <utility>
@@ -191,8 +190,8 @@ TEST(EncoderModel, DropoutOffInEvalAndSeededInTrain) {
 
 TEST(EncoderModel, Bf16InferenceAgreesWithFloat32AndWithBf16Training) {
   // Under bf16 autocast without gradients every linear layer runs the cached oneDNN bf16
-  // primitive (kernels/linear_functions.h) and attention its bf16 kernel; with gradients, autocast's own
-  // linear. All three must agree with the float32 model to bf16 accuracy.
+  // primitive (kernels/linear_functions.h) and attention its bf16 kernel; with gradients,
+  // autocast's own linear. All three must agree with the float32 model to bf16 accuracy.
   torch::manual_seed(12);
   auto options = model_options(TaskKind::kTransduction, /*norm_first=*/true, 3);
   options.embedding.d_model = options.encoder.layer.d_model = 64;

@@ -1,7 +1,6 @@
 // Tests for src/model/feed_forward.{h,cpp}: hand-composed reference (exact erf GELU, ReLU),
 // parameter names, dropout placement, option checks.
 
-#include "kernels/dropout.h"
 #include "model/feed_forward.h"
 
 #include <gtest/gtest.h>
@@ -11,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/dropout.h"
 #include "support/model_helpers.h"
 
 namespace attnlab {

@@ -4,10 +4,9 @@
 
 #include "model/linear.h"
 
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
-
-#include <ATen/autocast_mode.h>
 
 #include "support/model_helpers.h"
 

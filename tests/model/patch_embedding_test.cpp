@@ -22,8 +22,9 @@ TEST(PatchEmbedding, PatchesAreTheColumnsOfUnfold) {
   constexpr int64_t kB = 2, kC = 3, kH = 8, kW = 12, kP = 4;
   auto images = torch::randn({kB, kC, kH, kW});
   namespace F = torch::nn::functional;
-  auto columns = F::unfold(images, F::UnfoldFuncOptions({kP, kP}).stride({kP, kP}));  // (B, C*P*P, N)
-  auto expected = columns.transpose(1, 2);  // (B, N, C*P*P)
+  auto columns =
+      F::unfold(images, F::UnfoldFuncOptions({kP, kP}).stride({kP, kP}));  // (B, C*P*P, N)
+  auto expected = columns.transpose(1, 2);                                 // (B, N, C*P*P)
   auto patches = image_patches(images, kP);
   ASSERT_EQ(patches.sizes(), expected.sizes());
   EXPECT_EQ(max_abs_diff(patches, expected), 0.0);
@@ -49,8 +50,9 @@ TEST(PatchEmbedding, OutputAndGradientsMatchAStridedConvolution) {
   auto x = images.to(torch::kFloat) / 255.0;
   x = (x - torch::tensor({0.2, 0.4, 0.6}).view({1, kC, 1, 1})) /
       torch::tensor({0.5, 0.25, 2.0}).view({1, kC, 1, 1});
-  auto conv = torch::conv2d(x, weight.view({kD, kC, kP, kP}), bias, /*stride=*/kP);  // (B, D, Gh, Gw)
-  auto grid = conv.flatten(2).transpose(1, 2);                                      // (B, N, D)
+  auto conv =
+      torch::conv2d(x, weight.view({kD, kC, kP, kP}), bias, /*stride=*/kP);  // (B, D, Gh, Gw)
+  auto grid = conv.flatten(2).transpose(1, 2);                               // (B, N, D)
   auto expected = torch::cat({cls.expand({kB, 1, kD}), grid}, 1) + position.unsqueeze(0);
 
   auto out = embed->forward(images);
@@ -80,10 +82,12 @@ TEST(PatchEmbedding, SinusoidalPositions2dEncodeRowThenColumn) {
   for (int64_t r = 0; r < kGh; ++r)
     for (int64_t c = 0; c < kGw; ++c)
       for (int64_t j = 0; j < kD; ++j) {
-        const double expected = j < 4 ? pe(static_cast<double>(r), j) : pe(static_cast<double>(c), j - 4);
-        EXPECT_NEAR(table[r * kGw + c][j].item<double>(), expected, 1e-6) << r << "," << c << "," << j;
+        const double expected =
+            j < 4 ? pe(static_cast<double>(r), j) : pe(static_cast<double>(c), j - 4);
+        EXPECT_NEAR(table[r * kGw + c][j].item<double>(), expected, 1e-6)
+            << r << "," << c << "," << j;
       }
-  EXPECT_NEAR(table[1 * kGw + 0][0].item<double>(), 0.8414709848, 1e-6);  // sin(1): row 1
+  EXPECT_NEAR(table[1 * kGw + 0][0].item<double>(), 0.8414709848, 1e-6);   // sin(1): row 1
   EXPECT_NEAR(table[0 * kGw + 2][5].item<double>(), std::cos(2.0), 1e-6);  // cos(2): column 2
   // The module's table: <cls> row zero, then the grid.
   PatchEmbeddingOptions o;
@@ -117,17 +121,19 @@ TEST(PatchEmbedding, ChecksItsInputAndOptions) {
   PatchEmbeddingOptions o;
   o.height = 8, o.width = 8, o.patch_size = 4, o.d_model = 8;
   PatchEmbedding embed(o);
-  test::expect_contains(error_message([&] { embed->forward(torch::zeros({1, 1, 8, 8})); }),
+  test::expect_contains(error_message([&] {
+                          embed->forward(torch::zeros({1, 1, 8, 8}));
+                        }),
                         "uint8");
-  test::expect_contains(
-      error_message([&] { embed->forward(torch::zeros({1, 1, 8, 12}, torch::kByte)); }),
-      "the model takes 1x8x8 images");
+  test::expect_contains(error_message([&] {
+                          embed->forward(torch::zeros({1, 1, 8, 12}, torch::kByte));
+                        }),
+                        "the model takes 1x8x8 images");
   o.patch_size = 3;
   test::expect_contains(error_message([&] { PatchEmbedding{o}; }), "does not divide");
-  test::expect_contains(error_message([&] {
-                          embed->set_pixel_statistics(torch::zeros({1}), torch::zeros({1}));
-                        }),
-                        "positive");
+  test::expect_contains(
+      error_message([&] { embed->set_pixel_statistics(torch::zeros({1}), torch::zeros({1})); }),
+      "positive");
 }
 
 }  // namespace

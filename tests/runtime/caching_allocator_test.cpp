@@ -1,8 +1,8 @@
 // CachingCpuAllocator: reuse of freed large blocks, small requests passed through, trimming.
+#include "runtime/caching_allocator.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
-
-#include "runtime/caching_allocator.h"
 
 using attnlab::CachingCpuAllocator;
 
@@ -89,7 +89,7 @@ TEST(CachingCpuAllocator, UnderAddressSanitizerFreedAndSlackBytesArePoisoned) {
     auto a = allocator.allocate(kBytes);
     data = static_cast<char*>(a.get());
     EXPECT_EQ(__asan_region_is_poisoned(data, kBytes), nullptr);  // all of it usable
-    EXPECT_TRUE(__asan_address_is_poisoned(data + kBytes));        // one past the end
+    EXPECT_TRUE(__asan_address_is_poisoned(data + kBytes));       // one past the end
   }
   EXPECT_TRUE(__asan_address_is_poisoned(data));  // cached: a read would be reported
   EXPECT_TRUE(__asan_address_is_poisoned(data + kBytes / 2));

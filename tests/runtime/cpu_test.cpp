@@ -1,9 +1,9 @@
 #include "runtime/cpu.h"
 
+#include <gtest/gtest.h>
+
 #include <cstdlib>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "support/common.h"
 

@@ -2,6 +2,9 @@
 // launches on loopback (this test binary, re-entered as the workers' `ProcessGroupWorker.*`).
 #include "runtime/process_group.h"
 
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -10,9 +13,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <torch/torch.h>
 
 #include "support/common.h"
 #include "support/torchrun.h"
@@ -39,9 +39,14 @@ class ScopedEnv {
   std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
 };
 
-const std::vector<std::string> kLaunchVariables = {
-    "WORLD_SIZE", "RANK", "LOCAL_WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT",
-    "TORCHELASTIC_USE_AGENT_STORE", "TORCHELASTIC_RESTART_COUNT"};
+const std::vector<std::string> kLaunchVariables = {"WORLD_SIZE",
+                                                   "RANK",
+                                                   "LOCAL_WORLD_SIZE",
+                                                   "LOCAL_RANK",
+                                                   "MASTER_ADDR",
+                                                   "MASTER_PORT",
+                                                   "TORCHELASTIC_USE_AGENT_STORE",
+                                                   "TORCHELASTIC_RESTART_COUNT"};
 
 TEST(LaunchEnv, NoVariablesIsAGroupOfOne) {
   if (std::getenv("ATTNLAB_TEST_WORKER")) GTEST_SKIP() << "inside a torchrun worker";
@@ -59,9 +64,14 @@ TEST(LaunchEnv, NoVariablesIsAGroupOfOne) {
 TEST(LaunchEnv, ReadsWhatTorchrunSetsAndNamesABadVariable) {
   if (std::getenv("ATTNLAB_TEST_WORKER")) GTEST_SKIP() << "inside a torchrun worker";
   {
-    ScopedEnv scope({{"WORLD_SIZE", "4"}, {"RANK", "3"}, {"LOCAL_WORLD_SIZE", "2"}, {"LOCAL_RANK", "1"},
-                     {"MASTER_ADDR", "10.0.0.1"}, {"MASTER_PORT", "29500"},
-                     {"TORCHELASTIC_USE_AGENT_STORE", "True"}, {"TORCHELASTIC_RESTART_COUNT", "2"}});
+    ScopedEnv scope({{"WORLD_SIZE", "4"},
+                     {"RANK", "3"},
+                     {"LOCAL_WORLD_SIZE", "2"},
+                     {"LOCAL_RANK", "1"},
+                     {"MASTER_ADDR", "10.0.0.1"},
+                     {"MASTER_PORT", "29500"},
+                     {"TORCHELASTIC_USE_AGENT_STORE", "True"},
+                     {"TORCHELASTIC_RESTART_COUNT", "2"}});
     const auto env = launch_env_from_environment();
     EXPECT_TRUE(env.distributed());
     EXPECT_EQ(env.rank, 3);
@@ -82,13 +92,16 @@ TEST(LaunchEnv, ReadsWhatTorchrunSetsAndNamesABadVariable) {
     }
     return std::string("no error");
   };
-  const std::pair<std::string, std::string> addr{"MASTER_ADDR", "127.0.0.1"}, port{"MASTER_PORT", "29500"};
-  test::expect_contains(message({{"WORLD_SIZE", "2"}, {"RANK", "2"}, addr, port}), "RANK=2 is not an integer in [0, 1]");
+  const std::pair<std::string, std::string> addr{"MASTER_ADDR", "127.0.0.1"},
+      port{"MASTER_PORT", "29500"};
+  test::expect_contains(message({{"WORLD_SIZE", "2"}, {"RANK", "2"}, addr, port}),
+                        "RANK=2 is not an integer in [0, 1]");
   test::expect_contains(message({{"WORLD_SIZE", "two"}, addr, port}), "WORLD_SIZE=two");
   test::expect_contains(message({{"WORLD_SIZE", "2"}, {"RANK", "0"}, {"MASTER_ADDR", ""}, port}),
                         "MASTER_ADDR is not set");
-  test::expect_contains(message({{"WORLD_SIZE", "2"}, {"RANK", "0"}, addr, {"MASTER_PORT", "70000"}}),
-                        "MASTER_PORT=70000");
+  test::expect_contains(
+      message({{"WORLD_SIZE", "2"}, {"RANK", "0"}, addr, {"MASTER_PORT", "70000"}}),
+      "MASTER_PORT=70000");
 }
 
 TEST(ProcessGroup, TwoTorchrunWorkersSumAndBroadcast) {
@@ -104,10 +117,12 @@ TEST(ProcessGroup, ARankThatDiesMakesTheOtherFailWithinTheTimeoutNamingItself) {
   if (!test::has_torchrun()) GTEST_SKIP() << "torchrun missing (python3-torch)";
   const auto start = std::chrono::steady_clock::now();
   const auto run = test::torchrun_workers(2, "ProcessGroupWorker.RankOneDies");
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_NE(run.rc, 0) << run.out;
   EXPECT_NE(run.out.find("rank 0 of 2: summing the survivor's tensor across ranks failed"),
-            std::string::npos) << run.out;
+            std::string::npos)
+      << run.out;
   EXPECT_LT(seconds, 60.0) << run.out;  // the workers' timeout is 10 s; torchrun polls every 5 s
 }
 
@@ -121,7 +136,8 @@ TEST(ProcessGroupWorker, SumsAndBroadcasts) {
   ProcessGroup group(env, std::chrono::seconds(30));
   const float r = static_cast<float>(env.rank);
   // rank 0: (1, 10, ...), rank 1: (2, 20, ...): the sum is 3, 30, ... on both.
-  auto t = torch::arange(1, 6, torch::kFloat) * (r + 1.0f) * torch::tensor({1.0f, 10.0f, 100.0f, 1e3f, 1e4f});
+  auto t = torch::arange(1, 6, torch::kFloat) * (r + 1.0f) *
+           torch::tensor({1.0f, 10.0f, 100.0f, 1e3f, 1e4f});
   group.all_reduce_sum(t, "a test tensor");
   EXPECT_TRUE(torch::allclose(t, torch::arange(1, 6, torch::kFloat) * 3.0f *
                                      torch::tensor({1.0f, 10.0f, 100.0f, 1e3f, 1e4f})))

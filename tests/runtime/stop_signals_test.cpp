@@ -2,6 +2,9 @@
 // (issue 15: a handler frame written below oneDNN's rsp corrupted the heap).
 #include "runtime/stop_signals.h"
 
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <gtest/gtest.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -11,10 +14,6 @@
 #include <chrono>
 #include <thread>
 #include <vector>
-
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-#include <gtest/gtest.h>
 
 #include "kernels/gemm.h"
 
@@ -45,7 +44,8 @@ TEST(StopSignals, EveryIntraOpThreadBlocksThem) {
   at::parallel_for(0, threads, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) blocked[static_cast<size_t>(i)] = blocks_stop_signals();
   });
-  for (int64_t i = 0; i < threads; ++i) EXPECT_EQ(blocked[static_cast<size_t>(i)], 1) << "chunk " << i;
+  for (int64_t i = 0; i < threads; ++i)
+    EXPECT_EQ(blocked[static_cast<size_t>(i)], 1) << "chunk " << i;
   // A thread started later inherits the mask.
   int later = -1;
   std::thread([&] { later = blocks_stop_signals(); }).join();
@@ -130,7 +130,8 @@ TEST(StopSignals, ASignalStormDuringGemmsLeavesTheHeapIntact) {
   int64_t rounds = 0;
   // At least 1.5 s and 20 rounds of GEMMs under the storm (a sanitizer build on a loaded
   // machine can be slow: the round count is a floor, not a speed to reach).
-  while (rounds < 20 || std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1500)) {
+  while (rounds < 20 ||
+         std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1500)) {
     // The three GEMMs of a training linear, each spread by oneDNN over every intra-op thread:
     // forward x W^T, input gradient dy W, weight gradient dy^T x.
     auto c = at::empty({kM, kN}), dx = at::empty({kM, kK}), dw = at::empty({kN, kK});
@@ -140,7 +141,8 @@ TEST(StopSignals, ASignalStormDuringGemmsLeavesTheHeapIntact) {
                   0.0f, dx.data_ptr<float>(), kK);
     attnlab::gemm(true, false, kN, kK, kM, 1.0f, c.data_ptr<float>(), kN, a.data_ptr<float>(), kK,
                   0.0f, dw.data_ptr<float>(), kK);
-    std::vector<std::vector<int64_t>> churn(64, std::vector<int64_t>(33, rounds));  // small heap blocks
+    std::vector<std::vector<int64_t>> churn(64,
+                                            std::vector<int64_t>(33, rounds));  // small heap blocks
     worst = std::max({worst, relative_error(c, expected), relative_error(dx, expected_dx),
                       relative_error(dw, expected_dw)});
     ++rounds;

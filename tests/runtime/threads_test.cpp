@@ -1,10 +1,13 @@
 #include "runtime/threads.h"
 
+#include <ATen/Parallel.h>
 #include <dirent.h>
 #include <dlfcn.h>
+#include <gtest/gtest.h>
 #include <omp.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,10 +18,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <ATen/Parallel.h>
-#include <gtest/gtest.h>
-#include <torch/torch.h>
 
 #include "support/common.h"
 
@@ -106,8 +105,8 @@ TEST_F(Threads, TrainingComputesOnRunThreadsAndNoMore) {
       ::freopen("/dev/null", "w", stdout);
       ::freopen("/dev/null", "w", stderr);
       const std::string config = std::string(ATTNLAB_SOURCE_DIR) + "/configs/reverse.yaml";
-      const std::string out = "run.out_dir=" + ::testing::TempDir() + "attnlab_threads_" +
-                              std::to_string(::getpid());
+      const std::string out =
+          "run.out_dir=" + ::testing::TempDir() + "attnlab_threads_" + std::to_string(::getpid());
       const std::string threads = "run.threads=" + std::to_string(n);
       ::execl(ATTNLAB_BINARY, ATTNLAB_BINARY, "train", "--config", config.c_str(), "--overwrite",
               "--set", out.c_str(), "--set", threads.c_str(), "--set", "train.max_steps=400",
@@ -137,8 +136,9 @@ TEST_F(Threads, TrainingComputesOnRunThreadsAndNoMore) {
       table += " " + std::to_string(tid) + ":" + std::to_string(t);
     }
     EXPECT_LE(busy, n) << "threads:ticks" << table;
-    const auto steady = std::max_element(count_samples.begin(), count_samples.end(),
-                                         [](const auto& a, const auto& b) { return a.second < b.second; });
+    const auto steady =
+        std::max_element(count_samples.begin(), count_samples.end(),
+                         [](const auto& a, const auto& b) { return a.second < b.second; });
     EXPECT_EQ(steady->first, static_cast<size_t>(2 * n + 1)) << "threads:ticks" << table;
     test::run_shell("rm -rf " + ::testing::TempDir() + "attnlab_threads_" + std::to_string(child));
   }

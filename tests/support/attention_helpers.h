@@ -3,6 +3,7 @@
 // general helpers (scratch directory, shell, python) are in support/common.h.
 
 #include <sys/wait.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <array>
@@ -15,15 +16,14 @@
 #include <string>
 #include <vector>
 
-#include <torch/torch.h>
-
 #include "attention_log/record.h"
 #include "support/common.h"
 
 namespace attnlab::test {
 
 // Rows of softmax(random) over each example's valid keys, zero elsewhere: (N, H, T, T).
-inline at::Tensor random_weights(const std::vector<int64_t>& lengths, int64_t heads, uint64_t seed) {
+inline at::Tensor random_weights(const std::vector<int64_t>& lengths, int64_t heads,
+                                 uint64_t seed) {
   const auto N = static_cast<int64_t>(lengths.size());
   int64_t T = 0;
   for (auto L : lengths) T = std::max(T, L);

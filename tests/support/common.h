@@ -3,7 +3,9 @@
 // running a shell command or /usr/bin/python3 (the independent reference) to read its output.
 // Header-only.
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <array>
@@ -16,9 +18,6 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <torch/torch.h>
 
 namespace attnlab::test {
 
@@ -131,8 +130,9 @@ inline bool cpuinfo_has_native_bf16() {
 // which the sanitizer runtimes refuse: in a sanitizer build (scripts/sanitize.sh) the tests that
 // need it skip, saying why.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define ATTNLAB_SKIP_WITHOUT_SENTENCEPIECE() \
-  GTEST_SKIP() << "SentencePiece cannot be loaded in a sanitizer build (dlopen with RTLD_DEEPBIND)"
+#define ATTNLAB_SKIP_WITHOUT_SENTENCEPIECE()                                          \
+  GTEST_SKIP() << "SentencePiece cannot be loaded in a sanitizer build (dlopen with " \
+                  "RTLD_DEEPBIND)"
 #else
 #define ATTNLAB_SKIP_WITHOUT_SENTENCEPIECE() static_cast<void>(0)
 #endif
@@ -147,7 +147,8 @@ inline bool python_has(const std::string& module) {
   const auto it = known.find(module);
   if (it != known.end()) return it->second;
   return known[module] =
-             run_shell(std::string(kPython) + " -c 'import " + module + "' >/dev/null 2>&1").rc == 0;
+             run_shell(std::string(kPython) + " -c 'import " + module + "' >/dev/null 2>&1").rc ==
+             0;
 }
 
 // Runs `python3 script_path args...`; returns stdout and stderr together, `ok` false on a

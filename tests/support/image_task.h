@@ -18,7 +18,8 @@ inline void write_idx(const std::string& path, const std::vector<int64_t>& dims,
   const unsigned char magic[4] = {0, 0, 0x08, static_cast<unsigned char>(dims.size())};
   out.write(reinterpret_cast<const char*>(magic), 4);
   for (const int64_t d : dims) {
-    const unsigned char be[4] = {static_cast<unsigned char>(d >> 24), static_cast<unsigned char>(d >> 16),
+    const unsigned char be[4] = {static_cast<unsigned char>(d >> 24),
+                                 static_cast<unsigned char>(d >> 16),
                                  static_cast<unsigned char>(d >> 8), static_cast<unsigned char>(d)};
     out.write(reinterpret_cast<const char*>(be), 4);
   }

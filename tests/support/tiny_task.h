@@ -48,7 +48,9 @@ inline std::vector<Example> tiny_translation_examples(int count, int min_len = 2
     for (int j = 0; j < len; ++j) src += std::string(j ? " " : "") + symbols[j];
     for (int j = len - 1; j >= 0; --j) {
       const char s = symbols[j];
-      const std::string word = s == 'a' ? "" : s == 'b' ? "B1 B2" : std::string(1, static_cast<char>(s - 32));
+      const std::string word = s == 'a'   ? ""
+                               : s == 'b' ? "B1 B2"
+                                          : std::string(1, static_cast<char>(s - 32));
       if (!word.empty()) tgt += (tgt.empty() ? "" : " ") + word;
     }
     examples.push_back({src, tgt, 0});

@@ -2,6 +2,8 @@
 // Helpers shared by the train, bench and cli tests: a tiny model, parameter copying, reading
 // key=value output. The general helpers are in support/common.h. Header-only.
 
+#include <gtest/gtest.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -12,9 +14,6 @@
 #include <regex>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <torch/torch.h>
 
 #include "model/encoder_model.h"
 #include "support/common.h"

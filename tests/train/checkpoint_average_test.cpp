@@ -1,10 +1,10 @@
 #include "train/checkpoint_average.h"
 
-#include <filesystem>
-#include <string>
-
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+
+#include <filesystem>
+#include <string>
 
 #include "support/common.h"
 
@@ -43,7 +43,9 @@ TEST(CheckpointAverage, EveryTensorIsTheMeanAndTheRestIsTheNewest) {
   EXPECT_EQ(avg.optimizer_step, 300);
   // Written and read back as a normal checkpoint.
   save_checkpoint(dir.file("average.pt"), avg);
-  EXPECT_TRUE(load_checkpoint(dir.file("average.pt")).model.at("token_head.proj.bias").equal(torch::tensor({3.f, 3.f})));
+  EXPECT_TRUE(load_checkpoint(dir.file("average.pt"))
+                  .model.at("token_head.proj.bias")
+                  .equal(torch::tensor({3.f, 3.f})));
 }
 
 std::string average_error(const std::vector<std::string>& paths) {

@@ -2,8 +2,10 @@
 // files, and atomic replacement under SIGKILL.
 #include "train/checkpoint.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,9 +17,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <torch/torch.h>
 
 #include "support/train_helpers.h"
 
@@ -160,11 +159,12 @@ print("spm=" + str(d["spm_model"].dtype) + ":" + d["spm_model"].numpy().tobytes(
   const std::string out = test::run_python(script, path + " " + expected_config, ok);
   ASSERT_TRUE(ok) << out;
 
-  std::vector<std::string> keys = {"format", "version", "config", "model", "optimizer",
-                                   "step", "epoch", "batch_in_epoch", "rng_state",
-                                   "best_metric", "best_step", "evals_without_improvement",
-                                   "tokens_seen", "elapsed_s", "src_vocab", "tgt_vocab",
-                                   "labels", "spm_model", "image_shape"};
+  std::vector<std::string> keys = {
+      "format",      "version",     "config",     "model",
+      "optimizer",   "step",        "epoch",      "batch_in_epoch",
+      "rng_state",   "best_metric", "best_step",  "evals_without_improvement",
+      "tokens_seen", "elapsed_s",   "src_vocab",  "tgt_vocab",
+      "labels",      "spm_model",   "image_shape"};
   std::sort(keys.begin(), keys.end());
   std::string joined;
   for (const auto& k : keys) joined += (joined.empty() ? "" : ",") + k;
@@ -180,7 +180,8 @@ print("spm=" + str(d["spm_model"].dtype) + ":" + d["spm_model"].numpy().tobytes(
   EXPECT_EQ(test::line_value(out, "w_shape"), "5,4");
   EXPECT_EQ(test::line_value(out, "src_vocab"), "<pad>|<unk>|<cls>|a|é|hello world");
   std::string spm_hex;
-  for (unsigned char b : c.spm_model) spm_hex += "0123456789abcdef"[b >> 4], spm_hex += "0123456789abcdef"[b & 15];
+  for (unsigned char b : c.spm_model)
+    spm_hex += "0123456789abcdef"[b >> 4], spm_hex += "0123456789abcdef"[b & 15];
   EXPECT_EQ(test::line_value(out, "spm"), "torch.uint8:" + spm_hex);  // the model's bytes
   EXPECT_EQ(test::line_value(out, "rng"),
             "torch.uint8:" + std::to_string(c.state.rng_state.numel()));

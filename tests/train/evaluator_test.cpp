@@ -1,13 +1,13 @@
 // Loss against a cross-entropy written out by hand, decoding, and EvalResult's JSON.
 #include "train/evaluator.h"
 
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <stdexcept>
-
-#include <gtest/gtest.h>
-#include <torch/torch.h>
 
 #include "data/vocab.h"
 #include "runtime/process_group.h"
@@ -138,14 +138,14 @@ TEST(EvalResult, MetricsByName) {
 
 TEST(EvalResult, JsonHasTheDocumentedKeys) {
   const auto t = transduction_result().to_json({});
-  for (const char* key : {"\"examples\": 2", "\"loss\": 0.5", "\"accuracy\": 0.75",
-                          "\"token_accuracy\": 0.75", "\"exact_match\": 0.5", "\"tokens\": 4",
-                          "\"samples\": [{"})
+  for (const char* key :
+       {"\"examples\": 2", "\"loss\": 0.5", "\"accuracy\": 0.75", "\"token_accuracy\": 0.75",
+        "\"exact_match\": 0.5", "\"tokens\": 4", "\"samples\": [{"})
     test::expect_contains(t, key);
   const auto c = classification_result().to_json({"neg", "pos"});
-  for (const char* key : {"\"loss\": null", "\"accuracy\": 0.75", "\"macro_f1\"",
-                          "\"per_class\": {\"neg\": {", "\"confusion\": [[1, 1], [0, 2]]",
-                          "\"labels\": [\"neg\", \"pos\"]", "\"samples\": []"})
+  for (const char* key :
+       {"\"loss\": null", "\"accuracy\": 0.75", "\"macro_f1\"", "\"per_class\": {\"neg\": {",
+        "\"confusion\": [[1, 1], [0, 2]]", "\"labels\": [\"neg\", \"pos\"]", "\"samples\": []"})
     test::expect_contains(c, key);
 }
 
@@ -174,8 +174,9 @@ print("loss=" + repr(c["loss"]))
   EXPECT_EQ(test::line_value(out, "c_keys"),
             "accuracy,confusion,examples,labels,loss,macro_f1,per_class,samples,scored_skipped,"
             "skipped,split_examples");
-  EXPECT_EQ(test::line_value(out, "sample"),
-            "{'input': 'in \"1\"', 'target': 'tab\\there', 'predicted': 'ok\\\\', 'correct': True}");
+  EXPECT_EQ(
+      test::line_value(out, "sample"),
+      "{'input': 'in \"1\"', 'target': 'tab\\there', 'predicted': 'ok\\\\', 'correct': True}");
   // neg: tp 1, predicted 1, actual 2 -> P 1, R 0.5, F1 2/3; pos: P 2/3, R 1, F1 0.8.
   EXPECT_EQ(test::line_value(out, "neg"), "1.000000,0.500000,0.666667,2");
   EXPECT_EQ(test::line_value(out, "macro_f1"), "0.733333");
@@ -190,8 +191,8 @@ TEST(Evaluate, MatchesOneBigBatchAndRestoresTrainMode) {
   spec.max_len = 8;
   spec.source = Vocab::build({{"a", "b", "c"}});
   spec.target = Vocab::build({{"a", "b", "c"}});
-  std::vector<Example> examples = {{"abc", "cba", 1}, {"ab", "ba", 2}, {"c", "c", 3},
-                                   {"bca", "acb", 4}, {"aa", "aa", 5}};
+  std::vector<Example> examples = {
+      {"abc", "cba", 1}, {"ab", "ba", 2}, {"c", "c", 3}, {"bca", "acb", 4}, {"aa", "aa", 5}};
   const auto data = make_dataset(examples, "memory.tsv", spec);
   auto options = test::tiny_model_options(spec.source.size(), spec.target.size());
   options.encoder.layer.dropout = 0.5;  // evaluate must switch it off
@@ -279,7 +280,8 @@ TEST(SumOverRanksWorker, AddsEveryCounter) {
     EXPECT_EQ(e.examples, a.examples + b.examples);
     EXPECT_EQ(e.loss_units, a.loss_units + b.loss_units);
     EXPECT_DOUBLE_EQ(e.loss_sum, a.loss_sum + b.loss_sum);
-    EXPECT_DOUBLE_EQ(e.loss, (a.loss_sum + b.loss_sum) / static_cast<double>(a.loss_units + b.loss_units));
+    EXPECT_DOUBLE_EQ(e.loss,
+                     (a.loss_sum + b.loss_sum) / static_cast<double>(a.loss_units + b.loss_units));
     EXPECT_EQ(e.transduction.tokens, 401);
     EXPECT_EQ(e.transduction.correct_tokens, 303);
     EXPECT_EQ(e.transduction.sequences, 21);

@@ -3,13 +3,12 @@
 // a checkpoint alone rebuilds the model with the training split's pixel statistics, and
 // held-out validation takes the last training images.
 
+#include <gtest/gtest.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <string>
-
-#include <gtest/gtest.h>
-#include <torch/torch.h>
 
 #include "data/tsv.h"
 #include "support/image_task.h"
@@ -38,16 +37,31 @@ class ImageTraining : public ::testing::Test {
 
   Config config(const std::string& name, std::vector<std::string> overrides = {}) {
     std::vector<std::string> base = {
-        "run.name=" + name, "run.out_dir=" + root_.string(), "run.threads=1",
-        "data.task=image_classification", "data.format=idx",
+        "run.name=" + name,
+        "run.out_dir=" + root_.string(),
+        "run.threads=1",
+        "data.task=image_classification",
+        "data.format=idx",
         "data.train=" + (root_ / "train-images-idx3-ubyte").string(),
         "data.valid=" + (root_ / "valid-images-idx3-ubyte").string(),
         "data.image.classes=[top-left, top-right, bottom-left, bottom-right]",
-        "model.patch_size=4", "model.d_model=16", "model.num_heads=2", "model.num_layers=1",
-        "model.d_ff=32", "model.dropout=0.0", "model.positions=learned",
-        "train.batch_size=16", "train.max_steps=300", "train.warmup_steps=10", "train.lr=3e-3",
-        "train.precision=fp32", "train.eval_interval=100", "train.checkpoint_interval=20",
-        "train.keep_last=10", "log.interval=1", "log.progress=false"};
+        "model.patch_size=4",
+        "model.d_model=16",
+        "model.num_heads=2",
+        "model.num_layers=1",
+        "model.d_ff=32",
+        "model.dropout=0.0",
+        "model.positions=learned",
+        "train.batch_size=16",
+        "train.max_steps=300",
+        "train.warmup_steps=10",
+        "train.lr=3e-3",
+        "train.precision=fp32",
+        "train.eval_interval=100",
+        "train.checkpoint_interval=20",
+        "train.keep_last=10",
+        "log.interval=1",
+        "log.progress=false"};
     base.insert(base.end(), overrides.begin(), overrides.end());
     return parse_config("{}", "test", base);
   }
@@ -77,8 +91,9 @@ TEST_F(ImageTraining, ResumeWithAugmentationAndDropoutRepeatsTheRunExactly) {
   ASSERT_EQ(tail.size(), 20u);
   for (const auto& [step, loss] : tail) EXPECT_EQ(loss, full.at(step)) << "step " << step;
   // Augmentation is on: without it the same run follows another curve.
-  Trainer(config("plain", {"model.dropout=0.1", "model.attention_dropout=0.1",
-                           "train.max_steps=40"})).run();
+  Trainer(
+      config("plain", {"model.dropout=0.1", "model.attention_dropout=0.1", "train.max_steps=40"}))
+      .run();
   EXPECT_NE(test::logged_losses(root_ / "plain").at(30), full.at(30));
 }
 
@@ -109,7 +124,8 @@ TEST_F(ImageTraining, ACheckpointAloneRebuildsTheModelAndItsPixelStatistics) {
 }
 
 TEST_F(ImageTraining, HoldoutValidatesOnTheLastTrainingImages) {
-  Trainer trainer(config("holdout", {"data.valid=\"\"", "data.image.holdout=16", "train.max_steps=20"}));
+  Trainer trainer(
+      config("holdout", {"data.valid=\"\"", "data.image.holdout=16", "train.max_steps=20"}));
   EXPECT_EQ(trainer.valid_data().size(), 16);
   EXPECT_EQ(trainer.valid_data().example(0).source, "train-images-idx3-ubyte#80");
   // A holdout that leaves nothing to train on is a data error naming the file.
@@ -126,7 +142,8 @@ TEST_F(ImageTraining, ACropPaddingAsLargeAsTheImageIsADataError) {
     Trainer(config("crop", {"data.image.augment.crop_padding=8"}));
     FAIL() << "expected a DataError";
   } catch (const DataError& e) {
-    test::expect_contains(e.what(), "data.image.augment.crop_padding=8 shifts its 8x8 images entirely out of view");
+    test::expect_contains(
+        e.what(), "data.image.augment.crop_padding=8 shifts its 8x8 images entirely out of view");
   }
 }
 

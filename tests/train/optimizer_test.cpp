@@ -1,15 +1,14 @@
 // FlatAdamW against LibTorch's own torch::optim::AdamW and torch::nn::utils::clip_grad_norm_.
 #include "train/optimizer.h"
 
+#include <ATen/autocast_mode.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
 #include <cmath>
 #include <map>
 #include <stdexcept>
 #include <string>
-
-#include <gtest/gtest.h>
-#include <torch/torch.h>
-
-#include <ATen/autocast_mode.h>
 
 #include "model/encoder_model.h"
 #include "support/train_helpers.h"
@@ -60,10 +59,8 @@ torch::optim::AdamW reference_adamw(torch::nn::Module& module, double eps) {
   std::vector<torch::Tensor> matrices, vectors;
   for (const auto& p : module.parameters()) (p.dim() >= 2 ? matrices : vectors).push_back(p);
   auto opts = [eps](double decay) {
-    return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(kLr)
-                                                            .betas({kBeta1, kBeta2})
-                                                            .eps(eps)
-                                                            .weight_decay(decay));
+    return std::make_unique<torch::optim::AdamWOptions>(
+        torch::optim::AdamWOptions(kLr).betas({kBeta1, kBeta2}).eps(eps).weight_decay(decay));
   };
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(matrices, opts(kDecay));

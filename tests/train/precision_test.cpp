@@ -1,7 +1,7 @@
 #include "train/precision.h"
 
-#include <gtest/gtest.h>
 #include <ATen/autocast_mode.h>
+#include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "support/common.h"

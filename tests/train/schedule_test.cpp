@@ -1,10 +1,10 @@
 // Learning-rate schedules against values computed by hand.
 #include "train/schedule.h"
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <stdexcept>
-
-#include <gtest/gtest.h>
 
 namespace attnlab {
 namespace {
@@ -70,8 +70,8 @@ TEST(Schedule, InverseSqrt) {
   o.warmup_steps = 100;
   o.total_steps = 1000;
   EXPECT_NEAR(learning_rate(o, 100), 1.0, kTol);
-  EXPECT_NEAR(learning_rate(o, 400), 0.5, kTol);      // sqrt(100 / 400)
-  EXPECT_NEAR(learning_rate(o, 10000), 0.1, kTol);    // keeps decaying past total_steps
+  EXPECT_NEAR(learning_rate(o, 400), 0.5, kTol);    // sqrt(100 / 400)
+  EXPECT_NEAR(learning_rate(o, 10000), 0.1, kTol);  // keeps decaying past total_steps
   EXPECT_NEAR(learning_rate(o, 101), std::sqrt(100.0 / 101.0), kTol);
   o.warmup_steps = 0;  // no warmup: peak / sqrt(step)
   EXPECT_NEAR(learning_rate(o, 1), 1.0, kTol);

@@ -1,12 +1,12 @@
 // One training step: the loop learns (overfits a tiny batch) and a non-finite step is skipped.
 #include "train/train_step.h"
 
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
 #include <cmath>
 #include <map>
 #include <string>
-
-#include <gtest/gtest.h>
-#include <torch/torch.h>
 
 #include "support/train_helpers.h"
 
@@ -99,7 +99,8 @@ struct ClipFixture {
     for (const auto& p : copy->named_parameters()) {
       EXPECT_EQ(exp_avg.count(p.key()), 1u) << p.key();
       if (exp_avg.count(p.key()) == 0) continue;
-      EXPECT_TRUE(torch::allclose(exp_avg.at(p.key()), p.value().grad() * (0.1 * scale), 1e-4, 1e-12))
+      EXPECT_TRUE(
+          torch::allclose(exp_avg.at(p.key()), p.value().grad() * (0.1 * scale), 1e-4, 1e-12))
           << p.key();
       moment_sq += exp_avg.at(p.key()).to(torch::kDouble).pow(2).sum().item<double>();
     }

@@ -39,19 +39,35 @@ class TrainerTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(root_); }
 
   Config config(const std::string& name, std::vector<std::string> overrides = {}) {
-    std::vector<std::string> base = {
-        "run.name=" + name, "run.out_dir=" + root_.string(), "run.threads=1",
-        "data.train=" + (root_ / "train.tsv").string(), "data.valid=" + (root_ / "valid.tsv").string(),
-        "data.tokenization=word", "data.max_len=16", "model.d_model=16", "model.num_heads=2",
-        "model.num_layers=1", "model.d_ff=32", "model.dropout=0.1", "model.attention_dropout=0.1",
-        "train.batch_size=8", "train.max_steps=20", "train.warmup_steps=4", "train.lr=3e-3",
-        "train.eval_interval=5", "train.checkpoint_interval=10", "train.keep_last=1", "log.interval=1",
-        "log.progress=false"};
+    std::vector<std::string> base = {"run.name=" + name,
+                                     "run.out_dir=" + root_.string(),
+                                     "run.threads=1",
+                                     "data.train=" + (root_ / "train.tsv").string(),
+                                     "data.valid=" + (root_ / "valid.tsv").string(),
+                                     "data.tokenization=word",
+                                     "data.max_len=16",
+                                     "model.d_model=16",
+                                     "model.num_heads=2",
+                                     "model.num_layers=1",
+                                     "model.d_ff=32",
+                                     "model.dropout=0.1",
+                                     "model.attention_dropout=0.1",
+                                     "train.batch_size=8",
+                                     "train.max_steps=20",
+                                     "train.warmup_steps=4",
+                                     "train.lr=3e-3",
+                                     "train.eval_interval=5",
+                                     "train.checkpoint_interval=10",
+                                     "train.keep_last=1",
+                                     "log.interval=1",
+                                     "log.progress=false"};
     base.insert(base.end(), overrides.begin(), overrides.end());
     return parse_config("{}", "test", base);
   }
 
-  std::map<int64_t, std::string> losses(const std::string& run) { return test::logged_losses(root_ / run); }
+  std::map<int64_t, std::string> losses(const std::string& run) {
+    return test::logged_losses(root_ / run);
+  }
 
   fs::path root_;
 };
@@ -256,15 +272,16 @@ TEST_F(TrainerTest, SkippedStepsStillStopOnSignalsAndValidateAtTheEnd) {
 TEST_F(TrainerTest, EarlyStoppingAndStopAt) {
   // lr ~0 never changes the predictions: accuracy stops improving after the first evaluation,
   // so the run stops `patience` evaluations later (evaluations at steps 5, 10, 15).
-  auto r = Trainer(config("patience", {"train.lr=1e-12", "train.max_steps=100",
-                                       "train.early_stopping_patience=2",
-                                       "train.best_metric=accuracy"}))
-               .run();
+  auto r =
+      Trainer(config("patience", {"train.lr=1e-12", "train.max_steps=100",
+                                  "train.early_stopping_patience=2", "train.best_metric=accuracy"}))
+          .run();
   EXPECT_EQ(r.stop_reason, "early_stopping");
   EXPECT_EQ(r.steps, 15);
   // A target reached at the first evaluation stops there.
   auto s = Trainer(config("stop_at", {"train.stop_at=0.0001", "train.max_steps=40",
-                                      "train.best_metric=accuracy"})).run();
+                                      "train.best_metric=accuracy"}))
+               .run();
   EXPECT_EQ(s.stop_reason, "stop_at");
   EXPECT_EQ(s.steps, 5);
   EXPECT_GE(s.seconds_to_stop_at, 0.0);

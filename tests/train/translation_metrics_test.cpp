@@ -1,12 +1,12 @@
 #include "train/translation_metrics.h"
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "support/common.h"
 
@@ -18,7 +18,8 @@ using Tokens = std::vector<std::string>;
 TEST(Tokenize13a, SplitsAsSacreBleusRulesSay) {
   // Hand-applied mteval-v13a rules (sacreBLEU's tokenizer_13a).
   EXPECT_EQ(tokenize_13a("Hello, world!"), (Tokens{"Hello", ",", "world", "!"}));
-  EXPECT_EQ(tokenize_13a("pi is 3.14, not 1,000."), (Tokens{"pi", "is", "3.14", ",", "not", "1,000", "."}));
+  EXPECT_EQ(tokenize_13a("pi is 3.14, not 1,000."),
+            (Tokens{"pi", "is", "3.14", ",", "not", "1,000", "."}));
   EXPECT_EQ(tokenize_13a("pages 10-20 of a well-known (old) book"),
             (Tokens{"pages", "10", "-", "20", "of", "a", "well-known", "(", "old", ")", "book"}));
   EXPECT_EQ(tokenize_13a("it's \"quoted\" &amp; <b>"),
@@ -32,8 +33,11 @@ TEST(Utf8CodePoints, CountsCharactersNotBytes) {
   EXPECT_EQ(utf8_code_points("café").size(), 4u);
   EXPECT_EQ(utf8_code_points("日本").size(), 2u);
   EXPECT_EQ(utf8_code_points("日本")[0], U'日');
-  EXPECT_EQ(utf8_code_points("a\xff" "b").size(), 3u);  // an invalid byte is one code point
-  EXPECT_EQ(utf8_code_points("\xe6\x97").size(), 2u);   // a cut sequence: its bytes
+  EXPECT_EQ(utf8_code_points("a\xff"
+                             "b")
+                .size(),
+            3u);                                       // an invalid byte is one code point
+  EXPECT_EQ(utf8_code_points("\xe6\x97").size(), 2u);  // a cut sequence: its bytes
 }
 
 TEST(TranslationMetrics, HandComputedBleu) {
@@ -72,8 +76,8 @@ struct Corpus {
   std::vector<std::string> hypotheses, references;
 };
 Corpus random_corpus(uint64_t seed, int sentences) {
-  const Tokens vocab = {"the", "a", "cat", "dog", "sat", "ran", "on", "mat", "house", "big",
-                        "small", "café", "über", "red", "went", "home", "to", "and"};
+  const Tokens vocab = {"the", "a",     "cat",  "dog",  "sat", "ran",  "on",   "mat", "house",
+                        "big", "small", "café", "über", "red", "went", "home", "to",  "and"};
   std::mt19937_64 rng(seed);
   auto pick = [&](size_t n) { return static_cast<size_t>(rng() % n); };
   Corpus c;
@@ -86,9 +90,15 @@ Corpus random_corpus(uint64_t seed, int sentences) {
     for (size_t e = 0; e < edits; ++e) {
       const size_t at = pick(hyp.size());
       switch (pick(3)) {
-        case 0: if (hyp.size() > 4) hyp.erase(hyp.begin() + static_cast<long>(at)); break;
-        case 1: hyp[at] = vocab[pick(vocab.size())]; break;
-        default: std::swap(hyp[at], hyp[pick(hyp.size())]); break;
+        case 0:
+          if (hyp.size() > 4) hyp.erase(hyp.begin() + static_cast<long>(at));
+          break;
+        case 1:
+          hyp[at] = vocab[pick(vocab.size())];
+          break;
+        default:
+          std::swap(hyp[at], hyp[pick(hyp.size())]);
+          break;
       }
     }
     if (pick(5) == 0) hyp.push_back(vocab[pick(vocab.size())]);
@@ -127,7 +137,8 @@ TEST(TranslationMetrics, BleuAndChrfEqualNltks) {
 import warnings
 from nltk.translate.bleu_score import corpus_bleu
 from nltk.translate.chrf_score import corpus_chrf
-pairs = [l.rstrip("\n").split("\t") for l in open(")" + dir.file("pairs.tsv") + R"(", encoding="utf-8")]
+pairs = [l.rstrip("\n").split("\t") for l in open(")" +
+                                             dir.file("pairs.tsv") + R"(", encoding="utf-8")]
 hyps = [h for h, _ in pairs]
 refs = [r for _, r in pairs]
 with warnings.catch_warnings():

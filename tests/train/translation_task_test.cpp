@@ -42,15 +42,29 @@ class TranslationTaskTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(root_); }
 
   Config config(const std::string& name, std::vector<std::string> overrides = {}) {
-    std::vector<std::string> base = {
-        "run.name=" + name, "run.out_dir=" + root_.string(), "run.threads=1",
-        "data.task=translation", "data.train=" + (root_ / "train.tsv").string(),
-        "data.valid=" + (root_ / "valid.tsv").string(), "data.tokenization=word",
-        "data.max_len=16", "model.d_model=32", "model.num_heads=2", "model.num_layers=2",
-        "model.d_ff=64", "model.dropout=0.0", "model.ctc.upsample=2", "train.batch_size=16",
-        "train.max_steps=400", "train.warmup_steps=20", "train.lr=3e-3", "train.eval_interval=100",
-        "train.checkpoint_interval=100", "train.keep_last=1", "log.interval=50",
-        "log.progress=false"};
+    std::vector<std::string> base = {"run.name=" + name,
+                                     "run.out_dir=" + root_.string(),
+                                     "run.threads=1",
+                                     "data.task=translation",
+                                     "data.train=" + (root_ / "train.tsv").string(),
+                                     "data.valid=" + (root_ / "valid.tsv").string(),
+                                     "data.tokenization=word",
+                                     "data.max_len=16",
+                                     "model.d_model=32",
+                                     "model.num_heads=2",
+                                     "model.num_layers=2",
+                                     "model.d_ff=64",
+                                     "model.dropout=0.0",
+                                     "model.ctc.upsample=2",
+                                     "train.batch_size=16",
+                                     "train.max_steps=400",
+                                     "train.warmup_steps=20",
+                                     "train.lr=3e-3",
+                                     "train.eval_interval=100",
+                                     "train.checkpoint_interval=100",
+                                     "train.keep_last=1",
+                                     "log.interval=50",
+                                     "log.progress=false"};
     base.insert(base.end(), overrides.begin(), overrides.end());
     return parse_config("{}", "test", base);
   }
@@ -84,7 +98,8 @@ TEST_F(TranslationTaskTest, TinyTaskOverfitsAndTheCheckpointRebuildsTheModel) {
   // Translation records carry each probe's alignment: the decode of that same forward pass.
   ASSERT_EQ(record.alignments.size(), 2u);
   EXPECT_EQ(record.alignments[0].source, (std::vector<std::string>{"a", "b", "c"}));
-  EXPECT_EQ(record.alignments[0].outputs, align_translation(model, trained.vocabs, "a b c").output_tokens);
+  EXPECT_EQ(record.alignments[0].outputs,
+            align_translation(model, trained.vocabs, "a b c").output_tokens);
   EXPECT_EQ(record.lengths, (std::vector<int64_t>{3, 2}));
   auto split_first = config("split_first", {"model.ctc.split_at=embedding"});
   EncoderModel before(make_model_options(split_first, trained.vocabs));
@@ -96,7 +111,8 @@ TEST_F(TranslationTaskTest, TinyTaskOverfitsAndTheCheckpointRebuildsTheModel) {
   // A model that has not trained is far from it: the metric measures something.
   Trainer fresh(config("fresh", {"train.max_steps=2", "train.warmup_steps=1"}));
   auto untrained = fresh.model();
-  EXPECT_LT(evaluate(untrained, train, trained.vocabs, 32, Precision::kFp32, 0).translation.bleu(), 20.0);
+  EXPECT_LT(evaluate(untrained, train, trained.vocabs, 32, Precision::kFp32, 0).translation.bleu(),
+            20.0);
 }
 
 // evaluate with beam > 1 decodes each row with the prefix beam search (tested against brute
@@ -116,8 +132,8 @@ TEST_F(TranslationTaskTest, EvaluateWithABeamDecodesEachRowWithTheBeamSearch) {
   for (int64_t i = 0; i < train.size(); ++i) {
     const auto one = train.batch({i});
     const auto output = model->forward(one.src);
-    const auto tokens = ctc_prefix_beam_search(
-        output.logits[0].slice(0, 0, output.lengths[0].item<int64_t>()), 4);
+    const auto tokens =
+        ctc_prefix_beam_search(output.logits[0].slice(0, 0, output.lengths[0].item<int64_t>()), 4);
     const auto i_ = static_cast<size_t>(i);
     EXPECT_EQ(beam.samples[i_].predicted, vocabs.tokenizer.detokenize(vocabs.target.decode(tokens)))
         << "example " << i;
@@ -129,8 +145,9 @@ TEST_F(TranslationTaskTest, EvaluateWithABeamDecodesEachRowWithTheBeamSearch) {
 // char tokenization: every character (spaces too) is a CTC output, so targets are ~2x longer
 // than in words and need k = 4; the decode concatenates characters back to the text.
 TEST_F(TranslationTaskTest, CharTokenizationOverfitsToo) {
-  Trainer trainer(config("chars", {"data.tokenization=char", "data.max_len=16", "model.ctc.upsample=4",
-                                   "train.max_steps=500", "train.precision=fp32"}));
+  Trainer trainer(
+      config("chars", {"data.tokenization=char", "data.max_len=16", "model.ctc.upsample=4",
+                       "train.max_steps=500", "train.precision=fp32"}));
   trainer.run();
   const auto trained = load_trained_model((root_ / "chars" / "best.pt").string());
   EXPECT_EQ(trained.vocabs.tokenizer.kind(), Tokenization::kChar);
@@ -176,20 +193,26 @@ TEST_F(TranslationTaskTest, ValidationLinesCarryBleuAndChrf) {
 
 TEST_F(TranslationTaskTest, ResumedRunRepeatsTheLossCurveInBothPrecisions) {
   for (const std::string precision : {"fp32", "bf16"}) {
-    const std::vector<std::string> o = {"train.precision=" + precision, "train.max_steps=20",
-                                        "train.warmup_steps=4", "train.checkpoint_interval=10",
-                                        "train.keep_last=2", "log.interval=1", "model.dropout=0.1"};
+    const std::vector<std::string> o = {"train.precision=" + precision,
+                                        "train.max_steps=20",
+                                        "train.warmup_steps=4",
+                                        "train.checkpoint_interval=10",
+                                        "train.keep_last=2",
+                                        "log.interval=1",
+                                        "model.dropout=0.1"};
     Trainer(config("full_" + precision, o)).run();
     const auto full = test::logged_losses(root_ / ("full_" + precision));
     ASSERT_EQ(full.size(), 20u);
     const auto resumed_dir = root_ / ("resumed_" + precision);
     fs::create_directories(resumed_dir);
-    fs::copy_file(root_ / ("full_" + precision) / "step_00000010.pt", resumed_dir / "step_00000010.pt");
+    fs::copy_file(root_ / ("full_" + precision) / "step_00000010.pt",
+                  resumed_dir / "step_00000010.pt");
     auto checkpoint = load_checkpoint((resumed_dir / "step_00000010.pt").string());
     Trainer(config("resumed_" + precision, o), checkpoint).run();
     const auto tail = test::logged_losses(resumed_dir);
     ASSERT_EQ(tail.size(), 10u);
-    for (const auto& [step, loss] : tail) EXPECT_EQ(loss, full.at(step)) << precision << " step " << step;
+    for (const auto& [step, loss] : tail)
+      EXPECT_EQ(loss, full.at(step)) << precision << " step " << step;
     EXPECT_NE(full.at(11), full.at(12));
   }
 }
