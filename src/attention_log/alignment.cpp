@@ -5,7 +5,7 @@
 
 #include <stdexcept>
 
-#include "train/ctc.h"
+#include "tasks/ctc.h"
 #include "train/trained_model.h"
 
 namespace attnlab {

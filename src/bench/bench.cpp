@@ -26,6 +26,7 @@
 #include "runtime/cpu.h"
 #include "runtime/process_group.h"
 #include "runtime/threads.h"
+#include "tasks/registry.h"
 #include "train/optimizer.h"
 #include "train/train_step.h"
 
@@ -159,7 +160,9 @@ BenchResult run_benchmark(const BenchOptions& o) {
   AdamWOptions adamw;
   adamw.lr = 1e-3;
   FlatAdamW optimizer(*model, adamw);
+  const auto objective = make_objective(TaskSpec{});  // per-token labels, as m.task says
   StepOptions step;
+  step.objective = objective.get();
   step.precision = o.precision;
   step.grad_clip = 1.0;
   step.group = o.group;

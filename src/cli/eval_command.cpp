@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/precision_option.h"
 #include "data/tsv.h"
+#include "tasks/registry.h"
 #include "train/evaluator.h"
 #include "train/trained_model.h"
 #include "train/trainer.h"
@@ -19,42 +20,8 @@
 namespace attnlab::cli {
 namespace {
 
-void print_report(const EvalResult& r, const TaskSpec& vocabs, int64_t beam) {
-  if (r.task == TaskKind::kTransduction) {
-    std::printf("loss %.4f   token accuracy %.4f   exact match %.4f   (on %s, %ld tokens)\n",
-                r.loss, r.transduction.token_accuracy(), r.transduction.exact_match(),
-                r.coverage().c_str(), static_cast<long>(r.transduction.tokens));
-  } else if (r.task == TaskKind::kTranslation) {
-    const auto& t = r.translation;
-    std::printf("loss %.4f   exact match %.4f   BLEU %.2f   chrF %.2f   (on %s; %s)\n", r.loss,
-                t.exact_match(), t.bleu(), t.chrf(), r.coverage().c_str(),
-                beam > 1 ? ("CTC beam " + std::to_string(beam)).c_str() : "greedy CTC");
-    std::printf(
-        "BLEU: brevity penalty %.4f, hypothesis/reference tokens %ld/%ld, n-gram precisions",
-        t.brevity_penalty(), static_cast<long>(t.hypothesis_tokens),
-        static_cast<long>(t.reference_tokens));
-    for (int n = 0; n < TranslationMetrics::kBleuOrder; ++n)
-      std::printf(" %.1f", t.totals[n] ? 100.0 * t.matches[n] / t.totals[n] : 0.0);
-    std::printf("\n%s\n", TranslationMetrics::signature().c_str());
-    std::printf("scored on detokenized text; the model's tokenization: %s\n",
-                vocabs.tokenizer.describe().c_str());
-  } else {
-    const auto& c = *r.classification;
-    std::printf("loss %.4f   accuracy %.4f   macro F1 %.4f   (on %s)\n\n", r.loss, c.accuracy(),
-                c.macro_f1(), r.coverage().c_str());
-    std::printf("%-16s %9s %9s %9s %9s\n", "class", "precision", "recall", "f1", "support");
-    for (const auto& pc : c.per_class(vocabs.labels.labels()))
-      std::printf("%-16s %9.4f %9.4f %9.4f %9ld\n", pc.label.c_str(), pc.precision, pc.recall,
-                  pc.f1, static_cast<long>(pc.support));
-    std::printf("\nconfusion matrix (rows = true, columns = predicted):\n%-16s", "");
-    for (const auto& l : vocabs.labels.labels()) std::printf(" %10.10s", l.c_str());
-    std::printf("\n");
-    for (size_t i = 0; i < c.confusion.size(); ++i) {
-      std::printf("%-16.16s", vocabs.labels.label(static_cast<int64_t>(i)).c_str());
-      for (auto v : c.confusion[i]) std::printf(" %10ld", static_cast<long>(v));
-      std::printf("\n");
-    }
-  }
+void print_report(const EvalResult& r, const std::string& decoding) {
+  std::fputs(r.metrics->report(r.loss, r.coverage(), decoding).c_str(), stdout);
   if (!r.samples.empty()) std::printf("\nsamples:\n");
   for (const auto& s : r.samples) {
     std::printf("  input:     %s\n  target:    %s\n  predicted: %s  [%s]\n\n", s.input.c_str(),
@@ -133,7 +100,8 @@ int eval_command(const Args& args) {
   const int64_t used_threads = configure_threads(threads);
   if (score_skipped && data.skipped() == 0)
     spdlog::info("[eval] --score-skipped: data.skip_unfit dropped no pair of {}", path);
-  const auto result = evaluate(trained.model, data, trained.vocabs, batch_size, precision, samples,
+  const auto objective = make_objective(trained.vocabs);
+  const auto result = evaluate(trained.model, data, *objective, batch_size, precision, samples,
                                beam, EvalShard{}, score_skipped);
   std::printf(
       "checkpoint %s (step %ld), data %s, threads %ld, precision %s%s, batch size %ld\n",
@@ -149,9 +117,9 @@ int eval_command(const Args& args) {
         data.first_skipped().c_str(),
         score_skipped ? "scored as empty output (--score-skipped)"
                       : "the metrics are over the other pairs (--score-skipped scores them too)");
-  print_report(result, trained.vocabs, beam);
+  print_report(result, objective->decoding_name(beam));
   if (!json_out.empty()) {
-    const auto json = result.to_json(trained.vocabs.labels.labels());
+    const auto json = result.to_json();
     if (json_out == "-") {
       std::printf("%s\n", json.c_str());
     } else {

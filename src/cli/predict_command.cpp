@@ -16,7 +16,7 @@
 #include "data/tsv.h"
 #include "data/vocab.h"
 #include "io/json.h"
-#include "train/ctc.h"
+#include "tasks/registry.h"
 #include "train/evaluator.h"
 #include "train/trained_model.h"
 #include "train/trainer.h"
@@ -125,41 +125,19 @@ int predict_command(const Args& args) {
     AutocastGuard autocast(precision);
     output = trained.model->forward(tokens);
   }
-  const auto scores = output.logits.to(at::kFloat);
-  const auto predicted = predict_ids(scores);
-  std::vector<CtcDecoded> decoded;
-  if (vocabs.task == TaskKind::kTranslation) decoded = ctc_greedy_decode(predicted, output.lengths);
+  output.logits = output.logits.to(at::kFloat);
+  const auto objective = make_objective(vocabs);
+  const auto predictions = objective->decode(output, tokens, beam);
+  std::vector<std::string> names;
+  for (const auto& n : objective->output_names()) names.push_back(json_string(n));
   for (size_t i = 0; i < inputs.size(); ++i) {
     const auto row = static_cast<int64_t>(i);
-    std::string prediction;
-    at::Tensor row_scores;
-    if (vocabs.task == TaskKind::kTransduction) {
-      const auto length = tokens[row].ne(Vocab::kPadId).sum().item<int64_t>();
-      auto ids = predicted[row].slice(0, 0, length).contiguous();
-      prediction =
-          decode(std::vector<int64_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + length),
-                 vocabs.target, vocabs.tokenizer);
-      row_scores = scores[row].slice(0, 0, length);  // (T, V)
-    } else if (vocabs.task == TaskKind::kTranslation) {
-      const auto length = output.lengths[row].item<int64_t>();
-      prediction = vocabs.tokenizer.detokenize(vocabs.target.decode(
-          beam > 1 ? ctc_prefix_beam_search(scores[row].slice(0, 0, length), beam)
-                   : decoded[i].tokens));
-      row_scores = scores[row].slice(0, 0, output.lengths[row].item<int64_t>());  // (T*k, V)
-    } else {
-      prediction = vocabs.labels.label(predicted[row].item<int64_t>());
-      row_scores = scores[row].unsqueeze(0);  // (1, K)
-    }
+    const std::string& prediction = predictions[i].text;
     if (logits) {
       JsonWriter j;
       j.field("input", inputs[i]).field("prediction", prediction);
-      std::vector<std::string> names;
-      const auto& outputs =
-          has_target_sequence(vocabs.task) ? vocabs.target.tokens() : vocabs.labels.labels();
-      for (const auto& n : outputs) names.push_back(json_string(n));
-      if (vocabs.task == TaskKind::kTranslation) names[kCtcBlank] = json_string("<blank>");
       j.raw("outputs", "[" + join(names, ", ") + "]");
-      j.raw("logits", json_matrix(row_scores));
+      j.raw("logits", json_matrix(objective->row_logits(output, tokens, row)));
       std::printf("%s\n", j.str().c_str());
     } else if (alignment) {
       const auto a = align_translation(trained.model, vocabs, inputs[i]);

@@ -1,30 +1,21 @@
 #pragma once
-// Loss and evaluation of a model on a dataset: loss, token accuracy and exact match
-// (transduction), exact match, BLEU and chrF of greedy CTC decoding (translation), or
-// accuracy, per-class P/R/F1 and confusion matrix (classification).
+// Evaluation of a model on a dataset through the task's objective (tasks/objective.h): the
+// loss, the objective's metrics (tasks/metrics.h) and a few decoded samples.
 
-#include <ATen/Tensor.h>
-
-#include <optional>
+#include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "data/dataset.h"
 #include "model/encoder_model.h"
 #include "runtime/process_group.h"
-#include "train/metrics.h"
+#include "tasks/metrics.h"
+#include "tasks/objective.h"
+#include "tasks/task_spec.h"
 #include "train/precision.h"
-#include "train/run_data.h"
-#include "train/translation_metrics.h"
 
 namespace attnlab {
-
-// The training loss in fp32. Transduction: cross-entropy, logits (B, T, V), target (B, T),
-// pad ignored. Classification: cross-entropy, logits (B, K), target (B). Translation: CTC
-// (train/ctc.h) per target token, logits (B, T', V), target (B, S), output_lengths (B) from
-// ModelOutput::lengths; label smoothing does not apply to it.
-at::Tensor task_loss(const at::Tensor& logits, const at::Tensor& target, TaskKind task,
-                     double label_smoothing = 0.0, const at::Tensor& output_lengths = {});
 
 struct SamplePrediction {
   std::string input;
@@ -34,36 +25,37 @@ struct SamplePrediction {
 };
 
 struct EvalResult {
-  TaskKind task = TaskKind::kTransduction;
-  int64_t examples = 0;              // scored (with scored_skipped: the skipped pairs included)
-  int64_t skipped = 0;               // pairs of the split data.skip_unfit dropped
-  int64_t split_examples = 0;        // pairs in the split: kept + skipped
-  bool scored_skipped = false;       // the skipped pairs were scored as empty outputs
-  double loss = 0.0;                 // mean per target token / example
-  double loss_sum = 0.0;             // loss x units, summed
-  int64_t loss_units = 0;            // target tokens / examples
-  TransductionMetrics transduction;  // transduction only
-  TranslationMetrics translation;    // translation only
-  std::optional<ClassificationMetrics> classification;  // classification only
-  std::vector<SamplePrediction> samples;                // first few examples
+  int64_t examples = 0;                 // scored (with scored_skipped: the skipped pairs included)
+  int64_t skipped = 0;                  // pairs of the split data.skip_unfit dropped
+  int64_t split_examples = 0;           // pairs in the split: kept + skipped
+  bool scored_skipped = false;          // the skipped pairs were scored as empty outputs
+  std::string examples_noun = "pairs";  // "pairs" or "examples" (Objective::examples_noun)
+  double loss = 0.0;                    // mean per target token / example
+  double loss_sum = 0.0;                // loss x units, summed
+  int64_t loss_units = 0;               // target tokens / examples
+  std::shared_ptr<Metrics> metrics;     // the objective's
+  std::vector<SamplePrediction> samples;  // first few examples
 
-  // Token accuracy (transduction), exact match (translation: its outputs have no per-token
-  // alignment to score) or classification accuracy.
-  double accuracy() const;
-  double exact_match() const;  // transduction and translation; throws for classification
-  // Value of a resolved train.best_metric (not kAuto): loss, accuracy, exact_match, or (for
-  // translation) bleu and chrf on their 0..100 scale.
+  // Token accuracy (transduction), exact match (translation) or accuracy (classification).
+  double accuracy() const { return metrics->accuracy(); }
+  // Value of a resolved train.best_metric (not kAuto): the loss, or the objective's metric;
+  // std::invalid_argument for one the task does not have.
   double metric(BestMetric metric) const;
-  // {"examples":..,"skipped":..,"split_examples":..,"loss":..,"accuracy":..,...} or with
-  // per_class and confusion.
-  std::string to_json(const std::vector<std::string>& labels) const;
-  // "400 examples", "397 of 400 examples (3 skipped)" or "400 examples (3 skipped, scored as
-  // empty output)": what a printed metric is over.
+  // The counters behind the metrics, as their plain struct (TransductionMetrics,
+  // TranslationMetrics or ClassificationMetrics); std::logic_error for another task's.
+  template <class Counts>
+  const Counts& counts() const {
+    const auto* m = dynamic_cast<const MetricsOf<Counts>*>(metrics.get());
+    if (!m) throw std::logic_error("EvalResult::counts: these are another task's metrics");
+    return m->counts;
+  }
+  // {"examples":..,"skipped":..,"split_examples":..,"scored_skipped":..,"loss":..,
+  // "accuracy":.., the objective's fields, "samples":[..]}
+  std::string to_json() const;
+  // "400 pairs", "397 of 400 pairs (3 skipped by data.skip_unfit)" or "400 pairs (3 skipped by
+  // data.skip_unfit, scored as empty output)": what a printed metric is over.
   std::string coverage() const;
 };
-
-// Decodes output ids to text with the run's tokenizer (Tokenizer::detokenize).
-std::string decode(const std::vector<int64_t>& ids, const Vocab& vocab, const Tokenizer& tokenizer);
 
 // Which part of a dataset one of `count` evaluators takes: the contiguous examples
 // [index * n / count, (index + 1) * n / count).
@@ -72,22 +64,22 @@ struct EvalShard {
   int64_t count = 1;
 };
 
-// Runs the model in eval mode under NoGradGuard (restoring train mode after). Translation
-// decodes greedily, or with a CTC prefix beam search of width `beam` when beam > 1. With a
-// `shard`, only its examples (sum_over_ranks then adds up the ranks' counts). With
-// `score_skipped` (one shard only), the pairs data.skip_unfit dropped count as empty outputs:
-// every target token wrong (transduction), an empty hypothesis (translation), no class
-// (classification); the loss stays over the scored examples, which have logits.
-EvalResult evaluate(EncoderModel& model, const Dataset& data, const TaskSpec& vocabs,
+// Runs the model in eval mode under NoGradGuard (restoring train mode after) and scores it
+// with `objective`; `beam` > 1 asks for its beam search (CTC). With a `shard`, only its
+// examples (sum_over_ranks then adds up the ranks' counts). With `score_skipped` (one shard
+// only), the pairs data.skip_unfit dropped count as empty outputs (Metrics::add_unpredicted);
+// the loss stays over the scored examples, which have logits.
+EvalResult evaluate(EncoderModel& model, const Dataset& data, const Objective& objective,
+                    int64_t batch_size, Precision precision, int64_t num_samples, int64_t beam = 1,
+                    EvalShard shard = {}, bool score_skipped = false);
+// The same with the objective of `spec` (tasks/registry.h).
+EvalResult evaluate(EncoderModel& model, const Dataset& data, const TaskSpec& spec,
                     int64_t batch_size, Precision precision, int64_t num_samples, int64_t beam = 1,
                     EvalShard shard = {}, bool score_skipped = false);
 
 // Data-parallel validation: adds every rank's counts (examples, loss sum and units, and the
-// task's metric counters) into `result` on every rank, in one all-reduce, so that each rank
-// holds the metrics of the whole dataset. Samples stay each rank's own.
+// metrics' counters) into `result` on every rank, in one all-reduce, so that each rank holds
+// the metrics of the whole dataset. Samples stay each rank's own.
 void sum_over_ranks(EvalResult& result, ProcessGroup& group, const std::string& what);
-
-// Argmax predictions: (B, T) for transduction, (B) for classification.
-at::Tensor predict_ids(const at::Tensor& logits);
 
 }  // namespace attnlab

@@ -13,28 +13,10 @@
 #include "data/tokenizer.h"
 #include "data/vocab.h"
 #include "model/encoder_model.h"
+#include "tasks/task_spec.h"
 #include "train/checkpoint.h"
 
 namespace attnlab {
-
-struct TaskSpec {
-  TaskKind task = TaskKind::kTransduction;
-  Tokenizer tokenizer;       // char | word | a SentencePiece model
-  int64_t max_len = 64;      // longest encoded input (incl. <cls>)
-  int64_t ctc_upsample = 2;  // output positions per source token (translation only)
-  bool skip_unfit = false;   // data.skip_unfit
-  Vocab source;              // input tokens
-  Vocab target;              // output tokens (transduction, translation); in translation id 0
-                             // (<pad>, never a target token) is also CTC's blank
-  LabelSet labels;           // classes (classification only)
-  DataFormat format = DataFormat::kTsv;  // how splits are stored (data.format)
-  std::vector<std::string> idx_classes;  // names of IDX labels 0, 1, ... (data.image.classes)
-  std::vector<int64_t> image_shape;      // images: (C, H, W) of every image; else empty
-
-  int64_t num_outputs() const;  // width of the output layer
-  DatasetOptions dataset_options() const;
-  Vocabularies vocabularies() const;  // in the form Dataset takes
-};
 
 // Builds the spec from the config's data section (and model.ctc) and the training split
 // (throws DataError). With data.tokenization=sentencepiece it reads data.spm.model, or trains a

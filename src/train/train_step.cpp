@@ -17,6 +17,7 @@ StepResult train_step(EncoderModel& model, FlatAdamW& optimizer,
                       const StepOptions& options, int64_t step, const LogitsSink& sink,
                       std::optional<uint64_t> dropout_seed) {
   TORCH_CHECK(!micro_batches.empty(), "train_step: no micro-batches");
+  TORCH_CHECK(options.objective != nullptr, "train_step: StepOptions::objective is not set");
   const bool distributed = options.group != nullptr && options.group->world_size() > 1;
   // One batch in one process: the loss is its mean, backward as is (what the tests against
   // PyTorch check). Otherwise: sums, divided once all units are known.
@@ -38,7 +39,7 @@ StepResult train_step(EncoderModel& model, FlatAdamW& optimizer,
       if (dropout_seed) stream.emplace(*dropout_seed, micro.first_row, micro.src.size(0));
       auto output = model->forward(micro.src);
       logits = output.logits;
-      loss = task_loss(logits, micro.tgt, options.task, options.label_smoothing, output.lengths);
+      loss = options.objective->loss(output, micro.tgt, options.label_smoothing);
     }
     if (plain_mean) {
       loss.backward();

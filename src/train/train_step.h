@@ -11,18 +11,19 @@
 
 #include "model/encoder_model.h"
 #include "runtime/process_group.h"
+#include "tasks/objective.h"
 #include "train/optimizer.h"
 #include "train/precision.h"
 
 namespace attnlab {
 
 struct StepOptions {
-  TaskKind task = TaskKind::kTransduction;  // which loss
-  Precision precision = Precision::kFp32;   // bf16 = autocast matmuls
-  double grad_clip = 1.0;                   // max global grad norm; 0 disables
-  double label_smoothing = 0.0;             // cross-entropy label smoothing
-  ProcessGroup* group = nullptr;            // data parallel: the ranks that share the batch;
-                                            // null or a group of one: this process alone
+  const Objective* objective = nullptr;    // the loss (tasks/objective.h); must be set
+  Precision precision = Precision::kFp32;  // bf16 = autocast matmuls
+  double grad_clip = 1.0;                  // max global grad norm; 0 disables
+  double label_smoothing = 0.0;            // cross-entropy label smoothing
+  ProcessGroup* group = nullptr;           // data parallel: the ranks that share the batch;
+                                           // null or a group of one: this process alone
 };
 
 struct StepResult {

@@ -23,6 +23,7 @@
 #include "runtime/clock.h"
 #include "runtime/cpu.h"
 #include "runtime/stop_signals.h"
+#include "tasks/registry.h"
 #include "train/abandoned_timeline.h"
 #include "train/precision.h"
 
@@ -118,13 +119,14 @@ Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from, ProcessGr
   total_steps_ = config_.train.max_steps > 0 ? config_.train.max_steps
                                              : config_.train.max_epochs * steps_per_epoch_;
 
+  objective_ = make_objective(vocabs_);
   ValidatorOptions validation;
-  validation.metric = resolve_best_metric(config_.train.best_metric, vocabs_.task);
+  validation.metric = resolve_best_metric(config_.train.best_metric, *objective_);
   validation.batch_size = validation_batch_size(config_.train.batch_size);
   validation.stop_at = config_.train.stop_at;
   validation.patience = config_.train.early_stopping_patience;
   validation.group = group_;
-  validator_ = std::make_unique<Validator>(*valid_, vocabs_, validation);
+  validator_ = std::make_unique<Validator>(*valid_, *objective_, validation);
   state_.best_metric = validator_->initial_best();
 
   schedule_.kind = config_.train.schedule;
@@ -132,7 +134,7 @@ Trainer::Trainer(Config config, std::optional<Checkpoint> resume_from, ProcessGr
   schedule_.warmup_steps = config_.train.warmup_steps;
   schedule_.total_steps = total_steps_;
   schedule_.min_lr_ratio = config_.train.min_lr_ratio;
-  step_options_.task = vocabs_.task;
+  step_options_.objective = objective_.get();
   step_options_.precision = config_.train.precision;
   step_options_.grad_clip = config_.train.grad_clip;
   step_options_.label_smoothing = config_.train.label_smoothing;
@@ -390,7 +392,8 @@ TrainResult Trainer::run() {
                                             vocabs_.tokenizer.sentencepiece_model().end()));
   TrainingLogOptions log_options;
   if (writes_run_dir()) log_options.metrics_path = (fs::path(run_dir_) / "metrics.jsonl").string();
-  log_options.task = vocabs_.task;
+  log_options.objective = objective_.get();
+  log_options.images = train_->has_images();
   log_options.interval = config_.log.interval;
   log_options.progress = config_.log.progress && ::isatty(STDERR_FILENO);
   TrainingLog log(log_options);

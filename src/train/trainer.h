@@ -61,6 +61,7 @@ class Trainer {
   const std::string& run_dir() const { return run_dir_; }
   EncoderModel& model() { return model_; }
   const TaskSpec& task_spec() const { return vocabs_; }
+  const Objective& objective() const { return *objective_; }
   const Dataset& valid_data() const { return *valid_; }
   void set_step_hook(StepHook hook) { hook_ = std::move(hook); }
 
@@ -103,6 +104,7 @@ class Trainer {
   std::unique_ptr<Dataset> valid_;
   EncoderModel model_{nullptr};
   std::unique_ptr<FlatAdamW> optimizer_;
+  std::unique_ptr<Objective> objective_;  // the task's (tasks/registry.h)
   std::unique_ptr<Validator> validator_;
   StepHook hook_;
   ScheduleOptions schedule_;

@@ -12,7 +12,6 @@
 #include "data/vocab.h"
 #include "io/json.h"
 #include "runtime/clock.h"
-#include "train/ctc.h"
 #include "train/evaluator.h"
 
 namespace attnlab {
@@ -52,42 +51,15 @@ void TrainingLog::write(const std::string& json_line) {
 }
 
 void TrainingLog::add_batch(const Batch& batch, const at::Tensor& logits) {
-  const bool transduction = options_.task == TaskKind::kTransduction;
-  const bool translation = options_.task == TaskKind::kTranslation;
   {
     torch::NoGradGuard no_grad;
-    const auto predicted = predict_ids(logits);
-    if (translation) {
-      // Exact match of the greedy decode; logits are (B, T*k, V) for src (B, T).
-      const int64_t k = logits.size(1) / batch.src.size(1);
-      const auto lengths = batch.src.ne(Vocab::kPadId).sum(1) * k;  // (B)
-      const auto decoded = ctc_greedy_decode(predicted, lengths);
-      for (int64_t b = 0; b < batch.tgt.size(0); ++b) {
-        const auto row = batch.tgt[b];
-        const auto n = row.ne(Vocab::kPadId).sum().item<int64_t>();
-        const auto ids = row.slice(0, 0, n).contiguous();
-        pending_.correct +=
-            std::vector<int64_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + n) ==
-                    decoded[static_cast<size_t>(b)].tokens
-                ? 1.0
-                : 0.0;
-      }
-    } else {
-      const auto correct =
-          transduction ? predicted.eq(batch.tgt).logical_and(batch.tgt.ne(Vocab::kPadId)).sum()
-                       : predicted.eq(batch.tgt).sum();
-      pending_.correct += correct.item<double>();
-    }
+    const auto accuracy = options_.objective->running_accuracy(batch, logits);
+    pending_.correct += accuracy.correct;
+    pending_.accuracy_units += accuracy.units;
   }
-  // Loss is per target token (transduction, translation) or per example (classification);
-  // accuracy per target token (transduction) or per example (exact match in translation).
-  pending_.units +=
-      static_cast<double>(transduction || translation ? batch.num_tokens : batch.src.size(0));
-  pending_.accuracy_units +=
-      static_cast<double>(transduction ? batch.num_tokens : batch.src.size(0));
+  pending_.units += static_cast<double>(options_.objective->loss_units(batch));
   // Images: images (tokens would count pixels).
-  pending_.tokens +=
-      options_.task == TaskKind::kImageClassification ? batch.src.size(0) : batch.src.numel();
+  pending_.tokens += options_.images ? batch.src.size(0) : batch.src.numel();
 }
 
 void TrainingLog::add_step(const StepResult& step) {
@@ -122,7 +94,7 @@ void TrainingLog::end_of_step(const TrainingState& state, double lr, double elap
   const double mean_loss = loss_sum_ / std::max(1.0, units_);
   const double accuracy = correct_ / std::max(1.0, accuracy_units_);
   clear_progress();
-  const bool images = options_.task == TaskKind::kImageClassification;
+  const bool images = options_.images;
   spdlog::info(
       "[train] step={} epoch={} loss={:.4f} acc={:.4f} lr={:.2e} gnorm={:.3f} "
       "{}={:.0f} elapsed={}",
@@ -150,8 +122,6 @@ void TrainingLog::validation(const TrainingState& state, const Validation& v,
                              const ValidatorOptions& rules, double elapsed_s) {
   const char* metric = name_of(rules.metric);
   clear_progress();
-  const bool translation = options_.task == TaskKind::kTranslation;
-  const bool sequence = has_target_sequence(options_.task);
   JsonWriter line;
   line.field("kind", "valid")
       .field("step", state.step)
@@ -162,21 +132,11 @@ void TrainingLog::validation(const TrainingState& state, const Validation& v,
       .field("examples", v.eval.examples)
       .field("skipped", v.eval.skipped)
       .field("split_examples", v.eval.split_examples);
-  if (sequence)
-    line.field("exact_match", v.eval.exact_match());
-  else
-    line.field("macro_f1", v.eval.classification->macro_f1());
-  if (translation)
-    line.field("bleu", v.eval.translation.bleu()).field("chrf", v.eval.translation.chrf());
+  v.eval.metrics->write_log_fields(line);
   write(line.str());
 
   // `state` already holds the new best when v.improved.
-  std::string extra;
-  if (translation)
-    extra = fmt::format(" exact={:.4f} bleu={:.2f} chrf={:.2f}", v.eval.exact_match(),
-                        v.eval.translation.bleu(), v.eval.translation.chrf());
-  else if (sequence)
-    extra = fmt::format(" exact={:.4f}", v.eval.exact_match());
+  const std::string extra = v.eval.metrics->console_fields();
   spdlog::info("[valid] step={} loss={:.4f} acc={:.4f}{} best_{}={:.4f}{}", state.step, v.eval.loss,
                v.eval.accuracy(), extra, metric, state.best_metric,
                v.improved ? " (new best)" : "");

@@ -9,6 +9,7 @@
 
 #include "config/enums.h"
 #include "data/dataset.h"
+#include "tasks/objective.h"
 #include "train/train_step.h"
 #include "train/training_state.h"
 #include "train/validator.h"
@@ -16,11 +17,12 @@
 namespace attnlab {
 
 struct TrainingLogOptions {
-  std::string metrics_path;                 // metrics.jsonl, appended to (a resumed run continues
-                                            // it); empty: none (data-parallel ranks other than 0)
-  TaskKind task = TaskKind::kTransduction;  // what accuracy counts: tokens or examples
-  int64_t interval = 50;                    // a train line every N steps (and at the last)
-  bool progress = false;                    // draw the progress bar (stderr must be a terminal)
+  std::string metrics_path;              // metrics.jsonl, appended to (a resumed run continues
+                                         // it); empty: none (data-parallel ranks other than 0)
+  const Objective* objective = nullptr;  // what the loss and the running accuracy count over
+  bool images = false;                   // throughput in images/s (else tokens/s)
+  int64_t interval = 50;                 // a train line every N steps (and at the last)
+  bool progress = false;                 // draw the progress bar (stderr must be a terminal)
 };
 
 class TrainingLog {

@@ -5,26 +5,16 @@
 
 namespace attnlab {
 
-BestMetric resolve_best_metric(BestMetric configured, TaskKind task) {
-  if (configured != BestMetric::kAuto) return configured;
-  switch (task) {
-    case TaskKind::kTransduction:
-      return BestMetric::kExactMatch;
-    case TaskKind::kTranslation:
-      return BestMetric::kBleu;
-    case TaskKind::kClassification:
-    case TaskKind::kImageClassification:
-      break;
-  }
-  return BestMetric::kAccuracy;
+BestMetric resolve_best_metric(BestMetric configured, const Objective& objective) {
+  return configured != BestMetric::kAuto ? configured : objective.default_best_metric();
 }
 
 int64_t validation_batch_size(int64_t train_batch_size) {
   return std::max<int64_t>(train_batch_size, 64);
 }
 
-Validator::Validator(const Dataset& data, const TaskSpec& spec, ValidatorOptions options)
-    : data_(data), spec_(spec), options_(options) {
+Validator::Validator(const Dataset& data, const Objective& objective, ValidatorOptions options)
+    : data_(data), objective_(objective), options_(options) {
   TORCH_CHECK(options_.metric != BestMetric::kAuto, "Validator: resolve train.best_metric first");
 }
 
@@ -36,7 +26,7 @@ Validation Validator::validate(EncoderModel& model, Precision precision,
   ProcessGroup* group = options_.group;
   const bool sharded = group != nullptr && group->world_size() > 1;
   const EvalShard shard = sharded ? EvalShard{group->rank(), group->world_size()} : EvalShard{};
-  v.eval = evaluate(model, data_, spec_, options_.batch_size, precision, /*num_samples=*/0,
+  v.eval = evaluate(model, data_, objective_, options_.batch_size, precision, /*num_samples=*/0,
                     /*beam=*/1, shard);
   if (sharded)
     sum_over_ranks(v.eval, *group, "the validation counts of step " + std::to_string(state.step));

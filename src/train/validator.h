@@ -9,15 +9,15 @@
 #include "config/enums.h"
 #include "data/dataset.h"
 #include "model/encoder_model.h"
+#include "tasks/objective.h"
 #include "train/evaluator.h"
-#include "train/run_data.h"
 #include "train/training_state.h"
 
 namespace attnlab {
 
-// train.best_metric with `auto` resolved for the task: exact_match for transduction, bleu for
-// translation, accuracy for classification.
-BestMetric resolve_best_metric(BestMetric configured, TaskKind task);
+// train.best_metric with `auto` resolved for the task: its objective's default (exact_match for
+// transduction, bleu for translation, accuracy for classification).
+BestMetric resolve_best_metric(BestMetric configured, const Objective& objective);
 
 // The evaluation batch size of validation during training (and eval's default, so that eval
 // of a checkpoint batches, pads and so rounds as validation did): max(train.batch_size, 64).
@@ -45,7 +45,7 @@ struct Validation {
 
 class Validator {
  public:
-  Validator(const Dataset& data, const TaskSpec& spec, ValidatorOptions options);
+  Validator(const Dataset& data, const Objective& objective, ValidatorOptions options);
 
   // Evaluates `model` on the validation split and updates the best metric, its step and the
   // count of evaluations without improvement in `state`.
@@ -59,7 +59,7 @@ class Validator {
 
  private:
   const Dataset& data_;
-  const TaskSpec& spec_;
+  const Objective& objective_;
   ValidatorOptions options_;
 };
 

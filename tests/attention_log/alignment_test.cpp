@@ -5,7 +5,7 @@
 
 #include "config/config.h"
 #include "support/tiny_task.h"
-#include "train/ctc.h"
+#include "tasks/ctc.h"
 #include "train/run_data.h"
 
 namespace attnlab {

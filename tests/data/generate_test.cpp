@@ -17,7 +17,7 @@
 
 #include "data/vocab.h"
 #include "support/common.h"
-#include "train/translation_metrics.h"
+#include "tasks/translation_metrics.h"
 
 namespace attnlab {
 namespace {

@@ -1,4 +1,5 @@
-// Loss against a cross-entropy written out by hand, decoding, and EvalResult's JSON.
+// evaluate against LibTorch's cross-entropy of one big batch, EvalResult's metrics by name and
+// JSON, and the data-parallel sum of every counter.
 #include "train/evaluator.h"
 
 #include <gtest/gtest.h>
@@ -13,114 +14,47 @@
 #include "runtime/process_group.h"
 #include "support/torchrun.h"
 #include "support/train_helpers.h"
+#include "tasks/accuracy_metrics.h"
+#include "tasks/registry.h"
+#include "tasks/translation_metrics.h"
 #include "train/run_data.h"
 
 namespace attnlab {
 namespace {
 
-// Mean over counted rows of (1 - s) * -log p[y] + s * mean_k(-log p[k]), in double.
-// logits (N, V), target (N); rows whose target is `ignore` are skipped.
-double hand_cross_entropy(const torch::Tensor& logits, const torch::Tensor& target,
-                          double smoothing, int64_t ignore) {
-  const auto l = logits.to(torch::kDouble).contiguous();
-  const auto N = l.size(0), V = l.size(1);
-  double total = 0.0;
-  int64_t count = 0;
-  for (int64_t i = 0; i < N; ++i) {
-    const int64_t y = target[i].item<int64_t>();
-    if (y == ignore) continue;
-    const double* row = l.data_ptr<double>() + i * V;
-    double max = row[0];
-    for (int64_t k = 1; k < V; ++k) max = std::max(max, row[k]);
-    double sum = 0.0;
-    for (int64_t k = 0; k < V; ++k) sum += std::exp(row[k] - max);
-    const double log_z = max + std::log(sum);
-    double uniform = 0.0;
-    for (int64_t k = 0; k < V; ++k) uniform += (log_z - row[k]) / static_cast<double>(V);
-    total += (1.0 - smoothing) * (log_z - row[y]) + smoothing * uniform;
-    ++count;
-  }
-  return total / static_cast<double>(count);
+// A result with the metrics of `task`'s objective and their counters, writable.
+template <class Counts>
+Counts& counts_of(EvalResult& r) {
+  return dynamic_cast<MetricsOf<Counts>&>(*r.metrics).counts;
 }
 
-TEST(TaskLoss, TransductionIgnoresPadding) {
-  torch::manual_seed(0);
-  constexpr int64_t kB = 3, kT = 4, kV = 6;
-  const auto logits = torch::randn({kB, kT, kV}) * 3;
-  auto target = torch::randint(1, kV, {kB, kT}, torch::kLong);
-  target[0][3] = Vocab::kPadId;
-  target[2][2] = Vocab::kPadId;
-  target[2][3] = Vocab::kPadId;
-  for (const double smoothing : {0.0, 0.1, 0.3}) {
-    const auto loss = task_loss(logits, target, TaskKind::kTransduction, smoothing);
-    EXPECT_EQ(loss.dim(), 0);
-    EXPECT_NEAR(loss.item<double>(),
-                hand_cross_entropy(logits.reshape({-1, kV}), target.reshape({-1}), smoothing,
-                                   Vocab::kPadId),
-                1e-5)
-        << "smoothing " << smoothing;
-  }
-}
-
-TEST(TaskLoss, ClassificationCountsEveryExampleAndClassZero) {
-  torch::manual_seed(1);
-  const auto logits = torch::randn({5, 3}) * 2;
-  const auto target = torch::tensor({0, 2, 1, 0, 0}, torch::kLong);  // class 0 is not padding
-  for (const double smoothing : {0.0, 0.2}) {
-    EXPECT_NEAR(task_loss(logits, target, TaskKind::kClassification, smoothing).item<double>(),
-                hand_cross_entropy(logits, target, smoothing, /*ignore=*/-1), 1e-5);
-  }
-}
-
-TEST(TaskLoss, Bf16LogitsAreScoredInFloat32AndGradientsFlow) {
-  torch::manual_seed(2);
-  const auto logits = (torch::randn({2, 3, 5}) * 2).to(torch::kBFloat16).requires_grad_();
-  const auto target = torch::randint(1, 5, {2, 3}, torch::kLong);
-  const auto loss = task_loss(logits, target, TaskKind::kTransduction);
-  EXPECT_EQ(loss.scalar_type(), torch::kFloat);
-  EXPECT_NEAR(loss.item<double>(),
-              hand_cross_entropy(logits.detach().reshape({-1, 5}), target.reshape({-1}), 0.0, 0),
-              1e-5);
-  loss.backward();
-  ASSERT_TRUE(logits.grad().defined());
-  EXPECT_GT(logits.grad().abs().sum().item<double>(), 0.0);
-}
-
-TEST(PredictIds, ArgmaxOverTheLastDimension) {
-  const auto logits = torch::tensor({0.1f, 0.9f, 0.3f, 2.0f, -1.0f, 0.0f}).reshape({2, 3});
-  EXPECT_TRUE(torch::equal(predict_ids(logits), torch::tensor({1, 0}, torch::kLong)));
-  const auto seq = logits.reshape({1, 2, 3});
-  EXPECT_TRUE(torch::equal(predict_ids(seq), torch::tensor({1, 0}, torch::kLong).reshape({1, 2})));
-}
-
-TEST(Decode, WordJoinsWithSpacesCharConcatenates) {
-  const auto vocab = Vocab::from_tokens({"<pad>", "<unk>", "<cls>", "ab", "c", " "});
-  EXPECT_EQ(decode({3, 4, 3}, vocab, Tokenization::kWord), "ab c ab");
-  EXPECT_EQ(decode({3, 4, 3}, vocab, Tokenization::kChar), "abcab");
-  EXPECT_EQ(decode({4, 5, 4}, vocab, Tokenization::kChar), "c c");
-  EXPECT_EQ(decode({1}, vocab, Tokenization::kWord), "<unk>");
-  EXPECT_EQ(decode({}, vocab, Tokenization::kWord), "");
+EvalResult result_of(TaskKind task, std::vector<std::string> labels = {"neg", "pos"}) {
+  TaskSpec spec;
+  spec.task = task;
+  spec.labels = LabelSet::from_ordered(std::move(labels));
+  EvalResult r;
+  r.metrics = make_objective(spec)->new_metrics();
+  r.examples_noun = make_objective(spec)->examples_noun();
+  return r;
 }
 
 EvalResult transduction_result() {
-  EvalResult r;
-  r.task = TaskKind::kTransduction;
+  EvalResult r = result_of(TaskKind::kTransduction);
   r.examples = 2;
   r.loss = 0.5;
-  r.transduction.add(torch::tensor({1, 2, 3, 4}, torch::kLong).reshape({2, 2}),
-                     torch::tensor({1, 2, 3, 5}, torch::kLong).reshape({2, 2}), 0);
+  counts_of<TransductionMetrics>(r).add(torch::tensor({1, 2, 3, 4}, torch::kLong).reshape({2, 2}),
+                                        torch::tensor({1, 2, 3, 5}, torch::kLong).reshape({2, 2}),
+                                        0);
   r.samples.push_back({"in \"1\"", "tab\there", "ok\\", true});
   return r;
 }
 
 EvalResult classification_result() {
-  EvalResult r;
-  r.task = TaskKind::kClassification;
+  EvalResult r = result_of(TaskKind::kClassification);
   r.examples = 4;
   r.loss = std::nan("");  // a diverged model: must still be valid JSON
-  r.classification.emplace(2);
-  r.classification->add(torch::tensor({0, 1, 1, 1}, torch::kLong),
-                        torch::tensor({0, 1, 0, 1}, torch::kLong));
+  counts_of<ClassificationMetrics>(r).add(torch::tensor({0, 1, 1, 1}, torch::kLong),
+                                          torch::tensor({0, 1, 0, 1}, torch::kLong));
   return r;
 }
 
@@ -137,12 +71,12 @@ TEST(EvalResult, MetricsByName) {
 }
 
 TEST(EvalResult, JsonHasTheDocumentedKeys) {
-  const auto t = transduction_result().to_json({});
+  const auto t = transduction_result().to_json();
   for (const char* key :
        {"\"examples\": 2", "\"loss\": 0.5", "\"accuracy\": 0.75", "\"token_accuracy\": 0.75",
         "\"exact_match\": 0.5", "\"tokens\": 4", "\"samples\": [{"})
     test::expect_contains(t, key);
-  const auto c = classification_result().to_json({"neg", "pos"});
+  const auto c = classification_result().to_json();
   for (const char* key :
        {"\"loss\": null", "\"accuracy\": 0.75", "\"macro_f1\"", "\"per_class\": {\"neg\": {",
         "\"confusion\": [[1, 1], [0, 2]]", "\"labels\": [\"neg\", \"pos\"]", "\"samples\": []"})
@@ -152,8 +86,8 @@ TEST(EvalResult, JsonHasTheDocumentedKeys) {
 TEST(EvalResult, JsonParsesWithPython) {
   if (!test::python_has("json")) GTEST_SKIP() << "python3 not available";
   test::ScratchDir dir;
-  test::write_text(dir.file("t.json"), transduction_result().to_json({}));
-  test::write_text(dir.file("c.json"), classification_result().to_json({"neg", "pos"}));
+  test::write_text(dir.file("t.json"), transduction_result().to_json());
+  test::write_text(dir.file("c.json"), classification_result().to_json());
   test::write_text(dir.file("check.py"), R"(import json, sys
 t = json.load(open(sys.argv[1]))
 c = json.load(open(sys.argv[2]))
@@ -208,20 +142,27 @@ TEST(Evaluate, MatchesOneBigBatchAndRestoresTrainMode) {
   const auto all = data.batch({0, 1, 2, 3, 4});
   const auto logits = model->forward(all.src).logits;  // (5, 3, V)
   EXPECT_EQ(result.examples, 5);
-  EXPECT_NEAR(result.loss, task_loss(logits, all.tgt, TaskKind::kTransduction).item<double>(),
-              1e-5);
-  TransductionMetrics expected;
-  expected.add(predict_ids(logits), all.tgt, Vocab::kPadId);
-  EXPECT_EQ(result.transduction.tokens, 3 + 2 + 1 + 3 + 2);
-  EXPECT_EQ(result.transduction.correct_tokens, expected.correct_tokens);
-  EXPECT_EQ(result.transduction.exact_sequences, expected.exact_sequences);
+  // Reference: LibTorch's cross-entropy over the non-pad positions of the whole set.
+  const auto V = logits.size(-1);
+  const auto reference = torch::nn::functional::cross_entropy(
+      logits.reshape({-1, V}), all.tgt.reshape({-1}),
+      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(Vocab::kPadId));
+  EXPECT_NEAR(result.loss, reference.item<double>(), 1e-5);
+  const auto predicted = logits.argmax(-1);  // (5, 3)
+  const auto valid = all.tgt.ne(Vocab::kPadId);
+  const auto& counts = result.counts<TransductionMetrics>();
+  EXPECT_EQ(counts.tokens, 3 + 2 + 1 + 3 + 2);
+  EXPECT_EQ(counts.correct_tokens, predicted.eq(all.tgt).logical_and(valid).sum().item<int64_t>());
+  EXPECT_EQ(counts.exact_sequences,
+            predicted.eq(all.tgt).logical_or(valid.logical_not()).all(1).sum().item<int64_t>());
 
   ASSERT_EQ(result.samples.size(), 2u);
   EXPECT_EQ(result.samples[0].input, "abc");
   EXPECT_EQ(result.samples[0].target, "cba");
-  const auto row = predict_ids(logits)[1].slice(0, 0, 2).contiguous();
-  std::vector<int64_t> ids(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + 2);
-  EXPECT_EQ(result.samples[1].predicted, decode(ids, spec.target, Tokenization::kChar));
+  const auto row = predicted[1].slice(0, 0, 2).contiguous();
+  std::string text;  // char tokens, concatenated
+  for (int64_t t = 0; t < 2; ++t) text += spec.target.token(row[t].item<int64_t>());
+  EXPECT_EQ(result.samples[1].predicted, text);
   EXPECT_EQ(result.samples[1].correct, result.samples[1].predicted == "ba");
 
   // Already in eval mode: stays there.
@@ -242,28 +183,36 @@ TEST(SumOverRanks, TwoTorchrunWorkersAddEveryCounter) {
 
 // A result whose every counter is a distinct function of `r` (the rank, 0 or 1).
 EvalResult counters_of_rank(int64_t r, TaskKind task) {
-  EvalResult e;
-  e.task = task;
+  EvalResult e = result_of(task, {"a", "b", "c"});
   e.examples = 10 + r;
   e.loss_units = 100 + 7 * r;
   e.loss_sum = 0.5 * static_cast<double>(e.loss_units) * (1.0 + static_cast<double>(r));
-  e.transduction = {200 + r, 150 + 3 * r, 10 + r, 4 + 2 * r};
-  auto& m = e.translation;
-  m.sentences = 10 + r;
-  m.exact = 2 + r;
-  m.hypothesis_tokens = 90 + r;
-  m.reference_tokens = 95 + 2 * r;
-  for (int k = 0; k < 4; ++k) {
-    m.matches[static_cast<size_t>(k)] = 40 - 5 * k + r;
-    m.totals[static_cast<size_t>(k)] = 90 - 10 * k + 3 * r;
+  if (task == TaskKind::kTransduction)
+    counts_of<TransductionMetrics>(e) = {200 + r, 150 + 3 * r, 10 + r, 4 + 2 * r};
+  if (task == TaskKind::kTranslation) {
+    auto& m = counts_of<TranslationMetrics>(e);
+    m.sentences = 10 + r;
+    m.exact = 2 + r;
+    m.hypothesis_tokens = 90 + r;
+    m.reference_tokens = 95 + 2 * r;
+    for (size_t k = 0; k < 4; ++k) {
+      m.matches[k] = 40 - 5 * static_cast<int64_t>(k) + r;
+      m.totals[k] = 90 - 10 * static_cast<int64_t>(k) + 3 * r;
+    }
+    for (size_t k = 0; k < 6; ++k) {
+      m.chrf_hypothesis[k] = 60 + static_cast<int64_t>(k) + r;
+      m.chrf_reference[k] = 70 + static_cast<int64_t>(k) + 2 * r;
+      m.chrf_matches[k] = 30 + static_cast<int64_t>(k) + 3 * r;
+    }
+    m.chrf_sum = 3.25 + 0.5 * static_cast<double>(r);
   }
-  m.chrf_sum = 3.25 + 0.5 * static_cast<double>(r);
   if (task == TaskKind::kClassification) {
-    e.classification.emplace(3);
+    auto& c = counts_of<ClassificationMetrics>(e);
     for (int64_t i = 0; i < 3; ++i)
-      for (int64_t j = 0; j < 3; ++j) e.classification->confusion[i][j] = 3 * i + j + 10 * r;
-    e.classification->total = 36 + 90 * r;
-    e.classification->correct = 12 + 30 * r;
+      for (int64_t j = 0; j < 3; ++j) c.confusion[i][j] = 3 * i + j + 10 * r;
+    c.unpredicted = {r, 2 * r, 5};
+    c.total = 36 + 90 * r;
+    c.correct = 12 + 30 * r;
   }
   return e;
 }
@@ -272,7 +221,8 @@ TEST(SumOverRanksWorker, AddsEveryCounter) {
   if (!std::getenv("ATTNLAB_TEST_WORKER")) GTEST_SKIP() << "run by SumOverRanks.* through torchrun";
   ProcessGroup group(launch_env_from_environment(), std::chrono::seconds(30));
   ASSERT_EQ(group.world_size(), 2);
-  for (const auto task : {TaskKind::kTransduction, TaskKind::kClassification}) {
+  for (const auto task :
+       {TaskKind::kTransduction, TaskKind::kTranslation, TaskKind::kClassification}) {
     auto e = counters_of_rank(group.rank(), task);
     e.samples.push_back({"in", "out", "pred", false});  // a rank's own, kept as is
     sum_over_ranks(e, group, "a test result");
@@ -282,27 +232,39 @@ TEST(SumOverRanksWorker, AddsEveryCounter) {
     EXPECT_DOUBLE_EQ(e.loss_sum, a.loss_sum + b.loss_sum);
     EXPECT_DOUBLE_EQ(e.loss,
                      (a.loss_sum + b.loss_sum) / static_cast<double>(a.loss_units + b.loss_units));
-    EXPECT_EQ(e.transduction.tokens, 401);
-    EXPECT_EQ(e.transduction.correct_tokens, 303);
-    EXPECT_EQ(e.transduction.sequences, 21);
-    EXPECT_EQ(e.transduction.exact_sequences, 10);
-    EXPECT_EQ(e.translation.sentences, 21);
-    EXPECT_EQ(e.translation.exact, 5);
-    EXPECT_EQ(e.translation.hypothesis_tokens, 181);
-    EXPECT_EQ(e.translation.reference_tokens, 192);
-    for (int k = 0; k < 4; ++k) {
-      EXPECT_EQ(e.translation.matches[static_cast<size_t>(k)], 81 - 10 * k) << k;
-      EXPECT_EQ(e.translation.totals[static_cast<size_t>(k)], 183 - 20 * k) << k;
-    }
-    EXPECT_DOUBLE_EQ(e.translation.chrf_sum, 7.0);
     EXPECT_EQ(e.samples.size(), 1u);
+    if (task == TaskKind::kTransduction) {
+      const auto& t = e.counts<TransductionMetrics>();
+      EXPECT_EQ(t.tokens, 401);
+      EXPECT_EQ(t.correct_tokens, 303);
+      EXPECT_EQ(t.sequences, 21);
+      EXPECT_EQ(t.exact_sequences, 10);
+    }
+    if (task == TaskKind::kTranslation) {
+      const auto& m = e.counts<TranslationMetrics>();
+      EXPECT_EQ(m.sentences, 21);
+      EXPECT_EQ(m.exact, 5);
+      EXPECT_EQ(m.hypothesis_tokens, 181);
+      EXPECT_EQ(m.reference_tokens, 192);
+      for (size_t k = 0; k < 4; ++k) {
+        EXPECT_EQ(m.matches[k], 81 - 10 * static_cast<int64_t>(k)) << k;
+        EXPECT_EQ(m.totals[k], 183 - 20 * static_cast<int64_t>(k)) << k;
+      }
+      for (size_t k = 0; k < 6; ++k) {
+        EXPECT_EQ(m.chrf_hypothesis[k], 121 + 2 * static_cast<int64_t>(k)) << k;
+        EXPECT_EQ(m.chrf_reference[k], 142 + 2 * static_cast<int64_t>(k)) << k;
+        EXPECT_EQ(m.chrf_matches[k], 63 + 2 * static_cast<int64_t>(k)) << k;
+      }
+      EXPECT_DOUBLE_EQ(m.chrf_sum, 7.0);
+    }
     if (task == TaskKind::kClassification) {
-      ASSERT_TRUE(e.classification.has_value());
+      const auto& c = e.counts<ClassificationMetrics>();
       for (int64_t i = 0; i < 3; ++i)
         for (int64_t j = 0; j < 3; ++j)
-          EXPECT_EQ(e.classification->confusion[i][j], 2 * (3 * i + j) + 10) << i << "," << j;
-      EXPECT_EQ(e.classification->total, 162);
-      EXPECT_EQ(e.classification->correct, 54);
+          EXPECT_EQ(c.confusion[i][j], 2 * (3 * i + j) + 10) << i << "," << j;
+      EXPECT_EQ(c.unpredicted, (std::vector<int64_t>{1, 2, 10}));
+      EXPECT_EQ(c.total, 162);
+      EXPECT_EQ(c.correct, 54);
     }
   }
 }

@@ -6,12 +6,28 @@
 
 #include <cmath>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "support/train_helpers.h"
+#include "tasks/registry.h"
 
 namespace attnlab {
 namespace {
+
+// Step options with the objective of `task` (kept alive for the test binary's life).
+StepOptions step_options(TaskKind task = TaskKind::kTransduction) {
+  static std::map<TaskKind, std::unique_ptr<Objective>> objectives;
+  auto& objective = objectives[task];
+  if (!objective) {
+    TaskSpec spec;
+    spec.task = task;
+    objective = make_objective(spec);
+  }
+  StepOptions options;
+  options.objective = objective.get();
+  return options;
+}
 
 AdamWOptions adamw(double lr) {
   AdamWOptions o;
@@ -28,7 +44,7 @@ TEST(TrainStep, OverfitsATinyCopyBatch) {
   FlatAdamW optimizer(*model, adamw(3e-3));
   const auto src = torch::randint(1, kV, {kB, kT}, torch::kLong);
   const auto tgt = src.clone();  // copy task: every position predicts its own token
-  StepOptions options;
+  StepOptions options = step_options();
   options.grad_clip = 1.0;
 
   const auto first = train_step(model, optimizer, src, tgt, 3e-3, options);
@@ -59,8 +75,7 @@ TEST(TrainStep, ClassificationStepReducesLossWithLabelSmoothing) {
   FlatAdamW optimizer(*model, adamw(1e-2));
   const auto src = torch::randint(1, 10, {6, 5}, torch::kLong);
   const auto tgt = torch::tensor({0, 1, 2, 0, 1, 2}, torch::kLong);
-  StepOptions options;
-  options.task = TaskKind::kClassification;
+  StepOptions options = step_options(TaskKind::kClassification);
   options.label_smoothing = 0.1;
   // The smoothed loss by hand, on a copy before the step: mean over rows of
   // (1 - eps) * -log p(y) + eps * mean over the K classes of -log p(k) (dropout is 0 here).
@@ -118,7 +133,7 @@ struct ClipFixture {
 
 TEST(TrainStep, ReportsTheNormBeforeClippingAndStepsWithTheClippedGradient) {
   ClipFixture f;
-  StepOptions options;
+  StepOptions options = step_options();
   options.grad_clip = 1e-3;  // far below the norm: clipping certainly happens
   const auto r = train_step(f.model, f.optimizer, f.src, f.tgt, 1e-3, options);
   EXPECT_TRUE(r.applied);
@@ -130,7 +145,7 @@ TEST(TrainStep, ReportsTheNormBeforeClippingAndStepsWithTheClippedGradient) {
 
 TEST(TrainStep, LeavesAGradientBelowTheClipAlone) {
   ClipFixture f;
-  StepOptions options;
+  StepOptions options = step_options();
   options.grad_clip = 1e6;  // far above the norm
   train_step(f.model, f.optimizer, f.src, f.tgt, 1e-3, options);
   EXPECT_NEAR(f.expect_first_moment(1.0), 0.1 * f.norm, 1e-5 * f.norm);
@@ -142,7 +157,7 @@ TEST(TrainStep, NonFiniteLossSkipsTheUpdate) {
   FlatAdamW optimizer(*model, adamw(1e-2));
   const auto src = torch::randint(1, 11, {2, 4}, torch::kLong);
   const auto tgt = torch::randint(1, 7, {2, 4}, torch::kLong);
-  train_step(model, optimizer, src, tgt, 1e-2, StepOptions{});  // some optimizer state first
+  train_step(model, optimizer, src, tgt, 1e-2, step_options());  // some optimizer state first
   ASSERT_EQ(optimizer.step_count(), 1);
   {
     torch::NoGradGuard no_grad;
@@ -153,7 +168,7 @@ TEST(TrainStep, NonFiniteLossSkipsTheUpdate) {
   std::map<std::string, torch::Tensor> m_before;
   for (const auto& [name, t] : optimizer.exp_avg_by_name()) m_before[name] = t.clone();
 
-  const auto r = train_step(model, optimizer, src, tgt, 1e-2, StepOptions{});
+  const auto r = train_step(model, optimizer, src, tgt, 1e-2, step_options());
   EXPECT_FALSE(r.applied);
   EXPECT_FALSE(std::isfinite(r.loss));
   EXPECT_EQ(optimizer.step_count(), 1);

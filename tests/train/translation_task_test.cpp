@@ -15,8 +15,9 @@
 #include "data/tsv.h"
 #include "support/tiny_task.h"
 #include "support/train_helpers.h"
+#include "tasks/ctc.h"
+#include "tasks/translation_metrics.h"
 #include "train/checkpoint.h"
-#include "train/ctc.h"
 #include "train/evaluator.h"
 #include "train/trained_model.h"
 #include "train/trainer.h"
@@ -82,13 +83,13 @@ TEST_F(TranslationTaskTest, TinyTaskOverfitsAndTheCheckpointRebuildsTheModel) {
   auto model = trained.model;
   const Dataset train = load_split((root_ / "train.tsv").string(), trained.vocabs);
   const auto eval = evaluate(model, train, trained.vocabs, 32, Precision::kFp32, 3);
-  EXPECT_GE(eval.exact_match(), 0.95) << "best bleu " << result.best_metric;
-  EXPECT_GE(eval.translation.bleu(), 95.0);
+  EXPECT_GE(eval.metric(BestMetric::kExactMatch), 0.95) << "best bleu " << result.best_metric;
+  EXPECT_GE(eval.counts<TranslationMetrics>().bleu(), 95.0);
   // Corpus chrF of near-exact outputs is near 100; the sentence mean (NLTK's) gives an order a
   // short sentence lacks a 0, so these 1-8 character targets stay well below (docs/training.md).
-  EXPECT_GE(eval.translation.chrf(), 95.0);
-  EXPECT_GE(eval.translation.chrf_sentence_mean(), 60.0);
-  EXPECT_LT(eval.translation.chrf_sentence_mean(), 90.0);
+  EXPECT_GE(eval.counts<TranslationMetrics>().chrf(), 95.0);
+  EXPECT_GE(eval.counts<TranslationMetrics>().chrf_sentence_mean(), 60.0);
+  EXPECT_LT(eval.counts<TranslationMetrics>().chrf_sentence_mean(), 90.0);
   ASSERT_EQ(eval.samples.size(), 3u);
   EXPECT_EQ(eval.samples[0].target, train.example(0).target);
   // Attention records: split after the encoder, the layers attend over the source tokens;
@@ -111,7 +112,9 @@ TEST_F(TranslationTaskTest, TinyTaskOverfitsAndTheCheckpointRebuildsTheModel) {
   // A model that has not trained is far from it: the metric measures something.
   Trainer fresh(config("fresh", {"train.max_steps=2", "train.warmup_steps=1"}));
   auto untrained = fresh.model();
-  EXPECT_LT(evaluate(untrained, train, trained.vocabs, 32, Precision::kFp32, 0).translation.bleu(),
+  EXPECT_LT(evaluate(untrained, train, trained.vocabs, 32, Precision::kFp32, 0)
+                .counts<TranslationMetrics>()
+                .bleu(),
             20.0);
 }
 
@@ -155,8 +158,8 @@ TEST_F(TranslationTaskTest, CharTokenizationOverfitsToo) {
   auto model = trained.model;
   const Dataset train = load_split((root_ / "train.tsv").string(), trained.vocabs);
   const auto eval = evaluate(model, train, trained.vocabs, 32, Precision::kFp32, 2);
-  EXPECT_GE(eval.exact_match(), 0.9);
-  EXPECT_GE(eval.translation.bleu(), 85.0);
+  EXPECT_GE(eval.metric(BestMetric::kExactMatch), 0.9);
+  EXPECT_GE(eval.counts<TranslationMetrics>().bleu(), 85.0);
   EXPECT_EQ(eval.samples[0].target, train.example(0).target);  // "B1 B2 C": spaces kept as written
 }
 
@@ -177,7 +180,8 @@ TEST_F(TranslationTaskTest, ValidationLinesCarryBleuAndChrf) {
   const Dataset valid = load_split((root_ / "valid.tsv").string(), trained.vocabs);
   const auto eval =
       evaluate(model, valid, trained.vocabs, validation_batch_size(16), Precision::kFp32, 0);
-  EXPECT_GT(eval.translation.bleu(), 0.0) << "100 steps should score above nothing";
+  EXPECT_GT(eval.counts<TranslationMetrics>().bleu(), 0.0)
+      << "100 steps should score above nothing";
   auto logged = [&](const std::string& key) {
     std::smatch m;
     EXPECT_TRUE(std::regex_search(last_valid, m, std::regex("\"" + key + "\": ([-0-9.e+]+)")))
@@ -185,9 +189,9 @@ TEST_F(TranslationTaskTest, ValidationLinesCarryBleuAndChrf) {
     return m.empty() ? NAN : std::stod(m[1]);
   };
   // metrics.jsonl prints 10 significant digits.
-  EXPECT_NEAR(logged("bleu"), eval.translation.bleu(), 1e-7);
-  EXPECT_NEAR(logged("chrf"), eval.translation.chrf(), 1e-7);
-  EXPECT_NEAR(logged("exact_match"), eval.exact_match(), 1e-9);
+  EXPECT_NEAR(logged("bleu"), eval.counts<TranslationMetrics>().bleu(), 1e-7);
+  EXPECT_NEAR(logged("chrf"), eval.counts<TranslationMetrics>().chrf(), 1e-7);
+  EXPECT_NEAR(logged("exact_match"), eval.metric(BestMetric::kExactMatch), 1e-9);
   EXPECT_EQ(logged("examples"), 16);
 }
 

@@ -1,4 +1,4 @@
-#include "train/ctc.h"
+#include "tasks/ctc.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>

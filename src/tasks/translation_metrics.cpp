@@ -1,4 +1,4 @@
-#include "train/translation_metrics.h"
+#include "tasks/translation_metrics.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,5 +1,5 @@
 // Metrics on hand-made predictions with hand-computed expected values.
-#include "train/metrics.h"
+#include "tasks/accuracy_metrics.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>

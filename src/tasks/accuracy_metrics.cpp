@@ -1,4 +1,4 @@
-#include "train/metrics.h"
+#include "tasks/accuracy_metrics.h"
 
 #include <ATen/ATen.h>
 

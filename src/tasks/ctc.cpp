@@ -1,4 +1,4 @@
-#include "train/ctc.h"
+#include "tasks/ctc.h"
 
 #include <ATen/ATen.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
