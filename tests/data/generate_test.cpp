@@ -300,7 +300,7 @@ TEST(GenerateTest, ShippedFilesAreReproducedByteForByte) {
       const fs::path committed = data_dir / task / name;
       ASSERT_TRUE(fs::exists(committed)) << committed;
       EXPECT_TRUE(test::read_text(committed) == test::read_text(out / task / name))
-          << committed << " differs from a fresh `attnlab data --task " << task << " --seed 1`";
+          << committed << " differs from a fresh `attnlab data --dataset " << task << " --seed 1`";
       folder_bytes += fs::file_size(committed);
     }
     EXPECT_LT(folder_bytes, 1024u * 1024u) << task;
