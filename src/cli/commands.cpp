@@ -13,6 +13,7 @@
 #include "io/directory_lock.h"
 #include "io/text.h"
 #include "train/checkpoint.h"
+#include "train/run_setup.h"
 
 namespace attnlab::cli {
 namespace {
@@ -79,6 +80,9 @@ int run_main(int argc, char** argv) {
     std::fprintf(stderr, "attnlab %s: %s\n", command->name, e.what());
     return kExitUsage;
   } catch (const CheckpointError& e) {
+    std::fprintf(stderr, "attnlab %s: %s\n", command->name, e.what());
+    return kExitUsage;
+  } catch (const RunSetupError& e) {
     std::fprintf(stderr, "attnlab %s: %s\n", command->name, e.what());
     return kExitUsage;
   } catch (const DirectoryInUseError& e) {

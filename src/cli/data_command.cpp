@@ -1,6 +1,7 @@
 #include "cli/data_command.h"
 
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -74,9 +75,11 @@ int data_command(const std::vector<std::string>& args, std::ostream& out) {
   if (!parser.parse(args)) return kExitOk;
   if (!a.old_task.empty()) {
     if (!a.dataset.empty()) throw UsageError("give --dataset, not also --task (its old name)");
-    std::cerr << "[data] warning: --task is the old name of --dataset (data.task in a config "
-                 "names a task, not a dataset); use --dataset "
-              << a.old_task << "\n";
+    // stderr, never std::cerr: io/sentencepiece_abi.h says why.
+    std::fprintf(stderr,
+                 "[data] warning: --task is the old name of --dataset (data.task in a config "
+                 "names a task, not a dataset); use --dataset %s\n",
+                 a.old_task.c_str());
     a.dataset = a.old_task;
   }
   if (a.dataset.empty())

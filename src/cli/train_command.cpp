@@ -1,264 +1,84 @@
 // attnlab train: launch a run from a YAML config, or resume one from a checkpoint.
-#include <ATen/ATen.h>
-#include <spdlog/sinks/basic_file_sink.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <chrono>
-#include <exception>
-#include <filesystem>
 #include <memory>
-#include <stdexcept>
 
 #include "attention_log/probe.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "config/config.h"
-#include "io/atomic_file.h"
-#include "io/directory_lock.h"
-#include "runtime/process_group.h"
-#include "train/checkpoint.h"
+#include "train/run_setup.h"
 #include "train/trainer.h"
 
 namespace attnlab::cli {
+
 namespace {
 
-namespace fs = std::filesystem;
-
-// Console plus <run_dir>/train.log, same format.
-void log_to_run_dir(const std::string& run_dir) {
-  auto console = std::make_shared<spdlog::sinks::stdout_color_sink_mt>();
-  auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(
-      (fs::path(run_dir) / "train.log").string(), /*truncate=*/false);
-  auto logger = std::make_shared<spdlog::logger>("attnlab", spdlog::sinks_init_list{console, file});
-  logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
-  logger->flush_on(spdlog::level::info);
-  spdlog::set_default_logger(logger);
-}
-
-// A data-parallel rank other than 0: the console only, warnings and errors only (rank 0 speaks
-// for the run; torchrun prefixes each line with the worker).
-void log_as_secondary_rank(int rank) {
-  auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-  auto logger = std::make_shared<spdlog::logger>("attnlab", console);
-  logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ [rank " + std::to_string(rank) + "] %v");
-  logger->set_level(spdlog::level::warn);
-  spdlog::set_default_logger(logger);
-}
-
-bool has_run_output(const fs::path& run_dir) {
-  std::error_code ec;
-  if (!fs::is_directory(run_dir, ec)) return false;
-  for (const auto& entry : fs::directory_iterator(run_dir, ec)) {
-    const auto name = entry.path().filename().string();
-    if (name == "metrics.jsonl" || entry.path().extension() == ".pt") return true;
-  }
-  return false;
-}
-
-// Takes the run directory's lock unless `lock` holds it already (held until the run ends: a
-// second train into it stops there, naming this one); then, under the lock, refuses or clears an
-// existing run for a new one, removes the temporary files of saves a kill interrupted
-// (".<name>.tmp.<pid>", io/atomic_file.h), and starts train.log.
-std::unique_ptr<DirectoryLock> prepare_run_directory(const std::string& run_dir, bool new_run,
-                                                     bool overwrite,
-                                                     std::unique_ptr<DirectoryLock> lock) {
-  fs::create_directories(run_dir);
-  if (!lock) lock = std::make_unique<DirectoryLock>(run_dir);
-  if (new_run && has_run_output(run_dir)) {
-    if (!overwrite)
-      throw UsageError("run directory " + run_dir +
-                       " already holds a run; resume it with --resume " +
-                       (fs::path(run_dir) / "last.pt").string() +
-                       ", pick another name with --set run.name=NAME, or pass --overwrite");
-    for (const auto& entry : fs::directory_iterator(run_dir))
-      if (entry.path().filename() != DirectoryLock::kFileName) fs::remove_all(entry.path());
-  }
-  std::vector<std::string> stale = remove_stale_temporary_files(run_dir);
-  for (auto& path : remove_stale_temporary_files((fs::path(run_dir) / "attention").string()))
-    stale.push_back(std::move(path));
-  log_to_run_dir(run_dir);
-  for (const auto& path : stale)
-    spdlog::info("[train] removed {}, left by a save that was interrupted", path);
-  return lock;
-}
-
-// The newest checkpoint of the run in `run_dir` (last.pt, step_N.pt or best.pt, by the time it
-// was written: saves are atomic renames, so a file's time is when it was complete), or "" when
-// there is none or no such directory. A directory that cannot be read is an error, never "none".
-std::string newest_checkpoint(const fs::path& run_dir) {
-  std::error_code ec;
-  if (!fs::exists(run_dir, ec) && !ec) return "";
-  std::string newest;
-  fs::file_time_type newest_time{};
-  fs::directory_iterator entries(run_dir, ec);
-  for (; !ec && entries != fs::directory_iterator(); entries.increment(ec)) {
-    const auto& entry = *entries;
-    const auto name = entry.path().filename().string();
-    const bool periodic = name.rfind("step_", 0) == 0 && entry.path().extension() == ".pt";
-    if (name != "last.pt" && name != "best.pt" && !periodic) continue;
-    const auto time = entry.last_write_time(ec);
-    if (ec) break;
-    if (newest.empty() || time > newest_time) {
-      newest = entry.path().string();
-      newest_time = time;
-    }
-  }
-  if (ec)
-    throw std::runtime_error("train.resume=auto: cannot read the run directory " +
-                             run_dir.string() + " to find its newest checkpoint: " + ec.message());
-  return newest;
-}
-
-}  // namespace
-
-int train_command(const Args& args) {
-  std::string config_path, resume;
-  std::vector<std::string> overrides;
-  bool overwrite = false;
+ArgParser train_parser(TrainRequest& r) {
   ArgParser parser(
       "train", "attnlab train --config FILE [--set KEY=VALUE]... | --resume CHECKPOINT",
       "Trains an encoder as the config says; the run lives in <run.out_dir>/<run.name>/\n"
       "(config.yaml, train.log, metrics.jsonl, checkpoints, attention/). Ctrl-C (SIGINT)\n"
       "or SIGTERM finishes the current step, saves last.pt and exits 0.");
-  parser.option("config", &config_path, "YAML config file (docs/config.md lists every key)");
+  parser.option("config", &r.config_path, "YAML config file (docs/config.md lists every key)");
   parser.repeated(
-      "set", &overrides,
+      "set", &r.overrides,
       "override a config key, e.g. --set train.lr=3e-4 (repeatable; validated like the file)");
   parser.option(
-      "resume", &resume,
+      "resume", &r.resume,
       "continue the run that wrote this checkpoint (e.g. runs/reverse/last.pt), in its directory");
   parser.flag(
-      "overwrite", &overwrite,
+      "overwrite", &r.overwrite,
       "start afresh even if the run directory already holds checkpoints (they are deleted)");
   // train.resume: auto (what torchrun --max_restarts needs) is a config key; --resume names one.
-  if (!parser.parse(args)) return kExitOk;
-  if (config_path.empty() == resume.empty())
-    throw UsageError("give exactly one of --config FILE (new run) or --resume CHECKPOINT");
+  return parser;
+}
 
-  // Under torchrun: rank 0 alone touches the run directory (below, and its lock here).
-  LaunchEnv launch;
-  try {
-    launch = launch_env_from_environment();
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(std::string("torchrun's environment: ") + e.what());
-  }
-  Config config;
-  std::optional<Checkpoint> checkpoint;
-  std::unique_ptr<DirectoryLock> lock;
-  std::string resume_note;  // what train.resume=auto decided, for the log
-  if (resume.empty()) {
-    config = load_config(config_path, overrides);
-    if (config.train.resume == ResumeMode::kAuto) {
-      // Every restart of torchrun --max_restarts runs the same command line: with --overwrite
-      // each would clear the run it should continue.
-      if (overwrite)
-        throw UsageError(
-            "--overwrite and train.resume=auto contradict each other (every restart "
-            "would clear the run it should continue); drop one of them");
-      // Continue the run in the run directory from its newest checkpoint, as if --resume named
-      // it (below); with none, start afresh. The lock comes first, so that no other process is
-      // writing the directory while it is read.
-      const auto run_dir = run_directory(config);
-      if (launch.rank == 0) {
-        fs::create_directories(run_dir);
-        lock = std::make_unique<DirectoryLock>(run_dir);
-      }
-      resume = newest_checkpoint(run_dir);
-      // Nothing to resume: a directory that holds a run's output without a checkpoint is
-      // refused as for any new run (never cleared on the strength of "auto").
-      if (resume.empty() && has_run_output(run_dir))
-        throw UsageError("train.resume=auto: " + run_dir +
-                         " holds a run but no checkpoint to "
-                         "resume from (last.pt, step_N.pt or best.pt); remove it, or pick another "
-                         "run.name");
-      resume_note = "[train] train.resume=auto: " +
-                    (resume.empty() ? "no checkpoint in " + run_dir + ", starting afresh"
-                                    : "resuming from " + resume);
-    }
-  }
-  if (!resume.empty()) {
-    checkpoint = load_checkpoint(resume);
-    config = parse_config(checkpoint->config_yaml, resume + " (stored config)", overrides);
-    // Continue in the directory that holds the checkpoint.
-    const auto run_dir = fs::absolute(resume).parent_path();
-    config.run.out_dir = run_dir.parent_path().string();
-    config.run.name = run_dir.filename().string();
-    if (!resume_note.empty())
-      resume_note += " (step " + std::to_string(checkpoint->state.step) + ")";
-  }
-  // Under torchrun: the global batch must split evenly, and the group forms before any work.
-  if (launch.distributed() && config.train.batch_size % launch.world_size != 0)
-    throw ConfigError("train.batch_size: " + std::to_string(config.train.batch_size) +
-                      " is not divisible by WORLD_SIZE=" + std::to_string(launch.world_size) +
-                      " (it is the global batch, split evenly over the ranks)");
-  ProcessGroup group(launch, std::chrono::seconds(config.run.dist_timeout_s));
+// log.attention: records of the probe examples as the run trains (rank 0 only); null if off.
+std::unique_ptr<AttentionLogger> attach_attention_logger(Trainer& trainer, const PreparedRun& run) {
+  const Config& config = run.config;
+  if (!config.log.attention.enabled || run.group->rank() != 0) return nullptr;
+  auto attention =
+      std::make_unique<AttentionLogger>(config.log.attention, trainer.task_spec(),
+                                        trainer.valid_data(), run.run_dir, config.run.seed);
+  spdlog::info("[attention] logging {} probe examples every {} steps into {}",
+               attention->probes().size(), config.log.attention.every, attention->directory());
+  AttentionLogger* logger = attention.get();
+  trainer.set_step_hook([logger](EncoderModel& model, int64_t step, bool last) {
+    logger->on_step(model, step, last);
+  });
+  return attention;
+}
 
-  const std::string run_dir = run_directory(config);
-  if (launch.distributed()) {
-    // Every rank read the checkpoint itself (its optimizer moments are not sent): they must have
-    // read the same one, which needs the run directory on a file system all machines share.
-    const double own = checkpoint ? static_cast<double>(checkpoint->state.step) : -1.0;
-    auto step = at::tensor({own}, at::kDouble);  // (1)
-    group.broadcast(step, /*root=*/0, "the step rank 0 resumes from");
-    auto differ = at::tensor({step.item<double>() != own ? 1.0 : 0.0}, at::kDouble);  // (1)
-    group.all_reduce_sum(differ, "whether the ranks resume from the same step");
-    if (differ.item<double>() > 0.0)
-      throw UsageError(
-          "the ranks do not resume from the same checkpoint (rank " + std::to_string(group.rank()) +
-          ": " + (checkpoint ? "step " + std::to_string(checkpoint->state.step) : "none") +
-          ", rank 0: " +
-          (step.item<double>() < 0
-               ? "none"
-               : "step " + std::to_string(static_cast<int64_t>(step.item<double>()))) +
-          "); every machine must see the run directory " + run_dir + " (a shared file system)");
-  }
-  // Rank 0 alone touches the run directory; the others learn whether it could.
-  std::exception_ptr setup_error;
-  if (group.rank() == 0) {
-    try {
-      lock = prepare_run_directory(run_dir, /*new_run=*/!checkpoint, overwrite, std::move(lock));
-    } catch (...) {
-      setup_error = std::current_exception();
-    }
-  } else {
-    log_as_secondary_rank(group.rank());
-  }
-  if (launch.distributed()) {
-    auto ready = at::tensor({setup_error ? 0.0 : 1.0}, at::kDouble);  // (1)
-    group.broadcast(ready, /*root=*/0, "whether rank 0 could set up the run directory");
-    if (ready.item<double>() == 0.0 && !setup_error)
-      throw UsageError("rank 0 could not set up the run directory " + run_dir +
-                       " (its message says why)");
-  }
-  if (setup_error) std::rethrow_exception(setup_error);
-  if (!resume_note.empty()) spdlog::info("{}", resume_note);
-
-  Trainer trainer(config, std::move(checkpoint), &group);
-  std::unique_ptr<AttentionLogger> attention;
-  if (config.log.attention.enabled && group.rank() == 0) {
-    attention = std::make_unique<AttentionLogger>(config.log.attention, trainer.task_spec(),
-                                                  trainer.valid_data(), run_dir, config.run.seed);
-    spdlog::info("[attention] logging {} probe examples every {} steps into {}",
-                 attention->probes().size(), config.log.attention.every, attention->directory());
-    trainer.set_step_hook([&attention](EncoderModel& model, int64_t step, bool last) {
-      attention->on_step(model, step, last);
-    });
-  }
-  const auto result = trainer.run();
-  if (attention) {
-    attention->flush();
-    spdlog::info("[attention] {} records in {} (inspect: attnlab attn {})",
-                 attention->records_written(), attention->directory(), run_dir);
-  }
+void log_summary(const TrainResult& result, const Trainer& trainer, const PreparedRun& run) {
   spdlog::info("[train] {} steps, best {}={:.4f} (step {}){}", result.steps,
                trainer.best_metric_name(), result.best_metric, result.best_step,
                result.best_checkpoint.empty() ? "" : ", saved to " + result.best_checkpoint);
   if (result.seconds_to_stop_at >= 0)
-    spdlog::info("[train] time to target (train.stop_at={}): {:.1f} s", config.train.stop_at,
+    spdlog::info("[train] time to target (train.stop_at={}): {:.1f} s", run.config.train.stop_at,
                  result.seconds_to_stop_at);
   if (result.stop_reason == "interrupted")
-    spdlog::info("[train] interrupted; continue with: attnlab train --resume {}/last.pt", run_dir);
+    spdlog::info("[train] interrupted; continue with: attnlab train --resume {}/last.pt",
+                 run.run_dir);
+}
+
+}  // namespace
+
+int train_command(const Args& args) {
+  TrainRequest request;
+  if (!train_parser(request).parse(args)) return kExitOk;
+  if (request.config_path.empty() == request.resume.empty())
+    throw UsageError("give exactly one of --config FILE (new run) or --resume CHECKPOINT");
+  PreparedRun run = prepare_run(request);
+  Trainer trainer(run.config, std::move(run.checkpoint), run.group.get());
+  const auto attention = attach_attention_logger(trainer, run);
+  const auto result = trainer.run();
+  if (attention) {
+    attention->flush();
+    spdlog::info("[attention] {} records in {} (inspect: attnlab attn {})",
+                 attention->records_written(), attention->directory(), run.run_dir);
+  }
+  log_summary(result, trainer, run);
   return kExitOk;
 }
 

@@ -10,6 +10,12 @@
 // RTLD_DEEPBIND): SentencePiece then resolves protobuf inside itself and its symbols never
 // reach the rest of the process. These are the shim's entry points; none throws, each reports
 // failure in its return value and `error`.
+//
+// Never name std::cerr (or std::clog) in attnlab's own code: the executable would then hold a
+// copy of that object (a copy relocation), which libstdc++ initialises, while the DEEPBIND'd
+// module binds to libstdc++'s own, uninitialised one; SentencePiece's first warning on it
+// crashes (seen: a BPE model asked for too many pieces). Use stderr or spdlog. The
+// SentencePiece tests of tests/cli/commands_test.cpp fail when it happens.
 
 #include <string>
 #include <unordered_map>
