@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Checks that every tracked C++ file is as clang-format (14, .clang-format) writes it; prints
+# Checks that every C++ file of the tree (tracked or new) is as clang-format (14, .clang-format) writes it; prints
 # the files that are not and exits 1. Fix them with: scripts/check_format.sh --fix
 # (docs/development.md, "Formatting").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v clang-format >/dev/null || { echo "clang-format is not installed (scripts/setup.sh)"; exit 1; }
-mapfile -t files < <(git ls-files '*.cpp' '*.h' 2>/dev/null || find src tests bench fuzz -name '*.cpp' -o -name '*.h')
+# Tracked files and new ones git does not ignore (so a file is checked before its first commit).
+mapfile -t files < <(git ls-files --cached --others --exclude-standard '*.cpp' '*.h' 2>/dev/null ||
+                     find src tests bench fuzz -name '*.cpp' -o -name '*.h')
 if [ "${1:-}" = "--fix" ]; then
   clang-format -i "${files[@]}"
   echo "formatted ${#files[@]} files"

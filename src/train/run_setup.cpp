@@ -50,9 +50,9 @@ std::unique_ptr<DirectoryLock> prepare_run_directory(const std::string& run_dir,
   if (new_run && has_run_output(run_dir)) {
     if (!overwrite)
       throw RunSetupError("run directory " + run_dir +
-                       " already holds a run; resume it with --resume " +
-                       (fs::path(run_dir) / "last.pt").string() +
-                       ", pick another name with --set run.name=NAME, or pass --overwrite");
+                          " already holds a run; resume it with --resume " +
+                          (fs::path(run_dir) / "last.pt").string() +
+                          ", pick another name with --set run.name=NAME, or pass --overwrite");
     for (const auto& entry : fs::directory_iterator(run_dir))
       if (entry.path().filename() != DirectoryLock::kFileName) fs::remove_all(entry.path());
   }
@@ -96,8 +96,8 @@ std::string newest_checkpoint(const std::string& run_dir) {
     }
   }
   if (ec)
-    throw std::runtime_error("train.resume=auto: cannot read the run directory " +
-                             run_dir + " to find its newest checkpoint: " + ec.message());
+    throw std::runtime_error("train.resume=auto: cannot read the run directory " + run_dir +
+                             " to find its newest checkpoint: " + ec.message());
   return newest;
 }
 
@@ -140,10 +140,11 @@ PreparedRun prepare_run(const TrainRequest& request) {
       // Nothing to resume: a directory that holds a run's output without a checkpoint is
       // refused as for any new run (never cleared on the strength of "auto").
       if (resume.empty() && has_run_output(run_dir))
-        throw RunSetupError("train.resume=auto: " + run_dir +
-                         " holds a run but no checkpoint to "
-                         "resume from (last.pt, step_N.pt or best.pt); remove it, or pick another "
-                         "run.name");
+        throw RunSetupError(
+            "train.resume=auto: " + run_dir +
+            " holds a run but no checkpoint to "
+            "resume from (last.pt, step_N.pt or best.pt); remove it, or pick another "
+            "run.name");
       resume_note = "[train] train.resume=auto: " +
                     (resume.empty() ? "no checkpoint in " + run_dir + ", starting afresh"
                                     : "resuming from " + resume);
@@ -203,13 +204,13 @@ PreparedRun prepare_run(const TrainRequest& request) {
     group.broadcast(ready, /*root=*/0, "whether rank 0 could set up the run directory");
     if (ready.item<double>() == 0.0 && !setup_error)
       throw RunSetupError("rank 0 could not set up the run directory " + run_dir +
-                       " (its message says why)");
+                          " (its message says why)");
   }
   if (setup_error) std::rethrow_exception(setup_error);
   if (!resume_note.empty()) spdlog::info("{}", resume_note);
 
-  return {std::move(config), std::move(checkpoint), run_dir, std::move(resume_note),
-          std::move(lock), std::move(owned_group)};
+  return {std::move(config),      std::move(checkpoint), run_dir,
+          std::move(resume_note), std::move(lock),       std::move(owned_group)};
 }
 
 }  // namespace attnlab

@@ -35,11 +35,11 @@ struct TrainRequest {
 struct PreparedRun {
   Config config;  // validated; run.out_dir/run.name name the run directory (a resumed run's
                   // is the one that holds its checkpoint)
-  std::optional<Checkpoint> checkpoint;   // the one to continue, if any
-  std::string run_dir;                    // run_directory(config)
-  std::string resume_note;                // what train.resume=auto decided ("" otherwise)
-  std::unique_ptr<DirectoryLock> lock;    // rank 0: held until the run ends
-  std::unique_ptr<ProcessGroup> group;    // this process's ranks (a group of one without torchrun)
+  std::optional<Checkpoint> checkpoint;  // the one to continue, if any
+  std::string run_dir;                   // run_directory(config)
+  std::string resume_note;               // what train.resume=auto decided ("" otherwise)
+  std::unique_ptr<DirectoryLock> lock;   // rank 0: held until the run ends
+  std::unique_ptr<ProcessGroup> group;   // this process's ranks (a group of one without torchrun)
 };
 
 // All of it: reads torchrun's environment, resolves config and checkpoint (rank 0 locks the

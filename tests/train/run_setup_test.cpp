@@ -78,8 +78,8 @@ TEST_F(RunSetup, ResumeContinuesInTheCheckpointsDirectoryAndAutoFindsTheNewest) 
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   fs::last_write_time(fs::path(run_dir()) / "best.pt", fs::file_time_type::clock::now());
   EXPECT_EQ(fs::path(newest_checkpoint(run_dir())).filename(), "best.pt");
-  fs::last_write_time(fs::path(run_dir()) / "last.pt", fs::file_time_type::clock::now() +
-                                                          std::chrono::seconds(1));
+  fs::last_write_time(fs::path(run_dir()) / "last.pt",
+                      fs::file_time_type::clock::now() + std::chrono::seconds(1));
   EXPECT_EQ(fs::path(newest_checkpoint(run_dir())).filename(), "last.pt");
 
   // --resume from a copy of the run elsewhere: the run continues where the checkpoint is.
