@@ -94,12 +94,11 @@ void TrainingLog::end_of_step(const TrainingState& state, double lr, double elap
   const double mean_loss = loss_sum_ / std::max(1.0, units_);
   const double accuracy = correct_ / std::max(1.0, accuracy_units_);
   clear_progress();
-  const bool images = options_.images;
   spdlog::info(
       "[train] step={} epoch={} loss={:.4f} acc={:.4f} lr={:.2e} gnorm={:.3f} "
       "{}={:.0f} elapsed={}",
-      state.step, state.epoch, mean_loss, accuracy, lr, last_grad_norm_, images ? "img/s" : "tok/s",
-      tok_s, format_duration(elapsed_s));
+      state.step, state.epoch, mean_loss, accuracy, lr, last_grad_norm_,
+      options_.images ? "img/s" : "tok/s", tok_s, format_duration(elapsed_s));
   write(JsonWriter()
             .field("kind", "train")
             .field("step", state.step)
@@ -109,7 +108,7 @@ void TrainingLog::end_of_step(const TrainingState& state, double lr, double elap
             .field("accuracy", accuracy)
             .field("lr", lr)
             .field("grad_norm", last_grad_norm_)
-            .field(images ? "images_per_s" : "tokens_per_s", tok_s)
+            .field(options_.images ? "images_per_s" : "tokens_per_s", tok_s)
             .field("steps", steps_)
             .field("elapsed_s", elapsed_s)
             .str());

@@ -32,9 +32,10 @@ EvalResult result_of(TaskKind task, std::vector<std::string> labels = {"neg", "p
   TaskSpec spec;
   spec.task = task;
   spec.labels = LabelSet::from_ordered(std::move(labels));
+  const auto objective = make_objective(spec);
   EvalResult r;
-  r.metrics = make_objective(spec)->new_metrics();
-  r.examples_noun = make_objective(spec)->examples_noun();
+  r.metrics = objective->new_metrics();
+  r.examples_noun = objective->examples_noun();
   return r;
 }
 
